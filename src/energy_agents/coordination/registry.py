@@ -1,0 +1,29 @@
+"""Strategies keyed by name: ``--strategy NAME`` and ``/aggregate?strategy=NAME`` look here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..sim.params import Scenario
+from .baseline import NoControl
+from .types import Strategy
+
+StrategyFactory = Callable[[Scenario | None], Strategy]
+"""Builds a strategy; ``optimal`` needs the whole scenario (perfect foresight), others ignore it."""
+
+STRATEGIES: dict[str, StrategyFactory] = {
+    "none": lambda scenario: NoControl(),
+}
+
+
+class UnknownStrategyError(KeyError):
+    def __str__(self) -> str:
+        return f"strategy: unknown {self.args[0]!r}; known: {', '.join(sorted(STRATEGIES))}"
+
+
+def make_strategy(name: str, scenario: Scenario | None = None) -> Strategy:
+    try:
+        factory = STRATEGIES[name]
+    except KeyError:
+        raise UnknownStrategyError(name) from None
+    return factory(scenario)

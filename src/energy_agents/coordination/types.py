@@ -1,0 +1,59 @@
+"""The AI Manager's coordinated decision: the seed's fields plus the levers it sets."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..advisors.types import Recommendation
+from ..sim.levers import Levers
+from ..sim.observation import Observation
+
+
+@dataclass(frozen=True)
+class Decision:
+    """``action``, ``details`` and ``timestamp`` keep the seed's ``/aggregate`` shape;
+    ``parameters`` are the levers applied to the step. ``followed``/``overridden``/``missing``
+    list agent names: advice taken, advice outvoted or changed, advisors that did not answer."""
+
+    action: str
+    details: Mapping[str, int]
+    timestamp: str
+    parameters: Levers
+    strategy: str
+    step: int
+    followed: Sequence[str] = ()
+    overridden: Sequence[str] = ()
+    missing: Sequence[str] = ()
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "details": dict(self.details),
+            "timestamp": self.timestamp,
+            "parameters": self.parameters.to_dict(),
+            "strategy": self.strategy,
+            "step": self.step,
+            "followed": list(self.followed),
+            "overridden": list(self.overridden),
+            "missing": list(self.missing),
+            "data": dict(self.data),
+        }
+
+
+class Strategy(Protocol):
+    """A coordination strategy. ``decide`` is pure given its inputs: any memory it needs
+    (track records, learned weights) travels in ``state``, a JSON-serializable dict that the
+    caller keeps (the batch loop in memory, the server in its database)."""
+
+    name: str
+    uses_advisors: bool
+
+    def decide(
+        self,
+        obs: Observation | None,
+        recommendations: Sequence[Recommendation],
+        state: Mapping[str, Any],
+    ) -> tuple[Decision, dict[str, Any]]: ...

@@ -1,0 +1,341 @@
+"""The community model: ``Community(scenario)``, then ``observe()`` -> ``step(levers)`` per step.
+
+The equations, units and sign conventions are in docs/model.md; this module follows them in
+the same order. Pure numpy: no I/O, no wall clock, no global randomness.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import market, storage
+from .ledger import TokenLedger
+from .levers import Levers
+from .observation import Observation
+from .params import MEMBER_BATTERIES, Scenario
+
+HISTORY_DAYS = 14
+
+# Per-step result columns (community level, shape (n_steps,)); the SOC columns are added per
+# storage as ``soc_<name>`` and ``flow_<name>_kwh``.
+RESULT_COLUMNS = (
+    "load_kwh",  # demand before demand response
+    "served_kwh",  # load actually served this step
+    "pv_kwh",
+    "import_kwh",
+    "export_kwh",
+    "procurement_kwh",
+    "shortfall_kwh",  # import above procurement, bought at the imbalance buy price
+    "excess_kwh",  # procurement not used, sold at the imbalance sell price
+    "grid_cost_ct",
+    "burned_ct",
+    "minted_ct",
+    "tokens_spent_ct",  # grid_cost_ct + burned_ct
+    "p2p_kwh",
+    "p2p_price_ct_per_kwh",
+    "deferred_kwh",
+    "backlog_kwh",
+    "burn_rate_ct_per_kwh",
+    "price_day_ahead",
+    "city_cost_ct",  # CityLearn 2022: max(0, price * district net) with storage
+    "city_base_cost_ct",  # the same without any storage and without demand response
+    "storage_discharge_kwh",
+)
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What one step did. Member arrays have shape ``(n_members,)``, all in kWh or CT."""
+
+    step: int
+    levers: Levers  # as applied, after clipping
+    served_kwh: np.ndarray
+    battery_kwh: np.ndarray  # member battery terminal flow, > 0 charging
+    p2p_bought_kwh: np.ndarray
+    p2p_sold_kwh: np.ndarray
+    residual_deficit_kwh: np.ndarray  # member need met by community storage or grid
+    residual_surplus_kwh: np.ndarray  # member surplus left to community storage or grid
+    community_storage_kwh: np.ndarray  # (n_community_storages,), > 0 charging
+    import_kwh: float
+    export_kwh: float
+    grid_cost_ct: float
+    burned_ct: float
+    minted_ct: float
+    p2p_kwh: float
+    energy_balance_error_kwh: float
+    token_conservation_error_ct: float
+
+
+class Community:
+    """One simulated community, advanced one step at a time."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        s = scenario
+        self.t = 0
+        mb, cs = s.member_batteries, s.community_storages
+        self.member_energy = mb.soc_init * mb.capacity_kwh
+        self.community_energy = cs.soc_init * cs.capacity_kwh
+        self.backlog = np.zeros(s.n_members)
+        self.ledger = TokenLedger(s.n_members)
+        self.last_levers: Levers | None = None
+        self.cumulative_cost = 0.0
+        self.max_energy_error = 0.0
+        self.max_token_error = 0.0
+        self.discharge_throughput = 0.0
+        self.storage_names = s.storage_names
+        self._has_member_batteries = MEMBER_BATTERIES in self.storage_names
+        self._member_cap_total = float(mb.capacity_kwh.sum())
+        self.results: dict[str, np.ndarray] = {c: np.zeros(s.n_steps) for c in RESULT_COLUMNS}
+        self.results["p2p_enabled"] = np.zeros(s.n_steps)
+        for name in self.storage_names:
+            self.results[f"soc_{name}"] = np.zeros(s.n_steps)
+            self.results[f"flow_{name}_kwh"] = np.zeros(s.n_steps)
+        base_net = (s.load_kwh - s.pv_kwh).sum(axis=1)
+        self.results["city_base_cost_ct"][:] = np.maximum(0.0, s.prices.day_ahead * base_net)
+
+    @property
+    def done(self) -> bool:
+        return self.t >= self.scenario.n_steps
+
+    # ------------------------------------------------------------------ observe
+    def storage_soc(self) -> dict[str, float]:
+        s = self.scenario
+        cs = s.community_storages
+        out = {
+            name: float(self.community_energy[k] / cs.capacity_kwh[k]) if cs.capacity_kwh[k] > 0 else 0.0
+            for k, name in enumerate(cs.names)
+        }
+        if self._has_member_batteries:
+            out[MEMBER_BATTERIES] = float(self.member_energy.sum() / self._member_cap_total)
+        return out
+
+    def observe(self) -> Observation:
+        """The present state and the past; the step about to happen is not in it."""
+        s, t = self.scenario, min(self.t, self.scenario.n_steps - 1)
+        spd = s.steps_per_day
+        lo = max(0, t - HISTORY_DAYS * spd)
+        lo_m = max(0, t - spd)
+        ahead = slice(t, min(t + spd, s.n_steps))
+        cs, mb = s.community_storages, s.member_batteries
+        r = self.results
+        cap = {n: float(cs.capacity_kwh[k]) for k, n in enumerate(cs.names)}
+        power = {n: float(cs.power_kw[k]) for k, n in enumerate(cs.names)}
+        eff = {n: float(cs.eta_charge[k] * cs.eta_discharge[k]) for k, n in enumerate(cs.names)}
+        smin = {n: float(cs.soc_min[k]) for k, n in enumerate(cs.names)}
+        smax = {n: float(cs.soc_max[k]) for k, n in enumerate(cs.names)}
+        energy = {n: float(self.community_energy[k]) for k, n in enumerate(cs.names)}
+        if self._has_member_batteries:
+            has = mb.capacity_kwh > 0
+            cap[MEMBER_BATTERIES] = self._member_cap_total
+            power[MEMBER_BATTERIES] = float(mb.power_kw[has].sum())
+            eff[MEMBER_BATTERIES] = float(np.mean(mb.eta_charge[has] * mb.eta_discharge[has]))
+            smin[MEMBER_BATTERIES] = float((mb.soc_min * mb.capacity_kwh).sum() / self._member_cap_total)
+            smax[MEMBER_BATTERIES] = float((mb.soc_max * mb.capacity_kwh).sum() / self._member_cap_total)
+            energy[MEMBER_BATTERIES] = float(self.member_energy.sum())
+        with np.errstate(divide="ignore", invalid="ignore"):
+            member_soc = np.where(mb.capacity_kwh > 0, self.member_energy / mb.capacity_kwh, 0.0)
+        p = s.prices
+        timestamp = str(np.datetime64(s.start, "s") + np.timedelta64(int(round(t * s.dt_h * 3600)), "s"))
+        return Observation(
+            step=self.t,
+            n_steps=s.n_steps,
+            timestamp=timestamp,
+            dt_h=s.dt_h,
+            steps_per_day=spd,
+            member_names=s.member_names,
+            storage_names=self.storage_names,
+            storage_soc=self.storage_soc(),
+            storage_energy_kwh=energy,
+            storage_capacity_kwh=cap,
+            storage_power_kw=power,
+            storage_efficiency=eff,
+            storage_soc_min=smin,
+            storage_soc_max=smax,
+            member_soc=member_soc,
+            member_battery_capacity_kwh=mb.capacity_kwh.copy(),
+            member_battery_power_kw=mb.power_kw.copy(),
+            flexible_share=s.flexible_share.copy(),
+            elasticity=s.elasticity,
+            max_burn_rate_ct_per_kwh=s.max_burn_rate_ct_per_kwh,
+            backlog_kwh=self.backlog.copy(),
+            balances_ct=self.ledger.members.copy(),
+            token_supply_ct=self.ledger.supply,
+            price_day_ahead=p.day_ahead[ahead].copy(),
+            price_imbalance_buy=p.imbalance_buy[ahead].copy(),
+            price_imbalance_sell=p.imbalance_sell[ahead].copy(),
+            price_feed_in=p.feed_in[ahead].copy(),
+            hist_load_kwh=r["load_kwh"][lo : self.t].copy(),
+            hist_pv_kwh=r["pv_kwh"][lo : self.t].copy(),
+            hist_import_kwh=r["import_kwh"][lo : self.t].copy(),
+            hist_export_kwh=r["export_kwh"][lo : self.t].copy(),
+            hist_net_kwh=r["import_kwh"][lo : self.t] - r["export_kwh"][lo : self.t],
+            member_hist_load_kwh=s.load_kwh[lo_m : self.t].copy(),
+            member_hist_pv_kwh=s.pv_kwh[lo_m : self.t].copy(),
+            last_levers=self.last_levers,
+            cumulative_cost_ct=self.cumulative_cost,
+        )
+
+    # --------------------------------------------------------------------- step
+    def step(self, levers: Levers) -> StepResult:
+        """Advance one step under ``levers`` (clipped to physical limits first)."""
+        s, t = self.scenario, self.t
+        if t >= s.n_steps:
+            raise IndexError("the simulation has already run all its steps")
+        lv = levers.clipped(self.storage_names, s.max_burn_rate_ct_per_kwh)
+        dt = s.dt_h
+        p_da = float(s.prices.day_ahead[t])
+        p_fi = float(s.prices.feed_in[t])
+        load, pv = s.load_kwh[t], s.pv_kwh[t]
+        flex = s.flexible_share * load
+
+        # 1. Demand response: the burn rate defers a share of flexible load; the backlog is
+        #    served at the first step without a burn signal, and at the latest on the day's end.
+        burn = lv.burn_rate_ct_per_kwh
+        day_end = (t + 1) % s.steps_per_day == 0 or t == s.n_steps - 1
+        if day_end:
+            deferred = np.zeros_like(load)
+            released = self.backlog
+        elif burn > 0.0:
+            share = min(1.0, s.elasticity * burn / p_da) if p_da > 0 else 1.0
+            deferred = share * flex
+            released = np.zeros_like(load)
+        else:
+            deferred = np.zeros_like(load)
+            released = self.backlog
+        self.backlog = self.backlog + deferred - released
+        served = load - deferred + released
+        flex_served = flex - deferred + released
+
+        # 2. Home batteries (schedule, plus self-consumption when following).
+        mb = s.member_batteries
+        own_net = served - pv
+        if self._has_member_batteries:
+            battery = storage.dispatch(
+                mb, self.member_energy, dt, lv.storage_setpoints[MEMBER_BATTERIES], lv.storage_follow, own_net
+            )
+            self.member_energy = storage.apply_flow(mb, self.member_energy, battery)
+        else:
+            battery = np.zeros_like(load)
+        member_net = own_net + battery
+        deficit = np.maximum(member_net, 0.0)
+        surplus = np.maximum(-member_net, 0.0)
+
+        # 3. Local market, then community storages against the community's residual.
+        if lv.p2p_enabled:
+            bought, sold, volume = market.match(deficit, surplus)
+        else:
+            bought, sold, volume = np.zeros_like(load), np.zeros_like(load), 0.0
+        res_deficit = deficit - bought
+        res_surplus = surplus - sold
+        cs = s.community_storages
+        setpoints = np.array([lv.storage_setpoints[n] for n in cs.names])
+        members_total = float(res_deficit.sum() - res_surplus.sum())
+        comm_flow = storage.split_pooled(
+            cs,
+            self.community_energy,
+            dt,
+            setpoints,
+            lv.storage_follow and lv.p2p_enabled,
+            members_total - lv.procurement_kwh,
+        )
+        self.community_energy = storage.apply_flow(cs, self.community_energy, comm_flow)
+        comm_total = float(comm_flow.sum())
+
+        # 4. Grid exchange: netted at the community meter with P2P on, per member without.
+        if lv.p2p_enabled:
+            net = members_total + comm_total
+            imp, exp = max(net, 0.0), max(-net, 0.0)
+        else:
+            imp = float(res_deficit.sum()) + float(np.maximum(comm_flow, 0.0).sum())
+            exp = float(res_surplus.sum()) + float(np.maximum(-comm_flow, 0.0).sum())
+        q = lv.procurement_kwh
+        shortfall, excess = max(imp - q, 0.0), max(q - imp, 0.0)
+        grid_cost = (
+            p_da * q
+            + float(s.prices.imbalance_buy[t]) * shortfall
+            - float(s.prices.imbalance_sell[t]) * excess
+            - p_fi * exp
+        )
+
+        # 5. Tokens: mint for local PV use, burn on flexible load drawn from outside the home,
+        #    settle P2P member to member, members with the community, the community with the grid.
+        led = self.ledger
+        minted = led.mint(s.mint_rate_ct_per_kwh * np.maximum(pv - res_surplus, 0.0))
+        burned = led.burn(burn * np.minimum(res_deficit, flex_served)) if burn > 0 else 0.0
+        if volume > 0.0:
+            price = market.clearing_price(
+                lv.p2p_price_rule, p_da, p_fi, float(surplus.sum()), float(deficit.sum())
+            )
+            led.members_trade(bought * price, sold * price)
+        else:
+            price = 0.0
+        led.members_pay_community(res_deficit * p_da - res_surplus * p_fi)
+        led.community_pays_grid(grid_cost)
+
+        # 6. Checks and records.
+        member_err = float(
+            np.max(np.abs(served + battery - pv - (bought - sold + res_deficit - res_surplus)), initial=0.0)
+        )
+        grid_err = abs((imp - exp) - (float(res_deficit.sum()) - float(res_surplus.sum()) + comm_total))
+        self.max_energy_error = max(self.max_energy_error, member_err, grid_err)
+        token_err = led.conservation_error()
+        self.max_token_error = max(self.max_token_error, token_err)
+        discharge = float(np.maximum(-battery, 0.0).sum() + np.maximum(-comm_flow, 0.0).sum())
+        self.discharge_throughput += discharge
+        spent = grid_cost + burned
+        self.cumulative_cost += spent
+        district_net = float(member_net.sum()) + comm_total
+
+        r = self.results
+        r["load_kwh"][t] = float(load.sum())
+        r["served_kwh"][t] = float(served.sum())
+        r["pv_kwh"][t] = float(pv.sum())
+        r["import_kwh"][t] = imp
+        r["export_kwh"][t] = exp
+        r["procurement_kwh"][t] = q
+        r["shortfall_kwh"][t] = shortfall
+        r["excess_kwh"][t] = excess
+        r["grid_cost_ct"][t] = grid_cost
+        r["burned_ct"][t] = burned
+        r["minted_ct"][t] = minted
+        r["tokens_spent_ct"][t] = spent
+        r["p2p_kwh"][t] = volume
+        r["p2p_price_ct_per_kwh"][t] = price
+        r["deferred_kwh"][t] = float(deferred.sum())
+        r["backlog_kwh"][t] = float(self.backlog.sum())
+        r["burn_rate_ct_per_kwh"][t] = burn
+        r["price_day_ahead"][t] = p_da
+        r["city_cost_ct"][t] = max(0.0, p_da * district_net)
+        r["storage_discharge_kwh"][t] = discharge
+        r["p2p_enabled"][t] = 1.0 if lv.p2p_enabled else 0.0
+        for name, soc in self.storage_soc().items():
+            r[f"soc_{name}"][t] = soc
+        for k, name in enumerate(cs.names):
+            r[f"flow_{name}_kwh"][t] = comm_flow[k]
+        if self._has_member_batteries:
+            r[f"flow_{MEMBER_BATTERIES}_kwh"][t] = float(battery.sum())
+
+        self.last_levers = lv
+        self.t = t + 1
+        return StepResult(
+            step=t,
+            levers=lv,
+            served_kwh=served,
+            battery_kwh=battery,
+            p2p_bought_kwh=bought,
+            p2p_sold_kwh=sold,
+            residual_deficit_kwh=res_deficit,
+            residual_surplus_kwh=res_surplus,
+            community_storage_kwh=comm_flow,
+            import_kwh=imp,
+            export_kwh=exp,
+            grid_cost_ct=grid_cost,
+            burned_ct=burned,
+            minted_ct=minted,
+            p2p_kwh=volume,
+            energy_balance_error_kwh=max(member_err, grid_err),
+            token_conservation_error_ct=token_err,
+        )

@@ -1,0 +1,49 @@
+"""Key performance indicators of a finished (or partly run) simulation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .community import Community
+
+
+def compute_kpis(community: Community, baseline_spent_ct: float | None = None) -> dict[str, Any]:
+    """KPIs over the steps run so far. ``baseline_spent_ct`` is the no-control run's
+    ``tokens_spent_ct`` over the same steps (for ``tokens_saved_ct``)."""
+    s, n = community.scenario, community.t
+    r = {k: v[:n] for k, v in community.results.items()}
+    spent = float(r["tokens_spent_ct"].sum())
+    served = float(r["served_kwh"].sum())
+    pv = float(r["pv_kwh"].sum())
+    imp = float(r["import_kwh"].sum())
+    exp = float(r["export_kwh"].sum())
+    city_base = float(r["city_base_cost_ct"].sum())
+    capacity = float(s.member_batteries.capacity_kwh.sum() + s.community_storages.capacity_kwh.sum())
+    return {
+        "tokens_spent_ct": spent,
+        "tokens_saved_ct": None if baseline_spent_ct is None else baseline_spent_ct - spent,
+        "grid_cost_ct": float(r["grid_cost_ct"].sum()),
+        "citylearn_cost_ratio": float(r["city_cost_ct"].sum()) / city_base if city_base > 0 else None,
+        "self_sufficiency": max(0.0, 1.0 - imp / served) if served > 0 else None,
+        "self_consumption": max(0.0, 1.0 - exp / pv) if pv > 0 else None,
+        "import_kwh": imp,
+        "export_kwh": exp,
+        "peak_import_kw": float(r["import_kwh"].max(initial=0.0)) / s.dt_h,
+        "p2p_kwh": float(r["p2p_kwh"].sum()),
+        "burned_ct": float(r["burned_ct"].sum()),
+        "minted_ct": float(r["minted_ct"].sum()),
+        "imbalance_kwh": float(r["shortfall_kwh"].sum() + r["excess_kwh"].sum()),
+        "storage_cycles": community.discharge_throughput / capacity if capacity > 0 else 0.0,
+        "max_energy_balance_error_kwh": community.max_energy_error,
+        "max_token_conservation_error_ct": community.max_token_error,
+        "members": s.n_members,
+        "steps": n,
+    }
+
+
+def results_columns(community: Community) -> dict[str, np.ndarray]:
+    """Per-step records of the steps run so far (community level)."""
+    n = community.t
+    return {k: v[:n] for k, v in community.results.items()}

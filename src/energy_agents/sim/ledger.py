@@ -1,0 +1,52 @@
+"""The community token (CT) ledger: per-member balances, a community account, a grid account.
+
+Every settlement is a double-entry transfer, so it leaves the total unchanged; only ``mint``
+and ``burn`` change the supply. The invariant checked after each step:
+``sum(members) + community + grid == supply == minted - burned``. Balances may go negative
+(members settle what they owe later; the model does not stop anyone from consuming).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class TokenLedger:
+    def __init__(self, n_members: int) -> None:
+        self.members = np.zeros(n_members)
+        self.community = 0.0
+        self.grid = 0.0
+        self.minted = 0.0
+        self.burned = 0.0
+
+    @property
+    def supply(self) -> float:
+        return self.minted - self.burned
+
+    def mint(self, amounts: np.ndarray) -> float:
+        total = float(amounts.sum())
+        self.members += amounts
+        self.minted += total
+        return total
+
+    def burn(self, amounts: np.ndarray) -> float:
+        total = float(amounts.sum())
+        self.members -= amounts
+        self.burned += total
+        return total
+
+    def members_pay_community(self, amounts: np.ndarray) -> None:
+        """Positive entries: member pays the community account; negative: is paid by it."""
+        self.members -= amounts
+        self.community += float(amounts.sum())
+
+    def members_trade(self, paid: np.ndarray, received: np.ndarray) -> None:
+        """P2P settlement: buyers pay ``paid``, sellers receive ``received`` (equal sums)."""
+        self.members += received - paid
+
+    def community_pays_grid(self, amount: float) -> None:
+        self.community -= amount
+        self.grid += amount
+
+    def conservation_error(self) -> float:
+        return abs(float(self.members.sum()) + self.community + self.grid - self.supply)

@@ -1,0 +1,132 @@
+"""The levers a decision sets for one step: one typed object, every field documented.
+
+``Levers`` is what the AI Manager's ``Decision.parameters`` holds and what ``Community.step``
+applies. Values outside physical limits are clipped (``clipped``), never raised mid-run; parsing
+untrusted input (``from_dict``) raises :class:`LeverError` naming the field instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+P2P_PRICE_RULES = ("midpoint", "sdr", "buyer", "seller")
+"""How a P2P match is priced between feed-in (sellers' alternative) and import (buyers').
+
+- ``midpoint``: half-way, a k=0.5 double auction (the default);
+- ``sdr``: supply-demand ratio pricing: the scarcer side captures more of the gain;
+- ``buyer`` / ``seller``: all the gain to buyers (price = feed-in) / sellers (price = import).
+The rule moves CT between members; the community's total cost depends on the volume only.
+"""
+
+
+class LeverError(ValueError):
+    """Untrusted lever values that cannot be read; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Levers:
+    """What one step does. Defaults are the no-control baseline (``none`` strategy)."""
+
+    burn_rate_ct_per_kwh: float = 0.0
+    """CT burned per kWh of *flexible* load drawn from the grid in this step. The demand
+    response signal: flexible load defers a share ``min(1, elasticity * burn / import_price)``
+    to later in the day. Clipped to ``[0, scenario.max_burn_rate_ct_per_kwh]``."""
+
+    procurement_kwh: float = 0.0
+    """Energy bought ahead at the day-ahead price for this step. The realized import above it is
+    bought at the imbalance buy price, the part not used is sold at the imbalance sell price.
+    Clipped to ``>= 0``."""
+
+    storage_setpoints: Mapping[str, float] = field(default_factory=dict)
+    """Scheduled power per storage as a fraction of its rated power, in ``[-1, 1]``, ``> 0``
+    charging. Keys are ``scenario.storage_names`` (``storage_A``, ... and ``members`` for the
+    homes' own batteries, each at its own rating). Missing keys mean 0 (idle). This is the
+    "grid buy/sell for storage": a scheduled flow not covered locally goes to the grid."""
+
+    storage_follow: bool = False
+    """Local real-time control on top of the schedule: each home battery absorbs its home's
+    residual surplus and covers its residual deficit; community storages steer the community's
+    grid exchange toward ``procurement_kwh`` (only while P2P is on, since they reach members'
+    energy through the local market)."""
+
+    p2p_enabled: bool = False
+    """Match members' surpluses with deficits on the local market before the grid."""
+
+    p2p_price_rule: str = "midpoint"
+    """One of :data:`P2P_PRICE_RULES`."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "burn_rate_ct_per_kwh": self.burn_rate_ct_per_kwh,
+            "procurement_kwh": self.procurement_kwh,
+            "storage_setpoints": dict(self.storage_setpoints),
+            "storage_follow": self.storage_follow,
+            "p2p_enabled": self.p2p_enabled,
+            "p2p_price_rule": self.p2p_price_rule,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Levers:
+        """Parse untrusted JSON; unknown keys are refused so typos do not pass silently."""
+        if not isinstance(data, Mapping):
+            raise LeverError("parameters: must be an object")
+        known = set(cls.__dataclass_fields__)
+        for key in data:
+            if key not in known:
+                raise LeverError(f"parameters.{key}: unknown lever")
+        kwargs: dict[str, Any] = {}
+        for key in ("burn_rate_ct_per_kwh", "procurement_kwh"):
+            if key in data:
+                kwargs[key] = _number(f"parameters.{key}", data[key])
+        if "storage_setpoints" in data:
+            sp = data["storage_setpoints"]
+            if not isinstance(sp, Mapping):
+                raise LeverError("parameters.storage_setpoints: must be an object")
+            kwargs["storage_setpoints"] = {
+                str(k): _number(f"parameters.storage_setpoints.{k}", v) for k, v in sp.items()
+            }
+        for key in ("storage_follow", "p2p_enabled"):
+            if key in data:
+                if not isinstance(data[key], bool):
+                    raise LeverError(f"parameters.{key}: must be true or false")
+                kwargs[key] = data[key]
+        if "p2p_price_rule" in data:
+            rule = data["p2p_price_rule"]
+            if rule not in P2P_PRICE_RULES:
+                raise LeverError(f"parameters.p2p_price_rule: must be one of {list(P2P_PRICE_RULES)}")
+            kwargs["p2p_price_rule"] = rule
+        return cls(**kwargs)
+
+    def clipped(self, storage_names: tuple[str, ...], max_burn_rate: float) -> Levers:
+        """The same levers within physical limits; NaN counts as 0, unknown storages are dropped."""
+        setpoints = {
+            name: _clip(float(self.storage_setpoints.get(name, 0.0)), -1.0, 1.0)
+            for name in storage_names
+        }
+        rule = self.p2p_price_rule if self.p2p_price_rule in P2P_PRICE_RULES else "midpoint"
+        return replace(
+            self,
+            burn_rate_ct_per_kwh=_clip(float(self.burn_rate_ct_per_kwh), 0.0, max_burn_rate),
+            procurement_kwh=_clip(float(self.procurement_kwh), 0.0, math.inf),
+            storage_setpoints=setpoints,
+            storage_follow=bool(self.storage_follow),
+            p2p_enabled=bool(self.p2p_enabled),
+            p2p_price_rule=rule,
+        )
+
+
+def _clip(x: float, lo: float, hi: float) -> float:
+    if math.isnan(x):
+        return 0.0 if lo <= 0.0 <= hi else lo
+    return min(max(x, lo), hi)
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise LeverError(f"{name}: must be a number")
+    if not math.isfinite(value):
+        raise LeverError(f"{name}: must be finite")
+    return float(value)

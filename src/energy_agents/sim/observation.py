@@ -1,0 +1,151 @@
+"""What an agent may see before deciding step ``t``: the present state and the past only.
+
+Loads and PV of step ``t`` itself are not in it (they happen during the step). Prices for
+the next 24 h are, because a real community knows its day-ahead prices and tariff. The
+observation is a snapshot (its arrays are copies), and ``to_dict``/``from_dict`` round-trip
+exactly through JSON, so a live agent reading ``/state`` sees what a batch advisor sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from .levers import Levers
+
+_ARRAY_FIELDS = (
+    "member_soc",
+    "member_battery_capacity_kwh",
+    "member_battery_power_kw",
+    "flexible_share",
+    "backlog_kwh",
+    "balances_ct",
+    "price_day_ahead",
+    "price_imbalance_buy",
+    "price_imbalance_sell",
+    "price_feed_in",
+    "hist_load_kwh",
+    "hist_pv_kwh",
+    "hist_import_kwh",
+    "hist_export_kwh",
+    "hist_net_kwh",
+    "member_hist_load_kwh",
+    "member_hist_pv_kwh",
+)
+_DICT_FIELDS = (
+    "storage_soc",
+    "storage_energy_kwh",
+    "storage_capacity_kwh",
+    "storage_power_kw",
+    "storage_efficiency",
+    "storage_soc_min",
+    "storage_soc_max",
+)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """State before step ``step``. History arrays are oldest first and end at step ``step - 1``.
+
+    Community-level history (``hist_*``, shape ``(h,)``, h <= history length): ``load`` is the
+    members' demand before demand response, ``net`` the community's net exchange
+    (import - export). Member history (``member_hist_*``) covers the last day, ``(h_m, n)``.
+    ``price_*`` look ahead: element 0 is this step's price, up to one day of steps.
+    Storage dicts are keyed by lever key (``storage_A``..., ``members`` = all home batteries
+    summed; its ``soc`` is energy-weighted).
+    """
+
+    step: int
+    n_steps: int
+    timestamp: str
+    dt_h: float
+    steps_per_day: int
+    member_names: tuple[str, ...]
+    storage_names: tuple[str, ...]
+    storage_soc: Mapping[str, float]
+    storage_energy_kwh: Mapping[str, float]
+    storage_capacity_kwh: Mapping[str, float]
+    storage_power_kw: Mapping[str, float]
+    storage_efficiency: Mapping[str, float]  # round trip: eta_charge * eta_discharge
+    storage_soc_min: Mapping[str, float]
+    storage_soc_max: Mapping[str, float]
+    member_soc: np.ndarray
+    member_battery_capacity_kwh: np.ndarray
+    member_battery_power_kw: np.ndarray
+    flexible_share: np.ndarray
+    elasticity: float
+    max_burn_rate_ct_per_kwh: float
+    backlog_kwh: np.ndarray
+    balances_ct: np.ndarray
+    token_supply_ct: float
+    price_day_ahead: np.ndarray
+    price_imbalance_buy: np.ndarray
+    price_imbalance_sell: np.ndarray
+    price_feed_in: np.ndarray
+    hist_load_kwh: np.ndarray
+    hist_pv_kwh: np.ndarray
+    hist_import_kwh: np.ndarray
+    hist_export_kwh: np.ndarray
+    hist_net_kwh: np.ndarray
+    member_hist_load_kwh: np.ndarray
+    member_hist_pv_kwh: np.ndarray
+    last_levers: Levers | None
+    cumulative_cost_ct: float
+
+    @property
+    def step_of_day(self) -> int:
+        """Index of this step within the simulation day (day boundaries every 24 h from start)."""
+        return self.step % self.steps_per_day
+
+    @property
+    def hour(self) -> float:
+        """Hour of day of the step's start, from the timestamp."""
+        hh, mm = self.timestamp[11:13], self.timestamp[14:16]
+        return int(hh) + int(mm) / 60.0
+
+    @property
+    def n_members(self) -> int:
+        return len(self.member_names)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, np.ndarray):
+                out[f.name] = v.tolist()
+            elif isinstance(v, Levers):
+                out[f.name] = v.to_dict()
+            elif isinstance(v, Mapping):
+                out[f.name] = {k: float(x) for k, x in v.items()}
+            elif isinstance(v, tuple):
+                out[f.name] = list(v)
+            else:
+                out[f.name] = v
+        out["schema_version"] = 1
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Observation:
+        """Inverse of :meth:`to_dict`; raises ``ValueError`` naming a missing field."""
+        kwargs: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name not in data:
+                raise ValueError(f"observation.{f.name}: missing")
+            v = data[f.name]
+            if f.name in _ARRAY_FIELDS:
+                kwargs[f.name] = np.asarray(v, dtype=np.float64)
+            elif f.name in _DICT_FIELDS:
+                kwargs[f.name] = {str(k): float(x) for k, x in dict(v).items()}
+            elif f.name in ("member_names", "storage_names"):
+                kwargs[f.name] = tuple(str(x) for x in v)
+            elif f.name == "last_levers":
+                kwargs[f.name] = None if v is None else Levers.from_dict(v)
+            else:
+                kwargs[f.name] = v
+        n = len(kwargs["member_names"])
+        for key in ("member_hist_load_kwh", "member_hist_pv_kwh"):
+            kwargs[key] = kwargs[key].reshape(-1, n)
+        return cls(**kwargs)

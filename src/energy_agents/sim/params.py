@@ -1,0 +1,264 @@
+"""Static description of a community: members, storages, prices (the ``...Params`` of the model).
+
+Everything here is checked once, in ``__post_init__``, so that a bad scenario is refused
+before step 0 with a :class:`ScenarioError` that names the field. Units are in the names:
+``_kwh`` per step, ``_kw`` power, ``_ct_per_kwh`` community-token prices, ``soc`` a fraction.
+Time series have shape ``(n_steps,)`` or ``(n_steps, n_members)`` (row ``t`` is one step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+MEMBER_BATTERIES = "members"
+"""Lever key of the member-owned batteries (driven as one group, each at its own power)."""
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be simulated; the message names the file, column or field."""
+
+
+def _as_array(name: str, value: object, shape: tuple[int, ...]) -> np.ndarray:
+    arr = np.ascontiguousarray(np.asarray(value, dtype=np.float64))
+    if arr.shape != shape:
+        raise ScenarioError(f"{name}: expected shape {shape}, got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.flatnonzero(~np.isfinite(arr.ravel()))[0])
+        raise ScenarioError(f"{name}: value at flat index {bad} is NaN or infinite")
+    return arr
+
+
+@dataclass(frozen=True)
+class StorageBank:
+    """A group of batteries, vectorized: every array has shape ``(n,)``.
+
+    Energy ``e`` [kWh] evolves as ``e += eta_charge * charge - discharge / eta_discharge``;
+    ``charge``/``discharge`` are energy at the battery's terminals [kWh per step], each at most
+    ``power_kw * dt_h``; ``soc = e / capacity_kwh`` stays within ``[soc_min, soc_max]``.
+    A capacity of 0 means "no battery" (the member still has a slot).
+    """
+
+    names: tuple[str, ...]
+    capacity_kwh: np.ndarray
+    power_kw: np.ndarray
+    eta_charge: np.ndarray
+    eta_discharge: np.ndarray
+    soc_min: np.ndarray
+    soc_max: np.ndarray
+    soc_init: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = (len(self.names),)
+        for fname in (
+            "capacity_kwh",
+            "power_kw",
+            "eta_charge",
+            "eta_discharge",
+            "soc_min",
+            "soc_max",
+            "soc_init",
+        ):
+            object.__setattr__(self, fname, _as_array(f"storage.{fname}", getattr(self, fname), n))
+        if np.any(self.capacity_kwh < 0):
+            raise ScenarioError("storage.capacity_kwh: must be >= 0")
+        if np.any(self.power_kw < 0):
+            raise ScenarioError("storage.power_kw: must be >= 0")
+        for eta in ("eta_charge", "eta_discharge"):
+            v = getattr(self, eta)
+            if np.any((v <= 0) | (v > 1)):
+                raise ScenarioError(f"storage.{eta}: must be in (0, 1]")
+        if np.any((self.soc_min < 0) | (self.soc_max > 1) | (self.soc_min > self.soc_max)):
+            raise ScenarioError("storage.soc_min/soc_max: need 0 <= soc_min <= soc_max <= 1")
+        if np.any((self.soc_init < self.soc_min) | (self.soc_init > self.soc_max)):
+            raise ScenarioError("storage.soc_init: must lie within [soc_min, soc_max]")
+
+    @property
+    def n(self) -> int:
+        return len(self.names)
+
+    @classmethod
+    def empty(cls) -> StorageBank:
+        z = np.zeros(0)
+        return cls((), z, z, z, z, z, z, z)
+
+    @classmethod
+    def uniform(
+        cls,
+        names: tuple[str, ...],
+        capacity_kwh: object,
+        power_kw: object,
+        efficiency: float = 0.95,
+        soc_min: float = 0.0,
+        soc_max: float = 1.0,
+        soc_init: float = 0.5,
+    ) -> StorageBank:
+        """Batteries sharing efficiency and SOC bounds; ``efficiency`` applies on each side."""
+        n = len(names)
+        cap = np.broadcast_to(np.asarray(capacity_kwh, dtype=float), (n,)).copy()
+        pw = np.broadcast_to(np.asarray(power_kw, dtype=float), (n,)).copy()
+        return cls(
+            names,
+            cap,
+            pw,
+            np.full(n, efficiency),
+            np.full(n, efficiency),
+            np.full(n, soc_min),
+            np.full(n, soc_max),
+            np.full(n, soc_init),
+        )
+
+
+@dataclass(frozen=True)
+class Prices:
+    """Grid prices per step [CT/kWh], each of shape ``(n_steps,)``.
+
+    ``day_ahead`` buys the procured volume; a shortfall is bought at ``imbalance_buy``, an excess
+    procurement sold back at ``imbalance_sell``; exports earn ``feed_in``. The model needs
+    ``feed_in <= imbalance_sell <= day_ahead <= imbalance_buy`` at every step (otherwise buying
+    to resell would make money and the optimum would be unbounded).
+    """
+
+    day_ahead: np.ndarray
+    imbalance_buy: np.ndarray
+    imbalance_sell: np.ndarray
+    feed_in: np.ndarray
+
+    def check(self, n_steps: int) -> None:
+        for fname in ("day_ahead", "imbalance_buy", "imbalance_sell", "feed_in"):
+            object.__setattr__(
+                self, fname, _as_array(f"prices.{fname}", getattr(self, fname), (n_steps,))
+            )
+        eps = 1e-12
+        checks = (
+            ("feed_in", "imbalance_sell", self.feed_in <= self.imbalance_sell + eps),
+            ("imbalance_sell", "day_ahead", self.imbalance_sell <= self.day_ahead + eps),
+            ("day_ahead", "imbalance_buy", self.day_ahead <= self.imbalance_buy + eps),
+        )
+        for lo, hi, ok in checks:
+            if not np.all(ok):
+                t = int(np.flatnonzero(~ok)[0])
+                raise ScenarioError(f"prices.{lo}: must be <= prices.{hi} (first violated at step {t})")
+        if np.any(self.feed_in < 0):
+            raise ScenarioError("prices.feed_in: must be >= 0")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Everything static about one simulated community over ``n_steps`` steps of ``dt_h`` hours.
+
+    ``load_kwh`` and ``pv_kwh`` are ``(n_steps, n_members)``, energy per step. A share
+    ``flexible_share[i]`` of member i's load can be deferred within the simulation day (see
+    docs/model.md); ``elasticity`` scales how much of it the burn rate defers.
+    """
+
+    name: str
+    start: str  # ISO timestamp of step 0, e.g. "2022-08-01T00:00:00"
+    dt_h: float
+    member_names: tuple[str, ...]
+    load_kwh: np.ndarray
+    pv_kwh: np.ndarray
+    prices: Prices
+    member_batteries: StorageBank
+    community_storages: StorageBank
+    flexible_share: np.ndarray
+    elasticity: float = 10.0
+    mint_rate_ct_per_kwh: float = 0.05
+    max_burn_rate_ct_per_kwh: float = 1.0
+    weather: Mapping[str, np.ndarray] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.dt_h > 0 or (self.dt_h * 4) % 1 != 0:
+            raise ScenarioError("dt_h: must be a positive multiple of 0.25 h")
+        if 24 % self.dt_h != 0:
+            raise ScenarioError("dt_h: must divide 24 h")
+        n_members = len(self.member_names)
+        if n_members == 0:
+            raise ScenarioError("member_names: a community needs at least one member")
+        load = np.asarray(self.load_kwh)
+        if load.ndim != 2:
+            raise ScenarioError(f"load_kwh: expected 2 dimensions (steps, members), got {load.ndim}")
+        shape = (load.shape[0], n_members)
+        if shape[0] < 1:
+            raise ScenarioError("load_kwh: needs at least one step")
+        object.__setattr__(self, "load_kwh", _as_array("load_kwh", load, shape))
+        object.__setattr__(self, "pv_kwh", _as_array("pv_kwh", self.pv_kwh, shape))
+        if np.any(self.load_kwh < 0):
+            raise ScenarioError("load_kwh: must be >= 0")
+        if np.any(self.pv_kwh < 0):
+            raise ScenarioError("pv_kwh: must be >= 0")
+        flex = _as_array("flexible_share", self.flexible_share, (n_members,))
+        if np.any((flex < 0) | (flex > 1)):
+            raise ScenarioError("flexible_share: must be within [0, 1]")
+        object.__setattr__(self, "flexible_share", flex)
+        self.prices.check(shape[0])
+        if self.member_batteries.n != n_members:
+            raise ScenarioError(
+                f"member_batteries: need one slot per member ({n_members}), got {self.member_batteries.n}"
+            )
+        if MEMBER_BATTERIES in self.community_storages.names:
+            raise ScenarioError(f"community_storages: the name {MEMBER_BATTERIES!r} is reserved")
+        if len(set(self.community_storages.names)) != self.community_storages.n:
+            raise ScenarioError("community_storages: names must be unique")
+        for key, value in (
+            ("elasticity", self.elasticity),
+            ("mint_rate_ct_per_kwh", self.mint_rate_ct_per_kwh),
+            ("max_burn_rate_ct_per_kwh", self.max_burn_rate_ct_per_kwh),
+        ):
+            if not (np.isfinite(value) and value >= 0):
+                raise ScenarioError(f"{key}: must be a finite number >= 0")
+        weather = {
+            k: _as_array(f"weather.{k}", v, (shape[0],)) for k, v in dict(self.weather).items()
+        }
+        object.__setattr__(self, "weather", weather)
+
+    @property
+    def n_steps(self) -> int:
+        return int(self.load_kwh.shape[0])
+
+    @property
+    def n_members(self) -> int:
+        return len(self.member_names)
+
+    @property
+    def steps_per_day(self) -> int:
+        return int(round(24 / self.dt_h))
+
+    @property
+    def storage_names(self) -> tuple[str, ...]:
+        """Lever keys: the community storages, then ``"members"`` if any member has a battery."""
+        names = self.community_storages.names
+        if np.any(self.member_batteries.capacity_kwh > 0):
+            names = (*names, MEMBER_BATTERIES)
+        return names
+
+    def timestamps(self) -> np.ndarray:
+        """Step start times as ``datetime64[s]`` (the only calendar the model uses)."""
+        start = np.datetime64(self.start, "s")
+        step = np.timedelta64(int(round(self.dt_h * 3600)), "s")
+        return start + step * np.arange(self.n_steps)
+
+    def head(self, n_steps: int) -> Scenario:
+        """The same community over its first ``n_steps`` steps."""
+        n = max(1, min(n_steps, self.n_steps))
+        p = self.prices
+        return Scenario(
+            name=self.name,
+            start=self.start,
+            dt_h=self.dt_h,
+            member_names=self.member_names,
+            load_kwh=self.load_kwh[:n],
+            pv_kwh=self.pv_kwh[:n],
+            prices=Prices(p.day_ahead[:n], p.imbalance_buy[:n], p.imbalance_sell[:n], p.feed_in[:n]),
+            member_batteries=self.member_batteries,
+            community_storages=self.community_storages,
+            flexible_share=self.flexible_share,
+            elasticity=self.elasticity,
+            mint_rate_ct_per_kwh=self.mint_rate_ct_per_kwh,
+            max_burn_rate_ct_per_kwh=self.max_burn_rate_ct_per_kwh,
+            weather={k: v[:n] for k, v in self.weather.items()},
+            notes=self.notes,
+        )

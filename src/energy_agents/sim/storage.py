@@ -1,0 +1,77 @@
+"""Battery physics, vectorized over a bank of batteries (pure functions)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .params import StorageBank
+
+
+def flow_limits(bank: StorageBank, energy_kwh: np.ndarray, dt_h: float) -> tuple[np.ndarray, np.ndarray]:
+    """Largest charge and discharge [kWh at the terminals] this step allows, both >= 0."""
+    e_max = bank.soc_max * bank.capacity_kwh
+    e_min = bank.soc_min * bank.capacity_kwh
+    p = bank.power_kw * dt_h
+    max_charge = np.clip((e_max - energy_kwh) / bank.eta_charge, 0.0, p)
+    max_discharge = np.clip((energy_kwh - e_min) * bank.eta_discharge, 0.0, p)
+    return max_charge, max_discharge
+
+
+def dispatch(
+    bank: StorageBank,
+    energy_kwh: np.ndarray,
+    dt_h: float,
+    setpoint: np.ndarray | float,
+    follow: bool,
+    residual_kwh: np.ndarray | None,
+) -> np.ndarray:
+    """Terminal flow per battery [kWh, > 0 charging] for one step.
+
+    Without ``follow`` each battery runs its schedule ``setpoint * power * dt``. With
+    ``follow`` the setpoint is a floor: the battery absorbs the surplus in ``residual_kwh``
+    (< 0 surplus, > 0 deficit) up to its rating and covers a deficit down to that floor, so
+    ``setpoint = -1`` is full self-consumption, ``0`` charge-only, ``> 0`` a minimum charge.
+    Energy and power bounds always hold.
+    """
+    max_charge, max_discharge = flow_limits(bank, energy_kwh, dt_h)
+    floor = np.asarray(setpoint) * bank.power_kw * dt_h
+    if follow and residual_kwh is not None:
+        flow = np.clip(-residual_kwh, floor, bank.power_kw * dt_h)
+    else:
+        flow = floor
+    return np.minimum(np.maximum(flow, -max_discharge), max_charge)
+
+
+def apply_flow(bank: StorageBank, energy_kwh: np.ndarray, flow_kwh: np.ndarray) -> np.ndarray:
+    """Stored energy after ``flow_kwh`` at the terminals (charging loses on the way in,
+    discharging on the way out), clipped against rounding to the SOC bounds."""
+    stored = energy_kwh + np.where(
+        flow_kwh > 0, flow_kwh * bank.eta_charge, flow_kwh / bank.eta_discharge
+    )
+    return np.clip(stored, bank.soc_min * bank.capacity_kwh, bank.soc_max * bank.capacity_kwh)
+
+
+def split_pooled(
+    bank: StorageBank,
+    energy_kwh: np.ndarray,
+    dt_h: float,
+    setpoints: np.ndarray,
+    follow: bool,
+    residual_kwh: float,
+) -> np.ndarray:
+    """Flows of several storages that serve one residual together (the community storages).
+
+    The same rule as :func:`dispatch` applied to the pool: the pooled flow is
+    ``clip(-residual, sum of floors, sum of charge limits)``, shared between the storages in
+    proportion to the room each has between its floor and its charge limit.
+    """
+    max_charge, max_discharge = flow_limits(bank, energy_kwh, dt_h)
+    floor = np.minimum(np.maximum(setpoints * bank.power_kw * dt_h, -max_discharge), max_charge)
+    if not follow or floor.size == 0:
+        return floor
+    room = max_charge - floor
+    total_room = float(room.sum())
+    if total_room <= 0.0:
+        return floor
+    pooled = min(max(-residual_kwh, float(floor.sum())), float(max_charge.sum()))
+    return floor + room * ((pooled - float(floor.sum())) / total_room)
