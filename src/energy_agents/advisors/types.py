@@ -8,7 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 RECOMMENDATION_SCHEMA_VERSION = 1
-AGENT_NAMES = ("token_economist", "storage_optimizer", "grid_trader", "demand_forecaster", "p2p_trader")
+AGENT_NAMES = (
+    "token_economist",
+    "storage_optimizer",
+    "grid_trader",
+    "demand_forecaster",
+    "p2p_trader",
+)
 """The five agents; one name each everywhere (module, registry key, uagents name, messages)."""
 
 
@@ -71,6 +77,10 @@ class Recommendation:
         if isinstance(conf, bool) or not isinstance(conf, int | float) or not 0 <= conf <= 1:
             raise RecommendationError("confidence: must be a number in [0, 1]")
         saving = d.get("expected_saving_ct", 0.0)
-        if isinstance(saving, bool) or not isinstance(saving, int | float) or not math.isfinite(saving):
+        if (
+            isinstance(saving, bool)
+            or not isinstance(saving, int | float)
+            or not math.isfinite(saving)
+        ):
             raise RecommendationError("expected_saving_ct: must be a finite number")
         return cls(name, step, message, dict(levers), float(conf), float(saving), dict(data))

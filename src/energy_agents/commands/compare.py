@@ -1,15 +1,100 @@
-"""Placeholder until its issue lands: refuses clearly instead of pretending."""
+"""``energy-agents compare``: several strategies on one scenario, one table, one report.
+
+Savings capture = (C_none - C) / (C_none - C_optimal), where C_optimal is the perfect-foresight
+LP's objective (a lower bound on tokens spent) whenever ``optimal`` is among the strategies.
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Any
+
+from .. import report
+from ..coordination.registry import STRATEGIES, UnknownStrategyError
+from .common import add_scenario_arguments, load, timed_run
+
+DEFAULT_STRATEGIES = "none,seed,weighted,learned,mpc,optimal"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    add_scenario_arguments(parser)
+    parser.add_argument(
+        "--strategies",
+        default=DEFAULT_STRATEGIES,
+        help=f"comma-separated, from: {', '.join(sorted(STRATEGIES))} (default {DEFAULT_STRATEGIES})",
+    )
+
+
+def savings_capture(c_none: float, c: float, c_optimal: float | None) -> float | None:
+    if c_optimal is None or c_none - c_optimal <= 1e-9:
+        return None
+    return (c_none - c) / (c_none - c_optimal)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import CliError
+    names = [n.strip() for n in args.strategies.split(",") if n.strip()]
+    for name in names:
+        if name not in STRATEGIES:
+            raise UnknownStrategyError(name)
+    if not names:
+        raise ValueError("--strategies: name at least one strategy")
+    scenario = load(args)
+    out: Path = args.out or Path("out") / "compare"
+    out.mkdir(parents=True, exist_ok=True)
+    progress = not args.no_progress
 
-    raise CliError("not implemented yet")
+    baseline = timed_run(scenario, "none", progress=progress)
+    c_none = baseline.kpis["tokens_spent_ct"]
+    c_optimal = None
+    lp_info: dict[str, Any] = {}
+    if "optimal" in names:
+        from ..optimize import lp_lower_bound
+
+        lp = lp_lower_bound(scenario)
+        c_optimal = lp.cost_ct
+        lp_info = {"lp_bound_ct": lp.cost_ct, "lp_solve_s": lp.solve_s}
+
+    rows: dict[str, dict[str, Any]] = {}
+    frames = {}
+    for name in names:
+        run_ = (
+            baseline
+            if name == "none"
+            else timed_run(scenario, name, progress=progress, baseline_spent_ct=c_none)
+        )
+        kpis = dict(run_.kpis)
+        kpis["tokens_saved_ct"] = c_none - kpis["tokens_spent_ct"]
+        kpis["savings_capture"] = savings_capture(c_none, kpis["tokens_spent_ct"], c_optimal)
+        if name == "optimal":
+            kpis.update(lp_info)
+        rows[name] = kpis
+        frames[name] = report.steps_frame(run_.community)
+    if c_optimal is not None:
+        rows["optimal (LP bound)"] = {
+            "tokens_spent_ct": c_optimal,
+            "tokens_saved_ct": c_none - c_optimal,
+            "savings_capture": 1.0,
+            "wall_s": lp_info["lp_solve_s"],
+        }
+
+    comparison = {
+        "scenario": scenario.name,
+        "members": scenario.n_members,
+        "steps": scenario.n_steps,
+        "strategies": rows,
+    }
+    comparison["notes"] = list(scenario.notes)
+    report.write_json(rows, out / "comparison.json")
+    report.write_json(comparison, out / "comparison_full.json")
+    images = report.plot_runs(frames, out)
+    report.write_html(f"energy-agents compare: {scenario.name}", rows, images, out, scenario.notes)
+
+    print(
+        f"scenario {scenario.name}: {scenario.n_members} members, {scenario.n_steps} steps of {scenario.dt_h:g} h"
+    )
+    for note in scenario.notes:
+        print(f"note: {note}")
+    print(report.kpi_table(rows))
+    print(f"wrote {out}/ (comparison.json, report.html)")
+    return 0

@@ -105,7 +105,9 @@ class Community:
         s = self.scenario
         cs = s.community_storages
         out = {
-            name: float(self.community_energy[k] / cs.capacity_kwh[k]) if cs.capacity_kwh[k] > 0 else 0.0
+            name: float(self.community_energy[k] / cs.capacity_kwh[k])
+            if cs.capacity_kwh[k] > 0
+            else 0.0
             for k, name in enumerate(cs.names)
         }
         if self._has_member_batteries:
@@ -132,13 +134,19 @@ class Community:
             cap[MEMBER_BATTERIES] = self._member_cap_total
             power[MEMBER_BATTERIES] = float(mb.power_kw[has].sum())
             eff[MEMBER_BATTERIES] = float(np.mean(mb.eta_charge[has] * mb.eta_discharge[has]))
-            smin[MEMBER_BATTERIES] = float((mb.soc_min * mb.capacity_kwh).sum() / self._member_cap_total)
-            smax[MEMBER_BATTERIES] = float((mb.soc_max * mb.capacity_kwh).sum() / self._member_cap_total)
+            smin[MEMBER_BATTERIES] = float(
+                (mb.soc_min * mb.capacity_kwh).sum() / self._member_cap_total
+            )
+            smax[MEMBER_BATTERIES] = float(
+                (mb.soc_max * mb.capacity_kwh).sum() / self._member_cap_total
+            )
             energy[MEMBER_BATTERIES] = float(self.member_energy.sum())
         with np.errstate(divide="ignore", invalid="ignore"):
             member_soc = np.where(mb.capacity_kwh > 0, self.member_energy / mb.capacity_kwh, 0.0)
         p = s.prices
-        timestamp = str(np.datetime64(s.start, "s") + np.timedelta64(int(round(t * s.dt_h * 3600)), "s"))
+        timestamp = str(
+            np.datetime64(s.start, "s") + np.timedelta64(int(round(t * s.dt_h * 3600)), "s")
+        )
         return Observation(
             step=self.t,
             n_steps=s.n_steps,
@@ -214,7 +222,12 @@ class Community:
         own_net = served - pv
         if self._has_member_batteries:
             battery = storage.dispatch(
-                mb, self.member_energy, dt, lv.storage_setpoints[MEMBER_BATTERIES], lv.storage_follow, own_net
+                mb,
+                self.member_energy,
+                dt,
+                lv.storage_setpoints[MEMBER_BATTERIES],
+                lv.storage_follow,
+                own_net,
             )
             self.member_energy = storage.apply_flow(mb, self.member_energy, battery)
         else:
@@ -277,9 +290,14 @@ class Community:
 
         # 6. Checks and records.
         member_err = float(
-            np.max(np.abs(served + battery - pv - (bought - sold + res_deficit - res_surplus)), initial=0.0)
+            np.max(
+                np.abs(served + battery - pv - (bought - sold + res_deficit - res_surplus)),
+                initial=0.0,
+            )
         )
-        grid_err = abs((imp - exp) - (float(res_deficit.sum()) - float(res_surplus.sum()) + comm_total))
+        grid_err = abs(
+            (imp - exp) - (float(res_deficit.sum()) - float(res_surplus.sum()) + comm_total)
+        )
         self.max_energy_error = max(self.max_energy_error, member_err, grid_err)
         token_err = led.conservation_error()
         self.max_token_error = max(self.max_token_error, token_err)

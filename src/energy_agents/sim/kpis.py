@@ -20,12 +20,16 @@ def compute_kpis(community: Community, baseline_spent_ct: float | None = None) -
     imp = float(r["import_kwh"].sum())
     exp = float(r["export_kwh"].sum())
     city_base = float(r["city_base_cost_ct"].sum())
-    capacity = float(s.member_batteries.capacity_kwh.sum() + s.community_storages.capacity_kwh.sum())
+    capacity = float(
+        s.member_batteries.capacity_kwh.sum() + s.community_storages.capacity_kwh.sum()
+    )
     return {
         "tokens_spent_ct": spent,
         "tokens_saved_ct": None if baseline_spent_ct is None else baseline_spent_ct - spent,
         "grid_cost_ct": float(r["grid_cost_ct"].sum()),
-        "citylearn_cost_ratio": float(r["city_cost_ct"].sum()) / city_base if city_base > 0 else None,
+        "citylearn_cost_ratio": float(r["city_cost_ct"].sum()) / city_base
+        if city_base > 0
+        else None,
         "self_sufficiency": max(0.0, 1.0 - imp / served) if served > 0 else None,
         "self_consumption": max(0.0, 1.0 - exp / pv) if pv > 0 else None,
         "import_kwh": imp,

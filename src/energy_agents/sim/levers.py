@@ -96,7 +96,9 @@ class Levers:
         if "p2p_price_rule" in data:
             rule = data["p2p_price_rule"]
             if rule not in P2P_PRICE_RULES:
-                raise LeverError(f"parameters.p2p_price_rule: must be one of {list(P2P_PRICE_RULES)}")
+                raise LeverError(
+                    f"parameters.p2p_price_rule: must be one of {list(P2P_PRICE_RULES)}"
+                )
             kwargs["p2p_price_rule"] = rule
         return cls(**kwargs)
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def clearing_price(rule: str, import_price: float, feed_in: float, supply: float, demand: float) -> float:
+def clearing_price(
+    rule: str, import_price: float, feed_in: float, supply: float, demand: float
+) -> float:
     """Uniform price [CT/kWh] of this step's matches; always within ``[feed_in, import_price]``."""
     if rule == "buyer":
         return feed_in

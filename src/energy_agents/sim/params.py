@@ -140,7 +140,9 @@ class Prices:
         for lo, hi, ok in checks:
             if not np.all(ok):
                 t = int(np.flatnonzero(~ok)[0])
-                raise ScenarioError(f"prices.{lo}: must be <= prices.{hi} (first violated at step {t})")
+                raise ScenarioError(
+                    f"prices.{lo}: must be <= prices.{hi} (first violated at step {t})"
+                )
         if np.any(self.feed_in < 0):
             raise ScenarioError("prices.feed_in: must be >= 0")
 
@@ -180,7 +182,9 @@ class Scenario:
             raise ScenarioError("member_names: a community needs at least one member")
         load = np.asarray(self.load_kwh)
         if load.ndim != 2:
-            raise ScenarioError(f"load_kwh: expected 2 dimensions (steps, members), got {load.ndim}")
+            raise ScenarioError(
+                f"load_kwh: expected 2 dimensions (steps, members), got {load.ndim}"
+            )
         shape = (load.shape[0], n_members)
         if shape[0] < 1:
             raise ScenarioError("load_kwh: needs at least one step")
@@ -252,7 +256,9 @@ class Scenario:
             member_names=self.member_names,
             load_kwh=self.load_kwh[:n],
             pv_kwh=self.pv_kwh[:n],
-            prices=Prices(p.day_ahead[:n], p.imbalance_buy[:n], p.imbalance_sell[:n], p.feed_in[:n]),
+            prices=Prices(
+                p.day_ahead[:n], p.imbalance_buy[:n], p.imbalance_sell[:n], p.feed_in[:n]
+            ),
             member_batteries=self.member_batteries,
             community_storages=self.community_storages,
             flexible_share=self.flexible_share,

@@ -7,7 +7,9 @@ import numpy as np
 from .params import StorageBank
 
 
-def flow_limits(bank: StorageBank, energy_kwh: np.ndarray, dt_h: float) -> tuple[np.ndarray, np.ndarray]:
+def flow_limits(
+    bank: StorageBank, energy_kwh: np.ndarray, dt_h: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Largest charge and discharge [kWh at the terminals] this step allows, both >= 0."""
     e_max = bank.soc_max * bank.capacity_kwh
     e_min = bank.soc_min * bank.capacity_kwh

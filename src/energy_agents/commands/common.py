@@ -1,0 +1,102 @@
+"""Arguments and steps shared by the batch commands (simulate, compare)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..engine import BatchRun, run_batch
+from ..sim.params import Scenario
+
+
+def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--scenario",
+        default="synthetic",
+        help="synthetic (default, embedded), citylearn:PATH or csv:PATH",
+    )
+    parser.add_argument(
+        "--days", type=_positive_int, default=None, help="simulate only the first N days"
+    )
+    parser.add_argument(
+        "--members", type=_positive_int, default=None, help="members (synthetic: default 20)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic community")
+    parser.add_argument(
+        "--community-storage",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="add/remove community storages (CityLearn default: none)",
+    )
+    parser.add_argument(
+        "--flexible-share",
+        type=float,
+        default=None,
+        help="share of load that can shift within the day",
+    )
+    parser.add_argument("--out", type=Path, default=None, help="output folder")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return value
+
+
+def load(args: argparse.Namespace) -> Scenario:
+    from ..scenarios import load_scenario
+
+    return load_scenario(
+        args.scenario,
+        members=args.members,
+        days=args.days,
+        seed=args.seed,
+        community_storage=args.community_storage,
+        flexible_share=args.flexible_share,
+    )
+
+
+def timed_run(
+    scenario: Scenario,
+    strategy: str,
+    *,
+    progress: bool,
+    baseline_spent_ct: float | None = None,
+    keep_decisions: bool = False,
+) -> BatchRun:
+    bar = tqdm(
+        total=scenario.n_steps,
+        desc=f"{strategy:>9}",
+        unit="step",
+        disable=not progress,
+        file=sys.stderr,
+        leave=False,
+        mininterval=0.5,
+    )
+    last = [0]
+
+    def on_step(t: int) -> None:
+        if t - last[0] >= 97 or t == scenario.n_steps:
+            bar.update(t - last[0])
+            last[0] = t
+
+    start = time.perf_counter()
+    run = run_batch(
+        scenario,
+        strategy,
+        on_step=on_step if progress else None,
+        baseline_spent_ct=baseline_spent_ct,
+        keep_decisions=keep_decisions,
+    )
+    run.kpis["wall_s"] = time.perf_counter() - start
+    bar.close()
+    return run

@@ -1,0 +1,193 @@
+"""Writing batch results: per-step table, ``kpis.json``, plots and an HTML report (I/O lives here,
+not in the core)."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .sim.community import Community
+from .sim.kpis import results_columns
+
+KPI_LABELS = (
+    ("tokens_spent_ct", "tokens spent [CT]"),
+    ("tokens_saved_ct", "saved vs none [CT]"),
+    ("savings_capture", "savings capture"),
+    ("citylearn_cost_ratio", "CityLearn cost ratio"),
+    ("self_sufficiency", "self-sufficiency"),
+    ("self_consumption", "self-consumption"),
+    ("peak_import_kw", "peak import [kW]"),
+    ("p2p_kwh", "P2P [kWh]"),
+    ("burned_ct", "CT burned"),
+    ("storage_cycles", "storage cycles"),
+    ("forecast_mae_kwh", "forecast MAE [kWh]"),
+    ("wall_s", "run time [s]"),
+)
+
+
+def steps_frame(community: Community) -> pd.DataFrame:
+    cols = results_columns(community)
+    frame = pd.DataFrame(cols)
+    frame.insert(0, "timestamp", community.scenario.timestamps()[: community.t])
+    frame.insert(0, "step", np.arange(community.t))
+    return frame
+
+
+def write_steps(frame: pd.DataFrame, out: Path, fmt: str = "parquet") -> Path:
+    if fmt == "parquet":
+        path = out / "steps.parquet"
+        frame.to_parquet(path, index=False)
+    else:
+        path = out / "steps.csv"
+        frame.to_csv(path, index=False)
+    return path
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def write_json(data: Any, path: Path) -> Path:
+    def clean(v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, Mapping):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [clean(x) for x in v]
+        return v
+
+    path.write_text(json.dumps(clean(data), indent=2, default=_json_default) + "\n")
+    return path
+
+
+def format_value(key: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    if key in ("savings_capture", "self_sufficiency", "self_consumption"):
+        return f"{100 * value:.1f}%"
+    if key == "citylearn_cost_ratio":
+        return f"{value:.3f}"
+    if key == "wall_s":
+        return f"{value:.2f}"
+    return f"{value:,.2f}"
+
+
+def kpi_table(rows: Mapping[str, Mapping[str, Any]], keys: Sequence[str] | None = None) -> str:
+    """A plain-text table: one row per run (strategy), one column per KPI."""
+    labels = [(k, lab) for k, lab in KPI_LABELS if keys is None or k in keys]
+    labels = [(k, lab) for k, lab in labels if any(k in r for r in rows.values())]
+    header = ["strategy", *[lab for _, lab in labels]]
+    body = [[name, *[format_value(k, r.get(k)) for k, _ in labels]] for name, r in rows.items()]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *body, strict=False)]
+    lines = [
+        "  ".join(
+            h.rjust(w) if i else h.ljust(w)
+            for i, (h, w) in enumerate(zip(header, widths, strict=False))
+        )
+    ]
+    lines.append("  ".join("-" * w for w in widths))
+    for row in body:
+        lines.append(
+            "  ".join(
+                c.rjust(w) if i else c.ljust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=False))
+            )
+        )
+    return "\n".join(lines)
+
+
+def plot_runs(frames: Mapping[str, pd.DataFrame], out: Path) -> list[Path]:
+    """PNG plots: cumulative tokens spent per run, prices, import/export, SOC, P2P and CT burned.
+    The first frame is the one whose prices/SOC are shown in detail."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths: list[Path] = []
+    first_name, first = next(iter(frames.items()))
+    x = pd.to_datetime(first["timestamp"])
+
+    fig, ax = plt.subplots(figsize=(10, 4))
+    for name, frame in frames.items():
+        ax.plot(pd.to_datetime(frame["timestamp"]), frame["tokens_spent_ct"].cumsum(), label=name)
+    ax.set_ylabel("cumulative tokens spent [CT]")
+    ax.set_title("Tokens spent vs the no-control baseline")
+    ax.legend()
+    fig.tight_layout()
+    paths.append(_save(fig, out / "tokens_spent.png"))
+
+    fig, axes = plt.subplots(4, 1, figsize=(10, 11), sharex=True)
+    axes[0].step(x, first["price_day_ahead"], where="post")
+    axes[0].set_ylabel("day-ahead [CT/kWh]")
+    axes[0].set_title(f"{first_name}: prices, grid exchange, storage, P2P and burn")
+    axes[1].plot(x, first["import_kwh"], label="import")
+    axes[1].plot(x, -first["export_kwh"], label="export (negative)")
+    axes[1].set_ylabel("grid [kWh/step]")
+    axes[1].legend()
+    for col in [c for c in first.columns if c.startswith("soc_")]:
+        axes[2].plot(x, first[col], label=col[4:])
+    axes[2].set_ylabel("SOC [-]")
+    axes[2].set_ylim(-0.02, 1.02)
+    if any(c.startswith("soc_") for c in first.columns):
+        axes[2].legend()
+    axes[3].plot(x, first["p2p_kwh"], label="P2P [kWh]")
+    axes[3].plot(x, first["burned_ct"], label="CT burned")
+    axes[3].legend()
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    paths.append(_save(fig, out / "operation.png"))
+    plt.close("all")
+    return paths
+
+
+def _save(fig: Any, path: Path) -> Path:
+    fig.savefig(path, dpi=90)
+    return path
+
+
+def write_html(
+    title: str,
+    rows: Mapping[str, Mapping[str, Any]],
+    images: Sequence[Path],
+    out: Path,
+    notes: Sequence[str] = (),
+) -> Path:
+    """A self-contained page (no scripts, no CDN): KPI table and the plots next to it."""
+    labels = [(k, lab) for k, lab in KPI_LABELS if any(k in r for r in rows.values())]
+    head = "".join(f"<th>{html.escape(lab)}</th>" for _, lab in labels)
+    body = "".join(
+        "<tr><td>"
+        + html.escape(name)
+        + "</td>"
+        + "".join(f"<td>{html.escape(format_value(k, r.get(k)))}</td>" for k, _ in labels)
+        + "</tr>"
+        for name, r in rows.items()
+    )
+    imgs = "".join(
+        f'<p><img src="{html.escape(p.name)}" alt="{html.escape(p.stem)}"></p>' for p in images
+    )
+    note_html = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child{{text-align:left}}</style>
+</head><body><h1>{html.escape(title)}</h1>
+<table><thead><tr><th>strategy</th>{head}</tr></thead><tbody>{body}</tbody></table>
+<ul>{note_html}</ul>{imgs}</body></html>
+"""
+    path = out / "report.html"
+    path.write_text(page)
+    return path
