@@ -7,6 +7,7 @@ the same order. Pure numpy: no I/O, no wall clock, no global randomness.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 
@@ -43,6 +44,12 @@ RESULT_COLUMNS = (
     "city_base_cost_ct",  # the same without any storage and without demand response
     "storage_discharge_kwh",
 )
+
+
+def _frozen_view(a: np.ndarray) -> np.ndarray:
+    view = a.view()
+    view.flags.writeable = False
+    return view
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,11 @@ class Community:
         for name in self.storage_names:
             self.results[f"soc_{name}"] = np.zeros(s.n_steps)
             self.results[f"flow_{name}_kwh"] = np.zeros(s.n_steps)
+        self._start = np.datetime64(s.start, "s")
+        self._step_td = np.timedelta64(int(round(s.dt_h * 3600)), "s")
+        cap = mb.capacity_kwh
+        self._inv_member_cap = np.divide(1.0, cap, out=np.zeros_like(cap), where=cap > 0)
+        self._static = self._static_views()
         base_net = (s.load_kwh - s.pv_kwh).sum(axis=1)
         self.results["city_base_cost_ct"][:] = np.maximum(0.0, s.prices.day_ahead * base_net)
 
@@ -114,6 +126,40 @@ class Community:
             out[MEMBER_BATTERIES] = float(self.member_energy.sum() / self._member_cap_total)
         return out
 
+    def _static_views(self) -> dict[str, object]:
+        """Observation fields that never change: built once, shared read-only by every snapshot."""
+        s = self.scenario
+        cs, mb = s.community_storages, s.member_batteries
+        cap = {n: float(cs.capacity_kwh[k]) for k, n in enumerate(cs.names)}
+        power = {n: float(cs.power_kw[k]) for k, n in enumerate(cs.names)}
+        eff = {n: float(cs.eta_charge[k] * cs.eta_discharge[k]) for k, n in enumerate(cs.names)}
+        smin = {n: float(cs.soc_min[k]) for k, n in enumerate(cs.names)}
+        smax = {n: float(cs.soc_max[k]) for k, n in enumerate(cs.names)}
+        if self._has_member_batteries:
+            has = mb.capacity_kwh > 0
+            total = self._member_cap_total
+            cap[MEMBER_BATTERIES] = total
+            power[MEMBER_BATTERIES] = float(mb.power_kw[has].sum())
+            eff[MEMBER_BATTERIES] = float(np.mean(mb.eta_charge[has] * mb.eta_discharge[has]))
+            smin[MEMBER_BATTERIES] = float((mb.soc_min * mb.capacity_kwh).sum() / total)
+            smax[MEMBER_BATTERIES] = float((mb.soc_max * mb.capacity_kwh).sum() / total)
+
+        def frozen(a: np.ndarray) -> np.ndarray:
+            a = a.copy()
+            a.flags.writeable = False
+            return a
+
+        return {
+            "storage_capacity_kwh": MappingProxyType(cap),
+            "storage_power_kw": MappingProxyType(power),
+            "storage_efficiency": MappingProxyType(eff),
+            "storage_soc_min": MappingProxyType(smin),
+            "storage_soc_max": MappingProxyType(smax),
+            "member_battery_capacity_kwh": frozen(mb.capacity_kwh),
+            "member_battery_power_kw": frozen(mb.power_kw),
+            "flexible_share": frozen(s.flexible_share),
+        }
+
     def observe(self) -> Observation:
         """The present state and the past; the step about to happen is not in it."""
         s, t = self.scenario, min(self.t, self.scenario.n_steps - 1)
@@ -121,32 +167,14 @@ class Community:
         lo = max(0, t - HISTORY_DAYS * spd)
         lo_m = max(0, t - spd)
         ahead = slice(t, min(t + spd, s.n_steps))
-        cs, mb = s.community_storages, s.member_batteries
+        cs = s.community_storages
         r = self.results
-        cap = {n: float(cs.capacity_kwh[k]) for k, n in enumerate(cs.names)}
-        power = {n: float(cs.power_kw[k]) for k, n in enumerate(cs.names)}
-        eff = {n: float(cs.eta_charge[k] * cs.eta_discharge[k]) for k, n in enumerate(cs.names)}
-        smin = {n: float(cs.soc_min[k]) for k, n in enumerate(cs.names)}
-        smax = {n: float(cs.soc_max[k]) for k, n in enumerate(cs.names)}
         energy = {n: float(self.community_energy[k]) for k, n in enumerate(cs.names)}
         if self._has_member_batteries:
-            has = mb.capacity_kwh > 0
-            cap[MEMBER_BATTERIES] = self._member_cap_total
-            power[MEMBER_BATTERIES] = float(mb.power_kw[has].sum())
-            eff[MEMBER_BATTERIES] = float(np.mean(mb.eta_charge[has] * mb.eta_discharge[has]))
-            smin[MEMBER_BATTERIES] = float(
-                (mb.soc_min * mb.capacity_kwh).sum() / self._member_cap_total
-            )
-            smax[MEMBER_BATTERIES] = float(
-                (mb.soc_max * mb.capacity_kwh).sum() / self._member_cap_total
-            )
             energy[MEMBER_BATTERIES] = float(self.member_energy.sum())
-        with np.errstate(divide="ignore", invalid="ignore"):
-            member_soc = np.where(mb.capacity_kwh > 0, self.member_energy / mb.capacity_kwh, 0.0)
         p = s.prices
-        timestamp = str(
-            np.datetime64(s.start, "s") + np.timedelta64(int(round(t * s.dt_h * 3600)), "s")
-        )
+        timestamp = str(self._start + self._step_td * t)
+        imp, exp = r["import_kwh"][lo : self.t], r["export_kwh"][lo : self.t]
         return Observation(
             step=self.t,
             n_steps=s.n_steps,
@@ -157,33 +185,27 @@ class Community:
             storage_names=self.storage_names,
             storage_soc=self.storage_soc(),
             storage_energy_kwh=energy,
-            storage_capacity_kwh=cap,
-            storage_power_kw=power,
-            storage_efficiency=eff,
-            storage_soc_min=smin,
-            storage_soc_max=smax,
-            member_soc=member_soc,
-            member_battery_capacity_kwh=mb.capacity_kwh.copy(),
-            member_battery_power_kw=mb.power_kw.copy(),
-            flexible_share=s.flexible_share.copy(),
+            member_soc=self.member_energy * self._inv_member_cap,
             elasticity=s.elasticity,
             max_burn_rate_ct_per_kwh=s.max_burn_rate_ct_per_kwh,
             backlog_kwh=self.backlog.copy(),
             balances_ct=self.ledger.members.copy(),
             token_supply_ct=self.ledger.supply,
-            price_day_ahead=p.day_ahead[ahead].copy(),
-            price_imbalance_buy=p.imbalance_buy[ahead].copy(),
-            price_imbalance_sell=p.imbalance_sell[ahead].copy(),
-            price_feed_in=p.feed_in[ahead].copy(),
-            hist_load_kwh=r["load_kwh"][lo : self.t].copy(),
-            hist_pv_kwh=r["pv_kwh"][lo : self.t].copy(),
-            hist_import_kwh=r["import_kwh"][lo : self.t].copy(),
-            hist_export_kwh=r["export_kwh"][lo : self.t].copy(),
-            hist_net_kwh=r["import_kwh"][lo : self.t] - r["export_kwh"][lo : self.t],
-            member_hist_load_kwh=s.load_kwh[lo_m : self.t].copy(),
-            member_hist_pv_kwh=s.pv_kwh[lo_m : self.t].copy(),
+            # Past results and static inputs never change again: read-only views, no copies.
+            price_day_ahead=_frozen_view(p.day_ahead[ahead]),
+            price_imbalance_buy=_frozen_view(p.imbalance_buy[ahead]),
+            price_imbalance_sell=_frozen_view(p.imbalance_sell[ahead]),
+            price_feed_in=_frozen_view(p.feed_in[ahead]),
+            hist_load_kwh=_frozen_view(r["load_kwh"][lo : self.t]),
+            hist_pv_kwh=_frozen_view(r["pv_kwh"][lo : self.t]),
+            hist_import_kwh=_frozen_view(imp),
+            hist_export_kwh=_frozen_view(exp),
+            hist_net_kwh=imp - exp,
+            member_hist_load_kwh=_frozen_view(s.load_kwh[lo_m : self.t]),
+            member_hist_pv_kwh=_frozen_view(s.pv_kwh[lo_m : self.t]),
             last_levers=self.last_levers,
             cumulative_cost_ct=self.cumulative_cost,
+            **self._static,  # type: ignore[arg-type]
         )
 
     # --------------------------------------------------------------------- step
