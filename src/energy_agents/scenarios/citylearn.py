@@ -1,0 +1,386 @@
+"""``citylearn:PATH``: a CityLearn dataset folder (``schema.json``, ``Building_*.csv``, ...).
+
+Mapping (docs/scenarios.md has the full table):
+
+- one member per building with ``include: true`` (a building without the key is included),
+  in the order of ``schema.json``;
+- load = ``non_shiftable_load`` [kWh per step]; ``dhw_demand``, ``cooling_demand`` and
+  ``heating_demand`` are ignored (CityLearn serves them with devices this model lacks);
+- PV = ``solar_generation`` [W per kW installed] x ``pv.attributes.nominal_power`` / 1000
+  [kWh per step];
+- home battery from ``electrical_storage.attributes``: ``capacity`` [kWh], ``nominal_power``
+  [kW], ``efficiency`` on charge and on discharge, ``soc_min = 1 - depth_of_discharge``
+  (0 when absent), ``soc_init = soc_min`` (CityLearn starts batteries empty); degradation
+  (``capacity_loss_coefficient``), standing loss (``loss_coefficient``) and power curves are
+  ignored;
+- prices: ``pricing.csv`` ``electricity_pricing`` taken 1:1 as CT/kWh day-ahead; no
+  imbalance market (imbalance buy = sell = day-ahead) and no export price (feed-in 0). Without
+  a price file: a flat :data:`FALLBACK_PRICE` CT/kWh, with a note;
+- time: rows ``simulation_start_time_step`` .. ``simulation_end_time_step`` of
+  ``seconds_per_time_step``; timestamps from the ``month``/``hour`` columns, see
+  :func:`start_timestamp`;
+- weather.csv -> ``Scenario.weather``; carbon intensity is not used.
+
+Anything the loader cannot use is listed in ``Scenario.notes``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..sim.params import Prices, Scenario, ScenarioError, StorageBank
+from .csv_format import numeric_column, read_table
+
+SCHEMA = "schema.json"
+YEAR = 2022
+"""Calendar year given to the first month of the data (CityLearn files carry month and hour
+but no year; 2022 makes the 2022 challenge data's ``day_type`` match the weekdays)."""
+FALLBACK_PRICE = 0.30
+"""Flat day-ahead price [CT/kWh] used when a dataset has no price file."""
+DEFAULT_EFFICIENCY = 0.9
+"""Battery efficiency when the schema gives none (CityLearn's own default)."""
+DEFAULT_C_RATE = 0.5
+"""Battery power = capacity x this when the schema gives no ``nominal_power``."""
+IGNORED_DEMANDS = ("dhw_demand", "cooling_demand", "heating_demand")
+WEATHER_COLUMNS = {
+    "outdoor_dry_bulb_temperature": "temp_air_c",
+    "outdoor_relative_humidity": "relative_humidity_pct",
+    "diffuse_solar_irradiance": "dhi_w_m2",
+    "direct_solar_irradiance": "dni_w_m2",
+}
+
+
+def _schema_path(path: str | Path) -> Path:
+    p = Path(path).expanduser()
+    if p.is_dir():
+        p = p / SCHEMA
+    if not p.is_file():
+        raise ScenarioError(f"{p}: CityLearn schema not found (expected a dataset folder)")
+    return p
+
+
+def _read_schema(path: Path) -> dict[str, Any]:
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ScenarioError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(schema, dict):
+        raise ScenarioError(f"{path}: expected a JSON object")
+    buildings = schema.get("buildings")
+    if not isinstance(buildings, dict) or not buildings:
+        raise ScenarioError(f"{path}: field 'buildings' missing or empty")
+    return schema
+
+
+def _number(path: Path, field: str, value: Any, *, minimum: float = 0.0) -> float:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ScenarioError(f"{path}: field {field}: {value!r} is not a number") from None
+    if not math.isfinite(x) or x < minimum:
+        raise ScenarioError(
+            f"{path}: field {field}: {value!r} must be a finite number >= {minimum}"
+        )
+    return x
+
+
+def start_timestamp(month: np.ndarray, hour: np.ndarray, dt_h: float) -> tuple[str, str | None]:
+    """The start of row 0 as an ISO string, and a note if it had to be guessed.
+
+    CityLearn labels rows with ``month`` and ``hour`` (1..24). We read ``hour`` h as the step
+    that starts at h mod 24 o'clock (hour 24 = 00:00), and anchor the calendar at the first
+    month change: the first row labelled with the new month lies on day 1 of that month (in
+    :data:`YEAR`, or the next year if the month number went down). The 2022 challenge data
+    (first rows: July/24, August/1) thus start on 2022-08-01 00:00. Without a month change the
+    data are placed on day 1 of the first row's month, with a note.
+    """
+    step = pd.Timedelta(hours=dt_h)
+    change = np.flatnonzero(month[1:] != month[:-1])
+    if len(change):
+        k = int(change[0]) + 1
+        year = YEAR if month[k] >= month[0] else YEAR + 1
+        anchor = pd.Timestamp(year=year, month=int(month[k]), day=1) + pd.Timedelta(
+            hours=int(hour[k]) % 24
+        )
+        return (anchor - k * step).strftime("%Y-%m-%dT%H:%M:%S"), None
+    start = pd.Timestamp(year=YEAR, month=int(month[0]), day=1) + pd.Timedelta(
+        hours=int(hour[0]) % 24
+    )
+    return (
+        start.strftime("%Y-%m-%dT%H:%M:%S"),
+        "time: no month change in the data; placed on day 1 of the first row's month",
+    )
+
+
+def _included(schema: dict[str, Any], path: Path) -> tuple[list[str], list[str]]:
+    names, skipped = [], []
+    for name, spec in schema["buildings"].items():
+        if not isinstance(spec, dict):
+            raise ScenarioError(f"{path}: field buildings.{name}: expected an object")
+        (names if spec.get("include", True) else skipped).append(name)
+    if not names:
+        raise ScenarioError(f"{path}: no building has include=true")
+    return names, skipped
+
+
+def _battery(
+    path: Path, name: str, spec: dict[str, Any], notes: list[str]
+) -> tuple[float, float, float, float]:
+    """(capacity_kwh, power_kw, efficiency, soc_min) of one building's electrical_storage."""
+    dev = spec.get("electrical_storage")
+    if not dev:
+        return 0.0, 0.0, DEFAULT_EFFICIENCY, 0.0
+    field = f"buildings.{name}.electrical_storage"
+    attrs = dev.get("attributes") or {}
+    if "capacity" not in attrs:
+        notes.append(
+            f"{name}: electrical_storage {'autosized' if dev.get('autosize') else 'has no capacity'}"
+            " -> no battery (autosizing is not reproduced)"
+        )
+        return 0.0, 0.0, DEFAULT_EFFICIENCY, 0.0
+    if dev.get("autosize"):
+        notes.append(f"{name}: electrical_storage autosize ignored, using its capacity attribute")
+    cap = _number(path, f"{field}.attributes.capacity", attrs["capacity"])
+    if attrs.get("nominal_power") is not None:
+        power = _number(path, f"{field}.attributes.nominal_power", attrs["nominal_power"])
+    else:
+        power = cap * DEFAULT_C_RATE
+        notes.append(f"{name}: battery nominal_power missing -> {DEFAULT_C_RATE} x capacity")
+    eff = _number(path, f"{field}.attributes.efficiency", attrs.get("efficiency", 0.9))
+    if not 0 < eff <= 1:
+        raise ScenarioError(f"{path}: field {field}.attributes.efficiency: must be in (0, 1]")
+    soc_min = 0.0
+    if attrs.get("depth_of_discharge") is not None:
+        dod = _number(path, f"{field}.attributes.depth_of_discharge", attrs["depth_of_discharge"])
+        if dod > 1:
+            raise ScenarioError(
+                f"{path}: field {field}.attributes.depth_of_discharge: must be in [0, 1]"
+            )
+        soc_min = 1.0 - dod
+    return cap, power, eff, soc_min
+
+
+def _pv_kw(path: Path, name: str, spec: dict[str, Any], notes: list[str]) -> float:
+    dev = spec.get("pv")
+    if not dev:
+        return 0.0
+    attrs = dev.get("attributes") or {}
+    if attrs.get("nominal_power") is None:
+        notes.append(
+            f"{name}: pv {'autosized' if dev.get('autosize') else 'has no nominal_power'}"
+            " -> no PV (autosizing is not reproduced)"
+        )
+        return 0.0
+    if dev.get("autosize"):
+        notes.append(f"{name}: pv autosize ignored, using its nominal_power attribute")
+    return _number(path, f"buildings.{name}.pv.attributes.nominal_power", attrs["nominal_power"])
+
+
+def _rows(schema: dict[str, Any], path: Path, n_rows: int) -> slice:
+    start = int(
+        _number(path, "simulation_start_time_step", schema.get("simulation_start_time_step", 0))
+    )
+    end_raw = schema.get("simulation_end_time_step")
+    end = n_rows - 1 if end_raw is None else int(_number(path, "simulation_end_time_step", end_raw))
+    if end < start:
+        raise ScenarioError(
+            f"{path}: field simulation_end_time_step ({end}) is before simulation_start_time_step"
+        )
+    if end >= n_rows:
+        raise ScenarioError(
+            f"{path}: field simulation_end_time_step: {end} is beyond the data "
+            f"({n_rows} rows, last step {n_rows - 1})"
+        )
+    return slice(start, end + 1)
+
+
+def load_citylearn(
+    path: str | Path,
+    *,
+    members: int | None = None,
+    community_storage: bool = False,
+    flexible_share: float = 0.0,
+) -> Scenario:
+    """A scenario from a CityLearn dataset folder (or its ``schema.json``).
+
+    ``members`` keeps the first included buildings; ``community_storage`` adds ``storage_A``
+    and ``storage_B`` sized by the synthetic rule; ``flexible_share`` makes that share of every
+    load deferrable (CityLearn's load is non-shiftable, so the default is 0).
+    """
+    schema_path = _schema_path(path)
+    schema = _read_schema(schema_path)
+    root = schema_path.parent
+    notes: list[str] = []
+    if schema.get("root_directory"):
+        candidate = schema_path.parent / str(schema["root_directory"])
+        if candidate.is_dir():
+            root = candidate
+        else:
+            notes.append(
+                f"root_directory {schema['root_directory']!r} not found; files read from {root}"
+            )
+    names, skipped = _included(schema, schema_path)
+    if skipped:
+        notes.append(f"buildings with include=false skipped: {', '.join(skipped)}")
+    if members is not None:
+        if members > len(names):
+            raise ScenarioError(
+                f"{schema_path}: members={members} requested, the schema includes {len(names)} "
+                "buildings"
+            )
+        names = names[:members]
+    dt_h = _number(schema_path, "seconds_per_time_step", schema.get("seconds_per_time_step", 3600))
+    dt_h /= 3600.0
+
+    loads, pvs, batteries, pv_kws, files = [], [], [], [], []
+    first: pd.DataFrame | None = None
+    ignored = dict.fromkeys(IGNORED_DEMANDS, 0.0)
+    for name in names:
+        spec = schema["buildings"][name]
+        fname = spec.get("energy_simulation")
+        if not fname:
+            raise ScenarioError(f"{schema_path}: field buildings.{name}.energy_simulation missing")
+        fpath = root / str(fname)
+        df = read_table(fpath, ("non_shiftable_load", "solar_generation"))
+        if first is None:
+            first, first_path = df, fpath
+        elif len(df) != len(first):
+            raise ScenarioError(
+                f"{fpath}: {len(df)} rows, expected {len(first)} (as {first_path.name})"
+            )
+        loads.append(numeric_column(df, fpath, "non_shiftable_load"))
+        kw = _pv_kw(schema_path, name, spec, notes)
+        pvs.append(numeric_column(df, fpath, "solar_generation") * kw / 1000.0)
+        pv_kws.append(kw)
+        batteries.append(_battery(schema_path, name, spec, notes))
+        files.append(fpath)
+        for col in IGNORED_DEMANDS:
+            if col in df.columns:
+                ignored[col] += float(pd.to_numeric(df[col], errors="coerce").fillna(0).sum())
+    assert first is not None
+    rows = _rows(schema, schema_path, len(first))
+    load = np.stack(loads, axis=1)[rows]
+    pv = np.stack(pvs, axis=1)[rows]
+    n_steps = load.shape[0]
+
+    if {"month", "hour"} <= set(first.columns):
+        month = numeric_column(first, first_path, "month").astype(int)
+        hour = numeric_column(first, first_path, "hour").astype(int)
+        start_full, note = start_timestamp(month, hour, dt_h)
+        if note:
+            notes.append(note)
+    else:
+        start_full = f"{YEAR}-01-01T00:00:00"
+        notes.append(
+            f"time: {first_path.name} has no month/hour columns; start set to {start_full}"
+        )
+    start = (pd.Timestamp(start_full) + rows.start * pd.Timedelta(hours=dt_h)).strftime(
+        "%Y-%m-%dT%H:%M:%S"
+    )
+
+    prices = _prices(schema, schema_path, root, names, len(first), rows, notes)
+    weather = _weather(schema, root, names, len(first), rows, notes)
+    cap, power, eff, soc_min = (np.array(v, dtype=float) for v in zip(*batteries, strict=True))
+    bank = StorageBank(
+        tuple(names), cap, power, eff, eff, soc_min, np.ones(len(names)), soc_min.copy()
+    )
+    if community_storage:
+        from .synthetic import community_storages
+
+        storages = community_storages(len(names))
+        notes.append("community storage: storage_A/storage_B added, sized by the synthetic rule")
+    else:
+        storages = StorageBank.empty()
+    notes.insert(
+        0,
+        f"citylearn: {len(names)} buildings from {schema_path}, steps {rows.start}-{rows.stop - 1}"
+        f" ({n_steps} of {dt_h:g} h) from {start}; PV {sum(pv_kws):g} kW, batteries "
+        f"{cap.sum():g} kWh",
+    )
+    notes.append(
+        "load: non_shiftable_load only; ignored: "
+        + ", ".join(f"{k} ({v:.1f} kWh)" for k, v in ignored.items())
+    )
+    notes.append(
+        "battery: efficiency on charge and discharge, starts empty; degradation, standing loss "
+        "and power curves ignored; carbon intensity not used"
+    )
+    return Scenario(
+        name=f"citylearn-{schema_path.parent.name}",
+        start=start,
+        dt_h=dt_h,
+        member_names=tuple(names),
+        load_kwh=load,
+        pv_kwh=pv,
+        prices=prices,
+        member_batteries=bank,
+        community_storages=storages,
+        flexible_share=np.full(len(names), float(flexible_share)),
+        weather=weather,
+        notes=tuple(notes),
+    )
+
+
+def _prices(
+    schema: dict[str, Any],
+    schema_path: Path,
+    root: Path,
+    names: list[str],
+    n_rows: int,
+    rows: slice,
+    notes: list[str],
+) -> Prices:
+    files = {schema["buildings"][n].get("pricing") for n in names} - {None, ""}
+    n_steps = rows.stop - rows.start
+    chosen = schema["buildings"][names[0]].get("pricing")
+    ppath = root / str(chosen) if chosen else None
+    if ppath is None or not ppath.is_file():
+        what = f"{ppath} not found" if ppath else "no pricing file in the schema"
+        notes.append(
+            f"prices: {what}; flat {FALLBACK_PRICE} CT/kWh day-ahead and imbalance, feed-in 0"
+        )
+        flat = np.full(n_steps, FALLBACK_PRICE)
+        return Prices(flat, flat.copy(), flat.copy(), np.zeros(n_steps))
+    if len(files) > 1:
+        notes.append(f"prices: buildings name different price files; {ppath.name} used for all")
+    df = read_table(ppath, ("electricity_pricing",))
+    if len(df) != n_rows:
+        raise ScenarioError(f"{ppath}: {len(df)} rows, expected {n_rows} (as the building files)")
+    da = numeric_column(df, ppath, "electricity_pricing")[rows]
+    notes.append(
+        f"prices: {ppath.name} electricity_pricing as CT/kWh day-ahead; no imbalance market "
+        "(imbalance buy = sell = day-ahead) and no export price (feed-in 0)"
+    )
+    return Prices(da, da.copy(), da.copy(), np.zeros(n_steps))
+
+
+def _weather(
+    schema: dict[str, Any],
+    root: Path,
+    names: list[str],
+    n_rows: int,
+    rows: slice,
+    notes: list[str],
+) -> dict[str, np.ndarray]:
+    wname = schema["buildings"][names[0]].get("weather")
+    wpath = root / str(wname) if wname else None
+    if wpath is None or not wpath.is_file():
+        notes.append("weather: no weather file; Scenario.weather left empty")
+        return {}
+    df = read_table(wpath)
+    if len(df) != n_rows:
+        raise ScenarioError(f"{wpath}: {len(df)} rows, expected {n_rows} (as the building files)")
+    out = {
+        key: numeric_column(df, wpath, col, nonnegative=False)[rows]
+        for col, key in WEATHER_COLUMNS.items()
+        if col in df.columns
+    }
+    if not out:
+        notes.append(f"weather: {wpath.name} has none of {', '.join(WEATHER_COLUMNS)}")
+    return out
