@@ -8,11 +8,18 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..sim.observation import Observation
+from . import demand_forecaster, grid_trader, p2p_trader, storage_optimizer, token_economist
 from .types import Recommendation
 
 Advisor = Callable[[Observation, Mapping[str, Any] | None], Recommendation]
 
-ADVISORS: dict[str, Advisor] = {}
+ADVISORS: dict[str, Advisor] = {
+    "token_economist": token_economist.advise,
+    "storage_optimizer": storage_optimizer.advise,
+    "grid_trader": grid_trader.advise,
+    "demand_forecaster": demand_forecaster.advise,
+    "p2p_trader": p2p_trader.advise,
+}
 
 FORECASTER = "demand_forecaster"
 

@@ -13,7 +13,14 @@ StrategyFactory = Callable[[Scenario | None], Strategy]
 
 STRATEGIES: dict[str, StrategyFactory] = {
     "none": lambda scenario: NoControl(),
+    "seed": lambda scenario: _seed(),
 }
+
+
+def _seed() -> Strategy:
+    from .seed import SeedRule
+
+    return SeedRule()
 
 
 class UnknownStrategyError(KeyError):

@@ -1,0 +1,306 @@
+"""``storage_optimizer``: per storage, a setpoint for this step from a 24 h look-ahead LP.
+
+Method: a linear program (HiGHS) over the next day of steps on the forecast community net load
+(the demand forecaster's, or its method when the forecast did not arrive) and the known
+day-ahead and feed-in prices. Each storage (the community storages, and the homes' batteries
+as one pooled ``members`` storage) has charge/discharge/energy variables with its power,
+energy and efficiency limits; the community exchanges the remaining net with the grid
+(imports at the day-ahead price, exports at the feed-in price; P2P netting assumed, which the
+market gives). Energy left at the end of the look-ahead is valued at its replacement cost,
+the cheapest day-ahead price in the window over the charging efficiency, so the plan neither
+dumps nor hoards energy at its horizon.
+
+The first step of the plan becomes a setpoint under ``storage_follow`` (a floor): a planned
+discharge ``d`` gives ``-d / power`` (cover the deficit up to ``d``; ``-1`` when the plan covers
+the whole forecast deficit, so forecast errors are covered too), a hold gives ``0`` (keep
+charge for dearer hours but absorb surplus), a planned grid charge ``c`` gives ``c / power``.
+The plan's import for this step is the procurement it needs; community storages then steer the
+exchange toward it (they follow the procurement when P2P is on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import highspy
+import numpy as np
+
+from ..sim.observation import Observation
+from ..sim.params import MEMBER_BATTERIES
+from . import demand_forecaster
+from .types import Recommendation
+
+NAME = "storage_optimizer"
+EPS_CT = 1e-4  # tiny throughput cost so the LP never charges and discharges at once
+SOC_LOW, SOC_HIGH = 0.30, 0.90  # status words in the message only
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One storage the LP plans: a community storage pool or the homes' batteries pooled."""
+
+    name: str
+    energy_kwh: float
+    e_min_kwh: float
+    e_max_kwh: float
+    power_kwh: float  # per step
+    eta: float  # one side of the round trip
+    discharge_cap_kwh: np.ndarray | None = None  # per step upper bound (homes' own load)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The LP's plan over the look-ahead; unit arrays are (n_units, horizon), kWh."""
+
+    charge_kwh: np.ndarray
+    discharge_kwh: np.ndarray
+    import_kwh: np.ndarray
+    export_kwh: np.ndarray
+    cost_ct: float
+    idle_cost_ct: float
+
+
+def forecast_from(
+    obs: Observation, forecast: Mapping[str, Any] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(load, pv) over the look-ahead: the forecaster's message, or its method if missing."""
+    horizon = max(1, min(obs.steps_per_day, obs.n_steps - obs.step))
+    if forecast is not None and "load_kwh" in forecast and "pv_kwh" in forecast:
+        load = np.asarray(forecast["load_kwh"], dtype=float)[:horizon]
+        pv = np.asarray(forecast["pv_kwh"], dtype=float)[:horizon]
+        if load.size == horizon and pv.size == horizon:
+            return load, pv
+    return demand_forecaster.forecast(
+        obs.hist_load_kwh, obs.hist_pv_kwh, obs.steps_per_day, horizon, obs.dt_h
+    )
+
+
+def battery_home_share(obs: Observation) -> float:
+    """Share of the community load in homes that have a battery (last day)."""
+    has = obs.member_battery_capacity_kwh > 0
+    hist = obs.member_hist_load_kwh
+    if hist.size == 0:
+        return float(has.mean()) if has.size else 0.0
+    per = hist.sum(axis=0)
+    tot = float(per.sum())
+    return float(per[has].sum() / tot) if tot > 0 else float(has.mean())
+
+
+def units_of(obs: Observation, load: np.ndarray) -> list[Unit]:
+    """The community storages pooled into one unit (they follow one procurement together),
+    and the homes' batteries pooled into another (each covers only its own home's load)."""
+    dt = obs.dt_h
+    units = []
+    community = [n for n in obs.storage_names if n != MEMBER_BATTERIES]
+    if community:
+        cap = sum(obs.storage_capacity_kwh[n] for n in community)
+        eff = (
+            sum(obs.storage_efficiency[n] * obs.storage_capacity_kwh[n] for n in community) / cap
+            if cap > 0
+            else 1.0
+        )
+        units.append(
+            Unit(
+                "community",
+                sum(obs.storage_energy_kwh[n] for n in community),
+                sum(obs.storage_soc_min[n] * obs.storage_capacity_kwh[n] for n in community),
+                sum(obs.storage_soc_max[n] * obs.storage_capacity_kwh[n] for n in community),
+                sum(obs.storage_power_kw[n] for n in community) * dt,
+                float(np.sqrt(max(eff, 1e-6))),
+            )
+        )
+    if MEMBER_BATTERIES in obs.storage_names:
+        n = MEMBER_BATTERIES
+        cap = obs.storage_capacity_kwh[n]
+        units.append(
+            Unit(
+                n,
+                obs.storage_energy_kwh[n],
+                obs.storage_soc_min[n] * cap,
+                obs.storage_soc_max[n] * cap,
+                obs.storage_power_kw[n] * dt,
+                float(np.sqrt(max(obs.storage_efficiency[n], 1e-6))),
+                np.maximum(load * battery_home_share(obs), 0.0),
+            )
+        )
+    return units
+
+
+def solve_plan(units: list[Unit], net: np.ndarray, buy: np.ndarray, sell: np.ndarray) -> Plan:
+    """Minimize import cost - export revenue - terminal value over the look-ahead (HiGHS).
+
+    Variables per unit: charge c_h, discharge d_h, energy e_h (end of step h); then the import
+    m_h. The export is m_h - (net_h + sum(c - d)) >= 0, so the cost is
+    ``sum (buy - sell) m + sell (net + sum(c - d)) - value * e_H``.
+    """
+    horizon, k_n = net.size, len(units)
+    idle_cost = float(np.sum(buy * np.maximum(net, 0.0) - sell * np.maximum(-net, 0.0)))
+    per = 3 * horizon
+    n_var = k_n * per + horizon
+    cost = np.zeros(n_var)
+    lo = np.zeros(n_var)
+    hi = np.zeros(n_var)
+    rows, cols, vals, row_lo, row_hi = [], [], [], [], []
+    h_idx = np.arange(horizon)
+    ones = np.ones(horizon)
+    imp0 = k_n * per
+    r_bal = k_n * horizon + h_idx  # balance rows come after the energy rows
+    for k, u in enumerate(units):
+        c0, d0, en0 = k * per, k * per + horizon, k * per + 2 * horizon
+        hi[c0 : c0 + horizon] = u.power_kwh
+        d_hi = np.full(horizon, u.power_kwh)
+        if u.discharge_cap_kwh is not None:
+            d_hi = np.minimum(d_hi, u.discharge_cap_kwh[:horizon])
+        hi[d0 : d0 + horizon] = d_hi
+        lo[en0 : en0 + horizon] = min(u.e_min_kwh, u.energy_kwh)
+        hi[en0 : en0 + horizon] = max(u.e_max_kwh, u.energy_kwh)
+        cost[c0 : c0 + horizon] = sell + EPS_CT
+        cost[d0 : d0 + horizon] = -sell + EPS_CT
+        cost[en0 + horizon - 1] = -float(buy.min()) / u.eta  # replacement cost of stored energy
+        # e_h - e_{h-1} - eta c_h + d_h / eta = 0, with e_{-1} = e0 on the right-hand side
+        r = k * horizon + h_idx
+        rows += [r, r, r, r[1:], r_bal, r_bal]
+        cols += [en0 + h_idx, c0 + h_idx, d0 + h_idx, en0 + h_idx[:-1], c0 + h_idx, d0 + h_idx]
+        vals += [ones, -u.eta * ones, ones / u.eta, -ones[1:], -ones, ones]
+        rhs = np.zeros(horizon)
+        rhs[0] = u.energy_kwh
+        row_lo.append(rhs)
+        row_hi.append(rhs)
+    # m_h - sum_k (c_kh - d_kh) >= net_h
+    hi[imp0:] = np.inf
+    cost[imp0:] = buy - sell
+    rows.append(r_bal)
+    cols.append(imp0 + h_idx)
+    vals.append(ones)
+    row_lo.append(net)
+    row_hi.append(np.full(horizon, np.inf))
+
+    lp = highspy.HighsLp()
+    lp.num_col_ = n_var
+    lp.num_row_ = (k_n + 1) * horizon
+    lp.col_cost_ = cost
+    lp.col_lower_ = lo
+    lp.col_upper_ = hi
+    lp.row_lower_ = np.concatenate(row_lo)
+    lp.row_upper_ = np.concatenate(row_hi)
+    r_all, c_all, v_all = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+    order = np.lexsort((r_all, c_all))
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = np.searchsorted(c_all[order], np.arange(n_var + 1)).astype(np.int32)
+    lp.a_matrix_.index_ = r_all[order].astype(np.int32)
+    lp.a_matrix_.value_ = v_all[order]
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)
+    h.setOptionValue("presolve", "off")
+    h.setOptionValue("simplex_strategy", 1)  # dual simplex, deterministic
+    h.passModel(lp)
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        z = np.zeros((k_n, horizon))
+        return Plan(z, z, np.maximum(net, 0.0), np.maximum(-net, 0.0), idle_cost, idle_cost)
+    x = np.asarray(h.getSolution().col_value)
+    sv = x[:imp0].reshape(k_n, 3, horizon) if k_n else np.zeros((0, 3, horizon))
+    imp = x[imp0:]
+    flow = (sv[:, 0] - sv[:, 1]).sum(axis=0)
+    exp = np.maximum(imp - net - flow, 0.0)
+    return Plan(sv[:, 0], sv[:, 1], imp, exp, float(buy @ imp - sell @ exp), idle_cost)
+
+
+def setpoint_from_plan(
+    charge: float, discharge: float, power_kwh: float, deficit: float, surplus: float
+) -> float:
+    """Translate the plan's first step into a follow-mode floor (see the module docstring)."""
+    if power_kwh <= 0:
+        return 0.0
+    if discharge > 1e-6:
+        if discharge >= 0.98 * min(deficit, power_kwh):
+            return -1.0
+        return -float(np.clip(discharge / power_kwh, 0.0, 1.0))
+    if charge > surplus + 1e-6:
+        return float(np.clip(charge / power_kwh, 0.0, 1.0))
+    return 0.0
+
+
+def advise(obs: Observation, forecast: Mapping[str, Any] | None = None) -> Recommendation:
+    names = tuple(obs.storage_names)
+    if not names:
+        return Recommendation(
+            NAME, obs.step, "No storage to optimize. No action needed.", {}, 0.5, 0.0, {}
+        )
+    load, pv = forecast_from(obs, forecast)
+    horizon = load.size
+    units = units_of(obs, load)
+    buy = np.asarray(obs.price_day_ahead[:horizon], dtype=float)
+    sell = np.asarray(obs.price_feed_in[:horizon], dtype=float)
+    plan = solve_plan(units, load - pv, buy, sell)
+    net0 = float(load[0] - pv[0])
+    setpoints: dict[str, float] = {}
+    schedule: dict[str, float] = {}
+    parts = []
+    for k, u in enumerate(units):
+        c, d = float(plan.charge_kwh[k, 0]), float(plan.discharge_kwh[k, 0])
+        members = (
+            [u.name] if u.name == MEMBER_BATTERIES else [n for n in names if n != MEMBER_BATTERIES]
+        )
+        for name in members:
+            # A pooled plan shared in proportion to power (how ``split_pooled`` shares too).
+            schedule[name] = (
+                float(np.clip((c - d) / u.power_kwh, -1.0, 1.0)) if u.power_kwh > 0 else 0.0
+            )
+            if name == MEMBER_BATTERIES:
+                share = battery_home_share(obs)
+                deficit = max(net0 * share, 0.0)
+                surplus = max(-net0 * share, 0.0)
+                setpoints[name] = setpoint_from_plan(c, d, u.power_kwh, deficit, surplus)
+            else:
+                # Community storages follow the procurement (P2P on): the plan lives in
+                # ``procurement_kwh``; a floor of -1 lets them absorb forecast errors both ways.
+                setpoints[name] = -1.0
+            soc = obs.storage_soc[name] * 100
+            if c > max(-net0, 0.0) + 1e-6:
+                parts.append(f"{name} undercharged ({soc:.2f}%). Recommend increasing charging.")
+            elif d > 1e-6:
+                parts.append(
+                    f"{name} charged ({soc:.2f}%). Recommend discharging to cover the deficit."
+                )
+            elif c > 1e-6:
+                parts.append(
+                    f"{name} optimal ({soc:.2f}%). Store the surplus, hold for dearer hours."
+                )
+            else:
+                parts.append(f"{name} optimal ({soc:.2f}%). No action needed.")
+    saving = max(0.0, plan.idle_cost_ct - plan.cost_ct)
+    procurement = float(plan.import_kwh[0])
+    has_community = any(n != MEMBER_BATTERIES for n in names)
+    if not has_community and forecast is not None:
+        # No community storage absorbs forecast errors: newsvendor quantile of the import.
+        errors = np.asarray(forecast.get("one_step_error_kwh", []), dtype=float)
+        tau = float(forecast.get("newsvendor_tau", 0.5))
+        procurement = demand_forecaster.procurement_kwh(procurement, errors, tau)
+    return Recommendation(
+        agent_name=NAME,
+        step=obs.step,
+        message=" | ".join(parts),
+        levers={
+            "storage_setpoints": setpoints,
+            "storage_follow": True,
+            "procurement_kwh": procurement,
+        },
+        confidence=0.8 if forecast is not None else 0.6,
+        expected_saving_ct=saving,
+        data={
+            "plan_import_kwh": plan.import_kwh.tolist(),
+            "plan_export_kwh": plan.export_kwh.tolist(),
+            "plan_flow_kwh": {
+                u.name: (plan.charge_kwh[k] - plan.discharge_kwh[k]).tolist()
+                for k, u in enumerate(units)
+            },
+            "plan_cost_ct": plan.cost_ct,
+            "idle_cost_ct": plan.idle_cost_ct,
+            "schedule_setpoints": schedule,
+            "needs_p2p": has_community,
+        },
+    )
