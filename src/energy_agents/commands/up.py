@@ -1,15 +1,236 @@
-"""Placeholder until its issue lands: refuses clearly instead of pretending."""
+"""``energy-agents up``: the server, the simulation runner and the five agents, one command.
+
+Three child processes (each dies with this one, ``PR_SET_PDEATHSIG``):
+
+- ``energy-agents serve`` on 127.0.0.1:PORT with ``<data-dir>/server.sqlite`` and the
+  allowed-agents file ``<data-dir>/agents.json`` written here first;
+- ``energy-agents run-sim`` (resumes from ``<data-dir>/runner/`` if a run is stored there);
+- ``energy-agents agents`` (the launcher: one process per agent).
+
+All three start at once (the runner and the agents retry until the server answers). A child
+that exits on its own is reported and restarted with back-off, except a runner that finished
+its run. Ctrl-C or SIGTERM stops the runner and the agents, then the server; whatever has not
+exited after a few seconds is killed, with its descendants.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from .agents import DEFAULT_DATA_DIR
+from .run_sim import add_run_arguments, deadline_of
+
+STOP_TIMEOUT_S = 4.5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("--port", type=int, default=9000, help="server port (default 9000)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(DEFAULT_DATA_DIR),
+        help=f"database, keys, outboxes, checkpoint (default {DEFAULT_DATA_DIR})",
+    )
+    parser.add_argument(
+        "--agent-interval",
+        type=float,
+        default=None,
+        help="seconds between the agents' reads of /state (default: tick/5, within 0.2-5)",
+    )
+    parser.add_argument(
+        "--base-port", type=int, default=8101, help="first agent port (default 8101)"
+    )
+    parser.add_argument("--forecast-wait", type=float, default=1.0, help="see energy-agents agents")
+    add_run_arguments(parser)
+
+
+def agent_interval(args: argparse.Namespace) -> float:
+    if args.agent_interval is not None:
+        return args.agent_interval
+    return min(5.0, max(0.2, args.tick / 5.0)) if args.tick > 0 else 0.2
+
+
+@dataclass
+class Service:
+    name: str
+    argv: list[str]
+    restart: bool = True
+    proc: subprocess.Popen | None = None
+    failures: int = 0
+    restart_at: float | None = None
+    started: float = 0.0
+    finished: bool = False
+
+    def start(self) -> None:
+        from ..agents.procs import preexec_child
+
+        self.proc = subprocess.Popen(self.argv, preexec_fn=preexec_child)
+        self.started, self.restart_at = time.monotonic(), None
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "energy_agents.cli", *args]
+
+
+def services(args: argparse.Namespace, server: str) -> list[Service]:
+    data = str(args.data_dir)
+    run_args = [
+        "--tick",
+        str(args.tick),
+        "--deadline",
+        str(deadline_of(args)),
+        "--strategy",
+        args.strategy,
+        "--scenario",
+        args.scenario,
+        "--seed",
+        str(args.seed),
+    ]
+    for opt, value in (("--days", args.days), ("--members", args.members), ("--steps", args.steps)):
+        if value is not None:
+            run_args += [opt, str(value)]
+    if args.fresh:
+        run_args.append("--fresh")
+    return [
+        Service(
+            "server",
+            _cli(
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(args.port),
+                "--database",
+                str(args.data_dir / "server.sqlite"),
+                "--agents-file",
+                str(args.data_dir / "agents.json"),
+            ),
+        ),
+        Service("runner", _cli("run-sim", "--server", server, "--data-dir", data, *run_args)),
+        Service(
+            "agents",
+            _cli(
+                "agents",
+                "--server",
+                server,
+                "--data-dir",
+                data,
+                "--interval",
+                str(agent_interval(args)),
+                "--forecast-wait",
+                str(args.forecast_wait),
+                "--base-port",
+                str(args.base_port),
+            ),
+        ),
+    ]
+
+
+def _say(text: str) -> None:
+    print(f"[up] {text}", file=sys.stderr, flush=True)
+
+
+def stop_services(svcs: list[Service], timeout: float = STOP_TIMEOUT_S) -> None:
+    from ..agents.procs import descendants, pid_alive
+
+    tree: dict[str, list[int]] = {}
+    for svc in svcs:
+        if svc.proc is not None and svc.proc.poll() is None:
+            tree[svc.name] = [svc.proc.pid, *descendants(svc.proc.pid)]
+    ordered = [s for s in svcs if s.name != "server"] + [s for s in svcs if s.name == "server"]
+    deadline = time.monotonic() + timeout
+    for group in (ordered[:-1], ordered[-1:]):
+        for svc in group:
+            if svc.proc is not None and svc.proc.poll() is None:
+                svc.proc.send_signal(signal.SIGTERM)
+        for svc in group:
+            if svc.proc is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    svc.proc.wait(max(0.1, deadline - time.monotonic()))
+    for name, pids in tree.items():
+        left = [p for p in pids if pid_alive(p)]
+        if left:
+            _say(f"{name}: killing {len(left)} process(es) still running")
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    for svc in svcs:
+        if svc.proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                svc.proc.wait(1.0)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import CliError
+    from ..agents.launcher import prepare_identities
+    from ..coordination.registry import STRATEGIES, UnknownStrategyError
 
-    raise CliError("not implemented yet")
+    if args.strategy not in STRATEGIES:
+        raise UnknownStrategyError(args.strategy)
+    args.data_dir = args.data_dir.resolve()
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_identities(args.data_dir)
+    from ..agents.identity import load_identity
+
+    load_identity(args.data_dir, "runner")  # key made here, before the children race for it
+    server = f"http://127.0.0.1:{args.port}"
+    svcs = services(args, server)
+    stop = {"sig": 0}
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop["sig"] = signum
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    started = time.monotonic()
+    try:
+        for svc in svcs:
+            svc.start()
+        print(
+            f"energy-agents up: server {server} (data in {args.data_dir})\n"
+            f"  messages:  {server}/messages\n"
+            f"  aggregate: {server}/aggregate?strategy={args.strategy}\n"
+            f"  dashboard: {server}/dashboard\n"
+            f"Ctrl-C stops everything.",
+            flush=True,
+        )
+        while not stop["sig"]:
+            now = time.monotonic()
+            for svc in svcs:
+                if svc.proc is None or svc.finished:
+                    continue
+                if svc.restart_at is not None:
+                    if now >= svc.restart_at:
+                        svc.start()
+                        _say(f"restarted {svc.name} (pid {svc.proc.pid})")
+                    continue
+                code = svc.proc.poll()
+                if code is None:
+                    continue
+                if svc.name == "runner" and code == 0:
+                    svc.finished = True
+                    _say("the runner finished its run; server and agents keep running")
+                    continue
+                if now - svc.started > 30:
+                    svc.failures = 0
+                delay = min(30.0, 0.5 * 2**svc.failures)
+                svc.failures += 1
+                svc.restart_at = now + delay
+                _say(f"{svc.name} exited with code {code}; restarting in {delay:.1f} s")
+            time.sleep(0.1)
+    finally:
+        t0 = time.monotonic()
+        stop_services(svcs)
+        for s, h in old.items():
+            signal.signal(s, h)
+        _say(
+            f"stopped after {t0 - started:.1f} s running; shutdown took {time.monotonic() - t0:.2f} s"
+        )
+    return 0

@@ -1,0 +1,186 @@
+"""The AI Manager launcher: the five agents concurrently, one process per agent.
+
+- Each child is forked after the parent imported uagents and the advisors (fast start), and
+  builds its own ``Agent`` (never the parent: see UAGENTS.md).
+- Children die with the launcher (``PR_SET_PDEATHSIG``); Ctrl-C or SIGTERM stops every child
+  cleanly (SIGTERM -> ``KeyboardInterrupt`` in the child), SIGKILL after ``STOP_TIMEOUT_S``.
+- A child that exits on its own is reported and restarted with exponential back-off
+  (0.5 s doubling up to 30 s; the back-off resets once a child has run 30 s).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing as mp
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import FrameType
+
+from ..advisors.types import AGENT_NAMES
+from .identity import AGENTS_FILE, addresses, write_agents_file
+from .runtime import AgentConfig, default_ports, run_agent
+
+STOP_TIMEOUT_S = 4.0
+RESTART_INITIAL_S = 0.5
+RESTART_MAX_S = 30.0
+HEALTHY_AFTER_S = 30.0
+
+log = logging.getLogger("energy_agents.launcher")
+
+
+def prepare_identities(data_dir: Path, names: Sequence[str] = AGENT_NAMES) -> dict[str, str]:
+    """Create (or read) each agent's key and write ``<data_dir>/agents.json`` for the server."""
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    mapping = addresses(data_dir, AGENT_NAMES)
+    write_agents_file(data_dir / AGENTS_FILE, mapping)
+    return {n: mapping[n] for n in names}
+
+
+def agent_configs(
+    server_url: str,
+    data_dir: Path,
+    *,
+    names: Sequence[str] = AGENT_NAMES,
+    base_port: int = 8101,
+    interval_s: float = 5.0,
+    forecast_wait_s: float = 1.0,
+    log_level: str = "INFO",
+) -> list[AgentConfig]:
+    for name in names:
+        if name not in AGENT_NAMES:
+            raise ValueError(f"agent: unknown {name!r}; known: {', '.join(AGENT_NAMES)}")
+    if interval_s <= 0:
+        raise ValueError("interval: must be > 0 seconds")
+    mapping = prepare_identities(data_dir, AGENT_NAMES)
+    ports = default_ports(base_port)
+    base = AgentConfig(
+        name=AGENT_NAMES[0],
+        server_url=server_url,
+        data_dir=str(Path(data_dir).resolve()),
+        ports=ports,
+        addresses=mapping,
+        interval_s=interval_s,
+        forecast_wait_s=forecast_wait_s,
+        log_level=log_level,
+    )
+    return [replace(base, name=name) for name in names]
+
+
+@dataclass
+class Child:
+    cfg: AgentConfig
+    process: mp.process.BaseProcess | None = None
+    started: float = 0.0
+    failures: int = 0
+    restart_at: float | None = None
+    restarts: int = 0
+    history: list[int] = field(default_factory=list)  # exit codes
+
+
+class Launcher:
+    def __init__(self, configs: Sequence[AgentConfig], *, out=sys.stderr) -> None:
+        self.ctx = mp.get_context("fork")
+        self.children = {c.name: Child(c) for c in configs}
+        self.stopping = False
+        self.out = out
+
+    def _say(self, text: str) -> None:
+        print(f"[launcher] {text}", file=self.out, flush=True)
+
+    def _start(self, child: Child) -> None:
+        proc = self.ctx.Process(
+            target=run_agent,
+            args=(child.cfg, os.getpid()),
+            name=f"agent-{child.cfg.name}",
+            daemon=False,
+        )
+        proc.start()
+        child.process, child.started, child.restart_at = proc, time.monotonic(), None
+
+    def start_all(self) -> None:
+        # Import the heavy parts once here so forked children start in well under a second.
+        import uagents  # noqa: F401
+
+        from ..advisors import registry  # noqa: F401
+
+        for child in self.children.values():
+            self._start(child)
+            self._say(f"started {child.cfg.name} (pid {child.process.pid}, port {child.cfg.port})")
+
+    def poll(self) -> None:
+        """Report and restart children that exited; call every few hundred ms."""
+        now = time.monotonic()
+        for name, child in self.children.items():
+            proc = child.process
+            if child.restart_at is not None:
+                if now >= child.restart_at and not self.stopping:
+                    self._start(child)
+                    child.restarts += 1
+                    self._say(f"restarted {name} (pid {child.process.pid})")
+                continue
+            if proc is None or proc.is_alive():
+                continue
+            proc.join(0)
+            code = proc.exitcode
+            child.history.append(code if code is not None else -1)
+            if self.stopping:
+                continue
+            if now - child.started > HEALTHY_AFTER_S:
+                child.failures = 0
+            delay = min(RESTART_MAX_S, RESTART_INITIAL_S * 2**child.failures)
+            child.failures += 1
+            child.restart_at = now + delay
+            how = f"signal {-code}" if code is not None and code < 0 else f"code {code}"
+            self._say(f"{name} (pid {proc.pid}) exited with {how}; restarting in {delay:.1f} s")
+
+    def stop_all(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        self.stopping = True
+        procs = [c.process for c in self.children.values() if c.process is not None]
+        for p in procs:
+            if p.is_alive():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(p.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for p in procs:
+            p.join(max(0.0, deadline - time.monotonic()))
+        for p in procs:
+            if p.is_alive():
+                self._say(f"{p.name} did not stop in {timeout:.0f} s; killing it")
+                p.kill()
+                p.join(1.0)
+
+    def pids(self) -> dict[str, int]:
+        return {
+            n: c.process.pid
+            for n, c in self.children.items()
+            if c.process is not None and c.process.is_alive()
+        }
+
+    def run_forever(self) -> int:
+        """Start, supervise until SIGINT/SIGTERM, stop everything. Returns an exit code."""
+        stop = {"sig": 0}
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            stop["sig"] = signum
+
+        old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self.start_all()
+            while not stop["sig"]:
+                self.poll()
+                time.sleep(0.1)
+            self._say(f"stopping {len(self.children)} agents")
+        finally:
+            started = time.monotonic()
+            self.stop_all()
+            for s, h in old.items():
+                signal.signal(s, h)
+            self._say(f"all agents stopped in {time.monotonic() - started:.2f} s")
+        return 0

@@ -1,0 +1,105 @@
+"""An on-disk outbox: every recommendation is stored before it is posted and deleted only
+when the server acknowledged it, so a server that is down (or restarting) loses nothing.
+
+One SQLite file per agent (``<data_dir>/outbox/<agent>.sqlite``, WAL, ``synchronous=FULL``).
+Entries are keyed by ``message_id``, so enqueueing the same message twice stores it once,
+and the server stores a redelivered message once too (its ``message_id`` makes the post
+idempotent). Bodies refused for good (4xx other than auth/rate limits) move to ``dead``
+with the server's answer, for inspection, instead of blocking the queue.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id TEXT NOT NULL UNIQUE,
+    payload TEXT NOT NULL,
+    created REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS dead (
+    message_id TEXT PRIMARY KEY,
+    payload TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    answer TEXT NOT NULL,
+    at REAL NOT NULL
+);
+"""
+
+
+class Outbox:
+    def __init__(self, path: Path) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.db = sqlite3.connect(path, isolation_level=None, timeout=10.0)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def put(self, message_id: str, payload: dict[str, Any]) -> bool:
+        """Store a message to send; False when one with this id is already queued."""
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO outbox (message_id, payload, created) VALUES (?, ?, ?)",
+            (message_id, json.dumps(payload), time.time()),
+        )
+        return cur.rowcount == 1
+
+    def pending(self, limit: int = 50) -> list[tuple[str, dict[str, Any]]]:
+        """The oldest unacknowledged messages, oldest first."""
+        rows = self.db.execute(
+            "SELECT message_id, payload FROM outbox ORDER BY seq LIMIT ?", (limit,)
+        ).fetchall()
+        return [(mid, json.loads(p)) for mid, p in rows]
+
+    def attempted(self, message_id: str) -> None:
+        self.db.execute(
+            "UPDATE outbox SET attempts = attempts + 1 WHERE message_id = ?", (message_id,)
+        )
+
+    def ack(self, message_id: str) -> None:
+        self.db.execute("DELETE FROM outbox WHERE message_id = ?", (message_id,))
+
+    def dead(self, message_id: str, status: int, answer: Any) -> None:
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute(
+                "INSERT OR REPLACE INTO dead SELECT message_id, payload, ?, ?, ? "
+                "FROM outbox WHERE message_id = ?",
+                (status, json.dumps(answer), time.time(), message_id),
+            )
+            self.db.execute("DELETE FROM outbox WHERE message_id = ?", (message_id,))
+
+    def __len__(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
+    def dead_count(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM dead").fetchone()[0])
+
+
+class Backoff:
+    """Exponential back-off with full jitter: 0.1 s doubling up to ``cap`` seconds."""
+
+    def __init__(self, initial: float = 0.1, cap: float = 5.0, rng: random.Random | None = None):
+        self.initial, self.cap = initial, cap
+        self.attempt = 0
+        self.rng = rng or random.Random()
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+    def next(self) -> float:
+        delay = min(self.cap, self.initial * 2**self.attempt)
+        self.attempt += 1
+        return delay * (0.5 + 0.5 * self.rng.random())

@@ -1,0 +1,77 @@
+"""Process hygiene shared by the launcher, the runner and ``energy-agents up``.
+
+- :func:`die_with_parent`: the kernel sends us SIGTERM when our parent dies (Linux
+  ``prctl(PR_SET_PDEATHSIG)`` via ctypes), so no process outlives the one that started it; if
+  the parent is already gone when this runs, we exit at once.
+- :func:`interrupt_on_term`: SIGTERM and SIGINT raise ``KeyboardInterrupt`` once (the clean
+  exit path of asyncio and uagents); later signals are ignored so a clean shutdown is not
+  interrupted halfway (the parent escalates to SIGKILL if it takes too long).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import signal
+import sys
+from types import FrameType
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(expected_parent: int | None = None, sig: int = signal.SIGTERM) -> None:
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+        except OSError:  # pragma: no cover - not Linux after all
+            pass
+    if expected_parent is not None and os.getppid() != expected_parent:
+        os._exit(0)  # the parent died before the death signal was armed
+
+
+def interrupt_on_term() -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def preexec_child() -> None:
+    """``preexec_fn`` for ``subprocess.Popen``: die with the parent (``energy-agents up``)."""
+    die_with_parent()
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid``, from a /proc scan of parent ids."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    out: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out

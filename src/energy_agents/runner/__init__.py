@@ -1,0 +1,1 @@
+"""The live simulation runner (``energy-agents run-sim``): see :mod:`.live`."""
