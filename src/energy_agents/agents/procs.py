@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -18,17 +19,26 @@ import sys
 from types import FrameType
 
 PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
+
+
+def _libc():
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
 
 def die_with_parent(expected_parent: int | None = None, sig: int = signal.SIGTERM) -> None:
     if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-            libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
-        except OSError:  # pragma: no cover - not Linux after all
-            pass
+        with contextlib.suppress(OSError):
+            _libc().prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
     if expected_parent is not None and os.getppid() != expected_parent:
         os._exit(0)  # the parent died before the death signal was armed
+
+
+def set_process_name(name: str) -> None:
+    """Name the process (``ps -o comm``, ``/proc/PID/comm``; at most 15 bytes)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            _libc().prctl(PR_SET_NAME, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0)
 
 
 def interrupt_on_term() -> None:

@@ -307,6 +307,7 @@ def build_agent(cfg: AgentConfig):
                 logger.warning("refused a forecast that is not JSON")
                 return
             if isinstance(data, dict):
+                logger.debug("forecast for step %d accepted from the forecaster", msg.step)
                 core.on_forecast(msg.step, msg.obs_digest, data)
 
     @agent.on_event("startup")
@@ -318,16 +319,20 @@ def build_agent(cfg: AgentConfig):
 
 def run_agent(cfg: AgentConfig, parent_pid: int | None = None) -> None:
     """Process target: build the agent here (never in the parent) and run it until signalled."""
-    from .procs import die_with_parent, interrupt_on_term
+    from .procs import die_with_parent, interrupt_on_term, set_process_name
 
     die_with_parent(parent_pid)
     interrupt_on_term()
+    set_process_name(cfg.name)
+    home = Path(cfg.data_dir) / "agents" / cfg.name
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "agent.pid").write_text(f"{os.getpid()}\n", encoding="ascii")
     logging.basicConfig(
-        level=cfg.log_level,
+        level=logging.INFO,
         format=f"%(asctime)s {cfg.name} %(levelname)s %(message)s",
         force=True,
     )
-    logging.getLogger("uagents").setLevel(logging.WARNING)
+    logging.getLogger("energy_agents").setLevel(cfg.log_level)
     asyncio.set_event_loop(asyncio.new_event_loop())
     agent, _ = build_agent(cfg)
     with contextlib.suppress(KeyboardInterrupt):
