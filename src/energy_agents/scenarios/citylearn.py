@@ -61,7 +61,7 @@ def _schema_path(path: str | Path) -> Path:
     if p.is_dir():
         p = p / SCHEMA
     if not p.is_file():
-        raise ScenarioError(f"{p}: CityLearn schema not found (expected a dataset folder)")
+        raise ScenarioError(f"{p}: not found (expected a CityLearn dataset folder with {SCHEMA})")
     return p
 
 

@@ -163,14 +163,15 @@ def _read_timeseries(
 def _step_hours(times: pd.DatetimeIndex, path: Path) -> float:
     if len(times) < 2:
         return 1.0
-    diffs = np.diff(times.asi8)
+    seconds = times.to_numpy().astype("datetime64[s]").astype(np.int64)
+    diffs = np.diff(seconds)
     if np.any(diffs != diffs[0]):
         i = int(np.flatnonzero(diffs != diffs[0])[0])
         raise ScenarioError(
             f"{path}: column 'timestamp': steps must be equally spaced "
             f"(gap after {times[i + 1]} differs from the first step)"
         )
-    dt_h = float(pd.Timedelta(int(diffs[0]), unit="ns") / pd.Timedelta(hours=1))
+    dt_h = float(diffs[0]) / 3600.0
     if (dt_h * 4) % 1 != 0 or 24 % dt_h != 0:
         raise ScenarioError(
             f"{path}: column 'timestamp': step of {dt_h} h is not a multiple of 15 min "
@@ -312,13 +313,14 @@ def load_csv(
     ts_path = Path(path) if Path(path).is_file() else folder / TIMESERIES
     times, names, load, pv, dt_h = _read_timeseries(ts_path)
     notes = [f"csv: {len(names)} members, {len(times)} steps of {dt_h:g} h from {ts_path}"]
+    info = _read_members(folder / MEMBERS, names)
     if members is not None:
         if members > len(names):
             raise ScenarioError(
                 f"{ts_path}: members={members} requested, the file has {len(names)}"
             )
         names, load, pv = names[:members], load[:, :members], pv[:, :members]
-    info = _read_members(folder / MEMBERS, names)
+        info = {k: v[:members] for k, v in info.items()}
     if not (folder / MEMBERS).is_file():
         notes.append(f"{MEMBERS} not found: no home batteries, flexible share 0")
     try:

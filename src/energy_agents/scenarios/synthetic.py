@@ -88,6 +88,15 @@ def tmy_path() -> Path:
     return Path(pvlib.__file__).parent / "data" / TMY_FILE
 
 
+def _quiet_pandas_deprecations() -> None:
+    """Inside ``warnings.catch_warnings()``: silence the libraries' pandas deprecations."""
+    warnings.simplefilter("ignore", FutureWarning)
+    warnings.simplefilter("ignore", DeprecationWarning)
+    pandas4 = getattr(pd.errors, "Pandas4Warning", None)
+    if pandas4 is not None:
+        warnings.simplefilter("ignore", pandas4)
+
+
 @functools.lru_cache(maxsize=1)
 def _tmy() -> tuple[pd.DataFrame, float, float, float]:
     """The bundled TMY year, one row per step (step ``t`` covers hour ``t`` of the year).
@@ -134,12 +143,14 @@ def pv_per_kwp() -> np.ndarray:
 
     data, lat, lon, alt = _tmy()
     mid = data.index - pd.Timedelta(minutes=30)
-    solpos = pvlib.solarposition.get_solarposition(
-        mid, lat, lon, altitude=alt, temperature=data["temp_air"].to_numpy()
-    )
+    with warnings.catch_warnings():
+        _quiet_pandas_deprecations()  # pvlib 0.16 on pandas 3.1: DatetimeIndex.dayofyear
+        solpos = pvlib.solarposition.get_solarposition(
+            mid, lat, lon, altitude=alt, temperature=data["temp_air"].to_numpy()
+        )
+        dni_extra = np.asarray(pvlib.irradiance.get_extra_radiation(mid), dtype=float)
     zenith = solpos["apparent_zenith"].to_numpy()
     azimuth = solpos["azimuth"].to_numpy()
-    dni_extra = np.asarray(pvlib.irradiance.get_extra_radiation(mid), dtype=float)
     dni, ghi, dhi = (data[c].to_numpy(dtype=float) for c in ("dni", "ghi", "dhi"))
     temp_air = data["temp_air"].to_numpy(dtype=float)
     wind = data["wind_speed"].to_numpy(dtype=float)
@@ -185,11 +196,7 @@ def household_profile() -> np.ndarray:
     index = pd.date_range(START, periods=N_STEPS, freq="h")
     with warnings.catch_warnings():
         # demandlib 0.2.2 uses ``inplace=True``, which pandas >= 3.1 deprecates.
-        warnings.simplefilter("ignore", FutureWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pandas4 = getattr(pd.errors, "Pandas4Warning", None)
-        if pandas4 is not None:
-            warnings.simplefilter("ignore", pandas4)
+        _quiet_pandas_deprecations()
         values = np.asarray(bdew.H25(index), dtype=np.float64)
     if values.shape != (N_STEPS,) or not np.all(np.isfinite(values)) or values.sum() <= 0:
         raise ScenarioError("demandlib H25: unexpected household profile")
