@@ -6,7 +6,8 @@ Same as ``energy-agents agents`` (all its options work here too, e.g. ``--interv
 
 import sys
 
-from energy_agents.cli import main
+from energy_agents.agents.cli_entry import main
+from energy_agents.commands import agents
 
 if __name__ == "__main__":
-    sys.exit(main(["agents", *sys.argv[1:]]))
+    sys.exit(main("agents", agents))

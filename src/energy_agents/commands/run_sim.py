@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from ..agents.identity import load_identity
     from ..agents.procs import interrupt_on_term
     from ..coordination.registry import STRATEGIES, UnknownStrategyError
-    from ..runner.checkpoint import Checkpoint
+    from ..runner.checkpoint import RunnerBusy
     from ..runner.live import RUNNER_NAME, LiveRunner, RunnerConfig, load_run_scenario
 
     if args.strategy not in STRATEGIES:
@@ -86,8 +86,6 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("tick: must be >= 0 seconds")
     interrupt_on_term()
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    if args.fresh:
-        Checkpoint(args.data_dir).reset()
     spec = run_spec(args)
     scenario = load_run_scenario(spec)
     cfg = RunnerConfig(
@@ -113,7 +111,11 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     try:
-        return runner.run()
+        return runner.run(fresh=args.fresh)
+    except RunnerBusy as exc:
+        from ..cli import CliError
+
+        raise CliError(str(exc)) from None
     except KeyboardInterrupt:
         print(f"run-sim: stopped at step {runner.community.t}", file=sys.stderr, flush=True)
         return 0

@@ -50,6 +50,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--base-port", type=int, default=8101, help="first agent port (default 8101)"
     )
     parser.add_argument("--forecast-wait", type=float, default=1.0, help="see energy-agents agents")
+    parser.add_argument(
+        "--external-server",
+        default=None,
+        metavar="URL",
+        help="use this already running server (told the addresses in <data-dir>/agents.json) "
+        "instead of starting one",
+    )
     add_run_arguments(parser)
 
 
@@ -81,6 +88,10 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "energy_agents.cli", *args]
 
 
+def _module(name: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", name, *args]
+
+
 def services(args: argparse.Namespace, server: str) -> list[Service]:
     data = str(args.data_dir)
     run_args = [
@@ -100,7 +111,7 @@ def services(args: argparse.Namespace, server: str) -> list[Service]:
             run_args += [opt, str(value)]
     if args.fresh:
         run_args.append("--fresh")
-    return [
+    out = [
         Service(
             "server",
             _cli(
@@ -115,11 +126,14 @@ def services(args: argparse.Namespace, server: str) -> list[Service]:
                 str(args.data_dir / "agents.json"),
             ),
         ),
-        Service("runner", _cli("run-sim", "--server", server, "--data-dir", data, *run_args)),
+        Service(
+            "runner",
+            _module("energy_agents.runner", "--server", server, "--data-dir", data, *run_args),
+        ),
         Service(
             "agents",
-            _cli(
-                "agents",
+            _module(
+                "energy_agents.agents",
                 "--server",
                 server,
                 "--data-dir",
@@ -133,6 +147,7 @@ def services(args: argparse.Namespace, server: str) -> list[Service]:
             ),
         ),
     ]
+    return out[1:] if args.external_server else out
 
 
 def _say(text: str) -> None:
@@ -146,9 +161,9 @@ def stop_services(svcs: list[Service], timeout: float = STOP_TIMEOUT_S) -> None:
     for svc in svcs:
         if svc.proc is not None and svc.proc.poll() is None:
             tree[svc.name] = [svc.proc.pid, *descendants(svc.proc.pid)]
-    ordered = [s for s in svcs if s.name != "server"] + [s for s in svcs if s.name == "server"]
+    first = [s for s in svcs if s.name != "server"]
     deadline = time.monotonic() + timeout
-    for group in (ordered[:-1], ordered[-1:]):
+    for group in (first, [s for s in svcs if s.name == "server"]):
         for svc in group:
             if svc.proc is not None and svc.proc.poll() is None:
                 svc.proc.send_signal(signal.SIGTERM)
@@ -181,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
     from ..agents.identity import load_identity
 
     load_identity(args.data_dir, "runner")  # key made here, before the children race for it
-    server = f"http://127.0.0.1:{args.port}"
+    server = (args.external_server or f"http://127.0.0.1:{args.port}").rstrip("/")
     svcs = services(args, server)
     stop = {"sig": 0}
 

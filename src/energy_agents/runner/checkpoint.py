@@ -23,12 +23,30 @@ class CheckpointMismatch(ValueError):
     """The data directory holds a run of another scenario or strategy."""
 
 
+class RunnerBusy(RuntimeError):
+    """Another runner holds the data directory's lock."""
+
+
 class Checkpoint:
     def __init__(self, data_dir: Path) -> None:
         self.dir = Path(data_dir) / "runner"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.run_file = self.dir / "run.json"
         self.steps_file = self.dir / "steps.jsonl"
+
+    def lock(self) -> None:
+        """Hold an exclusive lock on the run for the life of this process (released by the
+        kernel even on SIGKILL): two runners on one data directory would corrupt it."""
+        import fcntl
+
+        self._lock_file = (self.dir / "lock").open("w")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.close()
+            raise RunnerBusy(f"{self.dir}: another runner is using this data directory") from None
+        self._lock_file.write(f"{os.getpid()}\n")
+        self._lock_file.flush()
 
     def open_run(self, spec: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Check (or record) the run's spec; return the steps applied so far, in order."""

@@ -259,7 +259,10 @@ class LiveRunner:
         )
         return kept
 
-    def run(self) -> int:
+    def run(self, fresh: bool = False) -> int:
+        self.checkpoint.lock()
+        if fresh:
+            self.checkpoint.reset()
         start_step = self.resume()
         if start_step:
             self.say(f"runner: resumed at step {start_step} of {self.scenario.n_steps}")
