@@ -123,6 +123,7 @@ class LiveRunner:
     ) -> dict[str, Any]:
         t = res.step
         r = self.community.results
+        p = self.scenario.prices
         soc = {n: float(r[f"soc_{n}"][t]) for n in self.community.storage_names}
         spent = float(r["tokens_spent_ct"][t])
         base_spent = float(self.baseline.results["tokens_spent_ct"][t])
@@ -144,6 +145,10 @@ class LiveRunner:
             "burned_ct": res.burned_ct,
             "minted_ct": res.minted_ct,
             "p2p_kwh": res.p2p_kwh,
+            "price_day_ahead": float(p.day_ahead[t]),
+            "price_imbalance_buy": float(p.imbalance_buy[t]),
+            "price_imbalance_sell": float(p.imbalance_sell[t]),
+            "price_feed_in": float(p.feed_in[t]),
             "load_kwh": float(r["load_kwh"][t]),
             "pv_kwh": float(r["pv_kwh"][t]),
             "soc": soc,
