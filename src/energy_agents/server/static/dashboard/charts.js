@@ -1,0 +1,385 @@
+/* Energy AI Agents: a small canvas line-chart module shared by the live dashboard and the
+ * batch HTML report, so that both read alike. No dependencies, no network, no inline script:
+ * load it with <script src="charts.js"> (a classic script, so it also works from file://).
+ *
+ * EnergyCharts.renderPanels(root, data) draws the standard panels into the <canvas> elements
+ * under `root` that carry data-chart="tokens|soc|prices|grid|p2p|burned|burn_rate"; `data` is
+ *   { runs: [ { name, role: "strategy"|"baseline", step: [...], timestamp: [...],
+ *               tokens_spent_ct: [...per step], price_day_ahead: [...], import_kwh: [...],
+ *               export_kwh: [...], p2p_kwh: [...], burned_ct: [...],
+ *               burn_rate_ct_per_kwh: [...], soc: { storage_A: [...], ... } } ] }
+ * Per-step values; the tokens panel accumulates them. The first run with role "strategy" (or
+ * the first run) is the one whose operation (SOC, prices, grid, P2P, burn) is shown.
+ *
+ * Each drawn canvas gets data-points (number of points drawn) and data-series (JSON list of
+ * {name, points, color}) so that tests and people can check what a chart holds.
+ */
+(function (global) {
+  "use strict";
+
+  var PALETTE = ["#1f6fd1", "#e0741b", "#2a9d57", "#c03a4a", "#7a4fc4", "#8c6a3f", "#d4479b", "#3aa7b5"];
+  var BASELINE_COLOR = "#7a7f87";
+  var FONT = "12px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
+  var SMALL_FONT = "11px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
+
+  function isNum(v) {
+    return typeof v === "number" && isFinite(v);
+  }
+
+  function niceStep(range, target) {
+    if (!(range > 0)) return 1;
+    var raw = range / Math.max(1, target);
+    var mag = Math.pow(10, Math.floor(Math.log10(raw)));
+    var norm = raw / mag;
+    var nice = norm <= 1 ? 1 : norm <= 2 ? 2 : norm <= 2.5 ? 2.5 : norm <= 5 ? 5 : 10;
+    return nice * mag;
+  }
+
+  function formatNumber(v) {
+    var a = Math.abs(v);
+    if (a === 0) return "0";
+    if (a >= 1e6) return (v / 1e6).toFixed(a >= 1e7 ? 0 : 1) + "M";
+    if (a >= 1e4) return (v / 1e3).toFixed(a >= 1e5 ? 0 : 1) + "k";
+    if (a >= 100) return v.toFixed(0);
+    if (a >= 10) return v.toFixed(1).replace(/\.0$/, "");
+    if (a >= 1) return v.toFixed(2).replace(/\.?0+$/, "");
+    return v.toPrecision(2).replace(/\.?0+$/, "");
+  }
+
+  function cumulative(values) {
+    var out = new Array(values.length);
+    var s = 0;
+    for (var i = 0; i < values.length; i++) {
+      if (isNum(values[i])) s += values[i];
+      out[i] = s;
+    }
+    return out;
+  }
+
+  function shortTime(ts) {
+    // "2024-01-01 13:00:00" or ISO -> "01-01 13:00"
+    if (typeof ts !== "string" || ts.length < 16) return ts == null ? "" : String(ts);
+    return ts.slice(5, 10) + " " + ts.slice(11, 16);
+  }
+
+  /* Draw a line chart.
+   * opts: { series: [{name, x: [], y: [], color, dash: [..], step: bool, width}],
+   *         xLabel: function(x) -> string, yLabel, yMin, yMax, zeroLine: bool, empty: string } */
+  function line(canvas, opts) {
+    var dpr = global.devicePixelRatio || 1;
+    var cssW = canvas.clientWidth || canvas.width || 600;
+    var cssH = canvas.clientHeight || canvas.height || 240;
+    canvas.width = Math.round(cssW * dpr);
+    canvas.height = Math.round(cssH * dpr);
+    var ctx = canvas.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, cssW, cssH);
+
+    var series = (opts.series || []).filter(function (s) {
+      return s && s.x && s.x.length;
+    });
+    var pad = { left: 56, right: 14, top: 26, bottom: 34 };
+    var w = cssW - pad.left - pad.right;
+    var h = cssH - pad.top - pad.bottom;
+
+    var xmin = Infinity, xmax = -Infinity, ymin = Infinity, ymax = -Infinity, points = 0;
+    series.forEach(function (s) {
+      for (var i = 0; i < s.x.length; i++) {
+        var x = s.x[i], y = s.y[i];
+        if (!isNum(x) || !isNum(y)) continue;
+        if (x < xmin) xmin = x;
+        if (x > xmax) xmax = x;
+        if (y < ymin) ymin = y;
+        if (y > ymax) ymax = y;
+        points++;
+      }
+    });
+
+    // frame, always: a chart with no data still says so
+    ctx.font = FONT;
+    ctx.strokeStyle = "#d5d9e0";
+    ctx.lineWidth = 1;
+    ctx.strokeRect(pad.left + 0.5, pad.top + 0.5, w, h);
+    canvas.dataset.points = String(points);
+    canvas.dataset.series = JSON.stringify(
+      series.map(function (s, i) {
+        return { name: s.name, points: s.x.length, color: s.color || PALETTE[i % PALETTE.length] };
+      })
+    );
+    if (!points) {
+      ctx.fillStyle = "#8a9099";
+      ctx.textAlign = "center";
+      ctx.textBaseline = "middle";
+      ctx.fillText(opts.empty || "waiting for data", pad.left + w / 2, pad.top + h / 2);
+      return { points: 0 };
+    }
+
+    if (isNum(opts.yMin)) ymin = Math.min(ymin, opts.yMin);
+    if (isNum(opts.yMax)) ymax = Math.max(ymax, opts.yMax);
+    if (opts.zeroLine !== false && ymin > 0 && ymin < 0.25 * ymax) ymin = 0;
+    if (ymin === ymax) {
+      var d = Math.abs(ymin) * 0.1 || 1;
+      ymin -= d;
+      ymax += d;
+    }
+    if (xmin === xmax) {
+      xmin -= 1;
+      xmax += 1;
+    }
+    var ystep = niceStep(ymax - ymin, Math.max(2, Math.floor(h / 40)));
+    ymin = Math.floor(ymin / ystep) * ystep;
+    ymax = Math.ceil(ymax / ystep) * ystep;
+
+    function px(x) {
+      return pad.left + ((x - xmin) / (xmax - xmin)) * w;
+    }
+    function py(y) {
+      return pad.top + h - ((y - ymin) / (ymax - ymin)) * h;
+    }
+
+    // grid and y ticks
+    ctx.textAlign = "right";
+    ctx.textBaseline = "middle";
+    ctx.font = SMALL_FONT;
+    for (var yv = ymin; yv <= ymax + ystep / 2; yv += ystep) {
+      var yy = Math.round(py(yv)) + 0.5;
+      ctx.strokeStyle = Math.abs(yv) < ystep / 1e6 ? "#9aa1ab" : "#eceff3";
+      ctx.beginPath();
+      ctx.moveTo(pad.left, yy);
+      ctx.lineTo(pad.left + w, yy);
+      ctx.stroke();
+      ctx.fillStyle = "#5b6270";
+      ctx.fillText(formatNumber(Math.abs(yv) < ystep / 1e6 ? 0 : yv), pad.left - 6, yy);
+    }
+    // x ticks
+    ctx.textAlign = "center";
+    ctx.textBaseline = "top";
+    var xstep = Math.max(1, niceStep(xmax - xmin, Math.max(2, Math.floor(w / 110))));
+    for (var xv = Math.ceil(xmin / xstep) * xstep; xv <= xmax; xv += xstep) {
+      var xx = Math.round(px(xv)) + 0.5;
+      ctx.strokeStyle = "#eceff3";
+      ctx.beginPath();
+      ctx.moveTo(xx, pad.top);
+      ctx.lineTo(xx, pad.top + h);
+      ctx.stroke();
+      ctx.fillStyle = "#5b6270";
+      ctx.fillText(opts.xLabel ? opts.xLabel(xv) : formatNumber(xv), xx, pad.top + h + 6);
+    }
+    if (opts.yLabel) {
+      ctx.save();
+      ctx.translate(12, pad.top + h / 2);
+      ctx.rotate(-Math.PI / 2);
+      ctx.textAlign = "center";
+      ctx.textBaseline = "middle";
+      ctx.fillStyle = "#5b6270";
+      ctx.fillText(opts.yLabel, 0, 0);
+      ctx.restore();
+    }
+
+    // series
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(pad.left, pad.top, w, h);
+    ctx.clip();
+    series.forEach(function (s, i) {
+      var color = s.color || PALETTE[i % PALETTE.length];
+      ctx.strokeStyle = color;
+      ctx.lineWidth = s.width || 2;
+      ctx.lineJoin = "round";
+      ctx.setLineDash(s.dash || []);
+      ctx.beginPath();
+      var started = false, lastY = null;
+      for (var k = 0; k < s.x.length; k++) {
+        var x = s.x[k], y = s.y[k];
+        if (!isNum(x) || !isNum(y)) {
+          started = false;
+          continue;
+        }
+        var X = px(x), Y = py(y);
+        if (!started) {
+          ctx.moveTo(X, Y);
+          started = true;
+        } else {
+          if (s.step && lastY !== null) ctx.lineTo(X, lastY);
+          ctx.lineTo(X, Y);
+        }
+        lastY = Y;
+        if (s.x.length === 1) ctx.arc(X, Y, 2, 0, 2 * Math.PI);
+      }
+      ctx.stroke();
+    });
+    ctx.restore();
+    ctx.setLineDash([]);
+
+    // legend
+    ctx.font = SMALL_FONT;
+    ctx.textAlign = "left";
+    ctx.textBaseline = "middle";
+    var lx = pad.left;
+    series.forEach(function (s, i) {
+      var color = s.color || PALETTE[i % PALETTE.length];
+      ctx.strokeStyle = color;
+      ctx.lineWidth = 2.5;
+      ctx.setLineDash(s.dash || []);
+      ctx.beginPath();
+      ctx.moveTo(lx, 12);
+      ctx.lineTo(lx + 18, 12);
+      ctx.stroke();
+      ctx.setLineDash([]);
+      ctx.fillStyle = "#2b303a";
+      var label = String(s.name);
+      ctx.fillText(label, lx + 23, 12);
+      lx += 23 + ctx.measureText(label).width + 16;
+    });
+    return { points: points };
+  }
+
+  function mainRun(data) {
+    var runs = (data && data.runs) || [];
+    for (var i = 0; i < runs.length; i++) if (runs[i].role !== "baseline") return runs[i];
+    return runs[0] || null;
+  }
+
+  function xLabeller(run) {
+    var steps = (run && run.step) || [];
+    var ts = (run && run.timestamp) || [];
+    var byStep = {};
+    for (var i = 0; i < steps.length; i++) byStep[steps[i]] = ts[i];
+    return function (x) {
+      var t = byStep[Math.round(x)];
+      return t ? shortTime(t) : "step " + formatNumber(x);
+    };
+  }
+
+  /* The panels, as {key: function(run data) -> line() options}. */
+  function panelSpecs(data) {
+    var runs = (data && data.runs) || [];
+    var main = mainRun(data);
+    var xl = xLabeller(main);
+    var col = function (name) {
+      return (main && main[name]) || [];
+    };
+    var steps = (main && main.step) || [];
+    var specs = {};
+    var strategyIndex = 0;
+    specs.tokens = {
+      yLabel: "cumulative CT",
+      xLabel: xl,
+      series: runs
+        .filter(function (r) {
+          return r.tokens_spent_ct && r.tokens_spent_ct.length;
+        })
+        .map(function (r) {
+          var isBase = r.role === "baseline";
+          var color = isBase ? BASELINE_COLOR : PALETTE[strategyIndex++ % PALETTE.length];
+          return {
+            name: r.name,
+            x: r.step,
+            y: cumulative(r.tokens_spent_ct),
+            color: color,
+            dash: isBase ? [6, 4] : null,
+            width: isBase ? 2 : 2.5,
+          };
+        }),
+    };
+    var soc = (main && main.soc) || {};
+    specs.soc = {
+      yLabel: "SOC [0-1]",
+      xLabel: xl,
+      yMin: 0,
+      yMax: 1,
+      series: Object.keys(soc)
+        .sort()
+        .map(function (name) {
+          return { name: name, x: steps, y: soc[name] };
+        }),
+    };
+    specs.prices = {
+      yLabel: "CT/kWh",
+      xLabel: xl,
+      series: [
+        { name: "day-ahead", x: steps, y: col("price_day_ahead"), step: true, color: PALETTE[0] },
+        { name: "imbalance buy", x: steps, y: col("price_imbalance_buy"), step: true, color: PALETTE[3] },
+        { name: "feed-in", x: steps, y: col("price_feed_in"), step: true, color: PALETTE[2] },
+      ].filter(function (s) {
+        return s.y.length;
+      }),
+    };
+    specs.grid = {
+      yLabel: "kWh per step",
+      xLabel: xl,
+      series: [
+        { name: "import", x: steps, y: col("import_kwh"), color: PALETTE[3] },
+        {
+          name: "export (negative)",
+          x: steps,
+          y: col("export_kwh").map(function (v) {
+            return isNum(v) ? -v : v;
+          }),
+          color: PALETTE[2],
+        },
+      ],
+    };
+    specs.p2p = {
+      yLabel: "kWh per step",
+      xLabel: xl,
+      series: [{ name: "P2P traded", x: steps, y: col("p2p_kwh"), color: PALETTE[4] }],
+    };
+    specs.burned = {
+      yLabel: "CT per step",
+      xLabel: xl,
+      series: [{ name: "CT burned", x: steps, y: col("burned_ct"), color: PALETTE[1] }],
+    };
+    specs.burn_rate = {
+      yLabel: "CT/kWh",
+      xLabel: xl,
+      series: [
+        { name: "burn rate applied", x: steps, y: col("burn_rate_ct_per_kwh"), step: true, color: PALETTE[5] },
+      ],
+    };
+    return specs;
+  }
+
+  /* Saving so far of each strategy run against the baseline run: {name: {spent, baseline, saved}}. */
+  function savings(data) {
+    var runs = (data && data.runs) || [];
+    var base = null;
+    runs.forEach(function (r) {
+      if (r.role === "baseline") base = r;
+    });
+    var out = {};
+    runs.forEach(function (r) {
+      if (r === base || !r.tokens_spent_ct || !r.tokens_spent_ct.length) return;
+      var n = r.tokens_spent_ct.length;
+      var spent = cumulative(r.tokens_spent_ct)[n - 1];
+      var b = base ? cumulative(base.tokens_spent_ct.slice(0, n)) : [];
+      var baseline = b.length ? b[b.length - 1] : null;
+      out[r.name] = { spent: spent, baseline: baseline, saved: baseline == null ? null : baseline - spent };
+    });
+    return out;
+  }
+
+  function renderPanels(root, data) {
+    var specs = panelSpecs(data);
+    var drawn = {};
+    var canvases = root.querySelectorAll("canvas[data-chart]");
+    for (var i = 0; i < canvases.length; i++) {
+      var c = canvases[i];
+      var key = c.getAttribute("data-chart");
+      if (specs[key]) drawn[key] = line(c, specs[key]).points;
+    }
+    return drawn;
+  }
+
+  global.EnergyCharts = {
+    line: line,
+    renderPanels: renderPanels,
+    panelSpecs: panelSpecs,
+    savings: savings,
+    cumulative: cumulative,
+    formatNumber: formatNumber,
+    shortTime: shortTime,
+    PALETTE: PALETTE,
+    BASELINE_COLOR: BASELINE_COLOR,
+  };
+})(window);

@@ -1,0 +1,602 @@
+/* Energy AI Agents: the live dashboard. Polls the AI Manager's JSON endpoints (same origin) once
+ * a second and renders everything with textContent: agent messages are untrusted text and are
+ * never parsed as HTML. Requires charts.js (EnergyCharts). No inline script anywhere: the page
+ * is served with a Content-Security-Policy that forbids it.
+ *
+ * Data sources (see docs/dashboard.md):
+ *   GET /messages?since=CURSOR&limit=N  the feed and the agents' status (new messages only)
+ *   GET /series?since_step=N            per-step records the live runner publishes (charts)
+ *   GET /aggregate                      the current decision
+ *   GET /decisions                      the decision history (timeline)
+ *   GET /kpis                           the KPI table
+ */
+(function () {
+  "use strict";
+
+  var POLL_MS = 1000;
+  var SLOW_EVERY = 2; // decisions, aggregate and KPIs every 2nd poll
+  var FEED_ROWS = 300; // rows kept in the feed
+  var MSG_PAGE = 500;
+  var TIMELINE_ROWS = 200;
+  var HEALTHY_S = 15; // last message younger than this: healthy
+  var LATE_S = 60; // younger than this: late; older (or never): silent
+
+  function meta(name, fallback) {
+    var el = document.querySelector('meta[name="' + name + '"]');
+    return el ? el.getAttribute("content") : fallback;
+  }
+  function metaJson(name, fallback) {
+    try {
+      return JSON.parse(meta(name, "")) || fallback;
+    } catch (e) {
+      return fallback;
+    }
+  }
+
+  var API = (meta("energy-api-base", "") || "").replace(/\/+$/, "");
+  var KNOWN_AGENTS = metaJson("energy-agents", []);
+  var KPI_LABELS = metaJson("energy-kpi-labels", []);
+  var TOKEN = (function () {
+    var m = /(?:^|[#&])token=([^&]+)/.exec(location.hash || "");
+    return m ? decodeURIComponent(m[1]) : null;
+  })();
+
+  var state = {
+    messages: [], // newest last
+    seen: new Set(),
+    cursor: null,
+    agents: {}, // name -> {last: ms, recent: [ms...], lastStep, count}
+    records: new Map(), // step -> record
+    maxStep: -1,
+    chartsDirty: true,
+    decisions: [],
+    aggregate: null,
+    kpis: null,
+    clockSkewMs: 0,
+    polls: 0,
+  };
+
+  function $(id) {
+    return document.getElementById(id);
+  }
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+  function clear(node) {
+    while (node.firstChild) node.removeChild(node.firstChild);
+  }
+  function isNum(v) {
+    return typeof v === "number" && isFinite(v);
+  }
+  function now() {
+    return Date.now() + state.clockSkewMs;
+  }
+
+  function parseTime(v) {
+    if (isNum(v)) return v > 1e12 ? v : v * 1000;
+    if (typeof v !== "string" || !v) return null;
+    var s = v.trim();
+    if (/^\d+(\.\d+)?$/.test(s)) return parseTime(parseFloat(s));
+    if (/^\d{4}-\d\d-\d\d \d/.test(s)) s = s.replace(" ", "T");
+    var t = Date.parse(s);
+    return isNaN(t) ? null : t;
+  }
+
+  function fmtClock(ms) {
+    if (ms == null) return "-";
+    var d = new Date(ms);
+    var p = function (n) {
+      return (n < 10 ? "0" : "") + n;
+    };
+    return p(d.getHours()) + ":" + p(d.getMinutes()) + ":" + p(d.getSeconds());
+  }
+  function fmtAge(ms) {
+    if (ms == null) return "never";
+    var s = Math.max(0, (now() - ms) / 1000);
+    if (s < 60) return s.toFixed(0) + " s ago";
+    if (s < 3600) return (s / 60).toFixed(0) + " min ago";
+    return (s / 3600).toFixed(1) + " h ago";
+  }
+  function fmtCt(v) {
+    if (!isNum(v)) return "-";
+    return v.toLocaleString("en-US", { maximumFractionDigits: 1, minimumFractionDigits: 1 }) + " CT";
+  }
+  function fmtValue(v) {
+    if (v === null || v === undefined) return "-";
+    if (isNum(v)) return Math.abs(v) >= 1000 || Number.isInteger(v) ? String(v) : v.toPrecision(4).replace(/\.?0+$/, "");
+    if (typeof v === "boolean") return v ? "on" : "off";
+    if (typeof v === "object") {
+      return Object.keys(v)
+        .map(function (k) {
+          return k + "=" + fmtValue(v[k]);
+        })
+        .join(", ");
+    }
+    return String(v);
+  }
+  function fmtKpi(key, v) {
+    if (v === null || v === undefined) return "-";
+    if (typeof v === "string") return v;
+    if (!isNum(v)) return String(v);
+    if (key === "savings_capture" || key === "self_sufficiency" || key === "self_consumption")
+      return (100 * v).toFixed(1) + "%";
+    if (key === "citylearn_cost_ratio") return v.toFixed(3);
+    if (key === "wall_s") return v.toFixed(2);
+    return v.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  }
+
+  /* ------------------------------------------------------------------ fetching */
+  function getJson(path, params) {
+    var url = API + path;
+    var q = [];
+    Object.keys(params || {}).forEach(function (k) {
+      var v = params[k];
+      if (v !== null && v !== undefined) q.push(encodeURIComponent(k) + "=" + encodeURIComponent(v));
+    });
+    if (q.length) url += "?" + q.join("&");
+    var headers = { Accept: "application/json" };
+    if (TOKEN) headers.Authorization = "Bearer " + TOKEN;
+    return fetch(url, { headers: headers, cache: "no-store", credentials: "same-origin" }).then(function (r) {
+      var date = r.headers.get("Date");
+      if (date) {
+        var skew = Date.parse(date) - Date.now();
+        state.clockSkewMs = Math.abs(skew) > 2000 ? skew : 0;
+      }
+      if (r.status === 404) return null;
+      if (!r.ok) throw new Error(path + ": HTTP " + r.status);
+      return r.json();
+    });
+  }
+
+  function unwrap(data, keys) {
+    if (Array.isArray(data)) return { items: data, cursor: null };
+    if (data && typeof data === "object") {
+      for (var i = 0; i < keys.length; i++) {
+        if (Array.isArray(data[keys[i]]))
+          return { items: data[keys[i]], cursor: data.next_cursor || data.cursor || null };
+      }
+    }
+    return { items: [], cursor: null };
+  }
+
+  function messageKey(m) {
+    if (m.message_id) return "id:" + m.message_id;
+    return [m.agent_name, m.timestamp, m.received_at, m.message].join("\u0000");
+  }
+
+  function pollMessages() {
+    var params = { limit: MSG_PAGE };
+    if (state.cursor !== null) params.since = state.cursor;
+    else params.order = "desc";
+    return getJson("/messages", params).then(function (data) {
+      var page = unwrap(data, ["messages", "items"]);
+      var items = page.items.filter(function (m) {
+        return m && typeof m === "object";
+      });
+      if (state.cursor === null) {
+        // first load: keep the newest FEED_ROWS, oldest first
+        items.sort(function (a, b) {
+          return (msgTime(a) || 0) - (msgTime(b) || 0);
+        });
+        items = items.slice(-FEED_ROWS);
+      }
+      var fresh = [];
+      items.forEach(function (m) {
+        var k = messageKey(m);
+        if (state.seen.has(k)) return;
+        state.seen.add(k);
+        fresh.push(m);
+      });
+      var cursor = nextCursor(page, items);
+      if (cursor !== null) state.cursor = cursor;
+      else if (state.cursor === null) state.cursor = "";
+      if (fresh.length) addMessages(fresh, state.polls > 0);
+      return page.cursor && page.items.length >= MSG_PAGE ? pollMessages() : null;
+    });
+  }
+
+  /* The cursor for `since`: the server's next_cursor if it pages, else the newest received_at. */
+  function nextCursor(page, items) {
+    if (page.cursor) return page.cursor;
+    var best = null;
+    items.forEach(function (m) {
+      var v = m.received_at !== undefined ? m.received_at : m.timestamp;
+      if (v === undefined || v === null) return;
+      if (best === null || (parseTime(v) || 0) >= (parseTime(best) || 0)) best = v;
+    });
+    return best;
+  }
+
+  function msgTime(m) {
+    var t = parseTime(m.received_at);
+    return t === null ? parseTime(m.timestamp) : t;
+  }
+
+  function addMessages(fresh, highlight) {
+    fresh.forEach(function (m) {
+      state.messages.push(m);
+      var name = String(m.agent_name);
+      var a = state.agents[name] || (state.agents[name] = { last: null, recent: [], lastStep: null, count: 0 });
+      var t = msgTime(m);
+      if (t !== null && (a.last === null || t > a.last)) a.last = t;
+      if (t !== null) a.recent.push(t);
+      if (isNum(m.step)) a.lastStep = a.lastStep === null ? m.step : Math.max(a.lastStep, m.step);
+      a.count++;
+    });
+    if (state.messages.length > FEED_ROWS * 2) state.messages = state.messages.slice(-FEED_ROWS);
+    renderFeed(fresh, highlight);
+  }
+
+  function pollSeries() {
+    return getJson("/series", { since_step: state.maxStep + 1 }).then(function (data) {
+      var page = unwrap(data, ["records", "series", "items", "steps"]);
+      page.items.forEach(function (r) {
+        if (!r || !isNum(r.step)) return;
+        state.records.set(r.step, r);
+        if (r.step > state.maxStep) state.maxStep = r.step;
+        state.chartsDirty = true;
+      });
+    });
+  }
+
+  function pollSlow() {
+    return Promise.all([
+      getJson("/aggregate").then(function (d) {
+        state.aggregate = d && typeof d === "object" && !Array.isArray(d) ? d : null;
+      }),
+      getJson("/decisions", { limit: TIMELINE_ROWS }).then(function (d) {
+        state.decisions = unwrap(d, ["decisions", "items"]).items.filter(function (x) {
+          return x && typeof x === "object";
+        });
+      }),
+      getJson("/kpis").then(function (d) {
+        state.kpis = d && typeof d === "object" ? d : null;
+      }),
+    ]).then(function () {
+      renderDecision();
+      renderTimeline();
+      renderKpis();
+    });
+  }
+
+  function setConn(ok, text) {
+    var c = $("conn");
+    c.className = "conn " + (ok ? "conn-live" : "conn-down");
+    c.textContent = text;
+  }
+
+  function tick() {
+    var jobs = [pollMessages(), pollSeries()];
+    if (state.polls % SLOW_EVERY === 0) jobs.push(pollSlow());
+    Promise.all(jobs)
+      .then(function () {
+        setConn(true, "live");
+      })
+      .catch(function (e) {
+        setConn(false, "no answer: " + (e && e.message ? e.message : "server down"));
+      })
+      .then(function () {
+        state.polls++;
+        renderAgents();
+        if (state.chartsDirty) renderCharts();
+        setTimeout(tick, POLL_MS);
+      });
+  }
+
+  /* ------------------------------------------------------------------ rendering */
+  function leverText(levers) {
+    if (!levers || typeof levers !== "object") return "";
+    return Object.keys(levers)
+      .sort()
+      .map(function (k) {
+        return k + "=" + fmtValue(levers[k]);
+      })
+      .join("; ");
+  }
+
+  function signatureBadge(m) {
+    if (m.signed === true) return el("span", "badge signed", "signed");
+    if (m.signed === false) return el("span", "badge unsigned", "unsigned");
+    return el("span", "none", "-");
+  }
+
+  function renderFeed(fresh, highlight) {
+    var body = document.querySelector("#feed tbody");
+    var frag = document.createDocumentFragment();
+    for (var i = fresh.length - 1; i >= 0; i--) {
+      var m = fresh[i];
+      var tr = el("tr", highlight ? "fresh" : "");
+      tr.dataset.agent = String(m.agent_name);
+      if (m.message_id) tr.dataset.messageId = String(m.message_id);
+      tr.appendChild(el("td", "num", fmtClock(msgTime(m))));
+      tr.appendChild(el("td", "agent", m.agent_name));
+      tr.appendChild(el("td", "num", isNum(m.step) ? m.step : "-"));
+      tr.appendChild(el("td", "msg", typeof m.message === "string" ? m.message : JSON.stringify(m.message)));
+      tr.appendChild(el("td", "levers", leverText(m.levers)));
+      tr.appendChild(el("td", "num", isNum(m.confidence) ? m.confidence.toFixed(2) : "-"));
+      var sig = el("td", "sig");
+      sig.appendChild(signatureBadge(m));
+      tr.appendChild(sig);
+      frag.appendChild(tr);
+    }
+    body.insertBefore(frag, body.firstChild);
+    while (body.rows.length > FEED_ROWS) body.deleteRow(body.rows.length - 1);
+    $("feed-count").textContent = "(" + state.seen.size + " received since the page opened, newest first)";
+  }
+
+  function agentStatus(a) {
+    if (!a || a.last === null) return "silent";
+    var age = (now() - a.last) / 1000;
+    return age <= HEALTHY_S ? "healthy" : age <= LATE_S ? "late" : "silent";
+  }
+
+  function renderAgents() {
+    var names = KNOWN_AGENTS.slice();
+    Object.keys(state.agents)
+      .sort()
+      .forEach(function (n) {
+        if (names.indexOf(n) < 0) names.push(n);
+      });
+    var cutoff = now() - 60000;
+    var body = document.querySelector("#agents tbody");
+    clear(body);
+    names.forEach(function (n) {
+      var a = state.agents[n];
+      if (a)
+        a.recent = a.recent.filter(function (t) {
+          return t >= cutoff;
+        });
+      var st = agentStatus(a);
+      var tr = el("tr");
+      tr.dataset.agent = n;
+      tr.dataset.status = st;
+      tr.appendChild(el("td", "agent", n));
+      var td = el("td");
+      td.appendChild(el("span", "badge " + st, st));
+      tr.appendChild(td);
+      tr.appendChild(el("td", "", a ? fmtAge(a.last) : "never"));
+      tr.appendChild(el("td", "num", a ? a.recent.length : 0));
+      tr.appendChild(el("td", "num", a && a.lastStep !== null ? a.lastStep : "-"));
+      body.appendChild(tr);
+    });
+  }
+
+  function chips(id, names, cls) {
+    var box = $(id);
+    clear(box);
+    if (!names || !names.length) {
+      box.appendChild(el("span", "none", "none"));
+      return;
+    }
+    names.forEach(function (n) {
+      box.appendChild(el("span", "chip " + cls, n));
+    });
+  }
+
+  function currentDecision() {
+    var d = state.aggregate;
+    var last = state.decisions.length ? latestDecision(state.decisions) : null;
+    if (!d) return last;
+    if (last && isNum(last.step) && isNum(d.step) && last.step > d.step) return last;
+    return d;
+  }
+
+  function latestDecision(list) {
+    var best = list[0];
+    list.forEach(function (x) {
+      if (isNum(x.step) && (!isNum(best.step) || x.step > best.step)) best = x;
+    });
+    return best;
+  }
+
+  function renderDecision() {
+    var d = currentDecision();
+    if (!d) return;
+    $("decision-action").textContent = d.action || "-";
+    var bits = [];
+    if (d.strategy) bits.push("strategy " + d.strategy);
+    if (isNum(d.step)) bits.push("step " + d.step);
+    if (d.timestamp) bits.push(String(d.timestamp));
+    if (d.details && typeof d.details === "object") {
+      var counts = Object.keys(d.details)
+        .filter(function (k) {
+          return isNum(d.details[k]);
+        })
+        .map(function (k) {
+          return k.replace(/_count$/, "") + " " + d.details[k];
+        });
+      if (counts.length) bits.push(counts.join(", "));
+    }
+    $("decision-meta").textContent = bits.join(" · ");
+    chips("decision-followed", d.followed, "followed");
+    chips("decision-overridden", d.overridden, "overridden");
+    chips("decision-missing", d.missing, "missing");
+    var body = document.querySelector("#decision-parameters tbody");
+    clear(body);
+    var p = d.parameters && typeof d.parameters === "object" ? d.parameters : {};
+    Object.keys(p)
+      .sort()
+      .forEach(function (k) {
+        var tr = el("tr");
+        tr.appendChild(el("td", "", k));
+        tr.appendChild(el("td", "", fmtValue(p[k])));
+        body.appendChild(tr);
+      });
+  }
+
+  var actionClasses = {};
+  function actionClass(action) {
+    var key = String(action || "");
+    if (!(key in actionClasses)) actionClasses[key] = "a" + (Object.keys(actionClasses).length % 8);
+    return actionClasses[key];
+  }
+
+  function renderTimeline() {
+    var list = state.decisions.slice().sort(function (a, b) {
+      return (isNum(a.step) ? a.step : 0) - (isNum(b.step) ? b.step : 0);
+    });
+    var strip = $("timeline-strip");
+    clear(strip);
+    list.slice(-120).forEach(function (d) {
+      var s = el("span", actionClass(d.action) + (d.missing && d.missing.length ? " miss" : ""));
+      s.title = "step " + d.step + ": " + (d.action || "");
+      strip.appendChild(s);
+    });
+    var body = document.querySelector("#timeline tbody");
+    clear(body);
+    list
+      .slice(-TIMELINE_ROWS)
+      .reverse()
+      .forEach(function (d) {
+        var tr = el("tr");
+        var rec = isNum(d.step) ? state.records.get(d.step) : null;
+        tr.appendChild(el("td", "num", isNum(d.step) ? d.step : "-"));
+        tr.appendChild(el("td", "", d.sim_timestamp || (rec && rec.timestamp) || d.timestamp || "-"));
+        tr.appendChild(el("td", "", d.strategy || "-"));
+        var act = el("td");
+        act.appendChild(el("span", "chip " + actionClass(d.action), d.action || "-"));
+        tr.appendChild(act);
+        ["followed", "overridden", "missing"].forEach(function (k) {
+          var v = d[k];
+          tr.appendChild(el("td", "", Array.isArray(v) && v.length ? v.join(", ") : "-"));
+        });
+        body.appendChild(tr);
+      });
+  }
+
+  function kpiRows(k) {
+    if (!k || typeof k !== "object") return {};
+    if (k.kpis && typeof k.kpis === "object") return kpiRows(k.kpis);
+    var values = Object.keys(k).map(function (n) {
+      return k[n];
+    });
+    var nested =
+      values.length &&
+      values.every(function (v) {
+        return v && typeof v === "object" && !Array.isArray(v);
+      });
+    if (nested) return k;
+    var rows = {};
+    rows[k.strategy || "live run"] = k;
+    return rows;
+  }
+
+  function renderKpis() {
+    var rows = kpiRows(state.kpis);
+    var names = Object.keys(rows);
+    var labels = KPI_LABELS.filter(function (l) {
+      return names.some(function (n) {
+        return l[0] in rows[n];
+      });
+    });
+    var head = document.querySelector("#kpis thead tr");
+    var body = document.querySelector("#kpis tbody");
+    clear(head);
+    clear(body);
+    if (!names.length) return;
+    // one row per KPI (the dashboard column is narrow), one column per run
+    head.appendChild(el("th", "", "KPI"));
+    names.forEach(function (n) {
+      head.appendChild(el("th", "num", n));
+    });
+    labels.forEach(function (l) {
+      var tr = el("tr");
+      tr.dataset.kpi = l[0];
+      tr.appendChild(el("td", "", l[1]));
+      names.forEach(function (n) {
+        tr.appendChild(el("td", "num", fmtKpi(l[0], rows[n][l[0]])));
+      });
+      body.appendChild(tr);
+    });
+  }
+
+  /* Per-step runner records -> the chart data of charts.js (a strategy run and the baseline). */
+  function chartData() {
+    var steps = Array.from(state.records.keys()).sort(function (a, b) {
+      return a - b;
+    });
+    var run = { name: "strategy", role: "strategy", step: steps, timestamp: [], soc: {} };
+    var base = { name: "no-control baseline", role: "baseline", step: steps, tokens_spent_ct: [] };
+    var cols = [
+      "tokens_spent_ct", "price_day_ahead", "price_imbalance_buy", "price_feed_in",
+      "import_kwh", "export_kwh", "p2p_kwh", "burned_ct", "burn_rate_ct_per_kwh",
+    ];
+    cols.forEach(function (c) {
+      run[c] = [];
+    });
+    var socNames = {};
+    steps.forEach(function (s) {
+      var r = state.records.get(s);
+      if (r.soc && typeof r.soc === "object") Object.keys(r.soc).forEach(function (n) { socNames[n] = 1; });
+      Object.keys(r).forEach(function (k) {
+        if (k.indexOf("soc_") === 0) socNames[k.slice(4)] = 1;
+      });
+    });
+    Object.keys(socNames).forEach(function (n) {
+      run.soc[n] = [];
+    });
+    steps.forEach(function (s) {
+      var r = state.records.get(s);
+      if (r.strategy) run.name = String(r.strategy);
+      run.timestamp.push(r.timestamp);
+      cols.forEach(function (c) {
+        var v = r[c];
+        if (!isNum(v) && c === "price_day_ahead") v = r.price_day_ahead_ct_per_kwh;
+        if (!isNum(v) && c === "burn_rate_ct_per_kwh" && r.levers) v = r.levers.burn_rate_ct_per_kwh;
+        run[c].push(isNum(v) ? v : null);
+      });
+      base.tokens_spent_ct.push(isNum(r.baseline_tokens_spent_ct) ? r.baseline_tokens_spent_ct : null);
+      Object.keys(run.soc).forEach(function (n) {
+        var v = r.soc && isNum(r.soc[n]) ? r.soc[n] : r["soc_" + n];
+        run.soc[n].push(isNum(v) ? v : null);
+      });
+    });
+    return { runs: [run, base] };
+  }
+
+  function renderCharts() {
+    state.chartsDirty = false;
+    var data = chartData();
+    EnergyCharts.renderPanels(document, data);
+    var sv = EnergyCharts.savings(data);
+    var main = data.runs[0];
+    var s = sv[main.name];
+    var last = main.step.length ? state.records.get(main.step[main.step.length - 1]) : null;
+    if (last) {
+      $("hl-strategy").textContent = last.strategy || "-";
+      $("hl-step").textContent = String(last.step);
+      $("hl-time").textContent = last.timestamp || "-";
+    }
+    if (s) {
+      $("hl-spent").textContent = fmtCt(s.spent);
+      $("hl-baseline").textContent = fmtCt(s.baseline);
+      var saved = $("hl-saved");
+      var pct = isNum(s.saved) && s.baseline ? " (" + ((100 * s.saved) / Math.abs(s.baseline)).toFixed(1) + "%)" : "";
+      saved.textContent = isNum(s.saved) ? fmtCt(s.saved) + pct : "-";
+      saved.className = isNum(s.saved) ? (s.saved >= 0 ? "pos" : "neg") : "";
+      $("saving-note").textContent = isNum(s.saved)
+        ? "saved so far: " + fmtCt(s.saved) + pct + " over " + main.step.length + " steps"
+        : "";
+    }
+  }
+
+  var resizeTimer = null;
+  window.addEventListener("resize", function () {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(function () {
+      state.chartsDirty = true;
+      renderCharts();
+    }, 150);
+  });
+
+  function start() {
+    renderAgents();
+    renderCharts();
+    tick();
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
