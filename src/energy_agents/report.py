@@ -164,8 +164,13 @@ def write_html(
     images: Sequence[Path],
     out: Path,
     notes: Sequence[str] = (),
+    frames: Mapping[str, pd.DataFrame] | None = None,
 ) -> Path:
-    """A self-contained page (no scripts, no CDN): KPI table and the plots next to it."""
+    """A self-contained page (no CDN, no inline script): KPI table and the plots next to it.
+
+    With ``frames`` (run name -> per-step frame, as given to ``plot_runs``) the page also draws
+    the dashboard's charts from ``series.json``/``series.js`` written next to it, with the chart
+    code copied into ``assets/`` (``dashboard_assets``); the PNGs stay as the fallback."""
     labels = [(k, lab) for k, lab in KPI_LABELS if any(k in r for r in rows.values())]
     head = "".join(f"<th>{html.escape(lab)}</th>" for _, lab in labels)
     body = "".join(
@@ -179,14 +184,22 @@ def write_html(
     imgs = "".join(
         f'<p><img src="{html.escape(p.name)}" alt="{html.escape(p.stem)}"></p>' for p in images
     )
+    head_extra, charts = "", ""
+    if frames:
+        from .dashboard_assets import write_report_assets
+
+        fragments = write_report_assets(frames, out, title)
+        head_extra, charts = fragments.head, fragments.charts
+        imgs = f'<details id="png-plots" open><summary>Static plots (PNG)</summary>{imgs}</details>'
+
     note_html = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child{{text-align:left}}</style>
-</head><body><h1>{html.escape(title)}</h1>
-<table><thead><tr><th>strategy</th>{head}</tr></thead><tbody>{body}</tbody></table>
-<ul>{note_html}</ul>{imgs}</body></html>
+{head_extra}</head><body class="report"><h1>{html.escape(title)}</h1>
+<table class="kpis"><thead><tr><th>strategy</th>{head}</tr></thead><tbody>{body}</tbody></table>
+<ul class="notes">{note_html}</ul>{charts}{imgs}</body></html>
 """
     path = out / "report.html"
     path.write_text(page)
