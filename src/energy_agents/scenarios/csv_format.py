@@ -81,10 +81,13 @@ def numeric_column(
     bad = ~np.isfinite(values)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ScenarioError(
-            f"{path}: column {col!r}, line {i + 2}: {df[col].iloc[i]!r} is missing, "
-            "NaN or not a number"
+        raw = df[col].iloc[i]
+        what = (
+            f"{raw!r} is not a number"
+            if isinstance(raw, str)
+            else f"{raw} (missing, NaN or infinite)"
         )
+        raise ScenarioError(f"{path}: column {col!r}, line {i + 2}: {what}")
     if nonnegative and np.any(values < 0):
         i = int(np.flatnonzero(values < 0)[0])
         raise ScenarioError(f"{path}: column {col!r}, line {i + 2}: {values[i]} is negative")

@@ -47,6 +47,8 @@ DAILY_SD = 0.15
 """Standard deviation of a member's daily load level (normal around 1, clipped to 0.5-1.6)."""
 HOURLY_NOISE = 0.3
 """Hourly multiplicative noise, uniform in [0.7, 1.3]."""
+NOISE_BLOCK = 512
+"""Members per block when applying the hourly noise (bounds the temporary memory)."""
 PV_SHARE = 0.8
 """Share of members with a PV system; the others have 0 kWp."""
 PV_KWP = (2.0, 8.0)
@@ -252,14 +254,6 @@ def member_names(n: int) -> tuple[str, ...]:
     return tuple(f"member_{i:0{width}d}" for i in range(n))
 
 
-def _one_hot(index: np.ndarray, k: int, scale: np.ndarray) -> np.ndarray:
-    """``(k, n)`` matrix with ``scale[i]`` at row ``index[i]``: ``base @ it`` picks and scales
-    one base column per member (a BLAS product, much faster than a column gather)."""
-    out = np.zeros((k, len(index)))
-    out[index, np.arange(len(index))] = scale
-    return out
-
-
 def _loads(rng: np.random.Generator, n: int, annual_kwh: np.ndarray) -> np.ndarray:
     """``(8760, n)`` hourly load [kWh]: shifted profile x daily factor x hourly noise,
     rescaled so each column sums to ``annual_kwh``."""
@@ -267,15 +261,19 @@ def _loads(rng: np.random.Generator, n: int, annual_kwh: np.ndarray) -> np.ndarr
     shifts = np.arange(-MAX_SHIFT_H, MAX_SHIFT_H + 1)
     shifted = np.stack([np.roll(base, s) for s in shifts], axis=1)  # (8760, 5)
     shift_idx = rng.integers(0, len(shifts), n)
-    load = shifted @ _one_hot(shift_idx, len(shifts), annual_kwh)  # (8760, n)
+    load = np.take(shifted, shift_idx, axis=1)  # (8760, n), C-contiguous
     daily = rng.normal(1.0, DAILY_SD, (N_STEPS // 24, n)).clip(0.5, 1.6)
-    load.reshape(N_STEPS // 24, 24, n)[...] *= daily[:, None, :]
-    # Hourly noise, uniform in [1 - HOURLY_NOISE, 1 + HOURLY_NOISE] (bytes: fast at 10k members).
-    noise = rng.integers(0, 256, (N_STEPS, n), dtype=np.uint8).astype(np.float32)
-    noise *= np.float32(2 * HOURLY_NOISE / 255)
-    noise += np.float32(1 - HOURLY_NOISE)
-    load *= noise
-    del noise
+    # Hourly noise, uniform in [1 - HOURLY_NOISE, 1 + HOURLY_NOISE], drawn as bytes and applied
+    # in blocks of members so that no second (8760, n) array is ever allocated.
+    scale = np.float32(2 * HOURLY_NOISE / 255)
+    for lo in range(0, n, NOISE_BLOCK):
+        hi = min(n, lo + NOISE_BLOCK)
+        load.reshape(N_STEPS // 24, 24, n)[:, :, lo:hi] *= daily[:, None, lo:hi]
+        block = load[:, lo:hi]
+        noise = rng.integers(0, 256, (N_STEPS, hi - lo), dtype=np.uint8).astype(np.float32)
+        noise *= scale
+        noise += np.float32(1 - HOURLY_NOISE)
+        block *= noise
     load *= annual_kwh / load.sum(axis=0)
     return load
 
@@ -286,7 +284,8 @@ def _pv(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.nd
     kwp = np.where(has_pv, np.round(rng.uniform(*PV_KWP, n), 1), 0.0)
     shares = np.array([o[3] for o in ORIENTATIONS])
     orient = rng.choice(len(ORIENTATIONS), size=n, p=shares / shares.sum())
-    pv = pv_per_kwp() @ _one_hot(orient, len(ORIENTATIONS), kwp)  # (8760, n)
+    pv = np.take(pv_per_kwp(), orient, axis=1)  # (8760, n), C-contiguous
+    pv *= kwp
     return pv, kwp, orient
 
 
