@@ -172,6 +172,18 @@ def test_autosized_devices_skipped_with_note(copy):
     assert any("Building_1: pv autosized" in n for n in s.notes)
 
 
+def test_thermal_devices_ignored_with_note(copy):
+    def edit(schema):
+        schema["buildings"]["Building_4"]["dhw_storage"] = {
+            "type": "citylearn.energy_model.StorageTank",
+            "autosize": True,
+        }
+
+    _edit_schema(copy, edit)
+    s = load_scenario(f"citylearn:{copy}")
+    assert any("devices ignored: dhw_storage (Building_4)" in n for n in s.notes)
+
+
 def test_depth_of_discharge_sets_soc_min(copy):
     def edit(schema):
         schema["buildings"]["Building_1"]["electrical_storage"]["attributes"][

@@ -48,6 +48,7 @@ DEFAULT_EFFICIENCY = 0.9
 DEFAULT_C_RATE = 0.5
 """Battery power = capacity x this when the schema gives no ``nominal_power``."""
 IGNORED_DEMANDS = ("dhw_demand", "cooling_demand", "heating_demand")
+USED_DEVICES = ("electrical_storage", "pv")
 WEATHER_COLUMNS = {
     "outdoor_dry_bulb_temperature": "temp_air_c",
     "outdoor_relative_humidity": "relative_humidity_pct",
@@ -119,7 +120,8 @@ def start_timestamp(month: np.ndarray, hour: np.ndarray, dt_h: float) -> tuple[s
 
 
 def _included(schema: dict[str, Any], path: Path) -> tuple[list[str], list[str]]:
-    names, skipped = [], []
+    names: list[str] = []
+    skipped: list[str] = []
     for name, spec in schema["buildings"].items():
         if not isinstance(spec, dict):
             raise ScenarioError(f"{path}: field buildings.{name}: expected an object")
@@ -152,7 +154,9 @@ def _battery(
     else:
         power = cap * DEFAULT_C_RATE
         notes.append(f"{name}: battery nominal_power missing -> {DEFAULT_C_RATE} x capacity")
-    eff = _number(path, f"{field}.attributes.efficiency", attrs.get("efficiency", 0.9))
+    eff = _number(
+        path, f"{field}.attributes.efficiency", attrs.get("efficiency", DEFAULT_EFFICIENCY)
+    )
     if not 0 < eff <= 1:
         raise ScenarioError(f"{path}: field {field}.attributes.efficiency: must be in (0, 1]")
     soc_min = 0.0
@@ -241,6 +245,7 @@ def load_citylearn(
     loads, pvs, batteries, pv_kws, files = [], [], [], [], []
     first: pd.DataFrame | None = None
     ignored = dict.fromkeys(IGNORED_DEMANDS, 0.0)
+    ignored_devices: dict[str, list[str]] = {}
     for name in names:
         spec = schema["buildings"][name]
         fname = spec.get("energy_simulation")
@@ -260,6 +265,9 @@ def load_citylearn(
         pv_kws.append(kw)
         batteries.append(_battery(schema_path, name, spec, notes))
         files.append(fpath)
+        for key, dev in spec.items():
+            if key not in USED_DEVICES and isinstance(dev, dict) and "type" in dev:
+                ignored_devices.setdefault(key, []).append(name)
         for col in IGNORED_DEMANDS:
             if col in df.columns:
                 ignored[col] += float(pd.to_numeric(df[col], errors="coerce").fillna(0).sum())
@@ -307,6 +315,8 @@ def load_citylearn(
         "load: non_shiftable_load only; ignored: "
         + ", ".join(f"{k} ({v:.1f} kWh)" for k, v in ignored.items())
     )
+    for key, where in ignored_devices.items():
+        notes.append(f"devices ignored: {key} ({', '.join(where)}); this model has no such device")
     notes.append(
         "battery: efficiency on charge and discharge, starts empty; degradation, standing loss "
         "and power curves ignored; carbon intensity not used"
