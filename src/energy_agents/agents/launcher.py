@@ -5,7 +5,7 @@
 - Children die with the launcher (``PR_SET_PDEATHSIG``); Ctrl-C or SIGTERM stops every child
   cleanly (SIGTERM -> ``KeyboardInterrupt`` in the child), SIGKILL after ``STOP_TIMEOUT_S``.
 - A child that exits on its own is reported and restarted with exponential back-off
-  (0.5 s doubling up to 30 s; the back-off resets once a child has run 30 s).
+  (1 s doubling up to 30 s; the back-off resets once a child has run 30 s).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from .identity import AGENTS_FILE, addresses, write_agents_file
 from .runtime import AgentConfig, default_ports, run_agent
 
 STOP_TIMEOUT_S = 4.0
-RESTART_INITIAL_S = 0.5
+RESTART_INITIAL_S = 1.0
 RESTART_MAX_S = 30.0
 HEALTHY_AFTER_S = 30.0
 

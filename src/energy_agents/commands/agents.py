@@ -46,6 +46,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--only", default=None, help="comma-separated agent names to start (default: all five)"
     )
     parser.add_argument("--log-level", default="INFO", help="log level of the agent processes")
+    parser.add_argument(
+        "--with-runner",
+        choices=("no", "auto", "yes"),
+        default="no",
+        help="also start the simulation runner (default no; python ai_manager.py: auto = when "
+        "the server has no observation yet, so that the seed's two commands make a live system)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,4 +76,49 @@ def run(args: argparse.Namespace) -> int:
         f"allowed addresses in {args.data_dir / 'agents.json'}",
         flush=True,
     )
-    return Launcher(configs).run_forever()
+    runner = _start_runner(args) if _wants_runner(args) else None
+    try:
+        return Launcher(configs).run_forever()
+    finally:
+        if runner is not None:
+            _stop(runner)
+
+
+def _wants_runner(args: argparse.Namespace) -> bool:
+    if args.with_runner != "auto":
+        return args.with_runner == "yes"
+    from ..agents.client import ServerClient, ServerUnavailable
+
+    client = ServerClient(args.server, timeout=2.0)
+    try:
+        published = client.get_state() is not None
+    except (ServerUnavailable, ValueError):
+        published = False  # the runner retries until the server answers
+    finally:
+        client.close()
+    if published:
+        print("agents: a runner already publishes /state; not starting one", flush=True)
+    return not published
+
+
+def _start_runner(args: argparse.Namespace):
+    import subprocess
+    import sys
+
+    from ..agents.procs import preexec_child
+
+    print(f"agents: starting the simulation runner (data in {args.data_dir})", flush=True)
+    argv = [sys.executable, "-m", "energy_agents.runner", "--server", args.server]
+    return subprocess.Popen([*argv, "--data-dir", str(args.data_dir)], preexec_fn=preexec_child)
+
+
+def _stop(proc) -> None:
+    import subprocess
+
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(4.0)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,416 @@
+"""End to end: ``energy-agents up`` with real server, runner and agent processes on loopback.
+
+Small scenarios and fast ticks keep each test well under a minute on two cores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from energy_agents.advisors.types import AGENT_NAMES
+from energy_agents.agents.procs import descendants, pid_alive
+from energy_agents.coordination.registry import STRATEGIES
+
+
+def _server_ready() -> bool:
+    from energy_agents.commands import serve
+
+    try:
+        from energy_agents.signing import sign_headers  # noqa: F401
+    except ImportError:
+        return False
+    return not (serve.__doc__ or "").startswith("Placeholder")
+
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not _server_ready(), reason="the server (issue 4) is not there yet"),
+]
+
+SPEC = {"scenario": "synthetic", "members": 5, "days": 2, "seed": 0}
+STRATEGY = "weighted" if "weighted" in STRATEGIES else "seed"
+
+
+# ---------------------------------------------------------------------------------- helpers
+def free_port_block(n: int) -> int:
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base + n >= 65000:
+            continue
+        try:
+            socks = []
+            for p in range(base, base + n):
+                t = socket.socket()
+                socks.append(t)
+                t.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        finally:
+            for t in socks:
+                t.close()
+        return base
+    raise RuntimeError("no block of free ports")
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+class Up:
+    """One ``energy-agents up`` process (own session, so the test can find all its processes)."""
+
+    def __init__(self, tmp: Path, *extra: str, tick: float = 0.3, steps: int | None = None):
+        base = free_port_block(7)
+        self.port, self.agent_base = base, base + 1
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.data = tmp / "data"
+        self.log_path = tmp / "up.log"
+        argv = [
+            sys.executable,
+            "-m",
+            "energy_agents.cli",
+            "up",
+            "--port",
+            str(self.port),
+            "--base-port",
+            str(self.agent_base),
+            "--data-dir",
+            str(self.data),
+            "--tick",
+            str(tick),
+            "--strategy",
+            STRATEGY,
+            "--scenario",
+            SPEC["scenario"],
+            "--members",
+            str(SPEC["members"]),
+            "--days",
+            str(SPEC["days"]),
+            "--seed",
+            str(SPEC["seed"]),
+            *extra,
+        ]
+        if steps is not None:
+            argv += ["--steps", str(steps)]
+        self.started = time.monotonic()
+        self.log = self.log_path.open("w")
+        self.proc = subprocess.Popen(
+            argv, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.seen_pids: set[int] = set()
+
+    def text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def remember(self) -> set[int]:
+        self.seen_pids |= set(descendants(self.proc.pid))
+        return self.seen_pids
+
+    def get(self, path: str, **params):
+        r = requests.get(self.url + path, params=params, timeout=5)
+        r.raise_for_status()
+        return r.json()
+
+    def try_get(self, path: str, **params):
+        try:
+            return self.get(path, **params)
+        except (requests.RequestException, ValueError):
+            return None
+
+    def steps(self) -> list[dict]:
+        path = self.data / "runner" / "steps.jsonl"
+        if not path.exists():
+            return []
+        out = []
+        for line in path.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                break
+        return out
+
+    def wait(self, what: str, cond, timeout: float):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.remember()
+            value = cond()
+            if value:
+                return value
+            time.sleep(0.1)
+        raise AssertionError(
+            f"timed out after {timeout} s waiting for {what}\n{self.text()[-4000:]}"
+        )
+
+    def pids_matching(self, needle: str) -> list[int]:
+        return [p for p in descendants(self.proc.pid) if needle in cmdline(p)]
+
+    def agent_pid(self, name: str) -> int | None:
+        path = self.data / "agents" / name / "agent.pid"
+        try:
+            pid = int(path.read_text())
+        except (OSError, ValueError):
+            return None
+        return pid if pid_alive(pid) else None
+
+    def stop(self, sig: int = signal.SIGINT) -> float:
+        """Stop ``up``; returns the seconds until every process it started is gone."""
+        if self.proc.poll() is not None:
+            return 0.0
+        self.remember()
+        t0 = time.monotonic()
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(15)
+        finally:
+            self.log.close()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(pid_alive(p) for p in self.seen_pids):
+            time.sleep(0.05)
+        return time.monotonic() - t0
+
+    def kill_all(self) -> None:
+        """Last resort after a failed test: SIGKILL the whole session."""
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+        for pid in self.seen_pids:
+            if pid_alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def up_factory(tmp_path):
+    made: list[Up] = []
+
+    def make(*extra: str, **kw) -> Up:
+        u = Up(tmp_path, *extra, **kw)
+        made.append(u)
+        return u
+
+    yield make
+    for u in made:
+        u.kill_all()
+
+
+def agents_in_messages(up: Up) -> set[str]:
+    msgs = up.try_get("/messages", limit=500) or []
+    if isinstance(msgs, dict):
+        msgs = msgs.get("messages") or msgs.get("items") or []
+    return {m.get("agent_name") for m in msgs} & set(AGENT_NAMES)
+
+
+def scenario():
+    from energy_agents.runner.live import load_run_scenario
+
+    return load_run_scenario(SPEC)
+
+
+# ---------------------------------------------------------------------------------- tests
+def test_up_starts_everything_applies_decisions_and_stops_cleanly(up_factory):
+    from energy_agents.sim.community import Community
+    from energy_agents.sim.levers import Levers
+
+    up = up_factory(tick=0.5)
+    up.wait("all five agents in /messages", lambda: agents_in_messages(up) == set(AGENT_NAMES), 15)
+    five_after = time.monotonic() - up.started
+    up.wait("a decision applied", lambda: len(up.steps()) >= 1, 15 - five_after + 1)
+    decision = up.get("/aggregate", strategy=STRATEGY, step=0)
+    assert time.monotonic() - up.started < 16
+    applied = up.steps()[0]
+    assert applied["step"] == 0
+    assert applied["levers"] == decision["parameters"]  # the runner applied /aggregate's levers
+
+    # The simulation state changed as the decisions say: replaying the decisions read from
+    # /aggregate reproduces the records the runner published with /state.
+    up.wait("three steps", lambda: len(up.steps()) >= 3, 20)
+    comm = Community(scenario())
+    for t in range(3):
+        d = up.get("/aggregate", strategy=STRATEGY, step=t)
+        comm.step(Levers.from_dict(d["parameters"]))
+    state = up.wait(
+        "the record of step 2 in /state",
+        lambda: (lambda s: s if s and (s.get("record") or {}).get("step", -1) >= 2 else None)(
+            up.try_get("/state")
+        ),
+        10,
+    )
+    if state["record"]["step"] == 2:
+        rec = state["record"]
+        for name, soc in rec["soc"].items():
+            assert soc == pytest.approx(comm.results[f"soc_{name}"][2], abs=1e-12)
+        assert rec["tokens_spent_ct"] == pytest.approx(comm.results["tokens_spent_ct"][2])
+
+    pids = up.remember()
+    assert len(pids) >= 7  # server (+ workers), runner, launcher, five agents
+    took = up.stop(signal.SIGINT)
+    left = [p for p in pids if pid_alive(p)]
+    assert not left, f"still running after Ctrl-C: {[(p, cmdline(p)) for p in left]}"
+    assert took < 6.0
+    assert up.proc.returncode == 0
+    print(f"all five in /messages after {five_after:.1f} s; Ctrl-C took {took:.2f} s")
+
+
+def test_live_decisions_equal_the_batch_run(up_factory):
+    from energy_agents.engine import run_batch
+
+    n = 12
+    up = up_factory("--deadline", "30", "--forecast-wait", "10", tick=0.0, steps=n)
+    up.wait(f"{n} steps", lambda: len(up.steps()) >= n, 55)
+    live = up.steps()[:n]
+    assert all(not s["decision"]["missing"] for s in live), "an agent did not answer in time"
+    batch = run_batch(scenario(), STRATEGY, keep_decisions=True)
+    for t in range(n):
+        expected = json.loads(json.dumps(batch.decisions[t].parameters.to_dict()))
+        assert live[t]["levers"] == expected, f"step {t}"
+    for t in (0, n - 1):  # the server's stored decisions are the ones applied
+        assert up.get("/aggregate", strategy=STRATEGY, step=t)["parameters"] == live[t]["levers"]
+    up.stop()
+
+
+def test_killed_agent_falls_back_then_is_restarted(up_factory):
+    # The deadline (1 s) is shorter than the launcher's first restart delay (1 s) plus an
+    # agent's start-up, so at least one step is decided without the killed agent.
+    up = up_factory("--deadline", "1", "--forecast-wait", "0.5", tick=0.2)
+    up.wait("two steps", lambda: len(up.steps()) >= 2, 25)
+    victim = "grid_trader"
+    pid = up.agent_pid(victim)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    up.wait(
+        "a step decided without the killed agent",
+        lambda: any(victim in s["decision"]["missing"] for s in up.steps()),
+        15,
+    )
+    new_pid = up.wait(
+        "the launcher to restart it",
+        lambda: (lambda p: p if p and p != pid else None)(up.agent_pid(victim)),
+        15,
+    )
+    assert new_pid != pid
+    assert f"{victim} (pid {pid}) exited with signal 9" in up.text()
+    mark = len(up.steps())
+    up.wait(
+        "a full step after the restart",
+        lambda: any(not s["decision"]["missing"] for s in up.steps()[mark:]),
+        20,
+    )
+    up.stop()
+
+
+def test_server_restart_loses_nothing_and_stores_nothing_twice(up_factory):
+    n = 16
+    up = up_factory("--deadline", "20", tick=0.0, steps=n)
+    up.wait("three steps", lambda: len(up.steps()) >= 3, 25)
+    for _ in range(2):
+        servers = up.pids_matching(" serve ")
+        assert servers
+        for pid in servers:  # gunicorn master and workers: SIGKILL, no clean shutdown
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(1.0)
+        up.wait("the server back", lambda: up.try_get("/health") is not None, 20)
+        time.sleep(0.5)
+    up.wait(f"{n} steps", lambda: len(up.steps()) >= n, 50)
+    up.wait(
+        "every outbox delivered",
+        lambda: all(_outbox_count(up.data, a) == 0 for a in AGENT_NAMES),
+        20,
+    )
+    for t in range(n):
+        msgs = up.get("/messages", step=t)
+        if isinstance(msgs, dict):
+            msgs = msgs.get("messages") or msgs.get("items") or []
+        ids = [m.get("message_id") for m in msgs]
+        assert len(ids) == len(set(ids)), f"step {t}: stored twice: {ids}"
+        assert sorted(m["agent_name"] for m in msgs) == sorted(AGENT_NAMES), f"step {t}"
+    for a in AGENT_NAMES:
+        assert _dead_count(up.data, a) == 0
+    up.stop()
+
+
+def test_runner_resumes_after_sigkill(up_factory):
+    n = 14
+    up = up_factory("--deadline", "30", "--forecast-wait", "10", tick=0.1, steps=n)
+    up.wait("four steps", lambda: len(up.steps()) >= 4, 30)
+    runners = up.pids_matching("energy_agents.runner")
+    assert len(runners) == 1
+    os.kill(runners[0], signal.SIGKILL)
+    killed_at = len(up.steps())
+    up.wait("the runner to resume", lambda: "runner: resumed at step" in up.text(), 20)
+    resumed = int(up.text().split("runner: resumed at step ")[1].split()[0])
+    assert resumed >= killed_at >= 4  # not from step 0
+    up.wait(f"{n} steps", lambda: len(up.steps()) >= n, 40)
+    steps = up.steps()
+    assert [s["step"] for s in steps] == list(range(len(steps)))  # no gap, no repeat
+    from energy_agents.engine import run_batch
+
+    batch = run_batch(scenario(), STRATEGY, keep_decisions=True)
+    for t in range(n):  # the resumed run went on from the same state
+        assert steps[t]["levers"] == json.loads(
+            json.dumps(batch.decisions[t].parameters.to_dict())
+        ), f"step {t}"
+    up.stop()
+
+
+def test_server_refuses_posts_from_unknown_addresses(up_factory):
+    from uagents_core.identity import Identity
+
+    from energy_agents.agents.client import ServerClient
+
+    up = up_factory(tick=1.0)
+    up.wait("all five agents in /messages", lambda: agents_in_messages(up) == set(AGENT_NAMES), 20)
+    rogue = Identity.from_seed(f"rogue {os.getpid()} {time.time()}", 0)
+    body = {
+        "agent_name": "grid_trader",
+        "step": 0,
+        "message": "Buy everything now.",
+        "levers": {},
+        "message_id": "rogue:0:deadbeef",
+        "timestamp": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+    }
+    res = ServerClient(up.url).post_signed("/receive", body, rogue)
+    assert 400 <= res.status < 500, res
+    msgs = up.get("/messages", step=0)
+    if isinstance(msgs, dict):
+        msgs = msgs.get("messages") or msgs.get("items") or []
+    assert all(m.get("message_id") != "rogue:0:deadbeef" for m in msgs)
+    assert all("Buy everything" not in m.get("message", "") for m in msgs)
+    up.stop()
+
+
+def _outbox_count(data: Path, agent: str) -> int:
+    import sqlite3
+
+    path = data / "outbox" / f"{agent}.sqlite"
+    if not path.exists():
+        return 0
+    with sqlite3.connect(path) as db:
+        return int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
+
+def _dead_count(data: Path, agent: str) -> int:
+    import sqlite3
+
+    path = data / "outbox" / f"{agent}.sqlite"
+    if not path.exists():
+        return 0
+    with sqlite3.connect(path) as db:
+        return int(db.execute("SELECT COUNT(*) FROM dead").fetchone()[0])
