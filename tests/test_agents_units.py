@@ -65,9 +65,11 @@ def test_outbox_is_idempotent_and_ordered(tmp_path):
     assert box.put("b", {"n": 2})
     assert not box.put("a", {"n": 3})  # same id: stored once
     assert [m for m, _ in box.pending()] == ["a", "b"]
+    assert box.known("a") and not box.known("z")
     box.ack("a")
     box.dead("b", 400, {"error": "bad"})
     assert len(box) == 0 and box.dead_count() == 1
+    assert box.known("a") and box.known("b")  # delivered / refused: not answered again
     box.close()
     again = Outbox(tmp_path / "o.sqlite")  # durable across reopen
     again.put("c", {"n": 4})

@@ -83,6 +83,26 @@ def write_agents_file(path: Path, mapping: Mapping[str, str]) -> Path:
     return path
 
 
+def register(data_dir: Path, names: Iterable[str]) -> dict[str, str]:
+    """Make sure ``names`` have keys and are listed in ``<data_dir>/agents.json`` (merged with
+    what is there, under a lock: the launcher and the runner may both register)."""
+    import fcntl
+
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    mine = addresses(data_dir, names)
+    path = data_dir / AGENTS_FILE
+    with (data_dir / (AGENTS_FILE + ".lock")).open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            current = read_agents_file(path)
+        except (FileNotFoundError, ValueError):
+            current = {}
+        if any(current.get(n) != a for n, a in mine.items()):
+            write_agents_file(path, {**current, **mine})
+    return mine
+
+
 def read_agents_file(path: Path) -> dict[str, str]:
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     if not isinstance(data, dict) or not all(

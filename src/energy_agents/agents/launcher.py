@@ -23,7 +23,7 @@ from pathlib import Path
 from types import FrameType
 
 from ..advisors.types import AGENT_NAMES
-from .identity import AGENTS_FILE, addresses, write_agents_file
+from .identity import register
 from .runtime import AgentConfig, default_ports, run_agent
 
 STOP_TIMEOUT_S = 4.0
@@ -35,11 +35,9 @@ log = logging.getLogger("energy_agents.launcher")
 
 
 def prepare_identities(data_dir: Path, names: Sequence[str] = AGENT_NAMES) -> dict[str, str]:
-    """Create (or read) each agent's key and write ``<data_dir>/agents.json`` for the server."""
-    data_dir = Path(data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    mapping = addresses(data_dir, AGENT_NAMES)
-    write_agents_file(data_dir / AGENTS_FILE, mapping)
+    """Create (or read) the five agents' keys and list them in ``<data_dir>/agents.json``,
+    the server's allowed-agents file (the runner adds itself there as ``runner``)."""
+    mapping = register(Path(data_dir), AGENT_NAMES)
     return {n: mapping[n] for n in names}
 
 

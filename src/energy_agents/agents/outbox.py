@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+SENT_KEPT = 1000
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -24,6 +26,10 @@ CREATE TABLE IF NOT EXISTS outbox (
     payload TEXT NOT NULL,
     created REAL NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS sent (
+    message_id TEXT PRIMARY KEY,
+    at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS dead (
     message_id TEXT PRIMARY KEY,
@@ -69,7 +75,30 @@ class Outbox:
         )
 
     def ack(self, message_id: str) -> None:
-        self.db.execute("DELETE FROM outbox WHERE message_id = ?", (message_id,))
+        """The server has it: forget the body, remember the id (the last ``SENT_KEPT``)."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute("DELETE FROM outbox WHERE message_id = ?", (message_id,))
+            self.db.execute(
+                "INSERT OR REPLACE INTO sent (message_id, at) VALUES (?, ?)",
+                (message_id, time.time()),
+            )
+            self.db.execute(
+                "DELETE FROM sent WHERE message_id NOT IN "
+                "(SELECT message_id FROM sent ORDER BY at DESC LIMIT ?)",
+                (SENT_KEPT,),
+            )
+
+    def known(self, message_id: str) -> bool:
+        """True when this message is queued, was delivered, or was refused for good: a
+        restarted agent does not answer the same observation twice."""
+        row = self.db.execute(
+            "SELECT 1 FROM outbox WHERE message_id = ? UNION ALL "
+            "SELECT 1 FROM sent WHERE message_id = ? UNION ALL "
+            "SELECT 1 FROM dead WHERE message_id = ? LIMIT 1",
+            (message_id, message_id, message_id),
+        ).fetchone()
+        return row is not None
 
     def dead(self, message_id: str, status: int, answer: Any) -> None:
         with self.db:

@@ -138,6 +138,10 @@ class AgentCore:
             digest = observation_digest(obs_dict)
             if digest == self.answered:
                 return
+            step = obs_dict.get("step")
+            if isinstance(step, int) and self.outbox.known(message_id(self.name, step, digest)):
+                self.answered = digest  # answered before a restart
+                return
             await self.answer(obs_dict, digest)
             self.answered = digest
 

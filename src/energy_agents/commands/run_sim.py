@@ -72,13 +72,22 @@ def deadline_of(args: argparse.Namespace) -> float:
     return args.deadline if args.deadline is not None else max(args.tick, 10.0)
 
 
+def runner_identity(data_dir: Path):
+    """The runner's identity; its address is listed as ``runner`` in ``agents.json``, the
+    server's allowed-agents file (the server accepts ``POST /state`` signed by it)."""
+    from ..agents.identity import load_identity, register
+    from ..runner.live import RUNNER_NAME
+
+    register(data_dir, [RUNNER_NAME])
+    return load_identity(data_dir, RUNNER_NAME)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..agents.client import ServerClient
-    from ..agents.identity import load_identity
     from ..agents.procs import interrupt_on_term
     from ..coordination.registry import STRATEGIES, UnknownStrategyError
     from ..runner.checkpoint import RunnerBusy
-    from ..runner.live import RUNNER_NAME, LiveRunner, RunnerConfig, load_run_scenario
+    from ..runner.live import LiveRunner, RunnerConfig, load_run_scenario
 
     if args.strategy not in STRATEGIES:
         raise UnknownStrategyError(args.strategy)
@@ -101,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         cfg,
         scenario,
         ServerClient(args.server, token=args.token),
-        identity=None if args.token else load_identity(args.data_dir, RUNNER_NAME),
+        identity=None if args.token else runner_identity(args.data_dir),
         spec=spec,
         say=lambda text: print(text, flush=True),
     )

@@ -193,9 +193,9 @@ def run(args: argparse.Namespace) -> int:
     args.data_dir = args.data_dir.resolve()
     args.data_dir.mkdir(parents=True, exist_ok=True)
     prepare_identities(args.data_dir)
-    from ..agents.identity import load_identity
+    from .run_sim import runner_identity
 
-    load_identity(args.data_dir, "runner")  # key made here, before the children race for it
+    runner_identity(args.data_dir)  # listed in agents.json before the server starts
     server = (args.external_server or f"http://127.0.0.1:{args.port}").rstrip("/")
     svcs = services(args, server)
     stop = {"sig": 0}
