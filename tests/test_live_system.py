@@ -217,6 +217,18 @@ def agents_in_messages(up: Up) -> set[str]:
     return {m.get("agent_name") for m in msgs} & set(AGENT_NAMES)
 
 
+def record_of(up: Up, step: int) -> dict | None:
+    """The runner's record of ``step`` as the server serves it (``/series``)."""
+    items = up.try_get("/series", since_step=step) or []
+    if isinstance(items, dict):
+        items = items.get("records") or items.get("items") or []
+    for item in items:
+        rec = item.get("record", item) if isinstance(item, dict) else None
+        if isinstance(rec, dict) and rec.get("step") == step:
+            return rec
+    return None
+
+
 def scenario():
     from energy_agents.runner.live import load_run_scenario
 
@@ -245,18 +257,18 @@ def test_up_starts_everything_applies_decisions_and_stops_cleanly(up_factory):
     for t in range(3):
         d = up.get("/aggregate", strategy=STRATEGY, step=t)
         comm.step(Levers.from_dict(d["parameters"]))
-    state = up.wait(
-        "the record of step 2 in /state",
-        lambda: (lambda s: s if s and (s.get("record") or {}).get("step", -1) >= 2 else None)(
-            up.try_get("/state")
-        ),
-        10,
+    rec = up.wait("the record of step 2 (/series)", lambda: record_of(up, 2), 10)
+    assert (
+        rec["levers"]
+        == Levers.from_dict(d["parameters"])
+        .clipped(comm.storage_names, comm.scenario.max_burn_rate_ct_per_kwh)
+        .to_dict()
     )
-    if state["record"]["step"] == 2:
-        rec = state["record"]
-        for name, soc in rec["soc"].items():
-            assert soc == pytest.approx(comm.results[f"soc_{name}"][2], abs=1e-12)
-        assert rec["tokens_spent_ct"] == pytest.approx(comm.results["tokens_spent_ct"][2])
+    for name, soc in rec["soc"].items():
+        assert soc == pytest.approx(comm.results[f"soc_{name}"][2], abs=1e-12)
+    assert rec["tokens_spent_ct"] == pytest.approx(comm.results["tokens_spent_ct"][2])
+    kpis = up.get("/kpis")
+    assert kpis.get("steps", 0) >= 2 and "tokens_saved_ct" in kpis
 
     pids = up.remember()
     assert len(pids) >= 7  # server (+ workers), runner, launcher, five agents
