@@ -14,6 +14,8 @@ StrategyFactory = Callable[[Scenario | None], Strategy]
 STRATEGIES: dict[str, StrategyFactory] = {
     "none": lambda scenario: NoControl(),
     "seed": lambda scenario: _seed(),
+    "mpc": lambda scenario: _mpc(scenario),
+    "optimal": lambda scenario: _optimal(scenario),
 }
 
 
@@ -21,6 +23,18 @@ def _seed() -> Strategy:
     from .seed import SeedRule
 
     return SeedRule()
+
+
+def _mpc(scenario: Scenario | None) -> Strategy:
+    from ..optimize.mpc import MPCStrategy
+
+    return MPCStrategy(scenario)
+
+
+def _optimal(scenario: Scenario | None) -> Strategy:
+    from ..optimize.optimal import OptimalStrategy
+
+    return OptimalStrategy(scenario)
 
 
 class UnknownStrategyError(KeyError):

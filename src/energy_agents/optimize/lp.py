@@ -1,0 +1,450 @@
+"""The community's cost-minimizing dispatch as one linear program on HiGHS (pure: numpy + highspy).
+
+The LP mirrors ``sim/community.py`` step by step (docs/optimize.md has the formulation, units and
+the proofs). Two variants share one builder:
+
+- ``relaxed=True`` (:func:`lp_lower_bound`): a *relaxation* of every run the simulator can
+  produce, for any sequence of :class:`~energy_agents.sim.Levers` (burn > 0 included), so its
+  optimum is a true lower bound on ``tokens_spent_ct``:
+
+  * grid exchange netted at the community meter (P2P on); per-member metering (P2P off) only
+    adds simultaneous import and export, which costs ``>= (p_is - p_fi) >= 0`` per kWh;
+  * home batteries summed per efficiency class: the sum of feasible individual schedules is
+    feasible for the summed battery (capacities, powers and energies add), so the sum is a
+    relaxation; it is tight when the class is homogeneous up to scale (same C-rate
+    ``power/capacity``, same ``soc_min``/``soc_max``/``soc_init``), since then the summed
+    schedule splits pro rata to capacity into feasible individual schedules;
+  * flexible load shifted freely within the simulation day (defer up to the flexible share,
+    release any time, backlog >= 0 and empty at the day's last step), without the burn it
+    costs in the simulator, and summed over members (exact, given the netted meter);
+  * charging and discharging in the same step allowed (only wastes energy).
+
+- ``relaxed=False`` (:func:`executable_plan`): the best plan the simulator can execute exactly
+  with ``storage_follow=False``, ``p2p_enabled=True`` and burn 0: no load shifting, and one
+  common setpoint fraction for all home batteries (the ``members`` lever), so each home
+  battery's energy is ``e_i(0) + power_i * w(t)`` for a shared "hours at rated power" track
+  ``w`` per efficiency class, bounded by the tightest battery. Its objective is what the
+  executed run costs (up to solver tolerance); it equals the bound when the relaxation is
+  tight and the flexible share is 0.
+
+Costs per step ``t`` [CT]: ``p_da*Q + p_ib*S - p_is*E - p_fi*X`` with ``I - Q = S - E``; the
+simulator's ``shortfall = max(I - Q, 0)`` and ``excess = max(Q - I, 0)`` are feasible
+values of ``S, E``, and ``p_is <= p_da <= p_ib`` (checked by ``Prices.check``) keeps the LP
+bounded: with these prices the optimum procures exactly its import.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import highspy
+import numpy as np
+
+from ..sim.params import MEMBER_BATTERIES, Scenario, StorageBank
+
+INF = highspy.kHighsInf
+
+
+class LPError(RuntimeError):
+    """HiGHS did not return an optimal solution (the message says its status)."""
+
+
+@dataclass(frozen=True)
+class Track:
+    """One energy balance of an LP storage: ``z_t = z_{t-1} + scale*(eta_c*c_t - d_t/eta_d)``,
+    ``z_{-1} = init``, ``lo <= z_t <= hi`` (kWh for a real storage, hours for a shared track)."""
+
+    eta_charge: float
+    eta_discharge: float
+    scale: float
+    lo: float
+    hi: float
+    init: float
+
+
+@dataclass(frozen=True)
+class LPStorage:
+    """One storage of the LP with charge/discharge ``c, d in [0, max_flow_kwh]`` [kWh/step]."""
+
+    key: str  # lever key: a community storage's name or ``members``
+    max_flow_kwh: float
+    tracks: tuple[Track, ...]
+    power_kw: float  # rated power the lever's setpoint fraction refers to
+
+
+@dataclass(frozen=True)
+class LPResult:
+    """Optimum of one LP. Arrays have shape ``(n_steps,)`` [kWh per step]; storage dicts are
+    keyed by lever key, flows ``> 0`` charging (net of charge and discharge)."""
+
+    cost_ct: float  # objective: the lower bound when ``relaxed``
+    relaxed: bool
+    status: str
+    build_s: float
+    solve_s: float
+    n_cols: int
+    n_rows: int
+    import_kwh: np.ndarray
+    export_kwh: np.ndarray
+    procurement_kwh: np.ndarray
+    shortfall_kwh: np.ndarray
+    excess_kwh: np.ndarray
+    deferred_kwh: np.ndarray
+    released_kwh: np.ndarray
+    storage_flow_kwh: Mapping[str, np.ndarray] = field(default_factory=dict)
+    storage_power_kw: Mapping[str, float] = field(default_factory=dict)
+    cost_per_step_ct: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+# --------------------------------------------------------------------------- storages
+def _member_groups(mb: StorageBank) -> dict[tuple[float, float], np.ndarray]:
+    """Indices of the home batteries that can move energy, per (eta_c, eta_d) class."""
+    active = np.flatnonzero((mb.capacity_kwh > 0) & (mb.power_kw > 0))
+    groups: dict[tuple[float, float], list[int]] = {}
+    for i in active:
+        groups.setdefault((float(mb.eta_charge[i]), float(mb.eta_discharge[i])), []).append(int(i))
+    return {k: np.asarray(v) for k, v in sorted(groups.items())}
+
+
+def community_storages(
+    cs: StorageBank, dt_h: float, energy_kwh: np.ndarray | None = None
+) -> list[LPStorage]:
+    """Each community storage as itself (exact); ``energy_kwh`` overrides the initial energy."""
+    e0 = cs.soc_init * cs.capacity_kwh if energy_kwh is None else np.asarray(energy_kwh, float)
+    out = []
+    for k, name in enumerate(cs.names):
+        cap = float(cs.capacity_kwh[k])
+        lo, hi = float(cs.soc_min[k]) * cap, float(cs.soc_max[k]) * cap
+        track = Track(
+            float(cs.eta_charge[k]), float(cs.eta_discharge[k]), 1.0, lo, hi, _clip(e0[k], lo, hi)
+        )
+        p = float(cs.power_kw[k])
+        out.append(LPStorage(name, p * dt_h if cap > 0 else 0.0, (track,), p))
+    return out
+
+
+def member_storages(
+    mb: StorageBank, dt_h: float, relaxed: bool, energy_kwh: np.ndarray | None = None
+) -> list[LPStorage]:
+    """The home batteries: summed per efficiency class (``relaxed``), or one common-fraction
+    storage with a shared track per class (executable). ``energy_kwh`` overrides the initial
+    energy per battery."""
+    e0 = mb.soc_init * mb.capacity_kwh if energy_kwh is None else np.asarray(energy_kwh, float)
+    e_min, e_max = mb.soc_min * mb.capacity_kwh, mb.soc_max * mb.capacity_kwh
+    e0 = np.minimum(np.maximum(e0, e_min), e_max)
+    groups = _member_groups(mb)
+    if not groups:
+        return []
+    if relaxed:
+        out = []
+        for (eta_c, eta_d), idx in groups.items():
+            track = Track(
+                eta_c,
+                eta_d,
+                1.0,
+                float(e_min[idx].sum()),
+                float(e_max[idx].sum()),
+                float(e0[idx].sum()),
+            )
+            p = float(mb.power_kw[idx].sum())
+            out.append(LPStorage(MEMBER_BATTERIES, p * dt_h, (track,), p))
+        return out
+    p_tot = float(sum(mb.power_kw[idx].sum() for idx in groups.values()))
+    tracks = []
+    for (eta_c, eta_d), idx in groups.items():
+        pw = mb.power_kw[idx]
+        lo = float(np.max((e_min[idx] - e0[idx]) / pw))
+        hi = float(np.min((e_max[idx] - e0[idx]) / pw))
+        tracks.append(Track(eta_c, eta_d, 1.0 / p_tot, min(lo, 0.0), max(hi, 0.0), 0.0))
+    return [LPStorage(MEMBER_BATTERIES, p_tot * dt_h, tuple(tracks), p_tot)]
+
+
+def scenario_storages(scenario: Scenario, relaxed: bool) -> list[LPStorage]:
+    s = scenario
+    return [
+        *community_storages(s.community_storages, s.dt_h),
+        *member_storages(s.member_batteries, s.dt_h, relaxed),
+    ]
+
+
+def _clip(x: float, lo: float, hi: float) -> float:
+    return min(max(float(x), lo), hi)
+
+
+# --------------------------------------------------------------------------- builder
+class _Matrix:
+    """Column blocks of length ``T`` and row blocks of length ``T``, coefficients per block
+    pair (vectorized over t), assembled once into HiGHS' column-wise arrays."""
+
+    def __init__(self, n_steps: int) -> None:
+        self.T = n_steps
+        self.n_cols = 0
+        self.n_rows = 0
+        self._lb: list[np.ndarray] = []
+        self._ub: list[np.ndarray] = []
+        self._cost: list[np.ndarray] = []
+        self._rl: list[np.ndarray] = []
+        self._ru: list[np.ndarray] = []
+        self._r: list[np.ndarray] = []
+        self._c: list[np.ndarray] = []
+        self._v: list[np.ndarray] = []
+
+    def cols(self, lb: object, ub: object, cost: object = 0.0) -> int:
+        start, T = self.n_cols, self.T
+        for dst, val in ((self._lb, lb), (self._ub, ub), (self._cost, cost)):
+            dst.append(np.broadcast_to(np.asarray(val, dtype=float), (T,)).copy())
+        self.n_cols += T
+        return start
+
+    def rows(self, lower: object, upper: object) -> int:
+        start, T = self.n_rows, self.T
+        self._rl.append(np.broadcast_to(np.asarray(lower, dtype=float), (T,)).copy())
+        self._ru.append(np.broadcast_to(np.asarray(upper, dtype=float), (T,)).copy())
+        self.n_rows += T
+        return start
+
+    def coef(self, row: int, col: int, value: float, lag: int = 0) -> None:
+        """``value`` at (row + t, col + t - lag) for every t >= lag."""
+        t = np.arange(lag, self.T)
+        self._r.append(row + t)
+        self._c.append(col + t - lag)
+        self._v.append(np.full(t.size, float(value)))
+
+    def lp(self) -> highspy.HighsLp:
+        r, c, v = np.concatenate(self._r), np.concatenate(self._c), np.concatenate(self._v)
+        order = np.lexsort((r, c))
+        r, c, v = r[order], c[order], v[order]
+        start = np.zeros(self.n_cols + 1, dtype=np.int32)
+        np.cumsum(np.bincount(c, minlength=self.n_cols), out=start[1:])
+        lp = highspy.HighsLp()
+        lp.num_col_ = self.n_cols
+        lp.num_row_ = self.n_rows
+        lp.col_cost_ = np.concatenate(self._cost)
+        lp.col_lower_ = np.concatenate(self._lb)
+        lp.col_upper_ = np.concatenate(self._ub)
+        lp.row_lower_ = np.concatenate(self._rl)
+        lp.row_upper_ = np.concatenate(self._ru)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = start
+        lp.a_matrix_.index_ = r.astype(np.int32)
+        lp.a_matrix_.value_ = v
+        return lp
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each variable block and row block starts (column/row index of step 0)."""
+
+    T: int
+    Q: int
+    S: int
+    E: int
+    I: int  # noqa: E741
+    X: int
+    D: int | None
+    R: int | None
+    charge: tuple[int, ...]
+    discharge: tuple[int, ...]
+    track_cols: tuple[tuple[int, ...], ...]  # per storage, per track: energy column block
+    balance_row: int
+    track_rows: tuple[tuple[int, ...], ...]
+
+
+def build(
+    net_kwh: np.ndarray,
+    prices: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    storages: list[LPStorage],
+    flex_max_kwh: np.ndarray | None = None,
+    day_end: np.ndarray | None = None,
+    terminal_value_ct_per_kwh: np.ndarray | None = None,
+) -> tuple[highspy.HighsLp, Layout]:
+    """The LP over ``T = len(net_kwh)`` steps.
+
+    ``net_kwh``: community load - PV per step; ``prices``: (day_ahead, imbalance_buy,
+    imbalance_sell, feed_in) [CT/kWh]; ``flex_max_kwh``: deferrable load per step (None: no
+    load shifting); ``day_end``: steps where nothing may be deferred and the backlog must be 0;
+    ``terminal_value_ct_per_kwh``: value per storage of the energy left in its first track at
+    the horizon's end (MPC only; the bound uses none).
+    """
+    T = int(np.asarray(net_kwh).size)
+    p_da, p_ib, p_is, p_fi = (np.asarray(p, dtype=float) for p in prices)
+    m = _Matrix(T)
+    Q = m.cols(0.0, INF, p_da)
+    S = m.cols(0.0, INF, p_ib)
+    E = m.cols(0.0, INF, -p_is)
+    I = m.cols(0.0, INF)  # noqa: E741
+    X = m.cols(0.0, INF, -p_fi)
+    bal = m.rows(net_kwh, net_kwh)  # I - X + D - R - sum(c - d) = load - pv
+    m.coef(bal, I, 1.0)
+    m.coef(bal, X, -1.0)
+    proc = m.rows(0.0, 0.0)  # I - Q - S + E = 0
+    m.coef(proc, I, 1.0)
+    m.coef(proc, Q, -1.0)
+    m.coef(proc, S, -1.0)
+    m.coef(proc, E, 1.0)
+    D = R = None
+    if flex_max_kwh is not None:
+        ends = np.zeros(T, bool) if day_end is None else np.asarray(day_end, bool)
+        D = m.cols(0.0, np.where(ends, 0.0, flex_max_kwh))
+        R = m.cols(0.0, INF)
+        B = m.cols(0.0, np.where(ends, 0.0, INF))
+        m.coef(bal, D, 1.0)
+        m.coef(bal, R, -1.0)
+        back = m.rows(0.0, 0.0)  # B_t - B_{t-1} - D_t + R_t = 0, B_{-1} = 0
+        m.coef(back, B, 1.0)
+        m.coef(back, B, -1.0, lag=1)
+        m.coef(back, D, -1.0)
+        m.coef(back, R, 1.0)
+    charge, discharge, track_cols, track_rows = [], [], [], []
+    for j, st in enumerate(storages):
+        c = m.cols(0.0, st.max_flow_kwh)
+        d = m.cols(0.0, st.max_flow_kwh)
+        m.coef(bal, c, -1.0)
+        m.coef(bal, d, 1.0)
+        cols, rows = [], []
+        for k, tr in enumerate(st.tracks):
+            cost = np.zeros(T)
+            if terminal_value_ct_per_kwh is not None and k == 0:
+                cost[-1] = -float(terminal_value_ct_per_kwh[j]) / tr.scale
+            z = m.cols(tr.lo, tr.hi, cost)
+            rhs = np.zeros(T)
+            rhs[0] = tr.init
+            row = m.rows(rhs, rhs)  # z_t - z_{t-1} - scale*eta_c*c_t + scale/eta_d*d_t = init@0
+            m.coef(row, z, 1.0)
+            m.coef(row, z, -1.0, lag=1)
+            m.coef(row, c, -tr.scale * tr.eta_charge)
+            m.coef(row, d, tr.scale / tr.eta_discharge)
+            cols.append(z)
+            rows.append(row)
+        charge.append(c)
+        discharge.append(d)
+        track_cols.append(tuple(cols))
+        track_rows.append(tuple(rows))
+    layout = Layout(
+        T,
+        Q,
+        S,
+        E,
+        I,
+        X,
+        D,
+        R,
+        tuple(charge),
+        tuple(discharge),
+        tuple(track_cols),
+        bal,
+        tuple(track_rows),
+    )
+    return m.lp(), layout
+
+
+def new_solver() -> highspy.Highs:
+    """A quiet HiGHS instance on dual simplex (measured 2-3x faster than the default choice,
+    interior point, on a year of hourly steps; docs/optimize.md)."""
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("solver", "simplex")
+    return h
+
+
+def solve(h: highspy.Highs) -> None:
+    run_status = h.run()
+    status = h.getModelStatus()
+    if status != highspy.HighsModelStatus.kOptimal:
+        raise LPError(
+            f"HiGHS: model status {h.modelStatusToString(status)!r}, run status {run_status}"
+        )
+
+
+def extract(
+    values: np.ndarray,
+    layout: Layout,
+    storages: list[LPStorage],
+    prices: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    **meta: object,
+) -> LPResult:
+    T = layout.T
+
+    def block(start: int | None) -> np.ndarray:
+        return np.zeros(T) if start is None else values[start : start + T].copy()
+
+    flows: dict[str, np.ndarray] = {}
+    power: dict[str, float] = {}
+    for j, st in enumerate(storages):
+        f = block(layout.charge[j]) - block(layout.discharge[j])
+        flows[st.key] = flows.get(st.key, 0.0) + f
+        power[st.key] = power.get(st.key, 0.0) + st.power_kw
+    q, s, e, x = block(layout.Q), block(layout.S), block(layout.E), block(layout.X)
+    p_da, p_ib, p_is, p_fi = prices
+    per_step = p_da * q + p_ib * s - p_is * e - p_fi * x
+    return LPResult(
+        import_kwh=block(layout.I),
+        export_kwh=x,
+        procurement_kwh=q,
+        shortfall_kwh=s,
+        excess_kwh=e,
+        deferred_kwh=block(layout.D),
+        released_kwh=block(layout.R),
+        storage_flow_kwh=flows,
+        storage_power_kw=power,
+        cost_per_step_ct=per_step,
+        **meta,  # type: ignore[arg-type]
+    )
+
+
+# --------------------------------------------------------------------------- entry points
+def day_end_mask(n_steps: int, steps_per_day: int) -> np.ndarray:
+    """The simulator's day ends: every ``steps_per_day`` steps from step 0, and the last step."""
+    t = np.arange(n_steps)
+    return ((t + 1) % steps_per_day == 0) | (t == n_steps - 1)
+
+
+def _scenario_prices(s: Scenario) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    p = s.prices
+    return p.day_ahead, p.imbalance_buy, p.imbalance_sell, p.feed_in
+
+
+def solve_scenario(scenario: Scenario, *, relaxed: bool) -> LPResult:
+    """Build and solve the whole horizon at once (see the module docstring for the variants)."""
+    s = scenario
+    t0 = time.perf_counter()
+    net = (s.load_kwh - s.pv_kwh).sum(axis=1)
+    storages = scenario_storages(s, relaxed)
+    flex = None
+    if relaxed and np.any(s.flexible_share > 0):
+        flex = s.load_kwh @ s.flexible_share
+    prices = _scenario_prices(s)
+    lp, layout = build(net, prices, storages, flex, day_end_mask(s.n_steps, s.steps_per_day))
+    h = new_solver()
+    h.passModel(lp)
+    t1 = time.perf_counter()
+    solve(h)
+    t2 = time.perf_counter()
+    values = np.asarray(h.getSolution().col_value)
+    return extract(
+        values,
+        layout,
+        storages,
+        prices,
+        cost_ct=float(h.getInfo().objective_function_value),
+        relaxed=relaxed,
+        status=h.modelStatusToString(h.getModelStatus()),
+        build_s=t1 - t0,
+        solve_s=t2 - t1,
+        n_cols=int(lp.num_col_),
+        n_rows=int(lp.num_row_),
+    )
+
+
+def lp_lower_bound(scenario: Scenario) -> LPResult:
+    """The perfect-foresight lower bound on ``tokens_spent_ct`` (``C_optimal``): no run of the
+    simulator on ``scenario``, under any sequence of levers, spends less than ``cost_ct``
+    (up to the solver's tolerance, about 1e-7 relative)."""
+    return solve_scenario(scenario, relaxed=True)
+
+
+def executable_plan(scenario: Scenario) -> LPResult:
+    """The cheapest plan the simulator executes exactly (fixed setpoints, P2P on, no burn)."""
+    return solve_scenario(scenario, relaxed=False)

@@ -1,0 +1,124 @@
+"""``optimal``: the perfect-foresight plan, executed step by step in the simulator.
+
+The strategy solves two LPs once, at construction (see :mod:`energy_agents.optimize.lp`):
+
+- the **bound** (``lp_lower_bound``): no strategy can spend less; reported on step 0 as
+  ``decision.data["lp_bound_ct"]``; the compare command's ``C_optimal``;
+- the **executable plan** (``executable_plan``): what the simulator can follow exactly, with
+  every storage on a fixed schedule (``storage_follow=False``), P2P on (netting at the
+  community meter), burn 0 and procurement equal to the planned import. The simulator shifts
+  load only through burning CT, with an all-or-nothing release of the backlog, which a fixed
+  plan cannot steer, so the executed plan shifts no load. All home batteries share the single
+  ``members`` setpoint (fraction of each battery's own rated power), so the plan keeps every
+  home battery within its own bounds at a common fraction.
+
+When the relaxation is tight (no flexible load, home batteries homogeneous up to scale) both
+LPs are the same and one is solved; the executed run then costs the bound up to solver
+tolerance. Otherwise the gap ``plan_cost_ct - lp_bound_ct`` is reported beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..advisors.types import Recommendation
+from ..coordination.types import Decision
+from ..sim.levers import Levers
+from ..sim.observation import Observation
+from ..sim.params import Scenario
+from .lp import LPResult, _member_groups, executable_plan, lp_lower_bound
+
+NAME = "optimal"
+
+
+def relaxation_is_tight(scenario: Scenario) -> bool:
+    """True when the bound LP and the executable LP coincide: no flexible load, and in each
+    efficiency class of home batteries the same C-rate and the same SOC bounds and start."""
+    if np.any(scenario.flexible_share > 0):
+        return False
+    mb = scenario.member_batteries
+    for idx in _member_groups(mb).values():
+        for arr in (
+            mb.capacity_kwh[idx] / mb.power_kw[idx],
+            mb.soc_min[idx],
+            mb.soc_max[idx],
+            mb.soc_init[idx],
+        ):
+            if not np.allclose(arr, arr[0], rtol=1e-9, atol=1e-12):
+                return False
+    return True
+
+
+def plan_setpoints(plan: LPResult, dt_h: float) -> dict[str, np.ndarray]:
+    """Setpoint fractions per lever key and step: planned net flow / (rated power * dt)."""
+    out = {}
+    for key, flow in plan.storage_flow_kwh.items():
+        p = plan.storage_power_kw.get(key, 0.0) * dt_h
+        out[key] = np.clip(flow / p, -1.0, 1.0) if p > 0 else np.zeros_like(flow)
+    return out
+
+
+class OptimalStrategy:
+    """Replays the executable perfect-foresight plan; needs the scenario (it sees the future)."""
+
+    name = NAME
+    uses_advisors = False
+
+    def __init__(self, scenario: Scenario | None) -> None:
+        if scenario is None:
+            raise ValueError(
+                "strategy 'optimal': needs the whole scenario (perfect foresight); "
+                "it cannot run live or without a scenario"
+            )
+        self.scenario = scenario
+        self.bound = lp_lower_bound(scenario)
+        self.tight = relaxation_is_tight(scenario)
+        self.plan = self.bound if self.tight else executable_plan(scenario)
+        self.setpoints = plan_setpoints(self.plan, scenario.dt_h)
+
+    def levers(self, t: int) -> Levers:
+        return Levers(
+            burn_rate_ct_per_kwh=0.0,
+            procurement_kwh=float(max(self.plan.procurement_kwh[t], 0.0)),
+            storage_setpoints={k: float(v[t]) for k, v in self.setpoints.items()},
+            storage_follow=False,
+            p2p_enabled=True,
+        )
+
+    def decide(
+        self,
+        obs: Observation | None,
+        recommendations: Sequence[Recommendation],
+        state: Mapping[str, Any],
+    ) -> tuple[Decision, dict[str, Any]]:
+        if obs is None:
+            raise ValueError("strategy 'optimal': needs an observation (the step to replay)")
+        if obs.n_steps != self.scenario.n_steps:
+            raise ValueError(
+                f"strategy 'optimal': planned {self.scenario.n_steps} steps, "
+                f"the simulation has {obs.n_steps}"
+            )
+        t = min(obs.step, self.scenario.n_steps - 1)
+        data: dict[str, Any] = {}
+        if obs.step == 0:
+            data = {
+                "lp_bound_ct": self.bound.cost_ct,
+                "lp_solve_s": self.bound.solve_s,
+                "lp_build_s": self.bound.build_s,
+                "plan_cost_ct": self.plan.cost_ct,
+                "plan_solve_s": 0.0 if self.tight else self.plan.solve_s,
+                "relaxation_tight": self.tight,
+            }
+        decision = Decision(
+            action="Follow the perfect-foresight plan.",
+            details={},
+            timestamp=obs.timestamp,
+            parameters=self.levers(t),
+            strategy=self.name,
+            step=obs.step,
+            data=data,
+        )
+        return decision, dict(state)
