@@ -37,79 +37,84 @@ MAE_DAYS = 3  # days re-forecast for the running error
 
 
 MAX_DAYS = 14  # days back the profile and the PV envelope look at
-
-
-def _day_weights(dt_h: float) -> np.ndarray:
-    w = DAY_DECAY ** np.arange(MAX_DAYS, dtype=float)
-    w[6] += WEEKLY_BONUS
-    w[13] += WEEKLY_BONUS
-    return w
-
-
-def _days_back(x: np.ndarray, spd: int, n_index: int) -> tuple[np.ndarray, np.ndarray]:
-    """For each index j < n_index: the values x[j - d*spd], d = 1..MAX_DAYS, and a validity mask
-    (only indices inside ``x`` count). Row j never reads x[j] or later: no leakage."""
-    j = np.arange(n_index)[:, None] - spd * np.arange(1, MAX_DAYS + 1)[None, :]
-    ok = (j >= 0) & (j < x.size)
-    vals = x[np.clip(j, 0, max(x.size - 1, 0))] if x.size else np.zeros(j.shape)
-    return np.where(ok, vals, 0.0), ok
-
-
-def _rolling_sum(x: np.ndarray, width: int) -> np.ndarray:
-    """s[o] = sum of x[max(0, o - width):o] for o = 0..len(x)."""
-    c = np.concatenate(([0.0], np.cumsum(x)))
-    o = np.arange(x.size + 1)
-    return c[o] - c[np.maximum(o - width, 0)]
+CLEAR_DAYS = 11  # days of the "recent clearness" mean (with MAE_DAYS: the whole fortnight)
+_DAYS = np.arange(1, MAX_DAYS + 1)
+_WEIGHTS = DAY_DECAY ** np.arange(MAX_DAYS, dtype=float)
+_WEIGHTS[[6, 13]] += WEEKLY_BONUS  # same weekday one and two weeks back
+_WEIGHTS.flags.writeable = False
 
 
 class _Model:
-    """Index-wise forecasts for one history: the live forecast and the backtests share it."""
+    """Index-wise forecasts for one history: the live forecast and the backtests share it.
+
+    Only the rows the forecast and the backtests need are computed: from ``MAE_DAYS +
+    CLEAR_DAYS`` days (plus the level window) before the end of the history to one day after.
+    A row ``j`` reads history strictly before ``j`` (same time on earlier days), and every
+    quantity at an origin ``o`` (level, clearness) reads history before ``o``: no leakage.
+    """
 
     def __init__(self, load: np.ndarray, pv: np.ndarray, spd: int, dt_h: float) -> None:
-        self.load, self.pv, self.spd = load, pv, spd
         n = load.size
-        self.n = n
-        total = n + spd
-        vals, ok = _days_back(load, spd, total)
-        w = np.where(ok, _day_weights(dt_h)[None, :], 0.0)
+        self.n, self.spd, self.load, self.pv = n, spd, load, pv
+        lo = max(0, n - (MAE_DAYS + CLEAR_DAYS) * spd - LEVEL_STEPS)
+        self.lo = lo
+        idx = np.arange(lo, n + spd)
+        back = idx[:, None] - spd * _DAYS[None, :]
+        ok = back >= 0
+        if n:
+            both = np.stack((load, pv), axis=1)[np.clip(back, 0, n - 1)]  # (m, days, 2)
+        else:
+            both = np.zeros((*back.shape, 2))
+        w = _WEIGHTS[None, :] * ok
         tot = w.sum(axis=1)
-        self.profile = np.where(
-            tot > 0, (vals * w).sum(axis=1) / np.where(tot > 0, tot, 1.0), np.nan
-        )
-        pv_vals, pv_ok = _days_back(pv, spd, total)
-        self.envelope = np.where(pv_ok.any(axis=1), pv_vals.max(axis=1), np.nan)
-        # Residuals of the profile (defined where a profile exists) and their rolling means.
-        r = np.where(np.isfinite(self.profile[:n]), load - np.nan_to_num(self.profile[:n]), 0.0)
-        has = np.isfinite(self.profile[:n]).astype(float)
-        self.level = _rolling_sum(r, LEVEL_STEPS) / np.maximum(_rolling_sum(has, LEVEL_STEPS), 1.0)
-        env = np.nan_to_num(self.envelope[:n])
+        has = tot > 0
+        self.profile = np.where(has, (both[:, :, 0] * w).sum(axis=1) / np.where(has, tot, 1.0), 0.0)
+        self.has_profile = has
+        self.envelope = (both[:, :, 1] * ok).max(axis=1)
+        m = n - lo  # rows with history
+        env = self.envelope[:m]
         lit = env > 0.05 * float(env.max(initial=0.0))
-        pv_sum_day, env_sum_day = _rolling_sum(pv, spd), _rolling_sum(env, spd)
-        pv_sum_all = _rolling_sum(pv, MAX_DAYS * spd)
-        env_sum_all = _rolling_sum(env, MAX_DAYS * spd)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            k_day = np.where(env_sum_day > 0, pv_sum_day / env_sum_day, 1.0)
-            k_all = np.where(env_sum_all > 0, pv_sum_all / env_sum_all, 1.0)
-            self.k_blend = 0.5 * k_day + 0.5 * k_all
-            pv_now = _rolling_sum(np.where(lit, pv, 0.0), LEVEL_STEPS)
-            env_now = _rolling_sum(np.where(lit, env, 0.0), LEVEL_STEPS)
-            self.k_now = np.where(env_now > 0, pv_now / env_now, self.k_blend)
+        cols = np.stack(
+            (
+                np.where(has[:m], load[lo:] - self.profile[:m], 0.0),
+                has[:m].astype(float),
+                pv[lo:],
+                env,
+                np.where(lit, pv[lo:], 0.0),
+                np.where(lit, env, 0.0),
+            ),
+            axis=1,
+        )
+        self.cum = np.concatenate((np.zeros((1, cols.shape[1])), np.cumsum(cols, axis=0)))
+
+    def _window(self, origins: np.ndarray, width: int) -> np.ndarray:
+        """Sums of the columns over [o - width, o) for each origin, shape (len, 6)."""
+        i = origins - self.lo
+        return self.cum[i] - self.cum[np.maximum(i - width, 0)]
 
     def forecast(self, origins: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
         """(load, pv) forecasts, shape (len(origins), horizon), each from data before its origin."""
-        o = origins[:, None]
-        j = o + np.arange(horizon)[None, :]
+        j = (origins - self.lo)[:, None] + np.arange(horizon)[None, :]
         decay = LEVEL_DECAY ** (np.arange(horizon)[None, :] + 1)
-        prof = self.profile[j]
-        fallback = np.where(o > 0, self.load[np.maximum(o - 1, 0)] if self.n else 0.0, 0.0)
-        load_f = np.where(np.isfinite(prof), prof + self.level[origins][:, None] * decay, fallback)
-        k = np.clip(
-            self.k_now[origins][:, None] * decay + self.k_blend[origins][:, None] * (1.0 - decay),
-            0.0,
-            1.2,
+        lvl = self._window(origins, LEVEL_STEPS)
+        level = lvl[:, 0] / np.maximum(lvl[:, 1], 1.0)
+        last = self.load[np.maximum(origins - 1, 0)] if self.n else np.zeros(origins.size)
+        load_f = np.where(
+            self.has_profile[j], self.profile[j] + level[:, None] * decay, last[:, None]
         )
-        pv_f = np.nan_to_num(self.envelope[j]) * k
-        return np.maximum(load_f, 0.0), pv_f
+        day = self._window(origins, self.spd)
+        recent = self._window(origins, CLEAR_DAYS * self.spd)
+        now = self._window(origins, LEVEL_STEPS)
+        k_day = _ratio(day[:, 2], day[:, 3], 1.0)
+        k_blend = 0.5 * k_day + 0.5 * _ratio(recent[:, 2], recent[:, 3], 1.0)
+        k_now = _ratio(now[:, 4], now[:, 5], k_blend)
+        k = np.clip(k_now[:, None] * decay + k_blend[:, None] * (1.0 - decay), 0.0, 1.2)
+        return np.maximum(load_f, 0.0), self.envelope[j] * k
+
+
+def _ratio(num: np.ndarray, den: np.ndarray, default: np.ndarray | float) -> np.ndarray:
+    ok = den > 0
+    return np.where(ok, num / np.where(ok, den, 1.0), default)
 
 
 def forecast(
@@ -129,25 +134,26 @@ def seasonal_naive(hist: np.ndarray, spd: int, horizon: int) -> np.ndarray:
     return hist[n - spd + (np.arange(horizon) % spd)]
 
 
-def _backtest(m: _Model) -> tuple[np.ndarray, float]:
-    """(one-step-ahead net errors over the last day, running 24 h net MAE over up to
-    ``MAE_DAYS`` days), each forecast issued from the history before its origin."""
+def _forecast_and_backtest(
+    m: _Model, horizon: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """(load, pv) from the end of the history, the one-step-ahead net errors over the last day,
+    and the running 24 h net MAE over up to ``MAE_DAYS`` days; every forecast is issued from
+    the history before its origin (one vectorized call for all origins)."""
     spd, n = m.spd, m.n
     net = m.load - m.pv
     o1 = np.arange(max(spd + LEVEL_STEPS, n - spd), n)
-    if o1.size:
-        lf, pf = m.forecast(o1, 1)
-        errors = net[o1] - (lf[:, 0] - pf[:, 0])
-    else:
-        errors = np.zeros(0)
     od = np.array([n - d * spd for d in range(1, MAE_DAYS + 1) if n - d * spd >= spd], dtype=int)
+    origins = np.concatenate(([n], o1, od)).astype(int)
+    lf, pf = m.forecast(origins, spd)
+    f = lf - pf
+    errors = net[o1] - f[1 : 1 + o1.size, 0]
     if od.size:
-        lf, pf = m.forecast(od, spd)
         actual = net[od[:, None] + np.arange(spd)[None, :]]
-        mae = float(np.mean(np.abs(actual - (lf - pf))))
+        mae = float(np.mean(np.abs(actual - f[1 + o1.size :])))
     else:
         mae = 0.0
-    return errors, mae
+    return lf[0, :horizon], pf[0, :horizon], errors, mae
 
 
 def newsvendor_tau(p_da: float, p_ib: float, p_is: float) -> float:
@@ -156,9 +162,18 @@ def newsvendor_tau(p_da: float, p_ib: float, p_is: float) -> float:
     return 0.5 if spread <= 1e-12 else float(np.clip((p_ib - p_da) / spread, 0.0, 1.0))
 
 
+def quantile(values: np.ndarray, tau: float) -> float:
+    """Linear-interpolation quantile (as ``np.quantile``, without its overhead)."""
+    v = np.sort(values)
+    pos = tau * (v.size - 1)
+    i = int(pos)
+    j = min(i + 1, v.size - 1)
+    return float(v[i] + (v[j] - v[i]) * (pos - i))
+
+
 def procurement_kwh(point_import_kwh: float, errors: np.ndarray, tau: float) -> float:
     """Newsvendor procurement: the point forecast plus the ``tau`` quantile of recent errors."""
-    shift = float(np.quantile(errors, tau)) if errors.size >= 6 else 0.0
+    shift = quantile(errors, tau) if errors.size >= 6 else 0.0
     return max(0.0, point_import_kwh + shift)
 
 
@@ -168,10 +183,8 @@ def advise(obs: Observation, forecast: Mapping[str, Any] | None = None) -> Recom
     load_hist = np.asarray(obs.hist_load_kwh, dtype=float)
     pv_hist = np.asarray(obs.hist_pv_kwh, dtype=float)
     model = _Model(load_hist, pv_hist, spd, dt_h)
-    lf, pf = model.forecast(np.array([model.n]), horizon)
-    load_f, pv_f = lf[0], pf[0]
+    load_f, pv_f, errors, mae = _forecast_and_backtest(model, horizon)
     net_f = load_f - pv_f
-    errors, mae = _backtest(model)
     tau = newsvendor_tau(
         float(obs.price_day_ahead[0]),
         float(obs.price_imbalance_buy[0]),

@@ -22,6 +22,7 @@ import numpy as np
 from ..sim.observation import Observation
 from ..sim.params import MEMBER_BATTERIES
 from . import storage_optimizer
+from .demand_forecaster import quantile
 from .types import Recommendation
 
 NAME = "grid_trader"
@@ -53,7 +54,7 @@ def storage_action(obs: Observation, name: str) -> tuple[float, str]:
     if (
         stored > 1e-6
         and p_now > float(da.min()) / rt * MARGIN
-        and p_now >= float(np.quantile(da, 0.75))
+        and p_now >= float(quantile(da, 0.75))
     ):
         return -1.0, "discharge"
     return 0.0, "hold"
@@ -85,8 +86,8 @@ def advise(obs: Observation, forecast: Mapping[str, Any] | None = None) -> Recom
                 grid_kwh -= power
             saving += power * max(p_now - float(da.min()) / rt, 0.0)
     procurement = max(0.0, max(net0, 0.0) + grid_kwh)
-    low = p_now <= float(np.quantile(obs.price_day_ahead, 0.25))
-    high = p_now >= float(np.quantile(obs.price_day_ahead, 0.75))
+    low = p_now <= quantile(obs.price_day_ahead, 0.25)
+    high = p_now >= quantile(obs.price_day_ahead, 0.75)
     if any(a == "charge" for a in actions.values()) or (low and not high):
         message = f"Low purchase price detected ({p_now:.2f} CT/kWh). Recommend buying energy to cover deficits."
     elif any(a == "discharge" for a in actions.values()) or (high and not low):

@@ -142,11 +142,13 @@ def solve_plan(units: list[Unit], net: np.ndarray, buy: np.ndarray, sell: np.nda
     cost = np.zeros(n_var)
     lo = np.zeros(n_var)
     hi = np.zeros(n_var)
-    rows, cols, vals, row_lo, row_hi = [], [], [], [], []
     h_idx = np.arange(horizon)
-    ones = np.ones(horizon)
     imp0 = k_n * per
-    r_bal = k_n * horizon + h_idx  # balance rows come after the energy rows
+    bal = k_n * horizon + h_idx  # balance rows come after the energy rows
+    index, value = [], []
+    counts = np.full(n_var, 2, dtype=np.int32)
+    row_lo = np.zeros((k_n + 1) * horizon)
+    row_hi = np.zeros((k_n + 1) * horizon)
     for k, u in enumerate(units):
         c0, d0, en0 = k * per, k * per + horizon, k * per + 2 * horizon
         hi[c0 : c0 + horizon] = u.power_kwh
@@ -159,23 +161,24 @@ def solve_plan(units: list[Unit], net: np.ndarray, buy: np.ndarray, sell: np.nda
         cost[c0 : c0 + horizon] = sell + EPS_CT
         cost[d0 : d0 + horizon] = -sell + EPS_CT
         cost[en0 + horizon - 1] = -float(buy.min()) / u.eta  # replacement cost of stored energy
-        # e_h - e_{h-1} - eta c_h + d_h / eta = 0, with e_{-1} = e0 on the right-hand side
+        # Energy rows: e_h - e_{h-1} - eta c_h + d_h / eta = 0, with e_{-1} = e0 on the right.
+        # Column by column (CSC): c_h -> (energy row -eta, balance row -1),
+        # d_h -> (energy row 1/eta, balance row +1), e_h -> (row h +1, row h+1 -1).
         r = k * horizon + h_idx
-        rows += [r, r, r, r[1:], r_bal, r_bal]
-        cols += [en0 + h_idx, c0 + h_idx, d0 + h_idx, en0 + h_idx[:-1], c0 + h_idx, d0 + h_idx]
-        vals += [ones, -u.eta * ones, ones / u.eta, -ones[1:], -ones, ones]
-        rhs = np.zeros(horizon)
-        rhs[0] = u.energy_kwh
-        row_lo.append(rhs)
-        row_hi.append(rhs)
-    # m_h - sum_k (c_kh - d_kh) >= net_h
+        index += [np.column_stack((r, bal)).ravel(), np.column_stack((r, bal)).ravel()]
+        value += [np.tile((-u.eta, -1.0), horizon), np.tile((1.0 / u.eta, 1.0), horizon)]
+        index.append(np.column_stack((r, r + 1)).ravel()[:-1])
+        value.append(np.tile((1.0, -1.0), horizon)[:-1])
+        counts[en0 + horizon - 1] = 1
+        row_lo[k * horizon] = row_hi[k * horizon] = u.energy_kwh
+    # Balance rows: m_h - sum_k (c_kh - d_kh) >= net_h
     hi[imp0:] = np.inf
     cost[imp0:] = buy - sell
-    rows.append(r_bal)
-    cols.append(imp0 + h_idx)
-    vals.append(ones)
-    row_lo.append(net)
-    row_hi.append(np.full(horizon, np.inf))
+    counts[imp0:] = 1
+    index.append(bal)
+    value.append(np.ones(horizon))
+    row_lo[k_n * horizon :] = net
+    row_hi[k_n * horizon :] = np.inf
 
     lp = highspy.HighsLp()
     lp.num_col_ = n_var
@@ -183,14 +186,12 @@ def solve_plan(units: list[Unit], net: np.ndarray, buy: np.ndarray, sell: np.nda
     lp.col_cost_ = cost
     lp.col_lower_ = lo
     lp.col_upper_ = hi
-    lp.row_lower_ = np.concatenate(row_lo)
-    lp.row_upper_ = np.concatenate(row_hi)
-    r_all, c_all, v_all = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
-    order = np.lexsort((r_all, c_all))
+    lp.row_lower_ = row_lo
+    lp.row_upper_ = row_hi
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = np.searchsorted(c_all[order], np.arange(n_var + 1)).astype(np.int32)
-    lp.a_matrix_.index_ = r_all[order].astype(np.int32)
-    lp.a_matrix_.value_ = v_all[order]
+    lp.a_matrix_.start_ = np.concatenate(([0], np.cumsum(counts))).astype(np.int32)
+    lp.a_matrix_.index_ = np.concatenate(index).astype(np.int32)
+    lp.a_matrix_.value_ = np.concatenate(value)
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
@@ -210,13 +211,23 @@ def solve_plan(units: list[Unit], net: np.ndarray, buy: np.ndarray, sell: np.nda
 
 
 def setpoint_from_plan(
-    charge: float, discharge: float, power_kwh: float, deficit: float, surplus: float
+    charge: float,
+    discharge: float,
+    power_kwh: float,
+    deficit: float,
+    surplus: float,
+    dearest_now: bool = False,
 ) -> float:
-    """Translate the plan's first step into a follow-mode floor (see the module docstring)."""
+    """Translate the plan's first step into a follow-mode floor (see the module docstring).
+
+    ``dearest_now``: no later step of the plan discharges at a higher price, so nothing is
+    gained by rationing this step's discharge: cover the whole deficit (-1). The pooled plan is
+    indifferent between equally priced steps, but homes are not alike: a partial floor would
+    leave the homes with the larger deficits short and energy unused."""
     if power_kwh <= 0:
         return 0.0
     if discharge > 1e-6:
-        if discharge >= 0.98 * min(deficit, power_kwh):
+        if dearest_now or discharge >= 0.98 * min(deficit, power_kwh):
             return -1.0
         return -float(np.clip(discharge / power_kwh, 0.0, 1.0))
     if charge > surplus + 1e-6:
@@ -254,7 +265,9 @@ def advise(obs: Observation, forecast: Mapping[str, Any] | None = None) -> Recom
                 share = battery_home_share(obs)
                 deficit = max(net0 * share, 0.0)
                 surplus = max(-net0 * share, 0.0)
-                setpoints[name] = setpoint_from_plan(c, d, u.power_kwh, deficit, surplus)
+                later = plan.discharge_kwh[k, 1:] > 1e-6
+                dearest = not later.any() or buy[0] >= float(buy[1:][later].max()) - 1e-9
+                setpoints[name] = setpoint_from_plan(c, d, u.power_kwh, deficit, surplus, dearest)
             else:
                 # Community storages follow the procurement (P2P on): the plan lives in
                 # ``procurement_kwh``; a floor of -1 lets them absorb forecast errors both ways.
@@ -275,11 +288,13 @@ def advise(obs: Observation, forecast: Mapping[str, Any] | None = None) -> Recom
     saving = max(0.0, plan.idle_cost_ct - plan.cost_ct)
     procurement = float(plan.import_kwh[0])
     has_community = any(n != MEMBER_BATTERIES for n in names)
-    if not has_community and forecast is not None:
-        # No community storage absorbs forecast errors: newsvendor quantile of the import.
-        errors = np.asarray(forecast.get("one_step_error_kwh", []), dtype=float)
-        tau = float(forecast.get("newsvendor_tau", 0.5))
-        procurement = demand_forecaster.procurement_kwh(procurement, errors, tau)
+    # Without a community storage steering the exchange (and for the exact schedule), forecast
+    # errors reach the grid: newsvendor quantile of the import.
+    errors = np.asarray((forecast or {}).get("one_step_error_kwh", []), dtype=float)
+    tau = float((forecast or {}).get("newsvendor_tau", 0.5))
+    schedule_procurement = demand_forecaster.procurement_kwh(procurement, errors, tau)
+    if not has_community:
+        procurement = schedule_procurement
     return Recommendation(
         agent_name=NAME,
         step=obs.step,
@@ -300,7 +315,8 @@ def advise(obs: Observation, forecast: Mapping[str, Any] | None = None) -> Recom
             },
             "plan_cost_ct": plan.cost_ct,
             "idle_cost_ct": plan.idle_cost_ct,
-            "schedule_setpoints": schedule,
+            "schedule_setpoints": schedule,  # exact schedule (storage_follow=False)
+            "schedule_procurement_kwh": schedule_procurement,
             "needs_p2p": has_community,
         },
     )

@@ -14,6 +14,8 @@ StrategyFactory = Callable[[Scenario | None], Strategy]
 STRATEGIES: dict[str, StrategyFactory] = {
     "none": lambda scenario: NoControl(),
     "seed": lambda scenario: _seed(),
+    "weighted": lambda scenario: _weighted(),
+    "learned": lambda scenario: _learned(),
     "mpc": lambda scenario: _mpc(scenario),
     "optimal": lambda scenario: _optimal(scenario),
 }
@@ -35,6 +37,18 @@ def _optimal(scenario: Scenario | None) -> Strategy:
     from ..optimize.optimal import OptimalStrategy
 
     return OptimalStrategy(scenario)
+
+
+def _weighted() -> Strategy:
+    from .weighted import Weighted
+
+    return Weighted()
+
+
+def _learned() -> Strategy:
+    from .learned import Learned
+
+    return Learned()
 
 
 class UnknownStrategyError(KeyError):
