@@ -1,0 +1,158 @@
+"""``/aggregate``: the current window's messages -> Recommendations -> a strategy's Decision.
+
+The window:
+
+- **step mode** (a step is given, or the runner published a state): the latest message of
+  each agent for that step. Plain seed messages posted while a state is published are stamped
+  with its step when stored, so they count too.
+- **recent mode** (no state was ever published and no step given: the seed's way of use):
+  the latest message of each agent received within ``aggregate_window_s`` (default 300 s).
+
+Never all history. The strategy's state (JSON) comes from the store: the decision for step
+``s`` starts from the latest state saved for a step before ``s``, so deciding a step again gives
+the same decision for the same messages, and no state lives in a worker's memory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..advisors.types import Recommendation
+from ..coordination import make_strategy
+from ..coordination.seed import count_keywords
+from ..sim.observation import Observation
+from .store import Store
+from .validation import ApiError, seed_timestamp
+
+log = logging.getLogger("energy_agents.server.aggregate")
+
+
+class ObservationCache:
+    """Parsed observations by publication sequence number (immutable data: a cache, not
+    state)."""
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._items: dict[tuple[int, int], Observation] = {}
+
+    def get(self, seq: int, text: str) -> Observation:
+        key = (seq, hash(text))
+        with self._lock:
+            obs = self._items.get(key)
+        if obs is not None:
+            return obs
+        obs = Observation.from_dict(json.loads(text))
+        with self._lock:
+            if len(self._items) >= self.size:
+                self._items.pop(next(iter(self._items)))
+            self._items[key] = obs
+        return obs
+
+
+def recommendation_of(msg: Mapping[str, Any], step: int) -> Recommendation:
+    """A stored message as the strategies see it; a plain seed message has no levers."""
+    return Recommendation(
+        agent_name=msg["agent_name"],
+        step=int(msg.get("step", step) if msg.get("step") is not None else step),
+        message=msg["message"],
+        levers=dict(msg.get("levers") or {}),
+        confidence=float(msg["confidence"]) if msg.get("confidence") is not None else 0.5,
+        expected_saving_ct=float(msg.get("expected_saving_ct") or 0.0),
+        data=dict(msg.get("data") or {}),
+    )
+
+
+def aggregate(
+    store: Store,
+    strategy_name: str,
+    step: int | None,
+    *,
+    window_s: float,
+    observations: ObservationCache,
+) -> dict[str, Any]:
+    """Decide (and store the decision) for ``step`` (None: see the module docstring)."""
+    try:
+        strategy = make_strategy(strategy_name)
+    except ValueError as exc:  # e.g. a strategy that needs the whole scenario
+        raise ApiError(409, "strategy", f"cannot run on the server: {exc}") from None
+    obs: Observation | None = None
+    if step is None:
+        latest = store.latest_state()
+        if latest is not None:
+            step = latest["step"]
+    if step is not None:
+        found = store.observation_for(step)
+        if found is not None:
+            obs = observations.get(*found)
+        msgs = store.window_for_step(step)
+        window = {"mode": "step", "step": step}
+        state = store.strategy_state_before(strategy_name, step)
+    else:
+        since = time.time() - window_s
+        msgs = store.window_recent(since)
+        window = {"mode": "recent", "since": since, "seconds": window_s}
+        state = {}
+    recs = [recommendation_of(m, step if step is not None else 0) for m in msgs]
+    decision, new_state, rejected = _decide(strategy, obs, recs, state)
+    out = decision.to_dict()
+    out["details"] = count_keywords(r.message for r in recs)  # the seed's counts, any strategy
+    out["step"] = step
+    if not out.get("timestamp"):
+        out["timestamp"] = seed_timestamp()
+    out["message_ids"] = [m["message_id"] for m in msgs]
+    out["window"] = window
+    if rejected:
+        out["rejected"] = rejected
+    out = _finite(out)
+    out["id"] = store.save_decision(
+        strategy_name, step, out, new_state if step is not None else None
+    )
+    return out
+
+
+def _decide(
+    strategy: Any,
+    obs: Observation | None,
+    recs: Sequence[Recommendation],
+    state: Mapping[str, Any],
+) -> tuple[Any, dict[str, Any], list[str]]:
+    """``strategy.decide``; a recommendation it cannot digest is left out and named."""
+    try:
+        decision, new_state = strategy.decide(obs, recs, state)
+        return decision, dict(new_state), []
+    except Exception:
+        log.exception("strategy %s failed on %d recommendations", strategy.name, len(recs))
+    try:
+        strategy.decide(obs, [], state)
+    except Exception as exc:  # it cannot decide in this window at all (e.g. no observation)
+        reason = f"{strategy.name} cannot decide this window: {exc}"
+        if obs is None:
+            reason += " (no observation published for this step)"
+        raise ApiError(409, "strategy", reason) from None
+    good, rejected = [], []
+    for r in recs:
+        try:
+            strategy.decide(obs, [r], state)
+            good.append(r)
+        except Exception:
+            rejected.append(r.agent_name)
+    decision, new_state = strategy.decide(obs, good, state)
+    return decision, dict(new_state), rejected
+
+
+def _finite(value: Any) -> Any:
+    """JSON-safe: non-finite floats become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value

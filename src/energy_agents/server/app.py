@@ -1,0 +1,140 @@
+"""The app factory: ``create_app(config)`` builds the Flask app of the AI Manager server.
+
+One blueprint per area (messages, state, decisions, ops); more can be registered on the
+returned app (the dashboard mounts its own at ``/dashboard`` and reads the JSON endpoints).
+Everything a request needs lives in the database: a worker keeps only caches of immutable
+data, so any number of workers and hosts behave as one server.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+from werkzeug.exceptions import HTTPException
+
+from .aggregate import ObservationCache
+from .config import AllowedAgents, ServerConfig
+from .json_response import json_response
+from .store import Store, StoreError
+from .validation import ApiError
+
+log = logging.getLogger("energy_agents.server")
+EXTENSION = "energy_agents"
+
+
+@dataclass
+class ServerContext:
+    """What the views share: configuration, store, allowed agents, metrics."""
+
+    config: ServerConfig
+    store: Store
+    agents: AllowedAgents
+    metrics: Any
+    observations: ObservationCache
+
+
+def ctx() -> ServerContext:
+    return current_app.extensions[EXTENSION]
+
+
+def create_app(config: ServerConfig | Mapping[str, Any] | None = None) -> Flask:
+    """Build the app. ``config``: a :class:`ServerConfig`, a mapping of its fields, or None
+    (defaults and environment, see :meth:`ServerConfig.from_env`). Migrates the store."""
+    if config is None:
+        config = ServerConfig.from_env()
+    elif isinstance(config, Mapping):
+        config = ServerConfig(**config)
+    from .metrics import Metrics
+
+    store = Store(config.database, nonce_ttl_s=2 * config.signature_window_s + 60)
+    store.migrate()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = config.max_content_length
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions[EXTENSION] = ServerContext(
+        config=config,
+        store=store,
+        agents=AllowedAgents(config.agents, config.agents_file),
+        metrics=Metrics(config.metrics_dir),
+        observations=ObservationCache(),
+    )
+    from .views import decisions, messages, ops, state
+
+    for bp in (messages.bp, state.bp, decisions.bp, ops.bp):
+        app.register_blueprint(bp)
+    _register_dashboard(app)
+    _install_hooks(app)
+    return app
+
+
+def _register_dashboard(app: Flask) -> None:
+    """The monitoring page at ``/dashboard`` (its own blueprint; it reads the JSON API)."""
+    try:
+        from . import dashboard
+    except ImportError:  # pragma: no cover - the dashboard module is optional
+        return
+    app.register_blueprint(dashboard.bp)
+
+
+def _install_hooks(app: Flask) -> None:
+    @app.before_request
+    def _start() -> None:
+        g.t0 = time.perf_counter()
+
+    @app.after_request
+    def _count(response: Response) -> Response:
+        t0 = g.get("t0")
+        if t0 is not None:
+            rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+            ctx().metrics.observe(
+                rule, request.method, response.status_code, time.perf_counter() - t0
+            )
+        return response
+
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError) -> Response:
+        resp = json_response(exc.to_dict(), exc.status)
+        if exc.status == 401:
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="energy-agents"'
+        return resp
+
+    @app.errorhandler(StoreError)
+    def _store_error(exc: StoreError) -> Response:
+        log.error("store: %s", exc)
+        resp = json_response(
+            {
+                "error": "service unavailable",
+                "field": None,
+                "reason": "the database is unavailable",
+            },
+            503,
+        )
+        resp.headers["Retry-After"] = "1"
+        return resp
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        field = "body" if status == 413 else None
+        reason = {
+            404: f"no such endpoint: {request.path}",
+            405: f"{request.method} is not allowed on {request.path}",
+            413: f"request body larger than {current_app.config['MAX_CONTENT_LENGTH']} bytes",
+        }.get(status, exc.description or exc.name)
+        resp = json_response({"error": exc.name.lower(), "field": field, "reason": reason}, status)
+        valid = getattr(exc, "valid_methods", None)
+        if status == 405 and valid:
+            resp.headers["Allow"] = ", ".join(valid)
+        return resp
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:  # a bug: log it, answer JSON, no traceback
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return json_response(
+            {"error": "internal server error", "field": None, "reason": exc.__class__.__name__}, 500
+        )

@@ -1,0 +1,89 @@
+"""Who may do what: bearer tokens for reads and the runner, agent signatures for posts."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from flask import request
+
+from ..signing import SignatureError, has_signature, verify_request
+from .app import ctx
+from .config import RUNNER_NAME
+from .validation import ApiError
+
+
+@dataclass(frozen=True)
+class Poster:
+    """Who posted: the signing agent (name, address, nonce) or nobody (unsigned)."""
+
+    signed: bool
+    name: str | None = None
+    address: str | None = None
+    nonce: tuple[str, str, float] | None = None
+
+
+def _bearer() -> str | None:
+    auth = request.headers.get("Authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return None
+
+
+def require_read_token() -> None:
+    """Reads need ``Authorization: Bearer <read token>`` when the server has one."""
+    token = ctx().config.read_token
+    if token is None:
+        return
+    given = _bearer()
+    if given is None or not hmac.compare_digest(given.encode(), token.encode()):
+        raise ApiError(401, "Authorization", "this server wants a bearer token for reads")
+
+
+def verify_poster(body: bytes, *, runner: bool = False) -> Poster:
+    """Check a post's signature (or the runner's bearer token for ``POST /state``).
+
+    Signed: the signature, the time window and the address (allowed, and for ``/state`` the
+    runner's); the nonce is checked and stored with the write. Unsigned: only when the server
+    allows unsigned posts."""
+    c = ctx()
+    headers = request.headers
+    if not has_signature(headers):
+        if runner and c.config.runner_token is not None:
+            given = _bearer()
+            if given is not None and hmac.compare_digest(
+                given.encode(), c.config.runner_token.encode()
+            ):
+                return Poster(signed=False, name=RUNNER_NAME)
+        if c.config.allow_unsigned:
+            return Poster(signed=False)
+        what = "the runner's signature or bearer token" if runner else "an agent signature"
+        raise ApiError(
+            401,
+            "X-Agent-Signature",
+            f"missing: this server wants {what} (unsigned posts are refused unless the server "
+            "runs with --allow-unsigned)",
+        )
+    try:
+        verified = verify_request(
+            headers,
+            request.method,
+            request.script_root + request.path,
+            body,
+            window_s=c.config.signature_window_s,
+        )
+    except SignatureError as exc:
+        raise ApiError(exc.status, exc.field, exc.reason) from None
+    name = c.agents.name_of(verified.address)
+    if name is None:
+        raise ApiError(403, "X-Agent-Address", "not an allowed agent address")
+    if runner and name != RUNNER_NAME:
+        raise ApiError(
+            403, "X-Agent-Address", f"only the {RUNNER_NAME!r} identity may publish state"
+        )
+    return Poster(
+        signed=True,
+        name=name,
+        address=verified.address,
+        nonce=(verified.address, verified.nonce, verified.timestamp),
+    )

@@ -1,0 +1,249 @@
+"""Connections, transactions and group commit for the two databases (SQLite, PostgreSQL).
+
+- Reads use one connection per thread (autocommit; WAL readers never wait for the writer).
+- Writes go through :class:`GroupCommit`: each request's write is a function of the open
+  transaction; the first waiting thread becomes the leader, runs every queued function in one
+  transaction, commits once (one fsync for the group) and wakes the others. Nothing is answered
+  before its transaction committed.
+- Writers of all processes (gunicorn workers, hosts) are serialized: SQLite by its write lock
+  (``BEGIN IMMEDIATE``, retried with sub-millisecond sleeps instead of SQLite's coarse busy
+  handler), PostgreSQL by a transaction-scoped advisory lock. So message ids grow in commit
+  order everywhere, and a cursor over ids never skips a row committed late.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("energy_agents.server.store")
+
+WRITE_LOCK_KEY = 0x45_4E_41_47  # advisory lock ids (PostgreSQL): writes
+MIGRATE_LOCK_KEY = 0x45_4E_41_4D  # and migrations
+BUSY_DEADLINE_S = 10.0
+MAX_GROUP = 256
+
+
+class StoreError(RuntimeError):
+    """The database failed or is unreachable: the server answers 503 and stores nothing."""
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+class Tx:
+    """An open transaction: ``execute`` with ``?`` placeholders on both databases."""
+
+    def __init__(self, conn: Any, dialect: str) -> None:
+        self.conn = conn
+        self.dialect = dialect
+        self.cache: dict[str, Any] = {}
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        if self.dialect == "postgresql":
+            sql = sql.replace("?", "%s")
+        return self.conn.execute(sql, tuple(params))
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.execute(sql, params).fetchone()
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return list(self.execute(sql, params).fetchall())
+
+
+class Database:
+    """One database: thread-local read connections, one writer connection per process."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.dialect = "postgresql" if is_postgres(url) else "sqlite"
+        if self.dialect == "sqlite":
+            path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else url
+            self.path = str(Path(path))
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._writer: Any = None
+        self._pid = os.getpid()
+        self.group = GroupCommit(self._run_group)
+
+    # ------------------------------------------------------------------ connections
+    def _errors(self) -> tuple[type[BaseException], ...]:
+        if self.dialect == "postgresql":
+            import psycopg
+
+            return (psycopg.Error,)
+        return (sqlite3.Error,)
+
+    def _connect(self, *, writer: bool) -> Any:
+        if self.dialect == "postgresql":
+            import psycopg
+
+            return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+        conn = sqlite3.connect(
+            self.path,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=0.0 if writer else BUSY_DEADLINE_S,
+        )
+        conn.execute("PRAGMA synchronous=FULL")
+        return conn
+
+    def _check_fork(self) -> None:
+        if os.getpid() != self._pid:  # never share a connection with a parent process
+            self._local = threading.local()
+            self._writer = None
+            self._pid = os.getpid()
+            self.group = GroupCommit(self._run_group)
+
+    def reader(self) -> Tx:
+        self._check_fork()
+        conn = getattr(self._local, "conn", None)
+        if conn is None or (self.dialect == "postgresql" and conn.closed):
+            try:
+                conn = self._connect(writer=False)
+            except self._errors() as exc:
+                raise StoreError(f"cannot connect to the database: {exc}") from exc
+            self._local.conn = conn
+        return Tx(conn, self.dialect)
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Tx]:
+        """A read; a database error becomes :class:`StoreError` and drops the connection."""
+        tx = self.reader()
+        try:
+            yield tx
+        except self._errors() as exc:
+            self._drop_reader()
+            raise StoreError(f"database error: {exc}") from exc
+
+    def _drop_reader(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def close(self) -> None:
+        self._drop_reader()
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                self._writer.close()
+            self._writer = None
+
+    # ------------------------------------------------------------------ transactions
+    @contextlib.contextmanager
+    def transaction(self, conn: Any, *, lock_key: int = WRITE_LOCK_KEY) -> Iterator[Tx]:
+        """A write transaction holding the cross-process write lock; commits on success."""
+        tx = Tx(conn, self.dialect)
+        if self.dialect == "postgresql":
+            with conn.transaction():
+                tx.execute("SELECT pg_advisory_xact_lock(?)", (lock_key,))
+                yield tx
+            return
+        _begin_immediate(conn)
+        try:
+            yield tx
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def write(self, fn: Callable[[Tx], Any]) -> Any:
+        """Run ``fn`` inside a committed write transaction (grouped with concurrent writes)."""
+        self._check_fork()
+        return self.group.submit(fn)
+
+    def _writer_conn(self) -> Any:
+        if self._writer is None or (self.dialect == "postgresql" and self._writer.closed):
+            self._writer = self._connect(writer=True)
+        return self._writer
+
+    def _run_group(self, tickets: list[Ticket]) -> None:
+        try:
+            conn = self._writer_conn()
+            with self.transaction(conn) as tx:
+                for t in tickets:
+                    t.result = t.fn(tx)
+        except self._errors() as exc:
+            log.error("write failed: %s", exc)
+            if self._writer is not None:
+                with contextlib.suppress(Exception):
+                    self._writer.close()
+            self._writer = None
+            err = StoreError(f"database error: {exc}")
+            for t in tickets:
+                t.error = err
+        except Exception as exc:  # a bug in a write function: fail the group, never hang
+            log.exception("write failed")
+            for t in tickets:
+                t.error = exc
+
+
+def _begin_immediate(conn: sqlite3.Connection) -> None:
+    """``BEGIN IMMEDIATE``, retried every 0.2-2 ms while another process holds the lock."""
+    deadline = time.monotonic() + BUSY_DEADLINE_S
+    delay = 0.0002
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.002)
+
+
+@dataclass(eq=False)
+class Ticket:
+    fn: Callable[[Tx], Any]
+    result: Any = None
+    error: BaseException | None = None
+    done: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+class GroupCommit:
+    """Leader/follower group commit (see the module docstring); no background thread."""
+
+    def __init__(self, run: Callable[[list[Ticket]], None]) -> None:
+        self._run = run
+        self._cond = threading.Condition()
+        self._queue: list[Ticket] = []
+        self._leader = False
+
+    def submit(self, fn: Callable[[Tx], Any]) -> Any:
+        ticket = Ticket(fn)
+        with self._cond:
+            self._queue.append(ticket)
+            while not ticket.done:
+                if self._leader:
+                    self._cond.wait()
+                    continue
+                self._leader = True
+                batch, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
+                self._cond.release()
+                try:
+                    self._run(batch)
+                finally:
+                    self._cond.acquire()
+                    for t in batch:
+                        t.done = True
+                    self._leader = False
+                    self._cond.notify_all()
+        if ticket.error is not None:
+            raise ticket.error
+        return ticket.result

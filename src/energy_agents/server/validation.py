@@ -1,0 +1,279 @@
+"""Parsing and validation of untrusted input: bodies and query parameters. No I/O.
+
+Every refusal is an :class:`ApiError` naming the field and the reason; the views turn it
+into a 4xx JSON answer ``{"error", "field", "reason"}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from ..advisors.types import Recommendation, RecommendationError
+from ..sim.levers import LeverError, Levers
+from .store import NewMessage
+
+MAX_AGENT_NAME = 64
+MAX_MESSAGE = 10_000
+MAX_MESSAGE_ID = 128
+MAX_TIMESTAMP = 64
+MAX_STEP = 2**31 - 1
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"  # the seed's
+
+
+class ApiError(Exception):
+    """A refused request: HTTP ``status`` and the ``field`` and ``reason`` of the refusal."""
+
+    def __init__(self, status: int, field: str | None, reason: str, error: str | None = None):
+        super().__init__(f"{field}: {reason}" if field else reason)
+        self.status = status
+        self.field = field
+        self.reason = reason
+        self.error = error or _ERROR_TITLES.get(status, "bad request")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": self.error, "field": self.field, "reason": self.reason}
+
+
+_ERROR_TITLES = {
+    400: "bad request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not found",
+    405: "method not allowed",
+    409: "conflict",
+    413: "payload too large",
+    415: "unsupported media type",
+    503: "service unavailable",
+}
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(body: bytes, field: str = "body") -> Any:
+    """Strict JSON: UTF-8, no NaN/Infinity, no absurd nesting."""
+    if not body:
+        raise ApiError(400, field, "empty body: expected JSON")
+    try:
+        text = body.decode("utf-8")
+        return json.loads(text, parse_constant=_no_constants)
+    except UnicodeDecodeError:
+        raise ApiError(400, field, "not UTF-8") from None
+    except RecursionError:
+        raise ApiError(400, field, "JSON nested too deeply") from None
+    except ValueError as exc:
+        raise ApiError(400, field, f"not JSON: {exc}") from None
+
+
+def check_json_content_type(content_type: str | None) -> None:
+    mime = (content_type or "").split(";", 1)[0].strip().lower()
+    if mime != "application/json" and not (
+        mime.startswith("application/") and mime.endswith("+json")
+    ):
+        raise ApiError(
+            415, "Content-Type", f"must be application/json, got {content_type or 'nothing'!r}"
+        )
+
+
+def _text(field: str, value: Any, max_len: int, *, allow_empty: bool = True) -> str:
+    if not isinstance(value, str):
+        raise ApiError(400, field, "must be a string")
+    if not allow_empty and not value.strip():
+        raise ApiError(400, field, "must not be empty")
+    if len(value) > max_len:
+        raise ApiError(400, field, f"longer than {max_len} characters")
+    if "\x00" in value:
+        raise ApiError(400, field, "must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiError(400, field, "must be valid Unicode (lone surrogate)") from None
+    return value
+
+
+def _check_json_tree(field: str, value: Any, depth: int = 0) -> None:
+    """Strings inside free-form JSON must be storable (no lone surrogates, no NUL)."""
+    if depth > 32:
+        raise ApiError(400, field, "nested too deeply (max 32)")
+    if isinstance(value, str):
+        _text(field, value, MAX_MESSAGE)
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            _text(f"{field}.{k}"[:200], k, 200)
+            _check_json_tree(f"{field}.{k}"[:200], v, depth + 1)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_json_tree(f"{field}[{i}]", v, depth + 1)
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**63:
+        raise ApiError(400, field, "integer out of range")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ApiError(400, field, "must be finite")
+
+
+def seed_timestamp(now: float | None = None) -> str:
+    return time.strftime(TIMESTAMP_FORMAT, time.gmtime(time.time() if now is None else now))
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def parse_message(item: Any, prefix: str = "") -> NewMessage:
+    """One message: the seed's plain ``{agent_name, message, timestamp}`` or a structured
+    recommendation (``Recommendation.to_dict()``, recognized by ``step`` or
+    ``schema_version``), each with optional ``message_id`` and ``timestamp``. Other keys are
+    ignored."""
+    if not isinstance(item, Mapping):
+        raise ApiError(400, prefix.rstrip(".") or "body", "must be a JSON object")
+    p = prefix
+    for key, value in item.items():  # storable strings, sane numbers, bounded depth
+        _check_json_tree(p + str(key)[:100], value)
+    if "agent_name" not in item:
+        raise ApiError(400, p + "agent_name", "missing")
+    agent = _text(p + "agent_name", item["agent_name"], MAX_AGENT_NAME, allow_empty=False)
+    if not agent.isprintable():
+        raise ApiError(400, p + "agent_name", "must be printable characters")
+    if "message" not in item:
+        raise ApiError(400, p + "message", "missing")
+    message = _text(p + "message", item["message"], MAX_MESSAGE)
+    message_id = None
+    if item.get("message_id") is not None:
+        message_id = _text(p + "message_id", item["message_id"], MAX_MESSAGE_ID, allow_empty=False)
+        if not message_id.isprintable():
+            raise ApiError(400, p + "message_id", "must be printable characters")
+    ts_value = item.get("timestamp")
+    if ts_value is None:
+        timestamp = seed_timestamp()
+    elif isinstance(ts_value, bool):
+        raise ApiError(400, p + "timestamp", "must be a string or unix seconds")
+    elif isinstance(ts_value, int | float):
+        if not math.isfinite(ts_value) or not 0 <= ts_value < 1e11:
+            raise ApiError(400, p + "timestamp", "unix seconds out of range")
+        timestamp = seed_timestamp(float(ts_value))
+    else:
+        timestamp = _text(p + "timestamp", ts_value, MAX_TIMESTAMP)
+    known = {
+        k: item[k]
+        for k in (
+            "agent_name",
+            "message",
+            "message_id",
+            "timestamp",
+            "step",
+            "schema_version",
+            "levers",
+            "confidence",
+            "expected_saving_ct",
+            "data",
+        )
+        if k in item
+    }
+    body_hash = hashlib.sha256(_canonical(known).encode()).hexdigest()
+    structured = "step" in item or "schema_version" in item
+    if not structured:
+        return NewMessage(agent, message, timestamp, message_id, None, body_hash=body_hash)
+    try:
+        rec = Recommendation.from_dict(item)
+    except RecommendationError as exc:
+        field, _, reason = str(exc).partition(": ")
+        raise ApiError(400, p + field, reason or str(exc)) from None
+    if rec.step > MAX_STEP:
+        raise ApiError(400, p + "step", f"must be <= {MAX_STEP}")
+    try:
+        Levers.from_dict(rec.levers)
+    except LeverError as exc:
+        field, _, reason = str(exc).partition(": ")
+        field = "levers" + field[len("parameters") :] if field.startswith("parameters") else field
+        raise ApiError(400, p + field, reason or str(exc)) from None
+    _check_json_tree(p + "levers", dict(rec.levers))
+    _check_json_tree(p + "data", dict(rec.data))
+    return NewMessage(
+        agent_name=agent,
+        message=message,
+        timestamp=timestamp,
+        message_id=message_id,
+        step=rec.step,
+        schema_version=1,
+        levers=_canonical(dict(rec.levers)),
+        confidence=rec.confidence,
+        expected_saving_ct=rec.expected_saving_ct,
+        data=_canonical(dict(rec.data)),
+        body_hash=body_hash,
+    )
+
+
+def parse_receive(data: Any, max_batch: int) -> tuple[list[NewMessage], bool]:
+    """The messages of a ``POST /receive`` body and whether it was a batch (a JSON array)."""
+    if isinstance(data, list):
+        if not data:
+            raise ApiError(400, "body", "empty batch")
+        if len(data) > max_batch:
+            raise ApiError(413, "body", f"batch of {len(data)} messages; at most {max_batch}")
+        return [parse_message(item, f"[{i}].") for i, item in enumerate(data)], True
+    if isinstance(data, dict):
+        return [parse_message(data)], False
+    raise ApiError(400, "body", "must be a JSON object or an array of objects")
+
+
+# ---------------------------------------------------------------------- query parameters
+def int_param(
+    args: Mapping[str, str],
+    name: str,
+    *,
+    lo: int = 0,
+    hi: int = MAX_STEP,
+    default: int | None = None,
+) -> int | None:
+    text = args.get(name)
+    if text is None or text == "":
+        return default
+    t = text.strip()
+    if not (t.isdigit() or (t.startswith("-") and t[1:].isdigit())) or len(t) > 19:
+        raise ApiError(400, name, "must be an integer")
+    value = int(t)
+    if not lo <= value <= hi:
+        raise ApiError(400, name, f"must be between {lo} and {hi}")
+    return value
+
+
+def since_param(args: Mapping[str, str], name: str = "since") -> float | None:
+    """Unix seconds, or an ISO 8601 date-time (UTC unless it names an offset)."""
+    text = args.get(name)
+    if text is None or text == "":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            dt = datetime.fromisoformat(text.strip())
+        except ValueError:
+            raise ApiError(400, name, "must be unix seconds or an ISO 8601 date-time") from None
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+        return dt.timestamp()
+    if not math.isfinite(value):
+        raise ApiError(400, name, "must be a finite number")
+    return value
+
+
+def cursor_param(args: Mapping[str, str]) -> int | None:
+    text = args.get("cursor")
+    if text is None or text == "":
+        return None
+    if not text.isdigit() or len(text) > 18:
+        raise ApiError(400, "cursor", "not a cursor from a previous page")
+    return int(text)
+
+
+def text_param(args: Mapping[str, str], name: str, max_len: int = MAX_AGENT_NAME) -> str | None:
+    text = args.get(name)
+    if text is None:
+        return None
+    return _text(name, text, max_len, allow_empty=False)

@@ -1,0 +1,1 @@
+"""The blueprints of the AI Manager server."""

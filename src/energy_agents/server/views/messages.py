@@ -1,0 +1,107 @@
+"""``GET /``, ``POST /receive``, ``GET /messages``."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, request
+
+from ..app import ctx
+from ..auth import require_read_token, verify_poster
+from ..config import DEFAULT_PAGE, MAX_PAGE
+from ..json_response import json_response
+from ..store import Refusal
+from ..validation import (
+    MAX_STEP,
+    ApiError,
+    check_json_content_type,
+    cursor_param,
+    int_param,
+    parse_json,
+    parse_receive,
+    since_param,
+    text_param,
+)
+
+bp = Blueprint("messages", __name__)
+
+WELCOME = "Welcome to the AI Manager API server. Use POST /receive to send messages."
+
+
+@bp.get("/")
+def index() -> Response:
+    return Response(WELCOME, mimetype="text/plain")
+
+
+@bp.post("/receive")
+def receive() -> Response:
+    c = ctx()
+    check_json_content_type(request.headers.get("Content-Type"))
+    body = request.get_data(cache=False)
+    poster = verify_poster(body)
+    messages, batch = parse_receive(parse_json(body), c.config.max_batch)
+    if poster.signed:
+        for i, m in enumerate(messages):
+            if m.agent_name != poster.name:
+                field = f"[{i}].agent_name" if batch else "agent_name"
+                raise ApiError(
+                    403, field, f"{m.agent_name!r} is not the signing agent ({poster.name!r})"
+                )
+    result = c.store.add_messages(messages, signed=poster.signed, nonce=poster.nonce)
+    if isinstance(result, Refusal):
+        raise ApiError(result.status, result.field, result.reason)
+    if not batch:
+        m = result[0]
+        return json_response(
+            {
+                "status": "success",
+                "message": "Message received",
+                "message_id": m.message_id,
+                "step": m.step,
+                "signed": m.signed,
+            },
+            headers={"X-Duplicate": "true"} if m.duplicate else None,
+        )
+    return json_response(
+        {
+            "status": "success",
+            "message": "Messages received",
+            "count": len(result),
+            "signed": poster.signed,
+            "messages": [{"message_id": m.message_id, "step": m.step} for m in result],
+        }
+    )
+
+
+@bp.get("/messages")
+def messages() -> Response:
+    require_read_token()
+    args = request.args
+    agent = text_param(args, "agent")
+    step = int_param(args, "step", hi=MAX_STEP)
+    since = since_param(args)
+    limit = int_param(args, "limit", lo=1, hi=MAX_PAGE, default=DEFAULT_PAGE)
+    cursor = cursor_param(args)
+    order = args.get("order", "asc")
+    if order not in ("asc", "desc"):
+        raise ApiError(400, "order", "must be asc or desc")
+    assert limit is not None
+    items, nxt = ctx().store.list_messages(
+        agent=agent,
+        step=step,
+        since=since,
+        limit=limit,
+        cursor=cursor,
+        descending=order == "desc",
+    )
+    return json_response(items, headers=next_page_headers(nxt))
+
+
+def next_page_headers(nxt: int | None) -> dict[str, str] | None:
+    """``X-Next-Cursor`` and ``Link: <...>; rel="next"`` when there is a next page."""
+    if nxt is None:
+        return None
+    query = {k: v for k, v in request.args.items() if k != "cursor"}
+    query["cursor"] = str(nxt)
+    url = f"{request.script_root}{request.path}?{urlencode(query)}"
+    return {"X-Next-Cursor": str(nxt), "Link": f'<{url}>; rel="next"'}

@@ -1,0 +1,114 @@
+"""``POST/GET /state`` (the runner publishes, agents poll), ``GET /series``, ``GET /kpis``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from flask import Blueprint, Response, request
+
+from ...sim.observation import Observation
+from ..app import ctx
+from ..auth import require_read_token, verify_poster
+from ..json_response import json_response
+from ..store import Refusal
+from ..validation import (
+    MAX_STEP,
+    ApiError,
+    _check_json_tree,
+    check_json_content_type,
+    int_param,
+    parse_json,
+)
+
+bp = Blueprint("state", __name__)
+
+SERIES_DEFAULT = 1000
+SERIES_MAX = 10_000
+
+
+def parse_state(data: object) -> tuple[int, dict, dict | None, dict | None]:
+    """Validate ``{"observation", "record"?, "kpis"?}``; the observation must be one that
+    ``Observation.from_dict`` reads."""
+    if not isinstance(data, dict):
+        raise ApiError(400, "body", "must be a JSON object")
+    obs = data.get("observation")
+    if not isinstance(obs, dict):
+        raise ApiError(400, "observation", "missing or not an object")
+    for key in ("record", "kpis"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise ApiError(400, key, "must be an object")
+    for key in ("observation", "record", "kpis"):
+        if data.get(key) is not None:
+            _check_json_tree(key, data[key])
+    step = obs.get("step")
+    if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= MAX_STEP:
+        raise ApiError(400, "observation.step", "must be an integer >= 0")
+    try:
+        Observation.from_dict(obs)
+    except ValueError as exc:
+        field, _, reason = str(exc).partition(": ")
+        raise ApiError(
+            400, field if field.startswith("observation") else "observation", reason or str(exc)
+        ) from None
+    except Exception as exc:  # wrong types deep inside (TypeError, KeyError, ...)
+        raise ApiError(
+            400, "observation", f"not a valid observation ({exc.__class__.__name__})"
+        ) from None
+    record = data.get("record")
+    if record is not None:
+        rs = record.get("step")
+        if isinstance(rs, bool) or not isinstance(rs, int) or not 0 <= rs <= MAX_STEP:
+            raise ApiError(400, "record.step", "must be an integer >= 0")
+    return step, obs, record, data.get("kpis")
+
+
+@bp.post("/state")
+def publish() -> Response:
+    c = ctx()
+    check_json_content_type(request.headers.get("Content-Type"))
+    body = request.get_data(cache=False)
+    poster = verify_poster(body, runner=True)
+    step, obs, record, kpis = parse_state(parse_json(body))
+    result = c.store.publish_state(step, obs, record, kpis, nonce=poster.nonce)
+    if isinstance(result, Refusal):
+        raise ApiError(result.status, result.field, result.reason)
+    return json_response(
+        {"status": "success", "step": step, "seq": result, "signed": poster.signed}
+    )
+
+
+@bp.get("/state")
+def latest() -> Response:
+    require_read_token()
+    state = ctx().store.latest_state()
+    if state is None:
+        raise ApiError(404, None, "no state published yet (is the runner started?)")
+    # The observation is stored as JSON text: splice it in instead of parsing it again.
+    head = json.dumps(
+        {"step": state["step"], "seq": state["seq"], "published_at": state["published_at"]},
+        separators=(",", ":"),
+    )
+    body = head[:-1] + ',"observation":' + state["observation"] + "}"
+    return Response(body, mimetype="application/json")
+
+
+@bp.get("/series")
+def series() -> Response:
+    require_read_token()
+    since = int_param(request.args, "since_step", hi=MAX_STEP, default=0)
+    limit = int_param(request.args, "limit", lo=1, hi=SERIES_MAX, default=SERIES_DEFAULT)
+    assert since is not None and limit is not None
+    items, nxt = ctx().store.series(since, limit)
+    headers = None
+    if nxt is not None:  # the cursor of /series is the next since_step
+        url = f"{request.script_root}{request.path}?since_step={nxt}&limit={limit}"
+        headers = {"X-Next-Cursor": str(nxt), "Link": f'<{url}>; rel="next"'}
+    return json_response(items, headers=headers)
+
+
+@bp.get("/kpis")
+def kpis() -> Response:
+    require_read_token()
+    value: Mapping | None = ctx().store.latest_kpis()
+    return json_response(value or {})
