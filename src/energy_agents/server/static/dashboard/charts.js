@@ -11,8 +11,9 @@
  * Per-step values; the tokens panel accumulates them. The first run with role "strategy" (or
  * the first run) is the one whose operation (SOC, prices, grid, P2P, burn) is shown.
  *
- * Each drawn canvas gets data-points (number of points drawn) and data-series (JSON list of
- * {name, points, color}) so that tests and people can check what a chart holds.
+ * Each drawn canvas gets data-points (number of points drawn), data-series (JSON list of
+ * {name, points, color}) and data-plot (the plot area "left,top,width,height" in CSS pixels),
+ * so that tests and people can check what a chart holds.
  */
 (function (global) {
   "use strict";
@@ -64,7 +65,8 @@
 
   /* Draw a line chart.
    * opts: { series: [{name, x: [], y: [], color, dash: [..], step: bool, width}],
-   *         xLabel: function(x) -> string, yLabel, yMin, yMax, zeroLine: bool, empty: string } */
+   *         xLabel: function(x) -> string, yLabel, yMin, yMax, zeroLine: bool, empty: string,
+   *         band: {lower: i, upper: j} shades between series i and j (aligned by index) } */
   function line(canvas, opts) {
     var dpr = global.devicePixelRatio || 1;
     var cssW = canvas.clientWidth || canvas.width || 600;
@@ -101,6 +103,7 @@
     ctx.lineWidth = 1;
     ctx.strokeRect(pad.left + 0.5, pad.top + 0.5, w, h);
     canvas.dataset.points = String(points);
+    canvas.dataset.plot = [pad.left, pad.top, w, h].join(",");
     canvas.dataset.series = JSON.stringify(
       series.map(function (s, i) {
         return { name: s.name, points: s.x.length, color: s.color || PALETTE[i % PALETTE.length] };
@@ -181,6 +184,23 @@
     ctx.beginPath();
     ctx.rect(pad.left, pad.top, w, h);
     ctx.clip();
+    if (opts.band && series[opts.band.lower] && series[opts.band.upper]) {
+      // shade between two aligned series: green where `upper` is above `lower`, red below
+      var lo = series[opts.band.lower], up = series[opts.band.upper];
+      var n = Math.min(lo.x.length, up.x.length);
+      for (var j = 0; j + 1 < n; j++) {
+        var a0 = lo.y[j], a1 = lo.y[j + 1], b0 = up.y[j], b1 = up.y[j + 1];
+        if (!isNum(a0) || !isNum(a1) || !isNum(b0) || !isNum(b1) || !isNum(lo.x[j]) || !isNum(lo.x[j + 1])) continue;
+        ctx.fillStyle = b0 + b1 >= a0 + a1 ? "rgba(42,157,87,0.14)" : "rgba(192,58,74,0.14)";
+        ctx.beginPath();
+        ctx.moveTo(px(lo.x[j]), py(a0));
+        ctx.lineTo(px(lo.x[j + 1]), py(a1));
+        ctx.lineTo(px(lo.x[j + 1]), py(b1));
+        ctx.lineTo(px(lo.x[j]), py(b0));
+        ctx.closePath();
+        ctx.fill();
+      }
+    }
     series.forEach(function (s, i) {
       var color = s.color || PALETTE[i % PALETTE.length];
       ctx.strokeStyle = color;
@@ -282,6 +302,9 @@
           };
         }),
     };
+    if (specs.tokens.series.length === 2 && runs.length === 2 && runs[1].role === "baseline") {
+      specs.tokens.band = { lower: 0, upper: 1 }; // the saving: baseline above strategy
+    }
     var soc = (main && main.soc) || {};
     specs.soc = {
       yLabel: "SOC [0-1]",

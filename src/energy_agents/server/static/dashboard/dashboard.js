@@ -3,20 +3,25 @@
  * never parsed as HTML. Requires charts.js (EnergyCharts). No inline script anywhere: the page
  * is served with a Content-Security-Policy that forbids it.
  *
- * Data sources (see docs/dashboard.md):
- *   GET /messages?since=CURSOR&limit=N  the feed and the agents' status (new messages only)
- *   GET /series?since_step=N            per-step records the live runner publishes (charts)
- *   GET /aggregate                      the current decision
- *   GET /decisions                      the decision history (timeline)
- *   GET /kpis                           the KPI table
+ * Data sources (see docs/dashboard.md), all read-only:
+ *   GET /messages?order=desc&limit=N     first load: the newest messages
+ *   GET /messages?cursor=ID&limit=N      then: the messages after the newest one held (by id)
+ *   GET /series?since_step=N             per-step records the live runner publishes (charts)
+ *   GET /decisions?strategy=S&limit=N    the decision history (timeline, current decision)
+ *   GET /kpis                            the KPI table
+ *   GET /aggregate                       only while no runner publishes (the seed's way of use:
+ *                                        it decides over the recent window). With a runner it is
+ *                                        never called: it would decide (and store) the running
+ *                                        step again, and the applied decisions are in /decisions.
  */
 (function () {
   "use strict";
 
   var POLL_MS = 1000;
   var SLOW_EVERY = 2; // decisions, aggregate and KPIs every 2nd poll
-  var FEED_ROWS = 300; // rows kept in the feed
-  var MSG_PAGE = 500;
+  var FEED_ROWS = 300; // rows kept in the feed (and messages read on first load)
+  var MSG_PAGE = 1000; // the server's largest page
+  var SERIES_PAGE = 5000;
   var TIMELINE_ROWS = 200;
   var HEALTHY_S = 15; // last message younger than this: healthy
   var LATE_S = 60; // younger than this: late; older (or never): silent
@@ -44,7 +49,7 @@
   var state = {
     messages: [], // newest last
     seen: new Set(),
-    cursor: null,
+    maxId: null, // id of the newest message held: the cursor of the next poll
     agents: {}, // name -> {last: ms, recent: [ms...], lastStep, count}
     records: new Map(), // step -> record
     maxStep: -1,
@@ -93,6 +98,12 @@
     };
     return p(d.getHours()) + ":" + p(d.getMinutes()) + ":" + p(d.getSeconds());
   }
+  /* "2023-01-01T13:00:00(.000)(Z)" and "2023-01-01 13:00:00" alike: "2023-01-01 13:00:00". */
+  function fmtSimTime(v) {
+    if (typeof v !== "string") return v == null ? "-" : String(v);
+    return /^\d{4}-\d\d-\d\d[T ]\d\d:\d\d/.test(v) ? v.replace("T", " ").slice(0, 19) : v;
+  }
+
   function fmtAge(ms) {
     if (ms == null) return "never";
     var s = Math.max(0, (now() - ms) / 1000);
@@ -145,69 +156,56 @@
         var skew = Date.parse(date) - Date.now();
         state.clockSkewMs = Math.abs(skew) > 2000 ? skew : 0;
       }
-      if (r.status === 404) return null;
+      if (r.status === 401) throw new Error("this server wants a read token: open /dashboard#token=...");
       if (!r.ok) throw new Error(path + ": HTTP " + r.status);
-      return r.json();
+      var next = r.headers.get("X-Next-Cursor");
+      return r.json().then(function (data) {
+        return { data: data, next: next };
+      });
     });
   }
 
-  function unwrap(data, keys) {
-    if (Array.isArray(data)) return { items: data, cursor: null };
+  /* A list answer: a JSON array (this server), or an object holding one under `keys`. */
+  function items(data, keys) {
+    if (Array.isArray(data)) return data;
     if (data && typeof data === "object") {
-      for (var i = 0; i < keys.length; i++) {
-        if (Array.isArray(data[keys[i]]))
-          return { items: data[keys[i]], cursor: data.next_cursor || data.cursor || null };
-      }
+      for (var i = 0; i < keys.length; i++) if (Array.isArray(data[keys[i]])) return data[keys[i]];
     }
-    return { items: [], cursor: null };
+    return [];
+  }
+  function objects(list) {
+    return list.filter(function (x) {
+      return x && typeof x === "object";
+    });
   }
 
   function messageKey(m) {
-    if (m.message_id) return "id:" + m.message_id;
+    if (isNum(m.id)) return "pk:" + m.id;
+    if (m.message_id) return "id:" + m.agent_name + ":" + m.message_id;
     return [m.agent_name, m.timestamp, m.received_at, m.message].join("\u0000");
   }
 
   function pollMessages() {
-    var params = { limit: MSG_PAGE };
-    if (state.cursor !== null) params.since = state.cursor;
-    else params.order = "desc";
-    return getJson("/messages", params).then(function (data) {
-      var page = unwrap(data, ["messages", "items"]);
-      var items = page.items.filter(function (m) {
-        return m && typeof m === "object";
+    var first = state.maxId === null;
+    var params = first ? { order: "desc", limit: FEED_ROWS } : { cursor: state.maxId, limit: MSG_PAGE };
+    return getJson("/messages", params).then(function (res) {
+      var list = objects(items(res.data, ["messages", "items"]));
+      list.sort(function (a, b) {
+        return isNum(a.id) && isNum(b.id) ? a.id - b.id : (msgTime(a) || 0) - (msgTime(b) || 0);
       });
-      if (state.cursor === null) {
-        // first load: keep the newest FEED_ROWS, oldest first
-        items.sort(function (a, b) {
-          return (msgTime(a) || 0) - (msgTime(b) || 0);
-        });
-        items = items.slice(-FEED_ROWS);
-      }
       var fresh = [];
-      items.forEach(function (m) {
+      list.forEach(function (m) {
+        if (isNum(m.id) && (state.maxId === null || m.id > state.maxId)) state.maxId = m.id;
         var k = messageKey(m);
         if (state.seen.has(k)) return;
         state.seen.add(k);
         fresh.push(m);
       });
-      var cursor = nextCursor(page, items);
-      if (cursor !== null) state.cursor = cursor;
-      else if (state.cursor === null) state.cursor = "";
-      if (fresh.length) addMessages(fresh, state.polls > 0);
-      return page.cursor && page.items.length >= MSG_PAGE ? pollMessages() : null;
+      if (state.maxId === null) state.maxId = 0; // an empty store: from the first message on
+      if (fresh.length) addMessages(fresh, !first);
+      if (!first && res.next && list.length >= MSG_PAGE) return pollMessages(); // catch up
+      return null;
     });
-  }
-
-  /* The cursor for `since`: the server's next_cursor if it pages, else the newest received_at. */
-  function nextCursor(page, items) {
-    if (page.cursor) return page.cursor;
-    var best = null;
-    items.forEach(function (m) {
-      var v = m.received_at !== undefined ? m.received_at : m.timestamp;
-      if (v === undefined || v === null) return;
-      if (best === null || (parseTime(v) || 0) >= (parseTime(best) || 0)) best = v;
-    });
-    return best;
   }
 
   function msgTime(m) {
@@ -231,31 +229,50 @@
   }
 
   function pollSeries() {
-    return getJson("/series", { since_step: state.maxStep + 1 }).then(function (data) {
-      var page = unwrap(data, ["records", "series", "items", "steps"]);
-      page.items.forEach(function (r) {
-        if (!r || !isNum(r.step)) return;
+    return getJson("/series", { since_step: state.maxStep + 1, limit: SERIES_PAGE }).then(function (res) {
+      var list = objects(items(res.data, ["records", "series", "items", "steps"]));
+      var before = state.maxStep;
+      list.forEach(function (r) {
+        if (!isNum(r.step)) return;
         state.records.set(r.step, r);
         if (r.step > state.maxStep) state.maxStep = r.step;
         state.chartsDirty = true;
       });
+      if (res.next && state.maxStep > before) return pollSeries(); // more pages
+      return null;
     });
   }
 
+  function runStrategy() {
+    var r = state.maxStep >= 0 ? state.records.get(state.maxStep) : null;
+    return r && r.strategy ? String(r.strategy) : null;
+  }
+
+  function hasRunner() {
+    return state.maxStep >= 0 || (state.kpis && Object.keys(state.kpis).length > 0);
+  }
+
   function pollSlow() {
+    var strategy = runStrategy();
     return Promise.all([
-      getJson("/aggregate").then(function (d) {
-        state.aggregate = d && typeof d === "object" && !Array.isArray(d) ? d : null;
+      getJson("/decisions", { strategy: strategy, limit: TIMELINE_ROWS }).then(function (res) {
+        state.decisions = objects(items(res.data, ["decisions", "items"]));
       }),
-      getJson("/decisions", { limit: TIMELINE_ROWS }).then(function (d) {
-        state.decisions = unwrap(d, ["decisions", "items"]).items.filter(function (x) {
-          return x && typeof x === "object";
+      getJson("/kpis").then(function (res) {
+        state.kpis = res.data && typeof res.data === "object" && !Array.isArray(res.data) ? res.data : null;
+      }),
+    ])
+      .then(function () {
+        if (hasRunner()) {
+          state.aggregate = null;
+          return null;
+        }
+        return getJson("/aggregate").then(function (res) {
+          var d = res.data;
+          state.aggregate = d && typeof d === "object" && !Array.isArray(d) ? d : null;
         });
-      }),
-      getJson("/kpis").then(function (d) {
-        state.kpis = d && typeof d === "object" ? d : null;
-      }),
-    ]).then(function () {
+      })
+      .then(function () {
       renderDecision();
       renderTimeline();
       renderKpis();
@@ -376,20 +393,22 @@
     });
   }
 
-  function currentDecision() {
-    var d = state.aggregate;
-    var last = state.decisions.length ? latestDecision(state.decisions) : null;
-    if (!d) return last;
-    if (last && isNum(last.step) && isNum(d.step) && last.step > d.step) return last;
-    return d;
+  /* Decisions of a step (the runner's), oldest first; recent-window ones have no step. */
+  function stepDecisions() {
+    return state.decisions
+      .filter(function (d) {
+        return isNum(d.step);
+      })
+      .sort(function (a, b) {
+        return a.step - b.step;
+      });
   }
 
-  function latestDecision(list) {
-    var best = list[0];
-    list.forEach(function (x) {
-      if (isNum(x.step) && (!isNum(best.step) || x.step > best.step)) best = x;
-    });
-    return best;
+  function currentDecision() {
+    if (state.aggregate) return state.aggregate;
+    var steps = stepDecisions();
+    if (steps.length) return steps[steps.length - 1];
+    return state.decisions.length ? state.decisions[0] : null; // newest first
   }
 
   function renderDecision() {
@@ -399,7 +418,7 @@
     var bits = [];
     if (d.strategy) bits.push("strategy " + d.strategy);
     if (isNum(d.step)) bits.push("step " + d.step);
-    if (d.timestamp) bits.push(String(d.timestamp));
+    if (d.timestamp) bits.push(fmtSimTime(d.timestamp));
     if (d.details && typeof d.details === "object") {
       var counts = Object.keys(d.details)
         .filter(function (k) {
@@ -435,9 +454,7 @@
   }
 
   function renderTimeline() {
-    var list = state.decisions.slice().sort(function (a, b) {
-      return (isNum(a.step) ? a.step : 0) - (isNum(b.step) ? b.step : 0);
-    });
+    var list = stepDecisions();
     var strip = $("timeline-strip");
     clear(strip);
     list.slice(-120).forEach(function (d) {
@@ -454,7 +471,7 @@
         var tr = el("tr");
         var rec = isNum(d.step) ? state.records.get(d.step) : null;
         tr.appendChild(el("td", "num", isNum(d.step) ? d.step : "-"));
-        tr.appendChild(el("td", "", d.sim_timestamp || (rec && rec.timestamp) || d.timestamp || "-"));
+        tr.appendChild(el("td", "", fmtSimTime((rec && rec.timestamp) || d.timestamp)));
         tr.appendChild(el("td", "", d.strategy || "-"));
         var act = el("td");
         act.appendChild(el("span", "chip " + actionClass(d.action), d.action || "-"));
@@ -568,7 +585,7 @@
     if (last) {
       $("hl-strategy").textContent = last.strategy || "-";
       $("hl-step").textContent = String(last.step);
-      $("hl-time").textContent = last.timestamp || "-";
+      $("hl-time").textContent = fmtSimTime(last.timestamp);
     }
     if (s) {
       $("hl-spent").textContent = fmtCt(s.spent);

@@ -1,0 +1,468 @@
+"""The dashboard in a real headless Chromium (Debian's ``chromium``, driven by Playwright).
+
+Two real systems on loopback, started once for the module:
+
+- ``energy-agents serve --allow-unsigned`` (empty store): the feed, escaping and CSP tests post
+  plain seed-style messages to it;
+- ``energy-agents up --tick 0.2`` (server, runner and the five agents): the charts, the tokens
+  chart's strategy and baseline curves, agents' status, the decision and the KPI table, and the
+  screenshot ``out/screenshots/dashboard.png``.
+
+Without Chromium the tests skip, except under ``CI=true`` where they fail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from energy_agents.advisors.types import AGENT_NAMES
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
+
+ROOT = Path(__file__).resolve().parents[1]
+SCREENSHOTS = ROOT / "out" / "screenshots"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+CHARTS = ("tokens", "soc", "prices", "grid", "p2p", "burned", "burn_rate")
+STRATEGY_COLOR = (0x1F, 0x6F, 0xD1)  # charts.js PALETTE[0]: the (first) strategy run
+BASELINE_COLOR = (0x7A, 0x7F, 0x87)  # charts.js BASELINE_COLOR
+LIVE_STEPS = 120
+PNG_1PX = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
+)
+
+
+def _missing(reason: str):
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: browser tests must run)")
+    pytest.skip(reason)
+
+
+# ------------------------------------------------------------------------------ processes
+def free_port_block(n: int) -> int:
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base + n >= 65000:
+            continue
+        socks: list[socket.socket] = []
+        try:
+            for p in range(base, base + n):
+                t = socket.socket()
+                socks.append(t)
+                t.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        finally:
+            for t in socks:
+                t.close()
+        return base
+    raise RuntimeError("no block of free ports")
+
+
+class Proc:
+    """A CLI child in its own session (stopped with SIGINT, its whole group killed if need be)."""
+
+    def __init__(self, argv: list[str], log: Path, url: str) -> None:
+        self.url = url
+        self.log_path = log
+        self.log = log.open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "energy_agents.cli", *argv],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=log.parent,
+        )
+
+    def text(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def get(self, path: str, **params):
+        r = requests.get(self.url + path, params=params, timeout=5)
+        r.raise_for_status()
+        return r.json()
+
+    def wait_for(self, what: str, cond, timeout: float):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"exited with {self.proc.returncode}:\n{self.text()}")
+            with contextlib.suppress(requests.RequestException, ValueError):
+                value = cond()
+                if value:
+                    return value
+            time.sleep(0.1)
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}:\n{self.text()}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # stragglers of the session, if any
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    """``energy-agents up`` with a fast tick, started first: it warms up while other tests run."""
+    tmp = tmp_path_factory.mktemp("live")
+    base = free_port_block(6)
+    argv = ["up", "--port", str(base), "--base-port", str(base + 1), "--data-dir", "data"]
+    argv += ["--tick", "0.2", "--scenario", "synthetic", "--members", "5", "--days", "7"]
+    argv += ["--steps", str(LIVE_STEPS)]
+    p = Proc(argv, tmp / "up.log", f"http://127.0.0.1:{base}")
+    yield p
+    p.stop()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, live):
+    tmp = tmp_path_factory.mktemp("serve")
+    port = free_port_block(1)
+    argv = ["serve", "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--database", str(tmp / "server.sqlite"), "--allow-unsigned"]
+    p = Proc(argv, tmp / "serve.log", f"http://127.0.0.1:{port}")
+    p.wait_for("the server", lambda: requests.get(p.url + "/health", timeout=2).ok, 30)
+    yield p
+    p.stop()
+
+
+# ------------------------------------------------------------------------------ browser
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        _missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("the playwright package is not installed")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class Watched:
+    """A page with its console errors, page errors and dialogs recorded."""
+
+    def __init__(self, browser, width: int = 1440, height: int = 1100) -> None:
+        self.context = browser.new_context(viewport={"width": width, "height": height})
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
+
+        def on_dialog(d) -> None:
+            self.dialogs.append(d.message)
+            d.dismiss()
+
+        self.page.on("dialog", on_dialog)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def watched(browser):
+    w = Watched(browser)
+    yield w
+    w.close()
+
+
+def post_message(url: str, agent: str, text: str, step: int = 0) -> None:
+    r = requests.post(
+        url + "/receive",
+        json={
+            "agent_name": agent,
+            "message": text,
+            "timestamp": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "step": step,
+        },
+        timeout=5,
+    )
+    assert r.status_code < 300, r.text
+
+
+def wait_live(page) -> None:
+    """Until the page's first polling round answered. Predicates are functions, never
+    expression strings: Playwright evaluates those with eval(), which the CSP forbids."""
+    page.wait_for_function(
+        "() => document.getElementById('conn').textContent === 'live'", timeout=5000
+    )
+
+
+def feed_texts(page) -> list[str]:
+    return page.eval_on_selector_all("#feed tbody td.msg", "tds => tds.map(td => td.textContent)")
+
+
+CANVAS_PROBE = """(c) => {
+  const [left, top, w, h] = (c.dataset.plot || "0,0,0,0").split(",").map(Number);
+  const r = window.devicePixelRatio || 1;
+  const ctx = c.getContext("2d");
+  const img = ctx.getImageData(0, 0, c.width, c.height).data;
+  let ink = 0;
+  for (let i = 3; i < img.length; i += 4) if (img[i] > 0) ink++;
+  const want = %s;
+  const hits = want.map(() => 0);
+  const x0 = Math.ceil((left + 2) * r), x1 = Math.floor((left + w - 2) * r);
+  const y0 = Math.ceil((top + 2) * r), y1 = Math.floor((top + h - 2) * r);
+  for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) {
+    const i = (y * c.width + x) * 4;
+    want.forEach((rgb, k) => {
+      if (Math.abs(img[i] - rgb[0]) <= 12 && Math.abs(img[i + 1] - rgb[1]) <= 12 &&
+          Math.abs(img[i + 2] - rgb[2]) <= 12 && img[i + 3] > 200) hits[k]++;
+    });
+  }
+  return {ink, hits, points: Number(c.dataset.points || 0),
+          series: JSON.parse(c.dataset.series || "[]")};
+}"""
+
+
+def probe(page, chart: str, colors=()) -> dict:
+    script = CANVAS_PROBE % json.dumps([list(c) for c in colors])
+    return page.eval_on_selector(f'canvas[data-chart="{chart}"]', script)
+
+
+# ------------------------------------------------------------------------------ tests
+def test_csp_header_forbids_inline_script(server, watched):
+    r = requests.get(server.url + "/dashboard", timeout=5)
+    assert r.status_code == 200
+    csp = {
+        d.split()[0]: d.split()[1:]
+        for d in r.headers["Content-Security-Policy"].split(";")
+        if d.strip()
+    }
+    assert csp["script-src"] == ["'self'"], csp
+    assert "'unsafe-inline'" not in r.headers["Content-Security-Policy"]
+    for asset in ("charts.js", "dashboard.js", "dashboard.css"):
+        a = requests.get(f"{server.url}/dashboard/static/{asset}", timeout=5)
+        assert a.status_code == 200 and "Content-Security-Policy" in a.headers
+
+    # and the browser enforces it: an injected inline script does not run
+    page = watched.page
+    page.goto(server.url + "/dashboard")
+    ran = page.evaluate(
+        """() => { const s = document.createElement("script");
+                   s.textContent = "window.__inlineRan = true";
+                   document.body.appendChild(s); return window.__inlineRan === true; }"""
+    )
+    assert ran is False
+    assert any("Content Security Policy" in e for e in watched.errors), watched.errors
+
+
+def test_page_loads_without_console_errors(server, watched):
+    page = watched.page
+    resp = page.goto(server.url + "/dashboard")
+    assert resp is not None and resp.status == 200
+    wait_live(page)
+    page.wait_for_timeout(2200)  # two more polling rounds, every endpoint asked at least once
+    assert watched.errors == []
+    for chart in CHARTS:  # drawn even before data: frame and "waiting for data"
+        assert probe(page, chart)["ink"] > 0, chart
+    agents = page.eval_on_selector_all("#agents tbody tr", "rs => rs.map(r => r.dataset.agent)")
+    assert set(AGENT_NAMES) <= set(agents)
+
+
+def test_posted_message_appears_in_feed_within_3_s(server, watched):
+    page = watched.page
+    page.goto(server.url + "/dashboard")
+    wait_live(page)
+    text = f"feed check {time.time_ns()}: storage_A undercharged, recommend charging"
+    t0 = time.monotonic()
+    post_message(server.url, "storage_optimizer", text, step=3)
+    page.wait_for_function(
+        "t => [...document.querySelectorAll('#feed td.msg')].some(td => td.textContent === t)",
+        arg=text,
+        timeout=3000,
+    )
+    assert time.monotonic() - t0 < 3.0
+    row = page.eval_on_selector(
+        "#feed tbody tr",
+        "tr => [...tr.children].map(td => td.textContent)",
+    )
+    assert row[1] == "storage_optimizer" and row[2] == "3" and row[3] == text
+    assert row[6] in ("unsigned", "-")
+    status = page.get_attribute('#agents tr[data-agent="storage_optimizer"]', "data-status")
+    assert status == "healthy"
+    assert watched.errors == []
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "<img src=x onerror=alert(1)>",
+        "<script>alert(1)</script>",
+        '"><svg onload=alert(1)><b>bold</b>',
+    ],
+)
+def test_untrusted_message_shows_as_literal_text(server, watched, payload):
+    page = watched.page
+    page.goto(server.url + "/dashboard")
+    wait_live(page)
+    marker = f" #{time.time_ns()}"
+    post_message(server.url, "grid_trader", payload + marker)
+    page.wait_for_function(
+        "t => [...document.querySelectorAll('#feed td.msg')].some(td => td.textContent === t)",
+        arg=payload + marker,
+        timeout=3000,
+    )
+    page.wait_for_timeout(500)  # give an injected handler the time to fire
+    assert watched.dialogs == []
+    injected = page.evaluate(
+        "() => document.querySelectorAll('#feed img, #feed script, #feed svg, #feed b').length"
+    )
+    assert injected == 0
+    assert watched.errors == []
+
+
+def test_live_run_draws_every_chart_and_both_token_curves(live, browser):
+    """The whole live system: charts over simulated time from the runner's records."""
+    live.wait_for(
+        "the runner's first 12 steps",
+        lambda: len(_series(live)) >= 12,
+        timeout=60,
+    )
+    w = Watched(browser, 1440, 1100)
+    try:
+        page = w.page
+        page.goto(live.url + "/dashboard")
+        page.wait_for_function(
+            """() => { const c = document.querySelector('canvas[data-chart="tokens"]');
+                       const s = JSON.parse(c.dataset.series || "[]");
+                       return s.length >= 2 && s.every(x => x.points >= 12); }""",
+            timeout=5000,
+        )
+        tokens = probe(page, "tokens", [STRATEGY_COLOR, BASELINE_COLOR])
+        names = [s["name"] for s in tokens["series"]]
+        assert len(names) == 2 and "no-control baseline" in names, names
+        assert tokens["hits"][0] > 30, f"strategy curve not drawn: {tokens}"
+        assert tokens["hits"][1] > 15, f"baseline curve not drawn: {tokens}"
+        for chart in CHARTS:
+            got = probe(page, chart)
+            assert got["points"] > 0 and got["ink"] > 0, (chart, got)
+        assert len(probe(page, "soc")["series"]) >= 1
+
+        # the rest of the page reads the live system too
+        page.wait_for_function(
+            "() => document.querySelectorAll('#agents tr[data-status=\"healthy\"]').length >= 5",
+            timeout=5000,
+        )
+        page.wait_for_function(
+            "() => document.querySelectorAll('#timeline tbody tr').length > 0", timeout=5000
+        )
+        assert page.text_content("#decision-action") not in ("", "no decision yet")
+        assert page.eval_on_selector_all("#decision-parameters tr", "rs => rs.length") > 0
+        page.wait_for_function(
+            "() => document.querySelector('#kpis tr[data-kpi=\"tokens_spent_ct\"]')",
+            timeout=5000,
+        )
+        assert page.text_content("#hl-saved") not in ("", "-")
+        assert page.eval_on_selector_all("#feed tbody tr", "rs => rs.length") >= 5
+        assert w.errors == []
+
+        # a fuller picture for the person who looks at the screenshot
+        page.wait_for_function(
+            """() => Number(document.querySelector('canvas[data-chart="tokens"]')
+                              .dataset.points) >= 2 * 24""",
+            timeout=20000,
+        )
+        page.wait_for_timeout(1700)  # let the feed's highlight fade
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
+        assert (SCREENSHOTS / "dashboard.png").stat().st_size > 20_000
+    finally:
+        w.close()
+
+
+def _series(p: Proc) -> list:
+    data = p.get("/series", since_step=0)
+    if isinstance(data, dict):
+        for key in ("records", "series", "items", "steps"):
+            if isinstance(data.get(key), list):
+                return data[key]
+        return []
+    return data or []
+
+
+def test_batch_report_draws_the_same_charts_under_strict_csp(tmp_path, browser):
+    """report.html of a batch run: the dashboard's charts, no inline script, no network."""
+    from energy_agents import report
+    from energy_agents.commands.common import timed_run
+    from energy_agents.scenarios.tiny import tiny_scenario
+
+    scenario = tiny_scenario(seed=1, n_members=4, n_steps=48)
+    base = timed_run(scenario, "none", progress=False)
+    run = timed_run(
+        scenario, "seed", progress=False, baseline_spent_ct=base.kpis["tokens_spent_ct"]
+    )
+    frames = {"seed": report.steps_frame(run.community), "none": report.steps_frame(base.community)}
+    png = tmp_path / "tokens_spent.png"  # stands in for plot_runs' PNGs (slow, not under test)
+    png.write_bytes(PNG_1PX)
+    images = [png]
+    rows = {"none": base.kpis, "seed": run.kpis}
+    report.write_html("report <i>test</i>", rows, images, tmp_path, frames=frames)
+
+    csp = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'"
+    types = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
+    types |= {".json": "application/json", ".png": "image/png"}
+
+    def serve_file(route) -> None:
+        rel = route.request.url.split("http://report.test/", 1)[1].split("?")[0]
+        path = tmp_path / rel
+        if not path.is_file():
+            route.fulfill(status=404, body="")
+            return
+        route.fulfill(
+            status=200,
+            body=path.read_bytes(),
+            headers={
+                "Content-Type": types.get(path.suffix, "application/octet-stream"),
+                "Content-Security-Policy": csp,
+            },
+        )
+
+    for url in ("http://report.test/report.html", (tmp_path / "report.html").as_uri()):
+        w = Watched(browser, 1280, 1000)
+        try:
+            w.context.route("http://report.test/**", serve_file)
+            w.page.goto(url)
+            w.page.wait_for_selector("#report-charts[data-drawn='1']", timeout=5000)
+            tokens = probe(w.page, "tokens", [STRATEGY_COLOR, BASELINE_COLOR])
+            assert [s["name"] for s in tokens["series"]] == ["seed", "none"]
+            assert tokens["hits"][0] > 30 and tokens["hits"][1] > 15, tokens
+            for chart in ("tokens", "prices", "grid", "burned"):
+                assert probe(w.page, chart)["points"] > 0, (url, chart)
+            assert w.page.evaluate("document.getElementById('png-plots').open") is False
+            assert w.errors == [] and w.dialogs == []
+        finally:
+            w.close()
