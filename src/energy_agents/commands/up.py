@@ -51,6 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--forecast-wait", type=float, default=1.0, help="see energy-agents agents")
     parser.add_argument(
+        "--server-workers",
+        type=int,
+        default=2,
+        help="gunicorn workers of the server (default 2: five agents and one runner)",
+    )
+    parser.add_argument(
         "--external-server",
         default=None,
         metavar="URL",
@@ -124,6 +130,8 @@ def services(args: argparse.Namespace, server: str) -> list[Service]:
                 str(args.data_dir / "server.sqlite"),
                 "--agents-file",
                 str(args.data_dir / "agents.json"),
+                "--workers",
+                str(args.server_workers),
             ),
         ),
         Service(
