@@ -59,6 +59,15 @@ def _missing(reason: str):
     pytest.skip(reason)
 
 
+def require_chromium() -> None:
+    if not Path(CHROMIUM).exists():
+        _missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        _missing("the playwright package is not installed")
+
+
 # ------------------------------------------------------------------------------ processes
 def free_port_block(n: int) -> int:
     for _ in range(100):
@@ -87,6 +96,7 @@ class Proc:
 
     def __init__(self, argv: list[str], log: Path, url: str) -> None:
         self.url = url
+        self.stopping = False
         self.log_path = log
         self.log = log.open("w")
         self.proc = subprocess.Popen(
@@ -117,9 +127,15 @@ class Proc:
             time.sleep(0.1)
         raise AssertionError(f"timed out after {timeout} s waiting for {what}:\n{self.text()}")
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
+    def begin_stop(self) -> None:
+        """Ctrl-C, without waiting (the shutdown overlaps with the next test)."""
+        if self.proc.poll() is None and not self.stopping:
             self.proc.send_signal(signal.SIGINT)
+            self.stopping = True
+
+    def stop(self) -> None:
+        self.begin_stop()
+        if self.proc.poll() is None:
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
@@ -134,6 +150,7 @@ class Proc:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     """``energy-agents up`` with a fast tick, started first: it warms up while other tests run."""
+    require_chromium()  # before starting processes no test could use
     tmp = tmp_path_factory.mktemp("live")
     base = free_port_block(6)
     argv = ["up", "--port", str(base), "--base-port", str(base + 1), "--data-dir", "data"]
@@ -159,12 +176,9 @@ def server(tmp_path_factory, live):
 # ------------------------------------------------------------------------------ browser
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        _missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("the playwright package is not installed")
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
@@ -393,7 +407,7 @@ def test_live_run_draws_every_chart_and_both_token_curves(live, browser):
         # a fuller picture for the person who looks at the screenshot
         page.wait_for_function(
             """() => Number(document.querySelector('canvas[data-chart="tokens"]')
-                              .dataset.points) >= 2 * 24""",
+                              .dataset.points) >= 2 * 36""",
             timeout=20000,
         )
         page.wait_for_timeout(1700)  # let the feed's highlight fade
@@ -402,6 +416,7 @@ def test_live_run_draws_every_chart_and_both_token_curves(live, browser):
         assert (SCREENSHOTS / "dashboard.png").stat().st_size > 20_000
     finally:
         w.close()
+        live.begin_stop()
 
 
 def _series(p: Proc) -> list:
@@ -462,7 +477,10 @@ def test_batch_report_draws_the_same_charts_under_strict_csp(tmp_path, browser):
             assert tokens["hits"][0] > 30 and tokens["hits"][1] > 15, tokens
             for chart in ("tokens", "prices", "grid", "burned"):
                 assert probe(w.page, chart)["points"] > 0, (url, chart)
-            assert w.page.evaluate("document.getElementById('png-plots').open") is False
+            assert w.page.evaluate("() => document.getElementById('png-plots').open") is False
             assert w.errors == [] and w.dialogs == []
+            if url.startswith("http"):
+                SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+                w.page.screenshot(path=str(SCREENSHOTS / "report.png"), full_page=True)
         finally:
             w.close()
