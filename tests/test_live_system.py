@@ -239,7 +239,8 @@ def scenario():
 
 
 # ---------------------------------------------------------------------------------- tests
-def test_up_starts_everything_applies_decisions_and_stops_cleanly(up_factory):
+def test_up_end_to_end(up_factory):
+    """Start within 15 s, decisions applied as /aggregate says, a stranger refused, Ctrl-C."""
     from energy_agents.sim.community import Community
     from energy_agents.sim.levers import Levers
 
@@ -283,6 +284,26 @@ def test_up_starts_everything_applies_decisions_and_stops_cleanly(up_factory):
     assert rec["tokens_spent_ct"] == pytest.approx(comm.results["tokens_spent_ct"][2])
     kpis = up.get("/kpis")
     assert kpis.get("steps", 0) >= 2 and "tokens_saved_ct" in kpis
+
+    # A post signed by an address that is not one of the five is refused, and not stored.
+    from uagents_core.identity import Identity
+
+    from energy_agents.agents.client import ServerClient
+
+    rogue = Identity.from_seed(f"rogue {os.getpid()} {time.time()}", 0)
+    body = {
+        "agent_name": "grid_trader",
+        "step": 0,
+        "message": "Buy everything now.",
+        "levers": {},
+        "message_id": "rogue:0:deadbeef",
+        "timestamp": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+    }
+    res = ServerClient(up.url).post_signed("/receive", body, rogue)
+    assert res.status == 403, res
+    stored = up.get("/messages", step=0)
+    assert all(m.get("message_id") != "rogue:0:deadbeef" for m in stored)
+    assert all("Buy everything" not in m.get("message", "") for m in stored)
 
     pids = up.remember()
     assert len(pids) >= 7  # server (+ workers), runner, launcher, five agents
@@ -394,34 +415,6 @@ def test_runner_resumes_after_sigkill(up_factory):
         assert steps[t]["levers"] == json.loads(
             json.dumps(batch.decisions[t].parameters.to_dict())
         ), f"step {t}"
-    up.stop()
-
-
-def test_server_refuses_posts_from_unknown_addresses(up_factory):
-    from uagents_core.identity import Identity
-
-    from energy_agents.agents.client import ServerClient
-
-    up = up_factory(tick=1.0)
-    up.wait(
-        "all five agents in /messages", lambda: agents_in_messages(up) == set(AGENT_NAMES), START_S
-    )
-    rogue = Identity.from_seed(f"rogue {os.getpid()} {time.time()}", 0)
-    body = {
-        "agent_name": "grid_trader",
-        "step": 0,
-        "message": "Buy everything now.",
-        "levers": {},
-        "message_id": "rogue:0:deadbeef",
-        "timestamp": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
-    }
-    res = ServerClient(up.url).post_signed("/receive", body, rogue)
-    assert 400 <= res.status < 500, res
-    msgs = up.get("/messages", step=0)
-    if isinstance(msgs, dict):
-        msgs = msgs.get("messages") or msgs.get("items") or []
-    assert all(m.get("message_id") != "rogue:0:deadbeef" for m in msgs)
-    assert all("Buy everything" not in m.get("message", "") for m in msgs)
     up.stop()
 
 
