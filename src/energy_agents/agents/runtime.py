@@ -142,7 +142,10 @@ class AgentCore:
             if isinstance(step, int) and self.outbox.known(message_id(self.name, step, digest)):
                 self.answered = digest  # answered before a restart
                 return
-            await self.answer(obs_dict, digest)
+            try:
+                await self.answer(obs_dict, digest)
+            except Exception:  # a bad observation or an advisor bug: say so once, go on
+                self.log.exception("step %s: could not advise", step)
             self.answered = digest
 
     async def answer(self, obs_dict: dict[str, Any], digest: str) -> None:
