@@ -110,6 +110,7 @@
       })
     );
     if (!points) {
+      canvas._energyView = null;
       ctx.fillStyle = "#8a9099";
       ctx.textAlign = "center";
       ctx.textBaseline = "middle";
@@ -251,7 +252,96 @@
       ctx.fillText(label, lx + 23, 12);
       lx += 23 + ctx.measureText(label).width + 16;
     });
+
+    var view = { opts: opts, series: series, xmin: xmin, xmax: xmax, pad: pad, w: w, h: h, px: px, py: py };
+    canvas._energyView = view;
+    bindHover(canvas);
+    if (canvas._energyHoverX != null) drawHover(canvas, ctx, view, canvas._energyHoverX);
     return { points: points };
+  }
+
+  /* Index of the point of sorted `xs` nearest to x. */
+  function nearest(xs, x) {
+    var lo = 0, hi = xs.length - 1;
+    while (hi - lo > 1) {
+      var mid = (lo + hi) >> 1;
+      if (xs[mid] < x) lo = mid;
+      else hi = mid;
+    }
+    return Math.abs(xs[hi] - x) < Math.abs(xs[lo] - x) ? hi : lo;
+  }
+
+  /* Crosshair and a read-out of every series at the hovered x, drawn on the canvas itself. */
+  function drawHover(canvas, ctx, v, cssX) {
+    if (cssX < v.pad.left || cssX > v.pad.left + v.w || !v.series.length) return;
+    var x = v.xmin + ((cssX - v.pad.left) / v.w) * (v.xmax - v.xmin);
+    var lines = [], xAt = null;
+    v.series.forEach(function (s, i) {
+      if (!s.x.length) return;
+      var k = nearest(s.x, x);
+      if (xAt === null) xAt = s.x[k];
+      var y = s.y[k];
+      lines.push({ text: s.name + ": " + (isNum(y) ? formatNumber(y) : "-"), color: s.color || PALETTE[i % PALETTE.length] });
+    });
+    if (xAt === null) return;
+    var X = Math.round(v.px(xAt)) + 0.5;
+    ctx.strokeStyle = "rgba(43,48,58,0.45)";
+    ctx.lineWidth = 1;
+    ctx.setLineDash([3, 3]);
+    ctx.beginPath();
+    ctx.moveTo(X, v.pad.top);
+    ctx.lineTo(X, v.pad.top + v.h);
+    ctx.stroke();
+    ctx.setLineDash([]);
+    var title = v.opts.xLabel ? v.opts.xLabel(xAt) : formatNumber(xAt);
+    ctx.font = SMALL_FONT;
+    var width = ctx.measureText(title).width;
+    lines.forEach(function (l) {
+      width = Math.max(width, ctx.measureText(l.text).width + 14);
+    });
+    var boxW = width + 14, boxH = 18 + 15 * lines.length;
+    var bx = X + 10 + boxW > v.pad.left + v.w ? X - 10 - boxW : X + 10;
+    var by = v.pad.top + 6;
+    ctx.fillStyle = "rgba(255,255,255,0.94)";
+    ctx.strokeStyle = "#c9ced6";
+    ctx.fillRect(bx, by, boxW, boxH);
+    ctx.strokeRect(bx + 0.5, by + 0.5, boxW - 1, boxH - 1);
+    ctx.textAlign = "left";
+    ctx.textBaseline = "middle";
+    ctx.fillStyle = "#2b303a";
+    ctx.fillText(title, bx + 7, by + 10);
+    lines.forEach(function (l, i) {
+      var ly = by + 25 + 15 * i;
+      ctx.fillStyle = l.color;
+      ctx.fillRect(bx + 7, ly - 4, 8, 8);
+      ctx.fillStyle = "#2b303a";
+      ctx.fillText(l.text, bx + 21, ly);
+    });
+  }
+
+  function bindHover(canvas) {
+    if (canvas._energyHoverBound) return;
+    canvas._energyHoverBound = true;
+    var pending = false;
+    function redraw() {
+      pending = false;
+      if (canvas._energyView) line(canvas, canvas._energyView.opts);
+    }
+    canvas.addEventListener("mousemove", function (e) {
+      var r = canvas.getBoundingClientRect();
+      canvas._energyHoverX = e.clientX - r.left;
+      if (!pending) {
+        pending = true;
+        global.requestAnimationFrame(redraw);
+      }
+    });
+    canvas.addEventListener("mouseleave", function () {
+      canvas._energyHoverX = null;
+      if (!pending) {
+        pending = true;
+        global.requestAnimationFrame(redraw);
+      }
+    });
   }
 
   function mainRun(data) {
@@ -382,6 +472,14 @@
     return out;
   }
 
+  /* "saved 12.2 CT (39.0%)" or "spent 0.4 CT (11.4%) more", from one entry of savings(). */
+  function savingText(s) {
+    if (!s || !isNum(s.saved)) return "";
+    var pct = s.baseline ? " (" + ((100 * Math.abs(s.saved)) / Math.abs(s.baseline)).toFixed(1) + "%)" : "";
+    var amount = formatNumber(Math.abs(s.saved)) + " CT" + pct;
+    return s.saved >= 0 ? "saved " + amount : "spent " + amount + " more";
+  }
+
   function renderPanels(root, data) {
     var specs = panelSpecs(data);
     var drawn = {};
@@ -399,6 +497,7 @@
     renderPanels: renderPanels,
     panelSpecs: panelSpecs,
     savings: savings,
+    savingText: savingText,
     cumulative: cumulative,
     formatNumber: formatNumber,
     shortTime: shortTime,

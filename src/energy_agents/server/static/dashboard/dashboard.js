@@ -595,7 +595,7 @@
       saved.textContent = isNum(s.saved) ? fmtCt(s.saved) + pct : "-";
       saved.className = isNum(s.saved) ? (s.saved >= 0 ? "pos" : "neg") : "";
       $("saving-note").textContent = isNum(s.saved)
-        ? "saved so far: " + fmtCt(s.saved) + pct + " over " + main.step.length + " steps"
+        ? EnergyCharts.savingText(s) + " over " + main.step.length + " steps"
         : "";
     }
   }

@@ -27,9 +27,7 @@
         return sv[n].saved !== null;
       })
       .map(function (n) {
-        var s = sv[n];
-        var pct = s.baseline ? " (" + ((100 * s.saved) / Math.abs(s.baseline)).toFixed(1) + "%)" : "";
-        return n + " saved " + EnergyCharts.formatNumber(s.saved) + " CT" + pct;
+        return n + " " + EnergyCharts.savingText(sv[n]);
       });
     if (note) note.textContent = parts.length ? "vs the no-control baseline: " + parts.join("; ") : "";
     var fallback = document.getElementById("png-plots");
