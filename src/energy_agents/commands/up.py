@@ -9,8 +9,8 @@ Three child processes (each dies with this one, ``PR_SET_PDEATHSIG``):
 
 All three start at once (the runner and the agents retry until the server answers). A child
 that exits on its own is reported and restarted with back-off, except a runner that finished
-its run. Ctrl-C or SIGTERM stops the runner and the agents, then the server; whatever has not
-exited after a few seconds is killed, with its descendants.
+its run. Ctrl-C or SIGTERM stops all three at once (the server with gunicorn's quick
+shutdown); whatever has not exited after 4 s is killed, with its descendants.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from types import FrameType
 from .agents import DEFAULT_DATA_DIR
 from .run_sim import add_run_arguments, deadline_of
 
-STOP_TIMEOUT_S = 4.5
+STOP_TIMEOUT_S = 4.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -169,16 +169,16 @@ def stop_services(svcs: list[Service], timeout: float = STOP_TIMEOUT_S) -> None:
     for svc in svcs:
         if svc.proc is not None and svc.proc.poll() is None:
             tree[svc.name] = [svc.proc.pid, *descendants(svc.proc.pid)]
-    first = [s for s in svcs if s.name != "server"]
     deadline = time.monotonic() + timeout
-    for group in (first, [s for s in svcs if s.name == "server"]):
-        for svc in group:
-            if svc.proc is not None and svc.proc.poll() is None:
-                svc.proc.send_signal(signal.SIGTERM)
-        for svc in group:
-            if svc.proc is not None:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    svc.proc.wait(max(0.1, deadline - time.monotonic()))
+    for svc in svcs:  # all at once: the agents' outboxes keep whatever the server misses
+        if svc.proc is not None and svc.proc.poll() is None:
+            # gunicorn: SIGINT is its quick shutdown (SIGTERM waits for idle keep-alive
+            # connections); nothing is lost, the store commits before answering 2xx.
+            svc.proc.send_signal(signal.SIGINT if svc.name == "server" else signal.SIGTERM)
+    for svc in svcs:
+        if svc.proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                svc.proc.wait(max(0.1, deadline - time.monotonic()))
     for name, pids in tree.items():
         left = [p for p in pids if pid_alive(p)]
         if left:
