@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from flask import request
 
-from ..signing import SignatureError, has_signature, verify_request
+from ..signing import HEADER_ADDRESS, SignatureError, has_signature, verify_request
 from .app import ctx
 from .config import RUNNER_NAME
 from .validation import ApiError
@@ -64,6 +64,9 @@ def verify_poster(body: bytes, *, runner: bool = False) -> Poster:
             f"missing: this server wants {what} (unsigned posts are refused unless the server "
             "runs with --allow-unsigned)",
         )
+    address = headers.get(HEADER_ADDRESS)
+    if address and c.agents.name_of(address) is None:  # before any cryptography
+        raise ApiError(403, HEADER_ADDRESS, "not an allowed agent address")
     try:
         verified = verify_request(
             headers,
