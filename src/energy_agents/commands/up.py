@@ -91,7 +91,8 @@ class Service:
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "energy_agents.cli", *args]
+    """A subcommand in a child process, without importing the whole CLI."""
+    return [sys.executable, "-m", "energy_agents.agents.cli_entry", *args]
 
 
 def _module(name: str, *args: str) -> list[str]:
