@@ -361,6 +361,8 @@ def test_untrusted_message_shows_as_literal_text(server, watched, payload):
 
 def test_live_run_draws_every_chart_and_both_token_curves(live, browser):
     """The whole live system: charts over simulated time from the runner's records."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     live.wait_for(
         "the runner's first 12 steps",
         lambda: len(_series(live)) >= 12,
@@ -404,12 +406,14 @@ def test_live_run_draws_every_chart_and_both_token_curves(live, browser):
         assert page.eval_on_selector_all("#feed tbody tr", "rs => rs.length") >= 5
         assert w.errors == []
 
-        # a fuller picture for the person who looks at the screenshot
-        page.wait_for_function(
-            """() => Number(document.querySelector('canvas[data-chart="tokens"]')
-                              .dataset.points) >= 2 * 36""",
-            timeout=20000,
-        )
+        # a fuller picture for the person who looks at the screenshot (not a check: a slow
+        # machine just gets a shorter one)
+        with contextlib.suppress(PlaywrightTimeout):
+            page.wait_for_function(
+                """() => Number(document.querySelector('canvas[data-chart="tokens"]')
+                                  .dataset.points) >= 2 * 30""",
+                timeout=15000,
+            )
         page.wait_for_timeout(1700)  # let the feed's highlight fade
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
@@ -484,3 +488,42 @@ def test_batch_report_draws_the_same_charts_under_strict_csp(tmp_path, browser):
                 w.page.screenshot(path=str(SCREENSHOTS / "report.png"), full_page=True)
         finally:
             w.close()
+
+
+def test_read_token_from_the_fragment(tmp_path, browser):
+    """A server that wants a bearer token for reads: ``/dashboard#token=...`` sends it.
+
+    In process under werkzeug (the page and the JSON API are all this checks; the real
+    gunicorn server is exercised above)."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from energy_agents.server import ServerConfig, create_app
+
+    app = create_app(ServerConfig(database=str(tmp_path / "db.sqlite"), read_token="s3cret"))
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{httpd.server_port}/dashboard"
+    try:
+        w = Watched(browser)
+        try:
+            w.page.goto(url + "#token=s3cret")
+            wait_live(w.page)
+            w.page.wait_for_timeout(1200)
+            assert w.errors == []
+        finally:
+            w.close()
+        w = Watched(browser)
+        try:
+            w.page.goto(url)
+            w.page.wait_for_function(
+                "() => document.getElementById('conn').textContent.includes('read token')",
+                timeout=5000,
+            )
+        finally:
+            w.close()
+    finally:
+        httpd.shutdown()
+        thread.join(5)
