@@ -28,6 +28,10 @@ class ServerUnavailable(RuntimeError):
     """The server did not answer (connection refused, timeout) or answered 5xx."""
 
 
+class ServerRefused(RuntimeError):
+    """The server answered a read with a 4xx other than 404 (the answer names the reason)."""
+
+
 @dataclass(frozen=True)
 class PostResult:
     status: int  # 0: no answer at all
@@ -71,7 +75,12 @@ class ServerClient:
             raise ServerUnavailable(f"GET {path}: HTTP {resp.status_code}")
         if resp.status_code == 404:
             return None
-        resp.raise_for_status()
+        if resp.status_code >= 400:
+            try:
+                answer = resp.json()
+            except ValueError:
+                answer = resp.text[:300]
+            raise ServerRefused(f"GET {path}: HTTP {resp.status_code}: {answer}")
         return resp.json()
 
     def health(self) -> bool:

@@ -222,7 +222,11 @@ class AgentCore:
                             time.monotonic() - self.started,
                             payload.get("step"),
                         )
-                elif res.retryable:
+                elif res.status == 409 and _field(res.body) == "message_id":
+                    # Stored already (by an earlier run of this agent, before a restart).
+                    self.outbox.ack(mid)
+                    self.log.info("%s: already stored by the server", mid)
+                elif res.retryable or res.status == 409:  # 409 here: a replayed nonce
                     delay = backoff.next()
                     self.log.warning(
                         "POST /receive: %s; %d queued, retrying in %.2f s",
@@ -237,6 +241,11 @@ class AgentCore:
                     self.log.error(
                         "POST /receive refused %s (HTTP %d): %s", mid, res.status, res.body
                     )
+
+
+def _field(answer: Any) -> str | None:
+    """The ``field`` of a server error answer (``{"error", "field", "reason"}``)."""
+    return answer.get("field") if isinstance(answer, dict) else None
 
 
 def build_agent(cfg: AgentConfig):
