@@ -328,6 +328,15 @@ def test_posted_message_appears_in_feed_within_3_s(server, watched):
     assert row[6] in ("unsigned", "-")
     status = page.get_attribute('#agents tr[data-agent="storage_optimizer"]', "data-status")
     assert status == "healthy"
+
+    # the agent filter: only the chosen agent's rows stay visible, new ones included
+    page.select_option("#feed-agent", "storage_optimizer")
+    post_message(server.url, "grid_trader", "filtered out " + text, step=3)
+    page.wait_for_selector('#feed tr[data-agent="grid_trader"]', state="attached", timeout=3000)
+    visible = page.eval_on_selector_all(
+        "#feed tbody tr", "rs => rs.filter(r => !r.hidden).map(r => r.dataset.agent)"
+    )
+    assert visible and set(visible) == {"storage_optimizer"}
     assert watched.errors == []
 
 

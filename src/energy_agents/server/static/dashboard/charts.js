@@ -167,7 +167,9 @@
       ctx.lineTo(xx, pad.top + h);
       ctx.stroke();
       ctx.fillStyle = "#5b6270";
-      ctx.fillText(opts.xLabel ? opts.xLabel(xv) : formatNumber(xv), xx, pad.top + h + 6);
+      var xt = opts.xLabel ? opts.xLabel(xv) : formatNumber(xv);
+      var half = ctx.measureText(xt).width / 2;
+      ctx.fillText(xt, Math.max(half + 1, Math.min(cssW - half - 1, xx)), pad.top + h + 6);
     }
     if (opts.yLabel) {
       ctx.save();
@@ -403,8 +405,9 @@
       yMax: 1,
       series: Object.keys(soc)
         .sort()
-        .map(function (name) {
-          return { name: name, x: steps, y: soc[name] };
+        .map(function (name, i) {
+          // thinner lines drawn later: storages at the same SOC stay visible, one inside the other
+          return { name: name, x: steps, y: soc[name], width: Math.max(1.5, 4 - 1.1 * i) };
         }),
     };
     specs.prices = {

@@ -17,8 +17,7 @@
 (function () {
   "use strict";
 
-  var POLL_MS = 1000;
-  var SLOW_EVERY = 2; // decisions, aggregate and KPIs every 2nd poll
+  var POLL_MS = 1000; // one polling round (every request below) per second
   var FEED_ROWS = 300; // rows kept in the feed (and messages read on first load)
   var MSG_PAGE = 1000; // the server's largest page
   var SERIES_PAGE = 5000;
@@ -54,7 +53,9 @@
     records: new Map(), // step -> record
     maxStep: -1,
     chartsDirty: true,
-    decisions: [],
+    decisions: [], // newest TIMELINE_ROWS decisions of a step (and recent-window ones), by step
+    decisionsLoaded: false,
+    decisionStrategy: undefined,
     aggregate: null,
     kpis: null,
     clockSkewMs: 0,
@@ -248,6 +249,27 @@
     return r && r.strategy ? String(r.strategy) : null;
   }
 
+  /* New decisions replace those of the same step; the newest TIMELINE_ROWS are kept. */
+  function mergeDecisions(list, strategy) {
+    if (strategy !== state.decisionStrategy) {
+      state.decisions = [];
+      state.decisionStrategy = strategy;
+    }
+    var byKey = {};
+    state.decisions.concat(list).forEach(function (d) {
+      byKey[isNum(d.step) ? "s" + d.step : "id" + d.id] = d;
+    });
+    state.decisions = Object.keys(byKey)
+      .map(function (k) {
+        return byKey[k];
+      })
+      .sort(function (a, b) {
+        return (isNum(b.id) ? b.id : 0) - (isNum(a.id) ? a.id : 0);
+      })
+      .slice(0, TIMELINE_ROWS);
+    state.decisionsLoaded = true;
+  }
+
   function hasRunner() {
     return state.maxStep >= 0 || (state.kpis && Object.keys(state.kpis).length > 0);
   }
@@ -255,9 +277,11 @@
   function pollSlow() {
     var strategy = runStrategy();
     return Promise.all([
-      getJson("/decisions", { strategy: strategy, limit: TIMELINE_ROWS }).then(function (res) {
-        state.decisions = objects(items(res.data, ["decisions", "items"]));
-      }),
+      getJson("/decisions", { strategy: strategy, limit: state.decisionsLoaded ? 20 : TIMELINE_ROWS }).then(
+        function (res) {
+          mergeDecisions(objects(items(res.data, ["decisions", "items"])), strategy);
+        }
+      ),
       getJson("/kpis").then(function (res) {
         state.kpis = res.data && typeof res.data === "object" && !Array.isArray(res.data) ? res.data : null;
       }),
@@ -286,8 +310,7 @@
   }
 
   function tick() {
-    var jobs = [pollMessages(), pollSeries()];
-    if (state.polls % SLOW_EVERY === 0) jobs.push(pollSlow());
+    var jobs = [pollMessages(), pollSeries(), pollSlow()];
     Promise.all(jobs)
       .then(function () {
         setConn(true, "live");
@@ -320,13 +343,37 @@
     return el("span", "none", "-");
   }
 
+  function feedFilter() {
+    return $("feed-agent").value;
+  }
+
+  function applyFeedFilter() {
+    var want = feedFilter();
+    var rows = document.querySelectorAll("#feed tbody tr");
+    for (var i = 0; i < rows.length; i++) rows[i].hidden = !!want && rows[i].dataset.agent !== want;
+  }
+
+  function syncAgentOptions(names) {
+    var select = $("feed-agent");
+    var have = {};
+    for (var i = 0; i < select.options.length; i++) have[select.options[i].value] = 1;
+    names.forEach(function (n) {
+      if (have[n]) return;
+      var o = el("option", "", n);
+      o.value = n;
+      select.appendChild(o);
+    });
+  }
+
   function renderFeed(fresh, highlight) {
     var body = document.querySelector("#feed tbody");
+    var want = feedFilter();
     var frag = document.createDocumentFragment();
     for (var i = fresh.length - 1; i >= 0; i--) {
       var m = fresh[i];
       var tr = el("tr", highlight ? "fresh" : "");
       tr.dataset.agent = String(m.agent_name);
+      tr.hidden = !!want && tr.dataset.agent !== want;
       if (m.message_id) tr.dataset.messageId = String(m.message_id);
       tr.appendChild(el("td", "num", fmtClock(msgTime(m))));
       tr.appendChild(el("td", "agent", m.agent_name));
@@ -357,6 +404,7 @@
       .forEach(function (n) {
         if (names.indexOf(n) < 0) names.push(n);
       });
+    syncAgentOptions(names);
     var cutoff = now() - 60000;
     var body = document.querySelector("#agents tbody");
     clear(body);
@@ -610,6 +658,7 @@
   });
 
   function start() {
+    $("feed-agent").addEventListener("change", applyFeedFilter);
     renderAgents();
     renderCharts();
     tick();
