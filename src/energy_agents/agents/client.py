@@ -49,10 +49,20 @@ def canonical_json(data: Any) -> bytes:
 
 
 class ServerClient:
-    def __init__(self, base_url: str, *, timeout: float = 5.0, token: str | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 5.0,
+        token: str | None = None,
+        write_token: str | None = None,
+    ) -> None:
+        """``token``: bearer token for reads (default ``$ENERGY_AGENTS_READ_TOKEN``);
+        ``write_token``: bearer token for unsigned posts (the runner's ``--token``)."""
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.token = token if token is not None else os.environ.get(READ_TOKEN_ENV)
+        self.write_token = write_token
         self.session = requests.Session()
         self.session.trust_env = False  # loopback: never through a proxy from the environment
 
@@ -125,8 +135,8 @@ class ServerClient:
             from ..signing import sign_headers
 
             headers.update(sign_headers(identity, "POST", path, body, nonce=secrets.token_hex(16)))
-        elif self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
+        elif self.write_token:
+            headers["Authorization"] = f"Bearer {self.write_token}"
         try:
             resp = self.session.post(
                 self.base_url + path, data=body, headers=headers, timeout=self.timeout

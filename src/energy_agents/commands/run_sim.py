@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -54,7 +55,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"checkpoint and runner key (default {DEFAULT_DATA_DIR})",
     )
     parser.add_argument(
-        "--token", default=None, help="bearer token for POST /state (default: sign as 'runner')"
+        "--token",
+        default=os.environ.get("ENERGY_AGENTS_RUNNER_TOKEN") or None,
+        help="bearer token for POST /state (default $ENERGY_AGENTS_RUNNER_TOKEN; "
+        "unset: sign as 'runner')",
     )
     add_run_arguments(parser)
 
@@ -109,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     runner = LiveRunner(
         cfg,
         scenario,
-        ServerClient(args.server, token=args.token),
+        ServerClient(args.server, write_token=args.token),
         identity=None if args.token else runner_identity(args.data_dir),
         spec=spec,
         say=lambda text: print(text, flush=True),
