@@ -113,17 +113,22 @@ class MPCStrategy:
     """Rolling-horizon LP on forecasts; see the module docstring."""
 
     name = NAME
-    uses_advisors = True  # reads the demand_forecaster's forecast when it is there
 
     def __init__(
         self,
         scenario: Scenario | None = None,
         horizon: int | None = None,
         terminal_value: bool = True,
+        follow: bool = True,
+        use_forecaster: bool = False,
     ) -> None:
         self.scenario = scenario
         self.horizon = horizon
         self.terminal_value = terminal_value
+        self.follow = follow
+        # The batch loop computes the five advisors' recommendations only for strategies that
+        # use them; the forecast in a given demand_forecaster recommendation is read either way.
+        self.uses_advisors = use_forecaster
         self._models: dict[int, _Model] = {}
 
     # ------------------------------------------------------------------ inputs
@@ -246,6 +251,8 @@ class MPCStrategy:
             p = float(plan["power_kw"].get(key, 0.0)) * dt
             if p <= 0:
                 setpoints[key] = 0.0
+            elif not self.follow:
+                setpoints[key] = float(np.clip(flow / p, -1.0, 1.0))
             elif key != MEMBER_BATTERIES:
                 setpoints[key] = -1.0
             elif flow < 0:
@@ -263,7 +270,7 @@ class MPCStrategy:
             burn_rate_ct_per_kwh=0.0,
             procurement_kwh=max(q, 0.0),
             storage_setpoints=setpoints,
-            storage_follow=True,
+            storage_follow=self.follow,
             p2p_enabled=True,
         )
 
