@@ -49,7 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--base-port", type=int, default=8101, help="first agent port (default 8101)"
     )
-    parser.add_argument("--forecast-wait", type=float, default=1.0, help="see energy-agents agents")
+    parser.add_argument(
+        "--forecast-wait",
+        type=float,
+        default=1.0,
+        help="seconds an agent waits for the forecaster's message before advising without it",
+    )
     parser.add_argument(
         "--server-workers",
         type=int,
