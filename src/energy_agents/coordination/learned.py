@@ -1,28 +1,31 @@
 """``learned``: weights learned online from realized outcomes (never from the future).
 
-Each step the advice is assembled into a few coherent candidate decisions ("arms"), each
-following a different reading of the advisors:
+Each step the advice is assembled into a few coherent candidate decisions ("arms"):
 
 - ``follow``: the ``weighted`` combination (storages follow the home's own balance, community
   storages steer the exchange to the planned procurement; see :mod:`.weighted`);
+- ``follow_newsvendor``: the same, with the procurement moved by the newsvendor quantile of
+  the forecaster's recent one-step errors (a reserve against running the storages empty);
 - ``schedule``: the storage optimizer's plan executed as an exact schedule (``storage_follow``
-  off: home batteries may then serve neighbours through the P2P market, forecast errors go to
-  the grid at the newsvendor procurement);
+  off: home batteries then serve neighbours through the P2P market; forecast errors go to the
+  grid at the newsvendor procurement);
 - ``self_consumption``: every storage covers its own residual (floor -1) with the
   forecaster's procurement (the fallback that needs no plan).
 
 All arms share the token economist's burn rate and the P2P trader's market advice.
 
-Learning: the observation of step ``t + 1`` reveals what happened at step ``t`` (members' load
-and PV in ``member_hist_*``). Each arm's levers of step ``t`` are replayed on those realized
-values with the simulator's own storage and market functions, from the storage energies
-observed at ``t``: the arm's one-step cost is its grid cost minus the change of stored energy
-valued at its replacement cost (the cheapest day-ahead price of the day over the charging
-efficiency, the storage optimizer's terminal value). Its regret is its cost minus the best
-arm's; regrets accumulate with exponential forgetting (half-life one week), and the weights
-are ``exp(-ETA * regret / typical step cost)`` normalized (Hedge). The decision follows the
-arm with the largest weight. Everything the learning needs (regrets, weights, the pending
-arms of the last step and the storage energies) travels in the JSON state.
+Learning: the observation at the end of a day reveals that day's members' load and PV
+(``member_hist_*``). Every arm's recorded levers of the day are replayed on those realized
+values with the simulator's own storage and market functions (``sim.storage``,
+``sim.market``), from the storage energies observed at the start of the day, each arm carrying
+its own counterfactual storage energies from step to step. An arm's cost is its grid cost
+minus the stored energy it gained by the day's end, valued at its replacement cost (the
+cheapest day-ahead price over the charging efficiency, the storage optimizer's terminal
+value). Its regret is its cost minus the best arm's; regrets accumulate with exponential
+forgetting (half-life one week), and the weights are ``exp(-ETA * regret / typical week's
+cost)`` normalized (Hedge). The decision follows the arm with the largest weight, with
+hysteresis (:func:`choose`). Everything the learning needs (regrets, weights, the day's records
+and the storage energies at its start) travels in the JSON state.
 """
 
 from __future__ import annotations
@@ -52,9 +55,10 @@ from .weighted import (
     update_track,
 )
 
-ARMS = ("follow", "schedule", "self_consumption")
+ARMS = ("follow", "follow_newsvendor", "schedule", "self_consumption")
 HALF_LIFE_STEPS = 168.0
 ETA = 2.0
+SWITCH_MARGIN = 1.0  # regret lead (in typical-week units) another arm needs to take over
 
 
 def _arms(
@@ -74,6 +78,10 @@ def _arms(
             storage_setpoints=sp,
             storage_follow=False,
             procurement_kwh=max(0.0, q + shift),
+        )
+        plan = so.data.get("plan_import_kwh") or [q]
+        arms["follow_newsvendor"] = replace(
+            base.levers, procurement_kwh=max(0.0, base.levers.procurement_kwh + q - float(plan[0]))
         )
     fc = recs.get("demand_forecaster")
     if fc is not None and "procurement_kwh" in fc.levers:
@@ -162,30 +170,28 @@ def replay_banks(snap: Mapping[str, Any]) -> tuple[StorageBank | None, StorageBa
     return members, community
 
 
-def replay_cost(
+def replay_step(
     levers: Levers,
-    snap: Mapping[str, Any],
+    prices: Sequence[float],
+    dt: float,
+    banks: tuple[StorageBank | None, StorageBank | None],
+    member_energy: np.ndarray,
+    community_energy: np.ndarray,
     load: np.ndarray,
     pv: np.ndarray,
-    banks: tuple[StorageBank | None, StorageBank | None] | None = None,
-) -> float:
-    """One step of the community under ``levers`` on realized member ``load``/``pv`` [kWh],
-    from the storage energies of ``snap``: grid cost minus the stored energy gained, valued at
-    its replacement cost (the same order and rules as ``sim/community.py`` steps 2-4; demand
-    response is left out, it is common to every arm)."""
-    members, community = replay_banks(snap) if banks is None else banks
-    dt = float(snap["dt_h"])
-    p_da, p_ib, p_is, p_fi = (float(x) for x in snap["prices"])
-    value = float(snap["window_min_price"])
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """One step of the community under ``levers`` on realized member ``load``/``pv`` [kWh]:
+    (grid cost, home battery energies after, community storage energies after). The same
+    order and rules as ``sim/community.py`` steps 2-4; demand response is left out (it is
+    common to every arm)."""
+    members, community = banks
+    p_da, p_ib, p_is, p_fi = (float(x) for x in prices)
     n = load.size
     own_net = load - pv
-    gained = 0.0
     if members is not None and members.n == n:
-        energy = np.asarray(snap["member_energy"], dtype=float)
         sp = float(levers.storage_setpoints.get(MEMBER_BATTERIES, 0.0))
-        flow = storage.dispatch(members, energy, dt, sp, levers.storage_follow, own_net)
-        after = storage.apply_flow(members, energy, flow)
-        gained += float((after - energy).sum()) * value / float(members.eta_charge[0])
+        flow = storage.dispatch(members, member_energy, dt, sp, levers.storage_follow, own_net)
+        member_energy = storage.apply_flow(members, member_energy, flow)
         own_net = own_net + flow
     deficit, surplus = np.maximum(own_net, 0.0), np.maximum(-own_net, 0.0)
     if levers.p2p_enabled:
@@ -195,19 +201,16 @@ def replay_cost(
     res_deficit, res_surplus = deficit - bought, surplus - sold
     members_total = float(res_deficit.sum() - res_surplus.sum())
     if community is not None:
-        comm = dict(snap["community"])
-        e_c = np.array([float(comm[k][0]) for k in community.names])
         setpoints = np.array([float(levers.storage_setpoints.get(k, 0.0)) for k in community.names])
         flow_c = storage.split_pooled(
             community,
-            e_c,
+            community_energy,
             dt,
             setpoints,
             levers.storage_follow and levers.p2p_enabled,
             members_total - levers.procurement_kwh,
         )
-        after_c = storage.apply_flow(community, e_c, flow_c)
-        gained += float(((after_c - e_c) * value / community.eta_charge).sum())
+        community_energy = storage.apply_flow(community, community_energy, flow_c)
     else:
         flow_c = np.zeros(0)
     if levers.p2p_enabled:
@@ -218,48 +221,144 @@ def replay_cost(
         exp = float(res_surplus.sum()) + float(np.maximum(-flow_c, 0.0).sum())
     q = max(0.0, levers.procurement_kwh)
     grid = p_da * q + p_ib * max(imp - q, 0.0) - p_is * max(q - imp, 0.0) - p_fi * exp
-    return grid - gained
+    return grid, member_energy, community_energy
+
+
+def _energies(snap: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    comm = dict(snap["community"])
+    return (
+        np.asarray(snap["member_energy"], dtype=float),
+        np.array([float(comm[k][0]) for k in comm]),
+    )
+
+
+def _stored_value(
+    banks: tuple[StorageBank | None, StorageBank | None],
+    gained_m: np.ndarray,
+    gained_c: np.ndarray,
+    value: float,
+) -> float:
+    """Stored energy gained, valued at its replacement cost ``value / eta_charge``."""
+    members, community = banks
+    out = 0.0
+    if members is not None and gained_m.size == members.n:
+        out += float((gained_m / members.eta_charge).sum()) * value
+    if community is not None:
+        out += float((gained_c / community.eta_charge).sum()) * value
+    return out
+
+
+def replay_cost(
+    levers: Levers,
+    snap: Mapping[str, Any],
+    load: np.ndarray,
+    pv: np.ndarray,
+) -> float:
+    """One step replayed from ``snap``: grid cost minus the stored energy gained, valued at
+    its replacement cost (the cheapest day-ahead price of the day over the charging efficiency)."""
+    banks = replay_banks(snap)
+    e_m, e_c = _energies(snap)
+    grid, m1, c1 = replay_step(
+        levers, snap["prices"], float(snap["dt_h"]), banks, e_m, e_c, load, pv
+    )
+    return grid - _stored_value(banks, m1 - e_m, c1 - e_c, float(snap["window_min_price"]))
+
+
+def replay_window(
+    arm: str,
+    records: Sequence[Mapping[str, Any]],
+    snap: Mapping[str, Any],
+    loads: np.ndarray,
+    pvs: np.ndarray,
+) -> float:
+    """An arm's cost over the recorded steps, replayed on the realized member loads and PV from
+    the storage energies at the window's start, minus the stored energy it gained by the end."""
+    banks = replay_banks(snap)
+    e_m0, e_c0 = _energies(snap)
+    e_m, e_c = e_m0, e_c0
+    dt = float(snap["dt_h"])
+    total = 0.0
+    for k, rec in enumerate(records):
+        lv = Levers.from_dict(rec["arms"][arm])
+        grid, e_m, e_c = replay_step(lv, rec["prices"], dt, banks, e_m, e_c, loads[k], pvs[k])
+        total += grid
+    return total - _stored_value(banks, e_m - e_m0, e_c - e_c0, float(records[-1]["value"]))
 
 
 def learn(state: Mapping[str, Any], obs: Observation | None) -> dict[str, Any]:
-    """Regrets and weights after scoring the pending arms of the previous step."""
+    """Regrets and weights, updated once a full day of pending steps can be replayed."""
     regret = {a: float(dict(state.get("regret", {})).get(a, 0.0)) for a in ARMS}
     scale = float(state.get("cost_scale", 0.0))
     n_eval = int(state.get("n_evaluated", 0))
-    pending = state.get("pending_arms")
-    snap = state.get("pending_snapshot")
-    ok = (
+    records = list(state.get("day_records", []))
+    snap = state.get("day_snapshot")
+    n_rec = len(records)
+    ready = (
         obs is not None
-        and pending
         and snap is not None
+        and n_rec >= obs.steps_per_day
         and state.get("pending_step") == obs.step - 1
-        and obs.member_hist_load_kwh.shape[0] >= 1
+        and obs.member_hist_load_kwh.shape[0] >= n_rec
     )
-    if ok and obs is not None and pending and snap is not None:
-        load = np.asarray(obs.member_hist_load_kwh[-1], dtype=float)
-        pv = np.asarray(obs.member_hist_pv_kwh[-1], dtype=float)
+    if ready and obs is not None and snap is not None:
+        loads = np.asarray(obs.member_hist_load_kwh[-n_rec:], dtype=float)
+        pvs = np.asarray(obs.member_hist_pv_kwh[-n_rec:], dtype=float)
         costs = {
-            a: replay_cost(Levers.from_dict(lv), snap, load, pv) for a, lv in dict(pending).items()
+            a: replay_window(a, records, snap, loads, pvs)
+            for a in ARMS
+            if all(a in r["arms"] for r in records)
         }
-        best = min(costs.values())
-        decay = 0.5 ** (1.0 / HALF_LIFE_STEPS)
-        for a in ARMS:
-            # An arm that could not be formed at that step scores as the worst one.
-            r = costs[a] - best if a in costs else max(costs.values()) - best
-            regret[a] = decay * regret[a] + r
-        spread = float(np.mean([abs(c) for c in costs.values()]))
-        a_s = max(1.0 / (n_eval + 1), 1.0 - decay)
-        scale = (1 - a_s) * scale + a_s * spread
-        n_eval += 1
-    denom = max(scale, 1e-9) * HALF_LIFE_STEPS / 24.0  # regret of a typical day
+        if costs:
+            best = min(costs.values())
+            worst = max(costs.values())
+            decay = 0.5 ** (n_rec / HALF_LIFE_STEPS)
+            for a in ARMS:
+                # An arm that could not be formed on some step scores as the worst one.
+                regret[a] = decay * regret[a] + (costs.get(a, worst) - best)
+            spread = float(np.mean([abs(c) for c in costs.values()])) / n_rec
+            a_s = max(1.0 / (n_eval + 1), 1.0 - decay)
+            scale = (1 - a_s) * scale + a_s * spread
+            n_eval += 1
+        records, snap = [], None
+    elif obs is not None and state.get("pending_step") != obs.step - 1:
+        records, snap = [], None  # a gap in the steps: start a new window
+    unit = max(scale, 1e-9) * HALF_LIFE_STEPS / 24.0  # cost of a typical week... of days
     low = min(regret.values())
-    raw = {a: math.exp(-ETA * (regret[a] - low) / denom) for a in ARMS}
+    raw = {a: math.exp(-ETA * (regret[a] - low) / unit) for a in ARMS}
     tot = sum(raw.values())
     weights = {a: raw[a] / tot for a in ARMS}
-    return {"regret": regret, "weights": weights, "cost_scale": scale, "n_evaluated": n_eval}
+    return {
+        "regret": regret,
+        "weights": weights,
+        "cost_scale": scale,
+        "n_evaluated": n_eval,
+        "day_records": records,
+        "day_snapshot": snap,
+    }
+
+
+def choose(arms: Mapping[str, Levers], learned: Mapping[str, Any], previous: str) -> str:
+    """The arm with the largest weight, with hysteresis: the arm followed at the previous step
+    keeps the lead unless another arm's discounted regret is lower by ``SWITCH_MARGIN`` typical
+    weeks of cost (so one lucky step never flips the decision)."""
+    regret = learned["regret"]
+    best = min(arms, key=lambda a: (regret.get(a, 0.0), a != "follow"))
+    if previous not in arms:
+        previous = "follow" if "follow" in arms else best
+    unit = max(float(learned["cost_scale"]), 1e-9) * HALF_LIFE_STEPS / 24.0
+    if regret.get(previous, 0.0) - regret.get(best, 0.0) > SWITCH_MARGIN * unit:
+        return best
+    return previous
 
 
 ARM_ADVISORS = {
+    "follow_newsvendor": (
+        "storage_optimizer",
+        "grid_trader",
+        "demand_forecaster",
+        "token_economist",
+        "p2p_trader",
+    ),
     "follow": (
         "storage_optimizer",
         "grid_trader",
@@ -295,7 +394,7 @@ class Learned:
         base = combine(obs, recs, weight)
         arms = _arms(obs, recs, base)
         w = learned["weights"]
-        chosen = max(arms, key=lambda a: (w.get(a, 0.0), a == "follow"))
+        chosen = choose(arms, learned, str(state.get("arm", "follow")))
         comb = Combination(
             arms[chosen],
             followed=[n for n in ARM_ADVISORS[chosen] if n in recs],
@@ -306,8 +405,24 @@ class Learned:
         decision = decision_from(
             self.name, obs, recommendations, comb, {"arm": chosen, "arm_weights": w}
         )
-        new_state: dict[str, Any] = {"track": track, **learned, **pending_state(obs, base)}
+        new_state: dict[str, Any] = {
+            "track": track,
+            **learned,
+            **pending_state(obs, base),
+            "arm": chosen,
+        }
         if obs is not None:
-            new_state["pending_arms"] = {a: lv.to_dict() for a, lv in arms.items()}
-            new_state["pending_snapshot"] = _snapshot(obs)
+            if new_state["day_snapshot"] is None:
+                new_state["day_snapshot"] = _snapshot(obs)
+            record = {
+                "prices": [
+                    float(obs.price_day_ahead[0]),
+                    float(obs.price_imbalance_buy[0]),
+                    float(obs.price_imbalance_sell[0]),
+                    float(obs.price_feed_in[0]),
+                ],
+                "value": float(np.min(obs.price_day_ahead)) if obs.price_day_ahead.size else 0.0,
+                "arms": {a: lv.to_dict() for a, lv in arms.items()},
+            }
+            new_state["day_records"] = [*new_state["day_records"], record]
         return decision, new_state
