@@ -18,6 +18,7 @@ from .observation import Observation
 from .params import MEMBER_BATTERIES, Scenario
 
 HISTORY_DAYS = 14
+_sum = np.add.reduce  # ndarray.sum's Python wrapper costs more than the sum at this size
 
 # Per-step result columns (community level, shape (n_steps,)); the SOC columns are added per
 # storage as ``soc_<name>`` and ``flow_<name>_kwh``.
@@ -94,7 +95,7 @@ class Community:
         self.discharge_throughput = 0.0
         self.storage_names = s.storage_names
         self._has_member_batteries = MEMBER_BATTERIES in self.storage_names
-        self._member_cap_total = float(mb.capacity_kwh.sum())
+        self._member_cap_total = float(_sum(mb.capacity_kwh))
         self.results: dict[str, np.ndarray] = {c: np.zeros(s.n_steps) for c in RESULT_COLUMNS}
         self.results["p2p_enabled"] = np.zeros(s.n_steps)
         for name in self.storage_names:
@@ -105,12 +106,19 @@ class Community:
         cap = mb.capacity_kwh
         self._inv_member_cap = np.divide(1.0, cap, out=np.zeros_like(cap), where=cap > 0)
         self._static = self._static_views()
-        base_net = (s.load_kwh - s.pv_kwh).sum(axis=1)
+        self._soc = self.storage_soc()
+        self._n_steps, self._spd = s.n_steps, s.steps_per_day
+        self._zero = np.zeros(s.n_members)
+        self._zero.flags.writeable = False
+        # Inputs known in advance: their community totals are filled once, not per step.
+        self.results["load_kwh"][:] = s.load_kwh.sum(axis=1)
+        self.results["pv_kwh"][:] = s.pv_kwh.sum(axis=1)
+        base_net = self.results["load_kwh"] - self.results["pv_kwh"]
         self.results["city_base_cost_ct"][:] = np.maximum(0.0, s.prices.day_ahead * base_net)
 
     @property
     def done(self) -> bool:
-        return self.t >= self.scenario.n_steps
+        return self.t >= self._n_steps
 
     # ------------------------------------------------------------------ observe
     def storage_soc(self) -> dict[str, float]:
@@ -123,7 +131,7 @@ class Community:
             for k, name in enumerate(cs.names)
         }
         if self._has_member_batteries:
-            out[MEMBER_BATTERIES] = float(self.member_energy.sum() / self._member_cap_total)
+            out[MEMBER_BATTERIES] = float(_sum(self.member_energy)) / self._member_cap_total
         return out
 
     def _static_views(self) -> dict[str, object]:
@@ -162,7 +170,7 @@ class Community:
 
     def observe(self) -> Observation:
         """The present state and the past; the step about to happen is not in it."""
-        s, t = self.scenario, min(self.t, self.scenario.n_steps - 1)
+        s, t = self.scenario, min(self.t, self._n_steps - 1)
         spd = s.steps_per_day
         lo = max(0, t - HISTORY_DAYS * spd)
         lo_m = max(0, t - spd)
@@ -171,7 +179,7 @@ class Community:
         r = self.results
         energy = {n: float(self.community_energy[k]) for k, n in enumerate(cs.names)}
         if self._has_member_batteries:
-            energy[MEMBER_BATTERIES] = float(self.member_energy.sum())
+            energy[MEMBER_BATTERIES] = float(_sum(self.member_energy))
         p = s.prices
         timestamp = str(self._start + self._step_td * t)
         imp, exp = r["import_kwh"][lo : self.t], r["export_kwh"][lo : self.t]
@@ -183,7 +191,7 @@ class Community:
             steps_per_day=spd,
             member_names=s.member_names,
             storage_names=self.storage_names,
-            storage_soc=self.storage_soc(),
+            storage_soc=dict(self._soc),
             storage_energy_kwh=energy,
             member_soc=self.member_energy * self._inv_member_cap,
             elasticity=s.elasticity,
@@ -212,7 +220,7 @@ class Community:
     def step(self, levers: Levers) -> StepResult:
         """Advance one step under ``levers`` (clipped to physical limits first)."""
         s, t = self.scenario, self.t
-        if t >= s.n_steps:
+        if t >= self._n_steps:
             raise IndexError("the simulation has already run all its steps")
         lv = levers.clipped(self.storage_names, s.max_burn_rate_ct_per_kwh)
         dt = s.dt_h
@@ -224,16 +232,16 @@ class Community:
         # 1. Demand response: the burn rate defers a share of flexible load; the backlog is
         #    served at the first step without a burn signal, and at the latest on the day's end.
         burn = lv.burn_rate_ct_per_kwh
-        day_end = (t + 1) % s.steps_per_day == 0 or t == s.n_steps - 1
+        day_end = (t + 1) % self._spd == 0 or t == self._n_steps - 1
         if day_end:
-            deferred = np.zeros_like(load)
+            deferred = self._zero
             released = self.backlog
         elif burn > 0.0:
             share = min(1.0, s.elasticity * burn / p_da) if p_da > 0 else 1.0
             deferred = share * flex
-            released = np.zeros_like(load)
+            released = self._zero
         else:
-            deferred = np.zeros_like(load)
+            deferred = self._zero
             released = self.backlog
         self.backlog = self.backlog + deferred - released
         served = load - deferred + released
@@ -253,7 +261,7 @@ class Community:
             )
             self.member_energy = storage.apply_flow(mb, self.member_energy, battery)
         else:
-            battery = np.zeros_like(load)
+            battery = self._zero
         member_net = own_net + battery
         deficit = np.maximum(member_net, 0.0)
         surplus = np.maximum(-member_net, 0.0)
@@ -262,12 +270,12 @@ class Community:
         if lv.p2p_enabled:
             bought, sold, volume = market.match(deficit, surplus)
         else:
-            bought, sold, volume = np.zeros_like(load), np.zeros_like(load), 0.0
+            bought, sold, volume = self._zero, self._zero, 0.0
         res_deficit = deficit - bought
         res_surplus = surplus - sold
         cs = s.community_storages
         setpoints = np.array([lv.storage_setpoints[n] for n in cs.names])
-        members_total = float(res_deficit.sum() - res_surplus.sum())
+        members_total = float(_sum(res_deficit)) - float(_sum(res_surplus))
         comm_flow = storage.split_pooled(
             cs,
             self.community_energy,
@@ -277,15 +285,15 @@ class Community:
             members_total - lv.procurement_kwh,
         )
         self.community_energy = storage.apply_flow(cs, self.community_energy, comm_flow)
-        comm_total = float(comm_flow.sum())
+        comm_total = float(_sum(comm_flow))
 
         # 4. Grid exchange: netted at the community meter with P2P on, per member without.
         if lv.p2p_enabled:
             net = members_total + comm_total
             imp, exp = max(net, 0.0), max(-net, 0.0)
         else:
-            imp = float(res_deficit.sum()) + float(np.maximum(comm_flow, 0.0).sum())
-            exp = float(res_surplus.sum()) + float(np.maximum(-comm_flow, 0.0).sum())
+            imp = float(_sum(res_deficit)) + float(_sum(np.maximum(comm_flow, 0.0)))
+            exp = float(_sum(res_surplus)) + float(_sum(np.maximum(-comm_flow, 0.0)))
         q = lv.procurement_kwh
         shortfall, excess = max(imp - q, 0.0), max(q - imp, 0.0)
         grid_cost = (
@@ -302,7 +310,7 @@ class Community:
         burned = led.burn(burn * np.minimum(res_deficit, flex_served)) if burn > 0 else 0.0
         if volume > 0.0:
             price = market.clearing_price(
-                lv.p2p_price_rule, p_da, p_fi, float(surplus.sum()), float(deficit.sum())
+                lv.p2p_price_rule, p_da, p_fi, float(_sum(surplus)), float(_sum(deficit))
             )
             led.members_trade(bought * price, sold * price)
         else:
@@ -318,21 +326,21 @@ class Community:
             )
         )
         grid_err = abs(
-            (imp - exp) - (float(res_deficit.sum()) - float(res_surplus.sum()) + comm_total)
+            (imp - exp) - (float(_sum(res_deficit)) - float(_sum(res_surplus)) + comm_total)
         )
         self.max_energy_error = max(self.max_energy_error, member_err, grid_err)
         token_err = led.conservation_error()
         self.max_token_error = max(self.max_token_error, token_err)
-        discharge = float(np.maximum(-battery, 0.0).sum() + np.maximum(-comm_flow, 0.0).sum())
+        discharge = float(_sum(np.maximum(-battery, 0.0))) + float(
+            _sum(np.maximum(-comm_flow, 0.0))
+        )
         self.discharge_throughput += discharge
         spent = grid_cost + burned
         self.cumulative_cost += spent
-        district_net = float(member_net.sum()) + comm_total
+        district_net = float(_sum(member_net)) + comm_total
 
         r = self.results
-        r["load_kwh"][t] = float(load.sum())
-        r["served_kwh"][t] = float(served.sum())
-        r["pv_kwh"][t] = float(pv.sum())
+        r["served_kwh"][t] = float(_sum(served))
         r["import_kwh"][t] = imp
         r["export_kwh"][t] = exp
         r["procurement_kwh"][t] = q
@@ -344,19 +352,20 @@ class Community:
         r["tokens_spent_ct"][t] = spent
         r["p2p_kwh"][t] = volume
         r["p2p_price_ct_per_kwh"][t] = price
-        r["deferred_kwh"][t] = float(deferred.sum())
-        r["backlog_kwh"][t] = float(self.backlog.sum())
+        r["deferred_kwh"][t] = float(_sum(deferred))
+        r["backlog_kwh"][t] = float(_sum(self.backlog))
         r["burn_rate_ct_per_kwh"][t] = burn
         r["price_day_ahead"][t] = p_da
         r["city_cost_ct"][t] = max(0.0, p_da * district_net)
         r["storage_discharge_kwh"][t] = discharge
         r["p2p_enabled"][t] = 1.0 if lv.p2p_enabled else 0.0
-        for name, soc in self.storage_soc().items():
+        self._soc = self.storage_soc()
+        for name, soc in self._soc.items():
             r[f"soc_{name}"][t] = soc
         for k, name in enumerate(cs.names):
             r[f"flow_{name}_kwh"][t] = comm_flow[k]
         if self._has_member_batteries:
-            r[f"flow_{MEMBER_BATTERIES}_kwh"][t] = float(battery.sum())
+            r[f"flow_{MEMBER_BATTERIES}_kwh"][t] = float(_sum(battery))
 
         self.last_levers = lv
         self.t = t + 1
