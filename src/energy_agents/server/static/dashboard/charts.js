@@ -22,6 +22,8 @@
   var BASELINE_COLOR = "#7a7f87";
   var FONT = "12px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
   var SMALL_FONT = "11px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
+  var DENSE = 1.5; // more points than this per pixel of width: drawn as band + mean
+  var COLUMN_PX = 3;
 
   function isNum(v) {
     return typeof v === "number" && isFinite(v);
@@ -206,6 +208,10 @@
     }
     series.forEach(function (s, i) {
       var color = s.color || PALETTE[i % PALETTE.length];
+      if (s.x.length > DENSE * w) {
+        drawDense(ctx, s, color, px, py, pad.left, w);
+        return;
+      }
       ctx.strokeStyle = color;
       ctx.lineWidth = s.width || 2;
       ctx.lineJoin = "round";
@@ -255,11 +261,77 @@
       lx += 23 + ctx.measureText(label).width + 16;
     });
 
+    var dense = series.some(function (s) {
+      return s.x.length > DENSE * w;
+    });
+    if (dense) {
+      ctx.textAlign = "right";
+      ctx.fillStyle = "#8a9099";
+      ctx.fillText("line: mean, band: min-max per " + COLUMN_PX + " px", pad.left + w, 12);
+    }
+    canvas.dataset.dense = dense ? "1" : "0";
+
     var view = { opts: opts, series: series, xmin: xmin, xmax: xmax, pad: pad, w: w, h: h, px: px, py: py };
     canvas._energyView = view;
     bindHover(canvas);
     if (canvas._energyHoverX != null) drawHover(canvas, ctx, view, canvas._energyHoverX);
     return { points: points };
+  }
+
+  function withAlpha(hex, a) {
+    var m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(hex);
+    if (!m) return hex;
+    return "rgba(" + parseInt(m[1], 16) + "," + parseInt(m[2], 16) + "," + parseInt(m[3], 16) + "," + a + ")";
+  }
+
+  /* A series with more points than the plot has pixels (a year of hours): per column of
+   * COLUMN_PX pixels, the min-max range as a light band and the mean as the line, so that
+   * peaks stay visible and the level is readable instead of a solid block of ink. */
+  function drawDense(ctx, s, color, px, py, left, w) {
+    var n = Math.ceil(w / COLUMN_PX) + 1;
+    var lo = new Array(n), hi = new Array(n), sum = new Array(n), cnt = new Array(n);
+    for (var c = 0; c < n; c++) {
+      lo[c] = Infinity;
+      hi[c] = -Infinity;
+      sum[c] = 0;
+      cnt[c] = 0;
+    }
+    for (var k = 0; k < s.x.length; k++) {
+      var x = s.x[k], y = s.y[k];
+      if (!isNum(x) || !isNum(y)) continue;
+      var col = Math.max(0, Math.min(n - 1, Math.floor((px(x) - left) / COLUMN_PX)));
+      if (y < lo[col]) lo[col] = y;
+      if (y > hi[col]) hi[col] = y;
+      sum[col] += y;
+      cnt[col]++;
+    }
+    var cols = [];
+    for (c = 0; c < n; c++) if (cnt[c]) cols.push(c);
+    if (!cols.length) return;
+    var X = function (col) {
+      return left + (col + 0.5) * COLUMN_PX;
+    };
+    ctx.fillStyle = withAlpha(color, 0.28);
+    ctx.beginPath();
+    cols.forEach(function (col, j) {
+      if (j === 0) ctx.moveTo(X(col), py(hi[col]));
+      else ctx.lineTo(X(col), py(hi[col]));
+    });
+    for (var j = cols.length - 1; j >= 0; j--) ctx.lineTo(X(cols[j]), py(lo[cols[j]]));
+    ctx.closePath();
+    ctx.fill();
+    ctx.strokeStyle = color;
+    ctx.lineWidth = Math.min(s.width || 2, 1.8);
+    ctx.lineJoin = "round";
+    ctx.setLineDash(s.dash || []);
+    ctx.beginPath();
+    cols.forEach(function (col, j) {
+      var Y = py(sum[col] / cnt[col]);
+      if (j === 0) ctx.moveTo(X(col), Y);
+      else ctx.lineTo(X(col), Y);
+    });
+    ctx.stroke();
+    ctx.setLineDash([]);
   }
 
   /* Index of the point of sorted `xs` nearest to x. */
