@@ -62,6 +62,10 @@ def test_assets_served_with_csp_and_types(client):
         resp.close()
 
 
+def test_page_template_is_not_served_raw(client):
+    assert client.get("/dashboard/static/index.html").status_code == 404
+
+
 def test_page_has_no_inline_script_style_or_external_resource():
     page = (STATIC / "index.html").read_text()
     for tag in re.findall(r"<script\b[^>]*>(.*?)</script>", page, flags=re.S):
@@ -149,3 +153,20 @@ def test_write_html_without_frames_is_unchanged_static_page(tmp_path: Path):
     page = path.read_text()
     assert "<script" not in page
     assert not (tmp_path / "series.json").exists()
+
+
+def test_served_by_the_server_app(tmp_path: Path):
+    """The AI Manager's app factory mounts the dashboard; the JSON API keeps its own headers."""
+    from energy_agents.server import ServerConfig, create_app
+
+    app = create_app(ServerConfig(database=str(tmp_path / "db.sqlite")))
+    c = app.test_client()
+    page = c.get("/dashboard")
+    assert page.status_code == 200
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert c.get("/dashboard/static/charts.js").status_code == 200
+    assert c.get("/dashboard/static/index.html").status_code == 404
+    api = c.get("/messages")
+    assert api.status_code == 200 and api.is_json
+    for path in ("/series", "/decisions", "/kpis"):
+        assert c.get(path).status_code == 200, path

@@ -17,9 +17,11 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from flask import Blueprint, Response, request, url_for
+from flask import Blueprint, Response, abort, request, url_for
 
 STATIC_DIR = Path(__file__).parent / "static" / "dashboard"
+PAGE_TEMPLATE = "index.html"
+"""The page, with placeholders: served filled in at ``/dashboard``, never raw as a static file."""
 
 CSP = "; ".join(
     (
@@ -56,7 +58,7 @@ bp = Blueprint(
 
 @lru_cache(maxsize=1)
 def _page_template() -> str:
-    return (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    return (STATIC_DIR / PAGE_TEMPLATE).read_text(encoding="utf-8")
 
 
 @lru_cache(maxsize=1)
@@ -89,6 +91,15 @@ def page() -> Response:
     resp = Response(body, mimetype="text/html")
     resp.headers["Cache-Control"] = "no-store"
     return resp
+
+
+@bp.before_request
+def _no_raw_template() -> None:
+    if (
+        request.endpoint == "dashboard.static"
+        and (request.view_args or {}).get("filename") == PAGE_TEMPLATE
+    ):
+        abort(404)
 
 
 @bp.after_request
