@@ -367,7 +367,7 @@ def test_server_restart_loses_nothing_and_stores_nothing_twice(up_factory):
     n = 10
     up = up_factory("--deadline", "20", tick=0.0, steps=n)
     up.wait("three steps", lambda: len(up.steps()) >= 3, START_S)
-    servers = up.pids_matching("serve")
+    servers = up.pids_matching("cli_entry serve")  # the gunicorn master and its workers
     assert servers
     for pid in servers:  # gunicorn master and workers: SIGKILL, no clean shutdown
         if pid_alive(pid):
