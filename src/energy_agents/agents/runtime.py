@@ -41,6 +41,7 @@ the live run must see what the batch sees (the issue names three of them; the fo
 ``token_economist``, is added for parity)."""
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+FORECASTS_KEPT = 8
 DEFAULT_BASE_PORT = 8101
 
 
@@ -177,9 +178,6 @@ class AgentCore:
         payload["timestamp"] = time.strftime(TIMESTAMP_FORMAT, time.gmtime())
         self.outbox.put(mid, payload)
         self.wake_sender.set()
-        for old in [d for d in self.forecasts if d != digest]:
-            self.forecasts.pop(old, None)
-            self.forecast_events.pop(old, None)
 
     async def wait_forecast(self, digest: str) -> dict[str, Any] | None:
         if digest in self.forecasts:
@@ -188,12 +186,17 @@ class AgentCore:
         try:
             await asyncio.wait_for(event.wait(), self.cfg.forecast_wait_s)
         except TimeoutError:
+            self.forecast_events.pop(digest, None)
             return None
         return self.forecasts.get(digest)
 
     def on_forecast(self, step: int, digest: str, forecast: dict[str, Any]) -> None:
         self.forecasts[digest] = forecast
         self.forecast_events.setdefault(digest, asyncio.Event()).set()
+        # Keep the last few (a forecast may arrive before this agent reads its observation).
+        for old in list(self.forecasts)[:-FORECASTS_KEPT]:
+            self.forecasts.pop(old, None)
+            self.forecast_events.pop(old, None)
         if digest != self.answered and not self.lock.locked():
             asyncio.get_running_loop().create_task(self.cycle())
 
