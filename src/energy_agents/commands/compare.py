@@ -88,7 +88,9 @@ def run(args: argparse.Namespace) -> int:
     report.write_json(rows, out / "comparison.json")
     report.write_json(comparison, out / "comparison_full.json")
     images = report.plot_runs(frames, out)
-    report.write_html(f"energy-agents compare: {scenario.name}", rows, images, out, scenario.notes)
+    report.write_html(
+        f"energy-agents compare: {scenario.name}", rows, images, out, scenario.notes, frames=frames
+    )
 
     print(
         f"scenario {scenario.name}: {scenario.n_members} members, {scenario.n_steps} steps of {scenario.dt_h:g} h"

@@ -29,9 +29,9 @@ def run(args: argparse.Namespace) -> int:
     progress = not args.no_progress
 
     baseline = timed_run(scenario, "none", progress=progress)
+    baseline.kpis["tokens_saved_ct"] = 0.0
     if args.strategy == "none":
         result = baseline
-        result.kpis["tokens_saved_ct"] = 0.0
     else:
         result = timed_run(
             scenario,
@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         images,
         out,
         scenario.notes,
+        frames=frames,
     )
 
     print(
