@@ -99,7 +99,7 @@ class LPResult:
 
 
 # --------------------------------------------------------------------------- storages
-def _member_groups(mb: StorageBank) -> dict[tuple[float, float], np.ndarray]:
+def member_groups(mb: StorageBank) -> dict[tuple[float, float], np.ndarray]:
     """Indices of the home batteries that can move energy, per (eta_c, eta_d) class."""
     active = np.flatnonzero((mb.capacity_kwh > 0) & (mb.power_kw > 0))
     groups: dict[tuple[float, float], list[int]] = {}
@@ -134,7 +134,7 @@ def member_storages(
     e0 = mb.soc_init * mb.capacity_kwh if energy_kwh is None else np.asarray(energy_kwh, float)
     e_min, e_max = mb.soc_min * mb.capacity_kwh, mb.soc_max * mb.capacity_kwh
     e0 = np.minimum(np.maximum(e0, e_min), e_max)
-    groups = _member_groups(mb)
+    groups = member_groups(mb)
     if not groups:
         return []
     if relaxed:

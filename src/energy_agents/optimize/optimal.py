@@ -29,7 +29,7 @@ from ..coordination.types import Decision
 from ..sim.levers import Levers
 from ..sim.observation import Observation
 from ..sim.params import Scenario
-from .lp import LPResult, _member_groups, executable_plan, lp_lower_bound
+from .lp import LPResult, executable_plan, lp_lower_bound, member_groups
 
 NAME = "optimal"
 
@@ -40,7 +40,7 @@ def relaxation_is_tight(scenario: Scenario) -> bool:
     if np.any(scenario.flexible_share > 0):
         return False
     mb = scenario.member_batteries
-    for idx in _member_groups(mb).values():
+    for idx in member_groups(mb).values():
         for arr in (
             mb.capacity_kwh[idx] / mb.power_kw[idx],
             mb.soc_min[idx],
