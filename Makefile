@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 up: $(STAMP)
-	$(BIN)/energy-agents simulate --strategy none
+	$(BIN)/energy-agents up
 
 system-deps:
 	bash scripts/install_system_deps.sh

@@ -1,6 +1,6 @@
 """``energy-agents`` command line. Each subcommand lives in ``energy_agents.commands.<name>``
-with ``add_arguments(parser)`` and ``run(args) -> int``; they are imported lazily so that
-``energy-agents simulate`` never imports Flask or uagents."""
+with ``add_arguments(parser)`` and ``run(args) -> int``. Only the chosen command's module is
+imported, so ``energy-agents agents`` never loads pandas and ``simulate`` never loads Flask."""
 
 from __future__ import annotations
 
@@ -23,19 +23,26 @@ class CliError(Exception):
     """A user-facing error: printed as one line, exit code 1, no traceback."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="energy-agents", description=__doc__.split("\n")[0])
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``only``, just that subcommand's arguments are loaded."""
+    parser = argparse.ArgumentParser(
+        prog="energy-agents",
+        description="Energy AI Agents: simulate, compare, serve and run the live system.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module, help_text) in COMMANDS.items():
-        mod = importlib.import_module(f"energy_agents.commands.{module}")
         p = sub.add_parser(name, help=help_text, description=help_text)
-        mod.add_arguments(p)
-        p.set_defaults(_module=mod)
+        if only is None or name == only:
+            mod = importlib.import_module(f"energy_agents.commands.{module}")
+            mod.add_arguments(p)
+            p.set_defaults(_module=mod)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(chosen if chosen in COMMANDS else None)
     args = parser.parse_args(argv)
     try:
         return int(args._module.run(args) or 0)

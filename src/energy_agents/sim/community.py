@@ -181,7 +181,8 @@ class Community:
         if self._has_member_batteries:
             energy[MEMBER_BATTERIES] = float(_sum(self.member_energy))
         p = s.prices
-        timestamp = str(self._start + self._step_td * t)
+        # The seed's timestamp format ("YYYY-MM-DD HH:MM:SS"), carried into decisions.
+        timestamp = str(self._start + self._step_td * t).replace("T", " ")
         imp, exp = r["import_kwh"][lo : self.t], r["export_kwh"][lo : self.t]
         return Observation(
             step=self.t,

@@ -60,7 +60,7 @@ class Observation:
 
     step: int
     n_steps: int
-    timestamp: str
+    timestamp: str  # simulated start of the step, "YYYY-MM-DD HH:MM:SS" (the seed's format)
     dt_h: float
     steps_per_day: int
     member_names: tuple[str, ...]
