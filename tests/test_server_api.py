@@ -123,12 +123,15 @@ def test_recent_window_is_latest_per_agent_not_all_history(client):
     assert len(agg["message_ids"]) == 1
 
 
-def test_recent_window_forgets_old_messages(store_url):
-    app = make_app(store_url, allow_unsigned=True, aggregate_window_s=0.2)
+def test_recent_window_forgets_old_messages(store_url, monkeypatch):
+    import energy_agents.server.aggregate as aggregate
+
+    app = make_app(store_url, allow_unsigned=True, aggregate_window_s=60.0)
     c = app.test_client()
     c.post("/receive", json={"agent_name": "demand_forecaster", "message": "deficit"})
     assert c.get("/aggregate").get_json()["details"]["deficit_count"] == 1
-    time.sleep(0.3)
+    later = time.time() + 61.0
+    monkeypatch.setattr(aggregate.time, "time", lambda: later)
     assert c.get("/aggregate").get_json()["details"]["deficit_count"] == 0
 
 

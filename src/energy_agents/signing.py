@@ -80,8 +80,37 @@ def sign_headers(
         HEADER_ADDRESS: identity.address,
         HEADER_TIMESTAMP: timestamp,
         HEADER_NONCE: nonce,
-        HEADER_SIGNATURE: identity.sign_digest(digest),
+        HEADER_SIGNATURE: sign_digest(identity, digest),
     }
+
+
+def sign_digest(identity: Any, digest: bytes) -> str:
+    """``identity.sign_digest(digest)``, through libsecp256k1 when ``coincurve`` is installed
+    (about 0.1 ms instead of 1.5 ms). Both give signatures ``Identity.verify_digest`` accepts
+    (libsecp256k1's are deterministic and low-S)."""
+    signer = _fast_signer()
+    private_key = getattr(identity, "private_key", None)
+    if signer is None or not isinstance(private_key, str):
+        return identity.sign_digest(digest)
+    return signer(private_key, digest)
+
+
+@lru_cache(maxsize=1)
+def _fast_signer():
+    try:
+        import coincurve
+    except ImportError:  # pragma: no cover - depends on the installation
+        return None
+
+    @lru_cache(maxsize=64)
+    def key(private_key_hex: str):
+        return coincurve.PrivateKey(bytes.fromhex(private_key_hex))
+
+    def sign(private_key_hex: str, digest: bytes) -> str:
+        sig = key(private_key_hex).sign_recoverable(digest, hasher=None)[:64]
+        return _encode_bech32("sig", sig)
+
+    return sign
 
 
 @dataclass(frozen=True)
@@ -180,6 +209,12 @@ def _fast_verifier():
         return bool(lib.secp256k1_ecdsa_verify(ctx, parsed, digest, public_key(address)))
 
     return verify
+
+
+def _encode_bech32(prefix: str, data: bytes) -> str:
+    import bech32
+
+    return bech32.bech32_encode(prefix, bech32.convertbits(data, 8, 5))
 
 
 def _decode_bech32(value: str) -> tuple[str, bytes]:

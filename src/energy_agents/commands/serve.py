@@ -82,6 +82,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-body", type=int, default=DEFAULT_MAX_CONTENT_LENGTH, help="bytes per request body"
     )
+    parser.add_argument(
+        "--sqlite-sync",
+        choices=("full", "normal"),
+        default=None,
+        help="SQLite: full (default) fsyncs each commit before answering; normal survives a "
+        "killed server, not necessarily a power cut",
+    )
     parser.add_argument("--log-level", default="info", help="gunicorn log level (default info)")
 
 
@@ -99,6 +106,7 @@ def build_config(args: argparse.Namespace):
         aggregate_window_s=args.aggregate_window,
         max_batch=args.max_batch,
         max_content_length=args.max_body,
+        sqlite_synchronous=args.sqlite_sync,
     )
 
 

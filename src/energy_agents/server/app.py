@@ -51,7 +51,11 @@ def create_app(config: ServerConfig | Mapping[str, Any] | None = None) -> Flask:
         config = ServerConfig(**config)
     from .metrics import Metrics
 
-    store = Store(config.database, nonce_ttl_s=2 * config.signature_window_s + 60)
+    store = Store(
+        config.database,
+        nonce_ttl_s=2 * config.signature_window_s + 60,
+        sqlite_synchronous=config.sqlite_synchronous,
+    )
     store.migrate()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_content_length

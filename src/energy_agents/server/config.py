@@ -54,6 +54,9 @@ class ServerConfig:
     max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH
     max_batch: int = DEFAULT_MAX_BATCH
     metrics_dir: str | None = None
+    sqlite_synchronous: str = "full"
+    """SQLite only: ``full`` (default) fsyncs every commit before answering; ``normal``
+    survives a killed server but not necessarily a power cut (see docs/server.md)."""
 
     def __post_init__(self) -> None:
         if not self.database:
@@ -62,6 +65,8 @@ class ServerConfig:
             raise ValueError("signature_window_s: must be > 0")
         if self.aggregate_window_s <= 0:
             raise ValueError("aggregate_window_s: must be > 0")
+        if self.sqlite_synchronous not in ("full", "normal"):
+            raise ValueError("sqlite_synchronous: must be 'full' or 'normal'")
         if self.max_batch < 1:
             raise ValueError("max_batch: must be >= 1")
         if self.max_content_length < 1024:

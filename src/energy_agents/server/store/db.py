@@ -47,6 +47,7 @@ class Tx:
         self.conn = conn
         self.dialect = dialect
         self.cache: dict[str, Any] = {}
+        self.before_commit: list[Callable[[Tx], None]] = []
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         if self.dialect == "postgresql":
@@ -63,7 +64,10 @@ class Tx:
 class Database:
     """One database: thread-local read connections, one writer connection per process."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, sqlite_synchronous: str = "full") -> None:
+        if sqlite_synchronous not in ("full", "normal"):
+            raise ValueError("sqlite_synchronous: must be 'full' or 'normal'")
+        self.sqlite_synchronous = sqlite_synchronous
         self.url = url
         self.dialect = "postgresql" if is_postgres(url) else "sqlite"
         if self.dialect == "sqlite":
@@ -95,7 +99,9 @@ class Database:
             check_same_thread=False,
             timeout=0.0 if writer else BUSY_DEADLINE_S,
         )
-        conn.execute("PRAGMA synchronous=FULL")
+        # FULL: every commit is fsynced before the answer (survives power loss); NORMAL:
+        # committed to the WAL file, survives a killed process but maybe not a power cut.
+        conn.execute(f"PRAGMA synchronous={self.sqlite_synchronous.upper()}")
         return conn
 
     def _check_fork(self) -> None:
@@ -175,6 +181,8 @@ class Database:
             with self.transaction(conn) as tx:
                 for t in tickets:
                     t.result = t.fn(tx)
+                for hook in tx.before_commit:
+                    hook(tx)
         except self._errors() as exc:
             log.error("write failed: %s", exc)
             if self._writer is not None:

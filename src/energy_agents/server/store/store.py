@@ -89,8 +89,10 @@ def message_row_to_dict(row: Sequence[Any]) -> dict[str, Any]:
 
 
 class Store:
-    def __init__(self, url: str, *, nonce_ttl_s: float = 180.0) -> None:
-        self.db = Database(url)
+    def __init__(
+        self, url: str, *, nonce_ttl_s: float = 180.0, sqlite_synchronous: str = "full"
+    ) -> None:
+        self.db = Database(url, sqlite_synchronous=sqlite_synchronous)
         self.dialect = self.db.dialect
         self.nonce_ttl_s = nonce_ttl_s
         self._last_prune = 0.0
@@ -195,57 +197,32 @@ class Store:
         signed: bool,
         nonce: tuple[str, str, float] | None,
     ) -> list[StoredMessage] | Refusal:
+        """One request's write, inside the group's transaction. A savepoint makes it all or
+        nothing: a replayed nonce or a reused message id with another body rolls it back."""
         now = time.time()
-        if nonce is not None and self._nonce_seen(tx, nonce, now):
-            return Refusal(409, "X-Agent-Nonce", "replayed: this nonce was already used")
-        # Check every message first: a refusal must leave nothing stored.
-        seen: dict[tuple[str, str], str] = {}
-        existing: dict[tuple[str, str], StoredMessage] = {}
-        for m in messages:
-            if m.message_id is None:
-                continue
-            key = (m.agent_name, m.message_id)
-            if key in seen:
-                if seen[key] != m.body_hash:
-                    return Refusal(
-                        409, "message_id", "used twice in one batch with different bodies"
-                    )
-                continue
-            seen[key] = m.body_hash
-            row = tx.one(
-                "SELECT body_hash, step, signed FROM messages WHERE agent_name = ? AND message_id = ?",
-                key,
-            )
-            if row is not None:
-                if row[0] != m.body_hash:
-                    return Refusal(
-                        409, "message_id", f"{m.message_id!r} already stored with a different body"
-                    )
-                existing[key] = StoredMessage(m.message_id, row[1], bool(row[2]), True)
-        if nonce is not None:
-            tx.execute("INSERT INTO nonces (address, nonce, ts) VALUES (?, ?, ?)", nonce)
-        current_step = self._current_step(tx)
-        last = tx.cache.get("last_received")
-        if last is None:
-            row = tx.one("SELECT received_at FROM messages ORDER BY id DESC LIMIT 1")
-            last = float(row[0]) if row else 0.0
+        self._maybe_prune_nonces(tx, now)
+        tx.execute("SAVEPOINT request")
+        refusal: Refusal | None = None
         out: list[StoredMessage] = []
-        stored = 0
-        done: dict[tuple[str, str], StoredMessage] = {}
-        for m in messages:
-            key = (m.agent_name, m.message_id or "")
-            if m.message_id is not None and (key in existing or key in done):
-                out.append(existing.get(key) or done[key])
-                continue
+        if nonce is not None:
+            row = tx.one(
+                "INSERT INTO nonces (address, nonce, ts) VALUES (?, ?, ?) "
+                "ON CONFLICT (address, nonce) DO NOTHING RETURNING 1",
+                nonce,
+            )
+            if row is None:
+                refusal = Refusal(409, "X-Agent-Nonce", "replayed: this nonce was already used")
+        group = self._group_state(tx)
+        added: list[tuple[str, int]] = []
+        for m in messages if refusal is None else ():
             mid = m.message_id or uuid.uuid4().hex
-            step = m.step if m.step is not None else current_step
-            received = max(now, last)  # never decreasing in id order (see since=)
-            last = received
+            step = m.step if m.step is not None else self._current_step(tx)
+            received = max(now, group["last_received"])  # never decreasing in id order
             row = tx.one(
                 "INSERT INTO messages (agent_name, message_id, message, timestamp, step, "
                 "schema_version, levers, confidence, expected_saving_ct, data, signed, "
                 "received_at, body_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "RETURNING id",
+                "ON CONFLICT (agent_name, message_id) DO NOTHING RETURNING id",
                 (
                     m.agent_name,
                     mid,
@@ -262,23 +239,61 @@ class Store:
                     m.body_hash,
                 ),
             )
+            if row is not None:
+                group["last_received"] = received
+                added.append((m.agent_name, int(row[0])))
+                out.append(StoredMessage(mid, step, signed, False))
+                continue
+            old = tx.one(
+                "SELECT body_hash, step, signed FROM messages WHERE agent_name = ? AND message_id = ?",
+                (m.agent_name, mid),
+            )
+            if old is None or old[0] != m.body_hash:
+                refusal = Refusal(
+                    409, "message_id", f"{mid!r} already stored with a different body"
+                )
+                break
+            out.append(StoredMessage(mid, old[1], bool(old[2]), True))
+        if refusal is not None:
+            tx.execute("ROLLBACK TO SAVEPOINT request")
+            tx.execute("RELEASE SAVEPOINT request")
+            return refusal
+        tx.execute("RELEASE SAVEPOINT request")
+        for agent, pk in added:
+            group["latest"][agent] = (pk, group["last_received"])
+        group["stored"] += len(added)
+        return out
+
+    def _group_state(self, tx: Tx) -> dict[str, Any]:
+        """Per-transaction bookkeeping of message writes, flushed once before the commit:
+        the latest message of each agent and the stored-message count."""
+        state = tx.cache.get("messages")
+        if state is None:
+            row = tx.one("SELECT received_at FROM messages ORDER BY id DESC LIMIT 1")
+            state = {
+                "last_received": float(row[0]) if row else 0.0,
+                "latest": {},
+                "stored": 0,
+            }
+            tx.cache["messages"] = state
+            tx.before_commit.append(self._flush_group)
+        return state
+
+    @staticmethod
+    def _flush_group(tx: Tx) -> None:
+        state = tx.cache["messages"]
+        for agent, (pk, received) in state["latest"].items():
             tx.execute(
                 "INSERT INTO agent_latest (agent_name, message_pk, received_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (agent_name) DO UPDATE SET message_pk = excluded.message_pk, "
                 "received_at = excluded.received_at",
-                (m.agent_name, row[0], received),
+                (agent, pk, received),
             )
-            sm = StoredMessage(mid, step, signed, False)
-            if m.message_id is not None:
-                done[key] = sm
-            out.append(sm)
-            stored += 1
-        tx.cache["last_received"] = last
-        if stored:
+        if state["stored"]:
             tx.execute(
-                "UPDATE stats SET value = value + ? WHERE name = 'messages_stored'", (stored,)
+                "UPDATE stats SET value = value + ? WHERE name = 'messages_stored'",
+                (state["stored"],),
             )
-        return out
 
     def _nonce_seen(self, tx: Tx, nonce: tuple[str, str, float], now: float) -> bool:
         self._maybe_prune_nonces(tx, now)
