@@ -8,10 +8,11 @@ prices repeat) and a forecast of the community's load and PV: the ``demand_forec
 seasonal mean of the same time of day over the last up to 7 days. Only the first step is applied,
 and with ``storage_follow=True``, so local control absorbs forecast errors (docs/optimize.md):
 
-- **home batteries**: the setpoint is a floor. A planned discharge ``f < 0`` becomes the floor
-  ``f`` (each home covers its own deficit, at most at the planned rate); a planned charge
-  becomes a floor only for the part the forecast surplus does not cover (grid charging), since
-  following already stores every home's surplus; otherwise 0 (charge-only: hold the energy).
+- **home batteries**: the setpoint is a floor, and the plan picks one of three modes. A planned
+  discharge becomes ``-1`` (full self-consumption: each home covers its whole own deficit, which
+  the plan, pooled and on a forecast, tends to underestimate); a planned charge becomes a floor
+  only for the part the forecast surplus does not cover (grid charging), since following already
+  stores every home's surplus; otherwise 0 (charge-only: hold the energy for later).
 - **community storages**: floor -1, so they steer the community's import toward the
   procurement, which is the planned import: with an exact forecast that is the planned flow,
   and a forecast error is absorbed instead of being bought or sold at imbalance prices.
@@ -253,10 +254,9 @@ class MPCStrategy:
                 setpoints[key] = 0.0
             elif not self.follow:
                 setpoints[key] = float(np.clip(flow / p, -1.0, 1.0))
-            elif key != MEMBER_BATTERIES:
+            elif key != MEMBER_BATTERIES or flow < -1e-9:
+                # community storages steer the import to procurement; homes self-consume
                 setpoints[key] = -1.0
-            elif flow < 0:
-                setpoints[key] = max(flow / p, -1.0)
             else:
                 setpoints[key] = min(max(flow - surplus, 0.0) / p, 1.0)
         q = float(plan["import_kwh"])
