@@ -3,6 +3,7 @@ and headers (hypothesis). Never a 5xx; nothing stored from a refused request."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -24,6 +25,7 @@ from server_fixtures import (
     identity,
     make_app,
     observation_dict,
+    postgres_schema,
     recommendation,
     store_url_fixture,  # noqa: F401 - the store_url fixture
 )
@@ -70,30 +72,42 @@ def _operations() -> list[str]:
     return [f"{method.upper()} {path}" for path, ops in doc["paths"].items() for method in ops]
 
 
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def fuzz_app(request, tmp_path_factory):
+    """One seeded app per store for all operations (the schema and data are made once)."""
+    if request.param == "sqlite":
+        url_cm = contextlib.nullcontext(str(tmp_path_factory.mktemp("fuzz") / "server.sqlite"))
+    else:
+        url_cm = postgres_schema()
+    with url_cm as url:
+        app = _seeded(make_app(url, allow_unsigned=True, max_batch=20))
+        yield app
+        app.extensions["energy_agents"].store.close()
+
+
 @pytest.mark.parametrize("operation", _operations())
-def test_openapi_fuzz(store_url, operation):
+def test_openapi_fuzz(fuzz_app, operation):
     """Positive and negative cases of every documented operation, checked against the
     document (status codes, content types, schemas, headers) and for server errors."""
     from schemathesis import GenerationMode
 
-    app = _seeded(make_app(store_url, allow_unsigned=True, max_batch=20))
-    try:
-        schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
-        op = schema.find_operation_by_label(operation)
-        assert op is not None, operation
-        cases = op.as_strategy() | op.as_strategy(generation_mode=GenerationMode.NEGATIVE)
+    app = fuzz_app
+    schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
+    op = schema.find_operation_by_label(operation)
+    assert op is not None, operation
+    cases = op.as_strategy() | op.as_strategy(generation_mode=GenerationMode.NEGATIVE)
 
-        @FUZZ
-        @given(case=cases)
-        def run(case):
-            before = _footprint(app)
-            response = case.call_and_validate(checks=CHECKS)
-            if response.status_code >= 400:
-                assert _footprint(app) == before, "a refused request changed the store"
+    @FUZZ
+    @given(case=cases)
+    def run(case):
+        before = _footprint(app)
+        response = case.call_and_validate(checks=CHECKS)
+        if response.status_code >= 400:
+            assert _footprint(app) == before, "a refused request changed the store"
 
-        run()
-    finally:
-        app.extensions["energy_agents"].store.close()
+    run()
 
 
 # ----------------------------------------------------------------------------- /receive

@@ -14,8 +14,8 @@ import shutil
 import sys
 import tempfile
 
-DEFAULT_WORKERS = 3
-DEFAULT_THREADS = 8
+DEFAULT_WORKERS = 2
+DEFAULT_THREADS = 16
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -99,21 +99,49 @@ def _text(field: str, value: Any, max_len: int, *, allow_empty: bool = True) -> 
 
 
 def _check_json_tree(field: str, value: Any, depth: int = 0) -> None:
-    """Strings inside free-form JSON must be storable (no lone surrogates, no NUL)."""
+    """Strings inside free-form JSON must be storable (no lone surrogates, no NUL), numbers
+    finite and in range, nesting bounded. ``value`` comes from ``json.loads`` (plain types)."""
     if depth > 32:
         raise ApiError(400, field, "nested too deeply (max 32)")
-    if isinstance(value, str):
-        _text(field, value, MAX_MESSAGE)
-    elif isinstance(value, Mapping):
+    t = type(value)
+    if t is str:
+        if "\x00" in value or len(value) > MAX_MESSAGE or not _storable(value):
+            _text(field, value, MAX_MESSAGE)  # raises with the precise reason
+    elif t is dict:
         for k, v in value.items():
+            if type(v) in _SCALARS and type(k) is str and len(k) <= 200 and _storable(k):
+                if type(v) is str:
+                    _check_json_tree(f"{field}.{k}"[:200], v, depth + 1)
+                elif type(v) is not bool and type(v) in (int, float):
+                    _check_number(f"{field}.{k}"[:200], v)
+                continue
             _text(f"{field}.{k}"[:200], k, 200)
             _check_json_tree(f"{field}.{k}"[:200], v, depth + 1)
-    elif isinstance(value, list):
+    elif t is list:
         for i, v in enumerate(value):
             _check_json_tree(f"{field}[{i}]", v, depth + 1)
-    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**63:
-        raise ApiError(400, field, "integer out of range")
-    elif isinstance(value, float) and not math.isfinite(value):
+    elif t is int or t is float:
+        _check_number(field, value)
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _storable(text: str) -> bool:
+    if text.isascii():
+        return "\x00" not in text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
+def _check_number(field: str, value: int | float) -> None:
+    if type(value) is int:
+        if abs(value) > 2**63:
+            raise ApiError(400, field, "integer out of range")
+    elif not math.isfinite(value):
         raise ApiError(400, field, "must be finite")
 
 
@@ -192,8 +220,6 @@ def parse_message(item: Any, prefix: str = "") -> NewMessage:
         field, _, reason = str(exc).partition(": ")
         field = "levers" + field[len("parameters") :] if field.startswith("parameters") else field
         raise ApiError(400, p + field, reason or str(exc)) from None
-    _check_json_tree(p + "levers", dict(rec.levers))
-    _check_json_tree(p + "data", dict(rec.data))
     return NewMessage(
         agent_name=agent,
         message=message,
@@ -201,10 +227,10 @@ def parse_message(item: Any, prefix: str = "") -> NewMessage:
         message_id=message_id,
         step=rec.step,
         schema_version=1,
-        levers=_canonical(dict(rec.levers)),
+        levers=_canonical(dict(rec.levers)) if rec.levers else "{}",
         confidence=rec.confidence,
         expected_saving_ct=rec.expected_saving_ct,
-        data=_canonical(dict(rec.data)),
+        data=_canonical(dict(rec.data)) if rec.data else "{}",
         body_hash=body_hash,
     )
 
