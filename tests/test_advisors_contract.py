@@ -163,3 +163,21 @@ def test_token_economist_burn_defers_fully_and_only_when_cheaper_later():
     assert r == 2 and saving == pytest.approx(2 * 0.25)
     r, saving = best_release(flex, base, 0.0, np.array([0.2, 0.3, 0.45, 0.45]), sell, 1.0)
     assert r == 0 and saving == 0.0
+
+
+def test_storage_plan_solves_after_a_multithreaded_highs_run():
+    """A HiGHS solve elsewhere in the process must not make the advisor's LP fail."""
+    import highspy
+
+    from energy_agents.advisors import storage_optimizer
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 2)
+    h.addVar(0.0, 1.0)
+    h.changeColCost(0, 1.0)
+    h.run()
+    s = tiny_scenario(seed=1, n_members=4, n_steps=48)
+    obs = _observe_at(s, 20)
+    rec = storage_optimizer.advise(obs, ADVISORS[FORECASTER](obs, None).data)
+    assert rec.data["lp_status"] == "optimal"

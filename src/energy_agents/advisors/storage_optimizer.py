@@ -60,6 +60,7 @@ class Plan:
     export_kwh: np.ndarray
     cost_ct: float
     idle_cost_ct: float
+    status: str = "optimal"
 
 
 def forecast_from(
@@ -194,14 +195,16 @@ def solve_plan(units: list[Unit], net: np.ndarray, buy: np.ndarray, sell: np.nda
     lp.a_matrix_.value_ = np.concatenate(value)
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", 1)
+    # No "threads" option: once another HiGHS solve in the process has started the global
+    # scheduler with more threads, a run asking for 1 thread fails (status kNotset).
     h.setOptionValue("presolve", "off")
     h.setOptionValue("simplex_strategy", 1)  # dual simplex, deterministic
     h.passModel(lp)
     h.run()
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         z = np.zeros((k_n, horizon))
-        return Plan(z, z, np.maximum(net, 0.0), np.maximum(-net, 0.0), idle_cost, idle_cost)
+        status = str(h.getModelStatus()).rsplit(".", 1)[-1]
+        return Plan(z, z, np.maximum(net, 0.0), np.maximum(-net, 0.0), idle_cost, idle_cost, status)
     x = np.asarray(h.getSolution().col_value)
     sv = x[:imp0].reshape(k_n, 3, horizon) if k_n else np.zeros((0, 3, horizon))
     imp = x[imp0:]
@@ -314,6 +317,7 @@ def advise(obs: Observation, forecast: Mapping[str, Any] | None = None) -> Recom
                 for k, u in enumerate(units)
             },
             "plan_cost_ct": plan.cost_ct,
+            "lp_status": plan.status,
             "idle_cost_ct": plan.idle_cost_ct,
             "schedule_setpoints": schedule,  # exact schedule (storage_follow=False)
             "schedule_procurement_kwh": schedule_procurement,
