@@ -167,8 +167,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _child_exit(server, worker) -> None:  # gunicorn hook: a worker exited
-    from prometheus_client import multiprocess
-
+    try:
+        from prometheus_client import multiprocess
+    except ImportError:
+        return
     multiprocess.mark_process_dead(worker.pid)
 
 

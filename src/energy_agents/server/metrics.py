@@ -4,7 +4,9 @@ Request counts and latencies use ``prometheus_client``. Under ``energy-agents se
 worker writes them to its own file in a directory shared by the workers of that server
 (``PROMETHEUS_MULTIPROC_DIR``, made fresh at start) and a scrape, answered by any worker,
 sums the files of all workers, dead ones included (counters never go back). Without that
-directory (tests, one process) the process' own registry is exported. Stored-message and
+directory (tests, one process) the process' own registry is exported. Without
+``prometheus_client`` at all, :class:`LocalMetrics` exports this process' counts labelled with
+its pid (never passed off as the whole server's). Stored-message and
 decision counts come from the database, so they hold for every worker and host.
 """
 
@@ -15,7 +17,73 @@ from collections.abc import Iterable
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
-class Metrics:
+def Metrics(multiprocess_dir: str | None):  # noqa: N802 - picks the implementation
+    """Request metrics: ``prometheus_client`` when installed, else :class:`LocalMetrics`."""
+    try:
+        import prometheus_client  # noqa: F401
+    except ImportError:
+        return LocalMetrics()
+    return PrometheusMetrics(multiprocess_dir)
+
+
+class LocalMetrics:
+    """Fallback without ``prometheus_client``: this process' counts only, labelled with its
+    ``pid`` so that a scrape of one worker never passes for the whole server."""
+
+    def __init__(self) -> None:
+        import os
+        import threading
+
+        self.pid = str(os.getpid())
+        self._lock = threading.Lock()
+        self.requests: dict[tuple[str, str, str], int] = {}
+        self.buckets: dict[str, list[int]] = {}
+        self.sums: dict[str, float] = {}
+
+    def observe(self, endpoint: str, method: str, status: int, seconds: float) -> None:
+        with self._lock:
+            key = (endpoint, method, str(status))
+            self.requests[key] = self.requests.get(key, 0) + 1
+            counts = self.buckets.setdefault(endpoint, [0] * (len(LATENCY_BUCKETS) + 1))
+            for i, le in enumerate(LATENCY_BUCKETS):
+                if seconds <= le:
+                    counts[i] += 1
+            counts[-1] += 1
+            self.sums[endpoint] = self.sums.get(endpoint, 0.0) + seconds
+
+    def render(self, gauges: Iterable[tuple[str, str, float]]) -> bytes:
+        pid = self.pid
+        out = [
+            "# HELP energy_agents_http_requests_total HTTP requests answered by this worker (pid)",
+            "# TYPE energy_agents_http_requests_total counter",
+        ]
+        with self._lock:
+            for (ep, m, st), n in sorted(self.requests.items()):
+                out.append(
+                    f'energy_agents_http_requests_total{{endpoint="{ep}",method="{m}",status="{st}",pid="{pid}"}} {n}'
+                )
+            out += [
+                "# HELP energy_agents_http_request_duration_seconds Request latency in this worker",
+                "# TYPE energy_agents_http_request_duration_seconds histogram",
+            ]
+            for ep, counts in sorted(self.buckets.items()):
+                lab = f'endpoint="{ep}",pid="{pid}"'
+                for le, n in zip((*map(str, LATENCY_BUCKETS), "+Inf"), counts, strict=True):
+                    out.append(
+                        f'energy_agents_http_request_duration_seconds_bucket{{{lab},le="{le}"}} {n}'
+                    )
+                out.append(
+                    f"energy_agents_http_request_duration_seconds_count{{{lab}}} {counts[-1]}"
+                )
+                out.append(
+                    f"energy_agents_http_request_duration_seconds_sum{{{lab}}} {self.sums[ep]}"
+                )
+        for name, help_text, value in gauges:
+            out.append(f"# HELP {name} {help_text}\n# TYPE {name} gauge\n{name} {value:g}")
+        return ("\n".join(out) + "\n").encode()
+
+
+class PrometheusMetrics:
     def __init__(self, multiprocess_dir: str | None) -> None:
         from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 
