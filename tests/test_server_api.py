@@ -526,3 +526,27 @@ def test_store_reopens_with_data_and_version(store_url):
     assert len(app2.test_client().get("/messages").get_json()) == 1
     text = app2.test_client().get("/metrics").get_data(as_text=True)
     assert "\nenergy_agents_messages_stored 1\n" in text
+
+
+def test_metrics_without_prometheus_client(store_url, monkeypatch):
+    """Without prometheus_client the counts are this worker's, labelled with its pid."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_prometheus(name, *args, **kwargs):
+        if name.startswith("prometheus_client"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_prometheus)
+    app = make_app(store_url, allow_unsigned=True)
+    c = app.test_client()
+    c.post("/receive", json=SEED_MESSAGES[0])
+    text = c.get("/metrics").get_data(as_text=True)
+    assert re.search(
+        r'^energy_agents_http_requests_total\{endpoint="/receive",method="POST",status="200",pid="\d+"\} 1$',
+        text,
+        re.M,
+    ), text
+    assert "\nenergy_agents_messages_stored 1\n" in text
