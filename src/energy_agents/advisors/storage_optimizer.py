@@ -20,6 +20,7 @@ exchange toward it (they follow the procurement when P2P is on).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -129,6 +130,117 @@ def units_of(obs: Observation, load: np.ndarray) -> list[Unit]:
     return units
 
 
+@functools.lru_cache(maxsize=64)
+def _structure(k_n: int, horizon: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The LP's sparsity pattern, which depends on the sizes only (a pure function, cached;
+    callers never modify the arrays): CSC column starts, row indices, and for every entry the
+    kind of coefficient (0: -eta, 1: 1/eta, 2: +1, 3: -1) and its unit."""
+    per = 3 * horizon
+    n_var = k_n * per + horizon
+    h_idx = np.arange(horizon)
+    bal = k_n * horizon + h_idx  # balance rows come after the energy rows
+    counts = np.full(n_var, 2, dtype=np.int32)
+    index, kind, unit = [], [], []
+    for k in range(k_n):
+        # Energy rows: e_h - e_{h-1} - eta c_h + d_h / eta = 0, with e_{-1} = e0 on the right.
+        # Column by column (CSC): c_h -> (energy row -eta, balance row -1),
+        # d_h -> (energy row 1/eta, balance row +1), e_h -> (row h +1, row h+1 -1).
+        r = k * horizon + h_idx
+        pair = np.column_stack((r, bal)).ravel()
+        index += [pair, pair, np.column_stack((r, r + 1)).ravel()[:-1]]
+        kind += [np.tile((0, 3), horizon), np.tile((1, 2), horizon), np.tile((2, 3), horizon)[:-1]]
+        unit.append(np.full(6 * horizon - 1, k))
+        counts[k * per + 3 * horizon - 1] = 1
+    counts[k_n * per :] = 1
+    index.append(bal)
+    kind.append(np.full(horizon, 2))
+    unit.append(np.zeros(horizon, dtype=int))
+    start = np.concatenate(([0], np.cumsum(counts))).astype(np.int32)
+    out = (
+        start,
+        np.concatenate(index).astype(np.int32),
+        np.concatenate(kind),
+        np.concatenate(unit),
+    )
+    for arr in out:
+        arr.flags.writeable = False
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _structure(k_n: int, horizon: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The LP's sparsity pattern, which depends on the sizes only (a pure function, cached;
+    callers never modify the arrays): CSC column starts, row indices, and for every entry the
+    kind of coefficient (0: -eta, 1: 1/eta, 2: +1, 3: -1) and its unit."""
+    per = 3 * horizon
+    n_var = k_n * per + horizon
+    h_idx = np.arange(horizon)
+    bal = k_n * horizon + h_idx  # balance rows come after the energy rows
+    counts = np.full(n_var, 2, dtype=np.int32)
+    index, kind, unit = [], [], []
+    for k in range(k_n):
+        # Energy rows: e_h - e_{h-1} - eta c_h + d_h / eta = 0, with e_{-1} = e0 on the right.
+        # Column by column (CSC): c_h -> (energy row -eta, balance row -1),
+        # d_h -> (energy row 1/eta, balance row +1), e_h -> (row h +1, row h+1 -1).
+        r = k * horizon + h_idx
+        pair = np.column_stack((r, bal)).ravel()
+        index += [pair, pair, np.column_stack((r, r + 1)).ravel()[:-1]]
+        kind += [np.tile((0, 3), horizon), np.tile((1, 2), horizon), np.tile((2, 3), horizon)[:-1]]
+        unit.append(np.full(6 * horizon - 1, k))
+        counts[k * per + 3 * horizon - 1] = 1
+    counts[k_n * per :] = 1
+    index.append(bal)
+    kind.append(np.full(horizon, 2))
+    unit.append(np.zeros(horizon, dtype=int))
+    start = np.concatenate(([0], np.cumsum(counts))).astype(np.int32)
+    out = (
+        start,
+        np.concatenate(index).astype(np.int32),
+        np.concatenate(kind),
+        np.concatenate(unit),
+    )
+    for arr in out:
+        arr.flags.writeable = False
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _structure(k_n: int, horizon: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The LP's sparsity pattern, which depends on the sizes only (a pure function, cached;
+    callers never modify the arrays): CSC column starts, row indices, and for every entry the
+    kind of coefficient (0: -eta, 1: 1/eta, 2: +1, 3: -1) and its unit."""
+    per = 3 * horizon
+    n_var = k_n * per + horizon
+    h_idx = np.arange(horizon)
+    bal = k_n * horizon + h_idx  # balance rows come after the energy rows
+    counts = np.full(n_var, 2, dtype=np.int32)
+    index, kind, unit = [], [], []
+    for k in range(k_n):
+        # Energy rows: e_h - e_{h-1} - eta c_h + d_h / eta = 0, with e_{-1} = e0 on the right.
+        # Column by column (CSC): c_h -> (energy row -eta, balance row -1),
+        # d_h -> (energy row 1/eta, balance row +1), e_h -> (row h +1, row h+1 -1).
+        r = k * horizon + h_idx
+        pair = np.column_stack((r, bal)).ravel()
+        index += [pair, pair, np.column_stack((r, r + 1)).ravel()[:-1]]
+        kind += [np.tile((0, 3), horizon), np.tile((1, 2), horizon), np.tile((2, 3), horizon)[:-1]]
+        unit.append(np.full(6 * horizon - 1, k))
+        counts[k * per + 3 * horizon - 1] = 1
+    counts[k_n * per :] = 1
+    index.append(bal)
+    kind.append(np.full(horizon, 2))
+    unit.append(np.zeros(horizon, dtype=int))
+    start = np.concatenate(([0], np.cumsum(counts))).astype(np.int32)
+    out = (
+        start,
+        np.concatenate(index).astype(np.int32),
+        np.concatenate(kind),
+        np.concatenate(unit),
+    )
+    for arr in out:
+        arr.flags.writeable = False
+    return out
+
+
 def solve_plan(units: list[Unit], net: np.ndarray, buy: np.ndarray, sell: np.ndarray) -> Plan:
     """Minimize import cost - export revenue - terminal value over the look-ahead (HiGHS).
 
@@ -143,13 +255,13 @@ def solve_plan(units: list[Unit], net: np.ndarray, buy: np.ndarray, sell: np.nda
     cost = np.zeros(n_var)
     lo = np.zeros(n_var)
     hi = np.zeros(n_var)
-    h_idx = np.arange(horizon)
     imp0 = k_n * per
-    bal = k_n * horizon + h_idx  # balance rows come after the energy rows
-    index, value = [], []
-    counts = np.full(n_var, 2, dtype=np.int32)
     row_lo = np.zeros((k_n + 1) * horizon)
     row_hi = np.zeros((k_n + 1) * horizon)
+    start, index, kind, unit_of = _structure(k_n, horizon)
+    eta = np.array([u.eta for u in units] + [1.0])
+    coef = np.stack((-eta, 1.0 / eta, np.ones_like(eta), -np.ones_like(eta)))
+    value = coef[kind, unit_of]
     for k, u in enumerate(units):
         c0, d0, en0 = k * per, k * per + horizon, k * per + 2 * horizon
         hi[c0 : c0 + horizon] = u.power_kwh
@@ -162,22 +274,10 @@ def solve_plan(units: list[Unit], net: np.ndarray, buy: np.ndarray, sell: np.nda
         cost[c0 : c0 + horizon] = sell + EPS_CT
         cost[d0 : d0 + horizon] = -sell + EPS_CT
         cost[en0 + horizon - 1] = -float(buy.min()) / u.eta  # replacement cost of stored energy
-        # Energy rows: e_h - e_{h-1} - eta c_h + d_h / eta = 0, with e_{-1} = e0 on the right.
-        # Column by column (CSC): c_h -> (energy row -eta, balance row -1),
-        # d_h -> (energy row 1/eta, balance row +1), e_h -> (row h +1, row h+1 -1).
-        r = k * horizon + h_idx
-        index += [np.column_stack((r, bal)).ravel(), np.column_stack((r, bal)).ravel()]
-        value += [np.tile((-u.eta, -1.0), horizon), np.tile((1.0 / u.eta, 1.0), horizon)]
-        index.append(np.column_stack((r, r + 1)).ravel()[:-1])
-        value.append(np.tile((1.0, -1.0), horizon)[:-1])
-        counts[en0 + horizon - 1] = 1
         row_lo[k * horizon] = row_hi[k * horizon] = u.energy_kwh
     # Balance rows: m_h - sum_k (c_kh - d_kh) >= net_h
     hi[imp0:] = np.inf
     cost[imp0:] = buy - sell
-    counts[imp0:] = 1
-    index.append(bal)
-    value.append(np.ones(horizon))
     row_lo[k_n * horizon :] = net
     row_hi[k_n * horizon :] = np.inf
 
@@ -190,9 +290,9 @@ def solve_plan(units: list[Unit], net: np.ndarray, buy: np.ndarray, sell: np.nda
     lp.row_lower_ = row_lo
     lp.row_upper_ = row_hi
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = np.concatenate(([0], np.cumsum(counts))).astype(np.int32)
-    lp.a_matrix_.index_ = np.concatenate(index).astype(np.int32)
-    lp.a_matrix_.value_ = np.concatenate(value)
+    lp.a_matrix_.start_ = start
+    lp.a_matrix_.index_ = index
+    lp.a_matrix_.value_ = value
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     # No "threads" option: once another HiGHS solve in the process has started the global
