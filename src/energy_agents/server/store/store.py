@@ -22,6 +22,7 @@ from .migrations import LATEST_VERSION, MIGRATIONS, statements
 log = logging.getLogger("energy_agents.server.store")
 
 STATES_KEPT = 2000  # published observations kept (the latest ones); records are all kept
+STRATEGY_STATES_KEPT = 1000  # steps of strategy state kept behind the newest decided step
 WINDOW_AGENTS_MAX = 100
 NONCE_PRUNE_EVERY_S = 10.0
 
@@ -505,6 +506,11 @@ class Store:
                     "INSERT INTO strategy_states (strategy, step, state) VALUES (?, ?, ?) "
                     "ON CONFLICT (strategy, step) DO UPDATE SET state = excluded.state",
                     (strategy, step, state_text),
+                )
+                # Only recent states can seed a decision again: keep STRATEGY_STATES_KEPT steps.
+                tx.execute(
+                    "DELETE FROM strategy_states WHERE strategy = ? AND step < ?",
+                    (strategy, step - STRATEGY_STATES_KEPT),
                 )
             row = tx.one(
                 "INSERT INTO decisions (strategy, step_key, decision, decided_at) "
