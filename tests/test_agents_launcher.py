@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,30 +13,9 @@ import pytest
 
 from energy_agents.advisors.types import AGENT_NAMES
 from energy_agents.agents.procs import descendants, pid_alive
+from ports import free_port_block
 
 pytestmark = pytest.mark.e2e
-
-
-def free_port_block(n: int) -> int:
-    for _ in range(100):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + n >= 65000:
-            continue
-        socks = []
-        try:
-            for p in range(base, base + n):
-                t = socket.socket()
-                socks.append(t)
-                t.bind(("127.0.0.1", p))
-        except OSError:
-            continue
-        finally:
-            for t in socks:
-                t.close()
-        return base
-    raise RuntimeError("no block of free ports")
 
 
 def agent_pids(data: Path) -> dict[str, int]:

@@ -15,29 +15,9 @@ import pytest
 import requests
 
 from energy_agents.agents.identity import load_identity, read_agents_file
+from ports import free_port_block
 
 pytestmark = pytest.mark.e2e
-
-
-def free_port_block(n: int) -> int:
-    """A base port with ``n`` consecutive free ports."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + n >= 65000:
-            continue
-        ok = True
-        for p in range(base, base + n):
-            with socket.socket() as t:
-                try:
-                    t.bind(("127.0.0.1", p))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise RuntimeError("no free port block")
 
 
 def wait_port(port: int, timeout: float = 15.0) -> None:

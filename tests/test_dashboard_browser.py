@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ import pytest
 import requests
 
 from energy_agents.advisors.types import AGENT_NAMES
+from ports import free_port_block
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
@@ -69,26 +69,6 @@ def require_chromium() -> None:
 
 
 # ------------------------------------------------------------------------------ processes
-def free_port_block(n: int) -> int:
-    for _ in range(100):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + n >= 65000:
-            continue
-        socks: list[socket.socket] = []
-        try:
-            for p in range(base, base + n):
-                t = socket.socket()
-                socks.append(t)
-                t.bind(("127.0.0.1", p))
-        except OSError:
-            continue
-        finally:
-            for t in socks:
-                t.close()
-        return base
-    raise RuntimeError("no block of free ports")
 
 
 class Proc:

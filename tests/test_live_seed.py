@@ -15,33 +15,10 @@ import requests
 
 from energy_agents.advisors.types import AGENT_NAMES
 from energy_agents.agents.procs import descendants, pid_alive
+from ports import free_port_block as _free_port_block
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port_block(n: int) -> int:
-    import socket
-
-    for _ in range(100):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + n >= 65000:
-            continue
-        socks = []
-        try:
-            for port in range(base, base + n):
-                t = socket.socket()
-                socks.append(t)
-                t.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            for t in socks:
-                t.close()
-        return base
-    raise RuntimeError("no block of free ports")
 
 
 @pytest.mark.skipif(not (ROOT / "ai_manager_server.py").exists(), reason="no seed server script")

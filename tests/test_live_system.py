@@ -9,7 +9,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import requests
 from energy_agents.advisors.types import AGENT_NAMES
 from energy_agents.agents.procs import descendants, pid_alive
 from energy_agents.coordination.registry import STRATEGIES
+from ports import free_port_block
 
 
 def _server_ready() -> bool:
@@ -46,26 +46,6 @@ STRATEGY = "weighted" if "weighted" in STRATEGIES else "seed"
 
 
 # ---------------------------------------------------------------------------------- helpers
-def free_port_block(n: int) -> int:
-    for _ in range(100):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + n >= 65000:
-            continue
-        try:
-            socks = []
-            for p in range(base, base + n):
-                t = socket.socket()
-                socks.append(t)
-                t.bind(("127.0.0.1", p))
-        except OSError:
-            continue
-        finally:
-            for t in socks:
-                t.close()
-        return base
-    raise RuntimeError("no block of free ports")
 
 
 def cmdline(pid: int) -> str:
