@@ -51,7 +51,9 @@ def apply_flow(bank: StorageBank, energy_kwh: np.ndarray, flow_kwh: np.ndarray) 
     stored = energy_kwh + np.where(
         flow_kwh > 0, flow_kwh * bank.eta_charge, flow_kwh / bank.eta_discharge
     )
-    return np.minimum(np.maximum(stored, bank.soc_min * bank.capacity_kwh), bank.soc_max * bank.capacity_kwh)
+    return np.minimum(
+        np.maximum(stored, bank.soc_min * bank.capacity_kwh), bank.soc_max * bank.capacity_kwh
+    )
 
 
 def split_pooled(
