@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .advisors.registry import recommend_all
-from .advisors.types import Recommendation
+from .advisors.types import Recommendation, canonical_order
 from .coordination.registry import make_strategy
 from .coordination.types import Decision, Strategy
 from .sim.community import Community, StepResult
@@ -30,8 +30,9 @@ def coordinate(
     (the live mode passes what the agents posted)."""
     if recommendations is None:
         recommendations = recommend_all(obs) if strategy.uses_advisors else []
+    recommendations = canonical_order(recommendations)
     decision, new_state = strategy.decide(obs, recommendations, state)
-    return decision, list(recommendations), new_state
+    return decision, recommendations, new_state
 
 
 @dataclass

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +16,13 @@ AGENT_NAMES = (
     "p2p_trader",
 )
 """The five agents; one name each everywhere (module, registry key, uagents name, messages)."""
+
+
+def canonical_order(recommendations: Iterable[Recommendation]) -> list[Recommendation]:
+    """Recommendations in ``AGENT_NAMES`` order (others after, by name): strategies see the same
+    order in batch and live mode, whatever order the messages arrived in."""
+    rank = {name: k for k, name in enumerate(AGENT_NAMES)}
+    return sorted(recommendations, key=lambda r: (rank.get(r.agent_name, len(rank)), r.agent_name))
 
 
 class RecommendationError(ValueError):

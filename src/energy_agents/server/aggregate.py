@@ -23,7 +23,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..advisors.types import Recommendation
+from ..advisors.types import Recommendation, canonical_order
 from ..coordination import make_strategy
 from ..coordination.seed import count_keywords
 from ..sim.observation import Observation
@@ -99,7 +99,7 @@ def aggregate(
         msgs = store.window_recent(since)
         window = {"mode": "recent", "since": since, "seconds": window_s}
         state = {}
-    recs = [recommendation_of(m, step if step is not None else 0) for m in msgs]
+    recs = canonical_order(recommendation_of(m, step if step is not None else 0) for m in msgs)
     decision, new_state, rejected = _decide(strategy, obs, recs, state)
     out = decision.to_dict()
     out["details"] = count_keywords(r.message for r in recs)  # the seed's counts, any strategy
