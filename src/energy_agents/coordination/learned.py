@@ -45,13 +45,12 @@ from ..sim.params import MEMBER_BATTERIES, StorageBank
 from .baseline import naive_procurement_kwh
 from .types import Decision
 from .weighted import (
-    AUTHORITY,
     Combination,
+    advisor_weights,
     combine,
     current,
     decision_from,
     pending_state,
-    track_score,
     update_track,
 )
 
@@ -384,13 +383,7 @@ class Learned:
         recs = current(recommendations, obs)
         track = update_track(state, obs)
         learned = learn(state, obs)
-        weight = {
-            lever: {
-                a: prior * (recs[a].confidence if a in recs else 0.0) * track_score(track, a)
-                for a, prior in table.items()
-            }
-            for lever, table in AUTHORITY.items()
-        }
+        weight = advisor_weights(recs, track)
         base = combine(obs, recs, weight)
         arms = _arms(obs, recs, base)
         w = learned["weights"]

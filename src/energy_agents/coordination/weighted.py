@@ -267,6 +267,20 @@ def pending_state(obs: Observation | None, comb: Combination) -> dict[str, Any]:
     }
 
 
+def advisor_weights(
+    recs: Mapping[str, Recommendation], track: Mapping[str, Any]
+) -> dict[str, dict[str, float]]:
+    """Per lever, each advisor's weight: authority prior x its confidence x its track record
+    (0 for an advisor that did not answer)."""
+    return {
+        lever: {
+            a: prior * (recs[a].confidence if a in recs else 0.0) * track_score(track, a)
+            for a, prior in table.items()
+        }
+        for lever, table in AUTHORITY.items()
+    }
+
+
 class Weighted:
     name = "weighted"
     uses_advisors = True
@@ -279,13 +293,7 @@ class Weighted:
     ) -> tuple[Decision, dict[str, Any]]:
         recs = current(recommendations, obs)
         track = update_track(state, obs)
-        weight = {
-            lever: {
-                a: prior * (recs[a].confidence if a in recs else 0.0) * track_score(track, a)
-                for a, prior in table.items()
-            }
-            for lever, table in AUTHORITY.items()
-        }
+        weight = advisor_weights(recs, track)
         comb = combine(obs, recs, weight)
         decision = decision_from(self.name, obs, recommendations, comb, {"weights": weight})
         return decision, {"track": track, **pending_state(obs, comb)}
