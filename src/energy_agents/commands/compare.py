@@ -46,23 +46,25 @@ def run(args: argparse.Namespace) -> int:
 
     baseline = timed_run(scenario, "none", progress=progress)
     c_none = baseline.kpis["tokens_spent_ct"]
-    c_optimal = None
-    lp_info: dict[str, Any] = {}
-    if "optimal" in names:
-        from ..optimize import lp_lower_bound
-
-        lp = lp_lower_bound(scenario)
-        c_optimal = lp.cost_ct
-        lp_info = {"lp_bound_ct": lp.cost_ct, "lp_solve_s": lp.solve_s}
+    runs = {
+        name: baseline
+        if name == "none"
+        else timed_run(
+            scenario,
+            name,
+            progress=progress,
+            baseline_spent_ct=c_none,
+            keep_decisions=name == "optimal",
+        )
+        for name in names
+    }
+    # C_optimal: the bound the `optimal` strategy solved (reported on its first decision).
+    lp_info: dict[str, Any] = dict(runs["optimal"].decisions[0].data) if "optimal" in runs else {}
+    c_optimal = lp_info.get("lp_bound_ct")
 
     rows: dict[str, dict[str, Any]] = {}
     frames = {}
-    for name in names:
-        run_ = (
-            baseline
-            if name == "none"
-            else timed_run(scenario, name, progress=progress, baseline_spent_ct=c_none)
-        )
+    for name, run_ in runs.items():
         kpis = dict(run_.kpis)
         kpis["tokens_saved_ct"] = c_none - kpis["tokens_spent_ct"]
         kpis["savings_capture"] = savings_capture(c_none, kpis["tokens_spent_ct"], c_optimal)
