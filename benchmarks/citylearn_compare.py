@@ -4,7 +4,7 @@ Runs with the project's venv; CityLearn runs in its own throwaway venv as a subp
 same invocation (``bash benchmarks/setup_citylearn_venv.sh`` first)::
 
     .venv/bin/python benchmarks/citylearn_compare.py \
-        [--dataset /work/shared/data/citylearn_challenge_2022_phase_1] [--members 1000] \
+        [--dataset ../shared/data/citylearn_challenge_2022_phase_1] [--members 1000] \
         [--out benchmarks/results/citylearn_compare.json]
 
 What it measures (figures to benchmarks/results/citylearn_compare.json, a table to stdout):
@@ -55,7 +55,10 @@ from energy_agents.sim import (
 )
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_DATASET = "/work/shared/data/citylearn_challenge_2022_phase_1"
+# The shared data folder beside the project checkout (../shared in this workplace).
+DEFAULT_DATASET = str(
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "citylearn_challenge_2022_phase_1"
+)
 CITYLEARN_PY = HERE / ".venv-citylearn" / "bin" / "python"
 CITYLEARN_RULES = "none,basic_rbc,pv_self_consumption,business_as_usual"
 

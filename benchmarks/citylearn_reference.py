@@ -4,7 +4,7 @@ Runs with the throwaway venv (``bash benchmarks/setup_citylearn_venv.sh`` first)
 import ``energy_agents``::
 
     benchmarks/.venv-citylearn/bin/python benchmarks/citylearn_reference.py \
-        [--dataset /work/shared/data/citylearn_challenge_2022_phase_1] [--rules none,basic_rbc,...] \
+        [--dataset ../shared/data/citylearn_challenge_2022_phase_1] [--rules none,basic_rbc,...] \
         [--out benchmarks/results/citylearn_reference.json] [--hourly-dir benchmarks/results]
 
 Per rule it builds a fresh ``CityLearnEnv`` from the folder's ``schema.json`` *path* (never a
@@ -51,7 +51,10 @@ from pathlib import Path
 
 os.environ.setdefault("CITYLEARN_OFFLINE", "1")
 
-DEFAULT_DATASET = "/work/shared/data/citylearn_challenge_2022_phase_1"
+# The shared data folder beside the project checkout (../shared in this workplace).
+DEFAULT_DATASET = str(
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "citylearn_challenge_2022_phase_1"
+)
 HERE = Path(__file__).resolve().parent
 ALL_RULES = ("none", "basic_rbc", "basic_battery_rbc", "pv_self_consumption", "business_as_usual")
 
