@@ -10,11 +10,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .advisors.registry import recommend_all
+from .advisors.registry import FORECASTER, recommend_all
 from .advisors.types import Recommendation, canonical_order
 from .coordination.registry import make_strategy
 from .coordination.types import Decision, Strategy
-from .sim.community import Community, StepResult
+from .sim.community import Community
 from .sim.kpis import compute_kpis
 from .sim.observation import Observation
 from .sim.params import Scenario
@@ -59,29 +59,19 @@ def run_batch(
     community = Community(scenario)
     state: dict[str, Any] = {}
     decisions: list[Decision] = []
-    forecast_errors: list[float] = []
+    forecast_mae: float | None = None  # the forecaster's own running error, latest value
     while not community.done:
         obs = community.observe()
         decision, recs, state = coordinate(strategy, obs, state)
         community.step(decision.parameters)
         for rec in recs:
-            if rec.agent_name == "demand_forecaster" and "running_mae_kwh" in rec.data:
-                forecast_errors.append(float(rec.data["running_mae_kwh"]))
+            if rec.agent_name == FORECASTER and "running_mae_kwh" in rec.data:
+                forecast_mae = float(rec.data["running_mae_kwh"])
         if keep_decisions:
             decisions.append(decision)
         if on_step is not None:
             on_step(community.t)
     kpis = compute_kpis(community, baseline_spent_ct)
     kpis["strategy"] = strategy_name
-    kpis["forecast_mae_kwh"] = forecast_errors[-1] if forecast_errors else None
+    kpis["forecast_mae_kwh"] = forecast_mae
     return BatchRun(strategy_name, community, kpis, decisions, state)
-
-
-def step_once(
-    community: Community,
-    strategy: Strategy,
-    state: Mapping[str, Any],
-) -> tuple[Decision, StepResult, dict[str, Any]]:
-    """One full step in process (used by benchmarks and tests)."""
-    decision, _, new_state = coordinate(strategy, community.observe(), state)
-    return decision, community.step(decision.parameters), new_state
