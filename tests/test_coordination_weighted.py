@@ -10,7 +10,15 @@ import pytest
 from energy_agents.advisors.registry import recommend_all
 from energy_agents.advisors.types import AGENT_NAMES, Recommendation
 from energy_agents.coordination.baseline import naive_procurement_kwh
-from energy_agents.coordination.learned import ARMS, Learned, _snapshot, replay_cost
+from energy_agents.coordination.learned import (
+    ARMS,
+    Learned,
+    _demand,
+    _energies,
+    _snapshot,
+    replay_banks,
+    replay_step,
+)
 from energy_agents.coordination.seed import count_keywords
 from energy_agents.coordination.weighted import Weighted
 from energy_agents.engine import coordinate
@@ -79,6 +87,32 @@ def test_community_storage_takes_procurement_from_its_winner(obs):
     assert d.parameters.p2p_enabled and d.parameters.storage_follow
 
 
+def test_pooled_home_batteries_take_procurement_from_their_winner(obs):
+    recs = [
+        _rec(
+            "storage_optimizer",
+            obs.step,
+            {
+                "storage_setpoints": dict.fromkeys(obs.storage_names, -1.0),
+                "home_batteries_pooled": True,
+                "procurement_kwh": 3.0,
+            },
+        ),
+        _rec("demand_forecaster", obs.step, {"procurement_kwh": 5.0}),
+        _rec("p2p_trader", obs.step, {"p2p_enabled": False}),
+    ]
+    d, _ = Weighted().decide(obs, recs, {})
+    lv = d.parameters
+    assert lv.home_batteries_pooled and lv.storage_follow
+    assert lv.procurement_kwh == pytest.approx(3.0)
+    # The pool reaches the neighbours through the market: P2P stays on, the trader overridden.
+    assert lv.p2p_enabled and "p2p_trader" in d.overridden
+    # The grid trader winning the home batteries (storage optimizer missing) means no pooling.
+    gt = _rec("grid_trader", obs.step, {"storage_setpoints": {MEMBER_BATTERIES: -0.5}})
+    d, _ = Weighted().decide(obs, [gt], {})
+    assert not d.parameters.home_batteries_pooled
+
+
 def test_fallbacks_when_advisors_are_missing(obs):
     d, _ = Weighted().decide(obs, [], {})
     lv = d.parameters
@@ -128,24 +162,58 @@ def test_learned_state_round_trips_through_json():
 
 
 def test_replay_reproduces_the_simulator_step():
-    """With the stored energy valued at 0, the replay's cost is the simulator's grid cost."""
-    s = tiny_scenario(seed=4, n_members=6, n_steps=48, flexible_share=0.0)
+    """The replay of a step (demand response, home batteries on their own or pooled, market,
+    community storages) costs what the simulator charges and ends in the same state."""
+    s = tiny_scenario(seed=4, n_members=6, n_steps=48, flexible_share=0.3)
     c = Community(s)
-    for _ in range(20):
-        c.step(Levers())
+    for _ in range(19):
+        c.step(Levers(burn_rate_ct_per_kwh=0.5))  # a backlog to release
     obs = c.observe()
     snap = _snapshot(obs)
-    snap["window_min_price"] = 0.0
-    for follow in (True, False):
-        lv = Levers(
+    cases = [
+        Levers(
             procurement_kwh=2.0,
-            storage_setpoints={n: (0.5 if follow else -0.7) for n in obs.storage_names},
-            storage_follow=follow,
+            storage_setpoints={n: 0.5 for n in obs.storage_names},
+            storage_follow=True,
             p2p_enabled=True,
-        )
+        ),
+        Levers(
+            procurement_kwh=2.0,
+            storage_setpoints={n: -0.7 for n in obs.storage_names},
+            p2p_enabled=True,
+        ),
+        Levers(
+            procurement_kwh=1.0,
+            storage_setpoints={n: -1.0 for n in obs.storage_names},
+            storage_follow=True,
+            p2p_enabled=True,
+            home_batteries_pooled=True,
+            burn_rate_ct_per_kwh=0.4,
+        ),
+        Levers(
+            procurement_kwh=3.0,
+            storage_setpoints={n: 0.0 for n in obs.storage_names},
+            storage_follow=True,
+            home_batteries_pooled=True,
+        ),
+    ]
+    for lv in cases:
         twin = Community(s)
-        for _ in range(20):
-            twin.step(Levers())
+        for _ in range(19):
+            twin.step(Levers(burn_rate_ct_per_kwh=0.5))
         res = twin.step(lv)
-        cost = replay_cost(lv, snap, s.load_kwh[20], s.pv_kwh[20])
-        np.testing.assert_allclose(cost, res.grid_cost_ct, rtol=1e-9, atol=1e-9)
+        cost, (e_m, e_c, backlog) = replay_step(
+            lv,
+            snap["prices"],
+            snap["dt_h"],
+            replay_banks(snap),
+            _energies(snap),
+            s.load_kwh[19],
+            s.pv_kwh[19],
+            _demand(snap),
+            False,
+        )
+        np.testing.assert_allclose(cost, res.grid_cost_ct + res.burned_ct, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(e_m, twin.member_energy, atol=1e-9)
+        np.testing.assert_allclose(e_c, twin.community_energy, atol=1e-9)
+        np.testing.assert_allclose(backlog, twin.backlog, atol=1e-9)

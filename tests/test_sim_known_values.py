@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -50,6 +52,62 @@ def test_follow_mode_treats_setpoint_as_floor():
     assert_allclose(storage.dispatch(bank, e, 1.0, -0.5, True, np.array([3.0])), [-2.0])
     assert_allclose(storage.dispatch(bank, e, 1.0, 0.0, True, np.array([3.0])), [0.0])
     assert_allclose(storage.dispatch(bank, e, 1.0, 0.25, True, np.array([3.0])), [1.0])
+
+
+def test_pooled_storages_share_without_charging_each_other():
+    bank = StorageBank(
+        ("full", "empty"),
+        np.array([10.0, 10.0]),
+        np.array([5.0, 5.0]),
+        np.ones(2),
+        np.ones(2),
+        np.zeros(2),
+        np.ones(2),
+        np.zeros(2),
+    )
+    e = np.array([10.0, 0.0])
+    floors = np.array([-1.0, -1.0])
+    # A 2 kWh deficit: only the full one can discharge, and the empty one does not charge
+    # from it (a round trip for nothing); a 3 kWh surplus goes to the room each has.
+    assert_allclose(storage.split_pooled(bank, e, 1.0, floors, True, 2.0), [-2.0, 0.0])
+    assert_allclose(storage.split_pooled(bank, e, 1.0, floors, True, -3.0), [0.0, 3.0])
+    e = np.array([8.0, 6.0])  # rooms to charge 2 and 4, to discharge 5 and 5
+    assert_allclose(storage.split_pooled(bank, e, 1.0, floors, True, -3.0), [1.0, 2.0])
+    assert_allclose(storage.split_pooled(bank, e, 1.0, floors, True, 4.0), [-2.0, -2.0])
+    # Minimum charges (floor 0.2 = 1 kWh each) hold even when the residual asks for less.
+    assert_allclose(storage.split_pooled(bank, e, 1.0, floors * -0.2, True, 4.0), [1.0, 1.0])
+    # Without follow each runs its own schedule.
+    assert_allclose(storage.split_pooled(bank, e, 1.0, floors * 0.5, False, 4.0), [-2.5, -2.5])
+
+
+def test_pooled_home_batteries_steer_the_community_import_to_the_procurement():
+    scenario = two_member_scenario(
+        n_steps=1,
+        load_kwh=np.array([[4.0, 0.0]]),
+        pv_kwh=np.array([[0.0, 1.0]]),
+        member_batteries=StorageBank.uniform(("a", "b"), 10.0, 5.0, efficiency=1.0, soc_init=0.5),
+    )
+    own = Levers(storage_setpoints={"members": -1.0}, storage_follow=True, p2p_enabled=True)
+    pooled = Levers(
+        procurement_kwh=1.0,
+        storage_setpoints={"members": -1.0},
+        storage_follow=True,
+        p2p_enabled=True,
+        home_batteries_pooled=True,
+    )
+    # Own-home follow: a covers its 4 kWh, b stores its 1 kWh surplus; nothing imported.
+    res = Community(scenario).step(own)
+    assert_allclose(res.battery_kwh, [-4.0, 1.0])
+    assert res.import_kwh == pytest.approx(0.0)
+    # Pooled toward 1 kWh of import: the community's net is 3 kWh, so the pool gives 2 kWh,
+    # shared by room (both half full): 1 kWh from each, b's PV and battery reach a via P2P.
+    res = Community(scenario).step(pooled)
+    assert_allclose(res.battery_kwh, [-1.0, -1.0])
+    assert res.import_kwh == pytest.approx(1.0)
+    assert res.p2p_kwh == pytest.approx(2.0)
+    # Pooling needs P2P (the energy reaches neighbours through the market) and follow.
+    res = Community(scenario).step(replace(pooled, p2p_enabled=False))
+    assert_allclose(res.battery_kwh, [-4.0, 1.0])
 
 
 def test_clearing_volume_and_prices():

@@ -20,6 +20,7 @@ def levers(draw, names):
         storage_setpoints={n: draw(st.floats(-1.5, 1.5)) for n in names},
         storage_follow=draw(st.booleans()),
         p2p_enabled=draw(st.booleans()),
+        home_batteries_pooled=draw(st.booleans()),
         p2p_price_rule=draw(st.sampled_from((*P2P_PRICE_RULES, "bogus"))),
     )
 

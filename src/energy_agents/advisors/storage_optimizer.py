@@ -10,12 +10,13 @@ market gives). Energy left at the end of the look-ahead is valued at its replace
 the cheapest day-ahead price in the window over the charging efficiency, so the plan neither
 dumps nor hoards energy at its horizon.
 
-The first step of the plan becomes a setpoint under ``storage_follow`` (a floor): a planned
-discharge ``d`` gives ``-d / power`` (cover the deficit up to ``d``; ``-1`` when the plan covers
-the whole forecast deficit, so forecast errors are covered too), a hold gives ``0`` (keep
-charge for dearer hours but absorb surplus), a planned grid charge ``c`` gives ``c / power``.
-The plan's import for this step is the procurement it needs; community storages then steer the
-exchange toward it (they follow the procurement when P2P is on).
+The first step of the plan becomes a floor under ``storage_follow``, and the plan's import
+for this step the procurement: the community storages, and the homes' batteries pooled
+(``home_batteries_pooled``: together, through the local market), steer the community's
+exchange toward that procurement, so they follow the plan exactly when the forecast is right
+and absorb its errors when it is not. A planned discharge gives the floor ``-1`` (the pool may
+cover whatever the target asks), anything else ``0`` (charge-only: the target drives the planned
+charge, and no energy kept for dearer hours is spent on a forecast error).
 """
 
 from __future__ import annotations
@@ -79,20 +80,10 @@ def forecast_from(
     )
 
 
-def battery_home_share(obs: Observation) -> float:
-    """Share of the community load in homes that have a battery (last day)."""
-    has = obs.member_battery_capacity_kwh > 0
-    hist = obs.member_hist_load_kwh
-    if hist.size == 0:
-        return float(has.mean()) if has.size else 0.0
-    per = hist.sum(axis=0)
-    tot = float(per.sum())
-    return float(per[has].sum() / tot) if tot > 0 else float(has.mean())
-
-
 def units_of(obs: Observation, load: np.ndarray) -> list[Unit]:
-    """The community storages pooled into one unit (they follow one procurement together),
-    and the homes' batteries pooled into another (each covers only its own home's load)."""
+    """The community storages pooled into one unit and the homes' batteries pooled into another
+    (each pool follows the procurement together; the homes' may discharge up to the community's
+    load, which they reach through the local market)."""
     dt = obs.dt_h
     units = []
     community = [n for n in obs.storage_names if n != MEMBER_BATTERIES]
@@ -124,7 +115,7 @@ def units_of(obs: Observation, load: np.ndarray) -> list[Unit]:
                 obs.storage_soc_max[n] * cap,
                 obs.storage_power_kw[n] * dt,
                 float(np.sqrt(max(obs.storage_efficiency[n], 1e-6))),
-                np.maximum(load * battery_home_share(obs), 0.0),
+                np.maximum(load, 0.0),
             )
         )
     return units
@@ -239,31 +230,6 @@ def solve_plan(units: list[Unit], net: np.ndarray, buy: np.ndarray, sell: np.nda
     return Plan(sv[:, 0], sv[:, 1], imp, exp, float(buy @ imp - sell @ exp), idle_cost)
 
 
-def setpoint_from_plan(
-    charge: float,
-    discharge: float,
-    power_kwh: float,
-    deficit: float,
-    surplus: float,
-    dearest_now: bool = False,
-) -> float:
-    """Translate the plan's first step into a follow-mode floor (see the module docstring).
-
-    ``dearest_now``: no later step of the plan discharges at a higher price, so nothing is
-    gained by rationing this step's discharge: cover the whole deficit (-1). The pooled plan is
-    indifferent between equally priced steps, but homes are not alike: a partial floor would
-    leave the homes with the larger deficits short and energy unused."""
-    if power_kwh <= 0:
-        return 0.0
-    if discharge > 1e-6:
-        if dearest_now or discharge >= 0.98 * min(deficit, power_kwh):
-            return -1.0
-        return -float(np.clip(discharge / power_kwh, 0.0, 1.0))
-    if charge > surplus + 1e-6:
-        return float(np.clip(charge / power_kwh, 0.0, 1.0))
-    return 0.0
-
-
 def advise(obs: Observation, forecast: Mapping[str, Any] | None = None) -> Recommendation:
     names = tuple(obs.storage_names)
     if not names:
@@ -290,17 +256,7 @@ def advise(obs: Observation, forecast: Mapping[str, Any] | None = None) -> Recom
             schedule[name] = (
                 float(np.clip((c - d) / u.power_kwh, -1.0, 1.0)) if u.power_kwh > 0 else 0.0
             )
-            if name == MEMBER_BATTERIES:
-                share = battery_home_share(obs)
-                deficit = max(net0 * share, 0.0)
-                surplus = max(-net0 * share, 0.0)
-                later = plan.discharge_kwh[k, 1:] > 1e-6
-                dearest = not later.any() or buy[0] >= float(buy[1:][later].max()) - 1e-9
-                setpoints[name] = setpoint_from_plan(c, d, u.power_kwh, deficit, surplus, dearest)
-            else:
-                # Community storages follow the procurement (P2P on): the plan lives in
-                # ``procurement_kwh``; a floor of -1 lets them absorb forecast errors both ways.
-                setpoints[name] = -1.0
+            setpoints[name] = -1.0 if d > 1e-6 else 0.0
             soc = obs.storage_soc[name] * 100
             if c > max(-net0, 0.0) + 1e-6:
                 parts.append(f"{name} undercharged ({soc:.2f}%). Recommend increasing charging.")
@@ -316,14 +272,11 @@ def advise(obs: Observation, forecast: Mapping[str, Any] | None = None) -> Recom
                 parts.append(f"{name} optimal ({soc:.2f}%). No action needed.")
     saving = max(0.0, plan.idle_cost_ct - plan.cost_ct)
     procurement = float(plan.import_kwh[0])
-    has_community = any(n != MEMBER_BATTERIES for n in names)
-    # Without a community storage steering the exchange (and for the exact schedule), forecast
-    # errors reach the grid: newsvendor quantile of the import.
+    # Under the exact schedule nothing steers the exchange, so forecast errors reach the grid:
+    # the newsvendor quantile of the import.
     errors = np.asarray((forecast or {}).get("one_step_error_kwh", []), dtype=float)
     tau = float((forecast or {}).get("newsvendor_tau", 0.5))
     schedule_procurement = demand_forecaster.procurement_kwh(procurement, errors, tau)
-    if not has_community:
-        procurement = schedule_procurement
     return Recommendation(
         agent_name=NAME,
         step=obs.step,
@@ -331,6 +284,7 @@ def advise(obs: Observation, forecast: Mapping[str, Any] | None = None) -> Recom
         levers={
             "storage_setpoints": setpoints,
             "storage_follow": True,
+            "home_batteries_pooled": MEMBER_BATTERIES in names,
             "procurement_kwh": procurement,
         },
         confidence=0.8 if forecast is not None else 0.6,
@@ -347,6 +301,6 @@ def advise(obs: Observation, forecast: Mapping[str, Any] | None = None) -> Recom
             "idle_cost_ct": plan.idle_cost_ct,
             "schedule_setpoints": schedule,  # exact schedule (storage_follow=False)
             "schedule_procurement_kwh": schedule_procurement,
-            "needs_p2p": has_community,
+            "needs_p2p": True,  # the pools steer through the local market
         },
     )

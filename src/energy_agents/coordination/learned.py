@@ -2,26 +2,30 @@
 
 Each step the advice is assembled into a few coherent candidate decisions ("arms"):
 
-- ``follow``: the ``weighted`` combination (storages follow the home's own balance, community
-  storages steer the exchange to the planned procurement; see :mod:`.weighted`);
+- ``follow``: the ``weighted`` combination (the community storages and the pooled home
+  batteries steer the exchange to the planned procurement; see :mod:`.weighted`);
+- ``follow_no_burn``: the same without the token economist's burn (demand response is worth
+  its CT only when the storages cannot shift the energy as well; the replay tells);
 - ``follow_newsvendor``: the same, with the procurement moved by the newsvendor quantile of
   the forecaster's recent one-step errors (a reserve against running the storages empty);
 - ``schedule``: the storage optimizer's plan executed as an exact schedule (``storage_follow``
   off: home batteries then serve neighbours through the P2P market; forecast errors go to the
   grid at the newsvendor procurement);
-- ``self_consumption``: every storage covers its own residual (floor -1) with the
-  forecaster's procurement (the fallback that needs no plan).
+- ``self_consumption``: every storage covers its own home's or the community's residual
+  (floor -1, home batteries not pooled) with the forecaster's procurement (the fallback that
+  needs no plan).
 
-All arms share the token economist's burn rate and the P2P trader's market advice.
+All arms but ``follow_no_burn`` share the token economist's burn rate, and all the P2P
+trader's market advice.
 
 Learning: the observation at the end of a day reveals that day's members' load and PV
-(``member_hist_*``). Every arm's recorded levers of the day are replayed on those realized
-values with the simulator's own storage and market functions (``sim.storage``,
-``sim.market``), from the storage energies observed at the start of the day, each arm carrying
-its own counterfactual storage energies from step to step. An arm's cost is its grid cost
-minus the stored energy it gained by the day's end, valued at its replacement cost (the
-cheapest day-ahead price over the charging efficiency, the storage optimizer's terminal
-value). Its regret is its cost minus the best arm's; regrets accumulate with exponential
+(``member_hist_*``: the demand before any deferral). Every arm's recorded levers of the day
+are replayed on those realized values with the simulator's own functions (demand response,
+home batteries, the market, the storages), from the storage energies and the backlog observed
+at the start of the day, each arm carrying its own counterfactual state from step to step. An
+arm's cost is its grid cost plus the CT it burned, minus the stored energy it gained by the
+day's end, valued at its replacement cost (the cheapest day-ahead price over the charging
+efficiency, the storage optimizer's terminal value), plus any backlog still to serve. Its regret is its cost minus the best arm's; regrets accumulate with exponential
 forgetting (half-life one week), and the weights are ``exp(-ETA * regret / typical week's
 cost)`` normalized (Hedge). The decision follows the arm with the largest weight, with
 hysteresis (:func:`choose`). Everything the learning needs (regrets, weights, the day's records
@@ -39,6 +43,7 @@ import numpy as np
 
 from ..advisors.types import AGENT_NAMES, Recommendation
 from ..sim import market, storage
+from ..sim.community import demand_response, home_battery_flow
 from ..sim.levers import Levers
 from ..sim.observation import Observation
 from ..sim.params import MEMBER_BATTERIES, StorageBank
@@ -54,19 +59,33 @@ from .weighted import (
     update_track,
 )
 
-ARMS = ("follow", "follow_newsvendor", "schedule", "self_consumption")
+ARMS = ("follow", "follow_no_burn", "follow_newsvendor", "schedule", "self_consumption")
+Energies = tuple[np.ndarray, np.ndarray, np.ndarray]  # home batteries, community storages, backlog
+Demand = tuple[np.ndarray, float]  # flexible share per member, elasticity
 HALF_LIFE_STEPS = 168.0
 ETA = 2.0
 SWITCH_MARGIN = 1.0  # regret lead (in typical-week units) another arm needs to take over
 
 
 def _arms(
-    obs: Observation | None, recs: Mapping[str, Recommendation], base: Combination
+    obs: Observation | None,
+    recs: Mapping[str, Recommendation],
+    weight: Mapping[str, Mapping[str, float]],
+    base: Combination,
 ) -> dict[str, Levers]:
     """The candidate decisions for this step (see the module docstring)."""
     arms = {"follow": base.levers}
     te = recs.get("token_economist")
     shift = float(te.data.get("expected_shift_kwh", 0.0)) if te is not None else 0.0
+    if te is not None and base.levers.burn_rate_ct_per_kwh > 0 and obs is not None:
+        # The same combination without the burn: the backlog is released now instead.
+        released = float(obs.backlog_kwh.sum())
+        no_burn = replace(
+            te, levers={"burn_rate_ct_per_kwh": 0.0}, data={"expected_shift_kwh": released}
+        )
+        arms["follow_no_burn"] = combine(obs, {**recs, te.agent_name: no_burn}, weight).levers
+    else:
+        arms["follow_no_burn"] = base.levers
     names = tuple(obs.storage_names) if obs is not None else ()
     so = recs.get("storage_optimizer")
     if so is not None and "schedule_setpoints" in so.data:
@@ -91,6 +110,7 @@ def _arms(
         base.levers,
         storage_setpoints=dict.fromkeys(names, -1.0),
         storage_follow=True,
+        home_batteries_pooled=False,
         procurement_kwh=max(0.0, q + shift),
     )
     return arms
@@ -109,6 +129,12 @@ def _snapshot(obs: Observation) -> dict[str, Any]:
             float(obs.price_feed_in[0]),
         ],
         "window_min_price": window_min,
+        "step": obs.step,
+        "steps_per_day": obs.steps_per_day,
+        "n_steps": obs.n_steps,
+        "backlog": obs.backlog_kwh.tolist(),
+        "flexible_share": obs.flexible_share.tolist(),
+        "elasticity": float(obs.elasticity),
         "member_energy": (obs.member_soc * obs.member_battery_capacity_kwh).tolist(),
         "member_capacity": obs.member_battery_capacity_kwh.tolist(),
         "member_power": obs.member_battery_power_kw.tolist(),
@@ -174,22 +200,33 @@ def replay_step(
     prices: Sequence[float],
     dt: float,
     banks: tuple[StorageBank | None, StorageBank | None],
-    member_energy: np.ndarray,
-    community_energy: np.ndarray,
+    energies: Energies,
     load: np.ndarray,
     pv: np.ndarray,
-) -> tuple[float, np.ndarray, np.ndarray]:
+    demand: Demand,
+    day_end: bool,
+) -> tuple[float, Energies]:
     """One step of the community under ``levers`` on realized member ``load``/``pv`` [kWh]:
-    (grid cost, home battery energies after, community storage energies after). The same
-    order and rules as ``sim/community.py`` steps 2-4; demand response is left out (it is
-    common to every arm)."""
+    (grid cost + CT burned, the home battery and community storage energies and the backlog
+    after it). The same order and rules as ``sim/community.py`` steps 1-5, through the
+    simulator's own functions."""
     members, community = banks
+    member_energy, community_energy, backlog = energies
     p_da, p_ib, p_is, p_fi = (float(x) for x in prices)
     n = load.size
+    flex_share, elasticity = demand
+    burn = max(0.0, float(levers.burn_rate_ct_per_kwh))
+    if flex_share.size == n:
+        flex = flex_share * load
+        deferred, released = demand_response(flex, backlog, burn, p_da, elasticity, day_end)
+        backlog = backlog + deferred - released
+        load = load - deferred + released
+        flex_served = flex - deferred + released
+    else:
+        flex_served = np.zeros(n)
     own_net = load - pv
     if members is not None and members.n == n:
-        sp = float(levers.storage_setpoints.get(MEMBER_BATTERIES, 0.0))
-        flow = storage.dispatch(members, member_energy, dt, sp, levers.storage_follow, own_net)
+        flow = home_battery_flow(members, member_energy, dt, levers, own_net)
         member_energy = storage.apply_flow(members, member_energy, flow)
         own_net = own_net + flow
     deficit, surplus = np.maximum(own_net, 0.0), np.maximum(-own_net, 0.0)
@@ -220,31 +257,50 @@ def replay_step(
         exp = float(res_surplus.sum()) + float(np.maximum(-flow_c, 0.0).sum())
     q = max(0.0, levers.procurement_kwh)
     grid = p_da * q + p_ib * max(imp - q, 0.0) - p_is * max(q - imp, 0.0) - p_fi * exp
-    return grid, member_energy, community_energy
+    burned = burn * float(np.minimum(res_deficit, flex_served).sum()) if burn > 0 else 0.0
+    return grid + burned, (member_energy, community_energy, backlog)
 
 
-def _energies(snap: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+def _energies(snap: Mapping[str, Any]) -> Energies:
     comm = dict(snap["community"])
+    n = len(snap["member_energy"])
     return (
         np.asarray(snap["member_energy"], dtype=float),
         np.array([float(comm[k][0]) for k in comm]),
+        np.asarray(snap.get("backlog", np.zeros(n)), dtype=float),
     )
+
+
+def _demand(snap: Mapping[str, Any]) -> Demand:
+    """Flexible share per member and elasticity (none in a snapshot from an older state)."""
+    return (
+        np.asarray(snap.get("flexible_share", []), dtype=float),
+        float(snap.get("elasticity", 0.0)),
+    )
+
+
+def _day_end(snap: Mapping[str, Any], step: int) -> bool:
+    spd, n_steps = int(snap.get("steps_per_day", 0)), int(snap.get("n_steps", 0))
+    return (spd > 0 and (step + 1) % spd == 0) or step == n_steps - 1
 
 
 def _stored_value(
     banks: tuple[StorageBank | None, StorageBank | None],
-    gained_m: np.ndarray,
-    gained_c: np.ndarray,
+    start: Energies,
+    end: Energies,
     value: float,
+    price: float,
 ) -> float:
-    """Stored energy gained, valued at its replacement cost ``value / eta_charge``."""
+    """Stored energy gained, valued at its replacement cost ``value / eta_charge``, minus the
+    backlog of deferred load gained, which is still to be bought (at ``price``)."""
     members, community = banks
     out = 0.0
+    gained_m, gained_c = end[0] - start[0], end[1] - start[1]
     if members is not None and gained_m.size == members.n:
         out += float((gained_m / members.eta_charge).sum()) * value
     if community is not None:
         out += float((gained_c / community.eta_charge).sum()) * value
-    return out
+    return out - float((end[2] - start[2]).sum()) * price
 
 
 def replay_cost(
@@ -253,14 +309,24 @@ def replay_cost(
     load: np.ndarray,
     pv: np.ndarray,
 ) -> float:
-    """One step replayed from ``snap``: grid cost minus the stored energy gained, valued at
-    its replacement cost (the cheapest day-ahead price of the day over the charging efficiency)."""
+    """One step replayed from ``snap``: grid cost and CT burned minus the stored energy gained,
+    valued at its replacement cost (the cheapest day-ahead price of the day over the charging
+    efficiency)."""
     banks = replay_banks(snap)
-    e_m, e_c = _energies(snap)
-    grid, m1, c1 = replay_step(
-        levers, snap["prices"], float(snap["dt_h"]), banks, e_m, e_c, load, pv
+    e0 = _energies(snap)
+    prices = snap["prices"]
+    cost, e1 = replay_step(
+        levers,
+        prices,
+        float(snap["dt_h"]),
+        banks,
+        e0,
+        load,
+        pv,
+        _demand(snap),
+        _day_end(snap, int(snap.get("step", -2))),
     )
-    return grid - _stored_value(banks, m1 - e_m, c1 - e_c, float(snap["window_min_price"]))
+    return cost - _stored_value(banks, e0, e1, float(snap["window_min_price"]), prices[0])
 
 
 def replay_window(
@@ -271,17 +337,26 @@ def replay_window(
     pvs: np.ndarray,
 ) -> float:
     """An arm's cost over the recorded steps, replayed on the realized member loads and PV from
-    the storage energies at the window's start, minus the stored energy it gained by the end."""
+    the storage energies and backlog at the window's start, minus the stored energy it gained
+    by the end (and plus any backlog still to serve)."""
     banks = replay_banks(snap)
-    e_m0, e_c0 = _energies(snap)
-    e_m, e_c = e_m0, e_c0
+    demand = _demand(snap)
+    e0 = _energies(snap)
+    e = e0
     dt = float(snap["dt_h"])
     total = 0.0
     for k, rec in enumerate(records):
         lv = Levers.from_dict(rec["arms"][arm])
-        grid, e_m, e_c = replay_step(lv, rec["prices"], dt, banks, e_m, e_c, loads[k], pvs[k])
-        total += grid
-    return total - _stored_value(banks, e_m - e_m0, e_c - e_c0, float(records[-1]["value"]))
+        day_end = _day_end(snap, int(rec.get("step", -2)))
+        if "backlog" in rec and (lv.burn_rate_ct_per_kwh <= 0 or day_end):
+            # A step that releases the backlog procures for it: for this arm's own backlog,
+            # not the one the decision saw (an arm is a policy, not a fixed number).
+            extra = float(e[2].sum()) - float(rec["backlog"])
+            lv = replace(lv, procurement_kwh=max(0.0, lv.procurement_kwh + extra))
+        cost, e = replay_step(lv, rec["prices"], dt, banks, e, loads[k], pvs[k], demand, day_end)
+        total += cost
+    last = records[-1]
+    return total - _stored_value(banks, e0, e, float(last["value"]), float(last["prices"][0]))
 
 
 def learn(state: Mapping[str, Any], obs: Observation | None) -> dict[str, Any]:
@@ -350,24 +425,14 @@ def choose(arms: Mapping[str, Levers], learned: Mapping[str, Any], previous: str
     return previous
 
 
-ARM_ADVISORS = {
-    "follow_newsvendor": (
-        "storage_optimizer",
-        "grid_trader",
-        "demand_forecaster",
-        "token_economist",
-        "p2p_trader",
-    ),
-    "follow": (
-        "storage_optimizer",
-        "grid_trader",
-        "demand_forecaster",
-        "token_economist",
-        "p2p_trader",
-    ),
-    "schedule": ("storage_optimizer", "demand_forecaster", "token_economist", "p2p_trader"),
-    "self_consumption": ("demand_forecaster", "token_economist", "p2p_trader"),
+ARM_IGNORES = {
+    "follow": (),
+    "follow_newsvendor": (),
+    "follow_no_burn": ("token_economist",),
+    "schedule": ("grid_trader",),
+    "self_consumption": ("storage_optimizer", "grid_trader"),
 }
+"""Advisors an arm leaves out, beyond those the ``weighted`` combination overrode."""
 
 
 class Learned:
@@ -385,13 +450,14 @@ class Learned:
         learned = learn(state, obs)
         weight = advisor_weights(recs, track)
         base = combine(obs, recs, weight)
-        arms = _arms(obs, recs, base)
+        arms = _arms(obs, recs, weight, base)
         w = learned["weights"]
         chosen = choose(arms, learned, str(state.get("arm", "follow")))
+        ignored = set(base.overridden) | {n for n in ARM_IGNORES[chosen] if n in recs}
         comb = Combination(
             arms[chosen],
-            followed=[n for n in ARM_ADVISORS[chosen] if n in recs],
-            overridden=[n for n in AGENT_NAMES if n in recs and n not in ARM_ADVISORS[chosen]],
+            followed=[n for n in base.followed if n not in ignored],
+            overridden=[n for n in AGENT_NAMES if n in ignored],
             missing=list(base.missing),
             notes=dict(base.notes),
         )
@@ -408,6 +474,8 @@ class Learned:
             if new_state["day_snapshot"] is None:
                 new_state["day_snapshot"] = _snapshot(obs)
             record = {
+                "step": obs.step,
+                "backlog": float(obs.backlog_kwh.sum()),
                 "prices": [
                     float(obs.price_day_ahead[0]),
                     float(obs.price_imbalance_buy[0]),

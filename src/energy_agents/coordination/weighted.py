@@ -141,7 +141,8 @@ def combine(
         if a in recs and "storage_setpoints" in recs[a].levers
     }
     setpoints: dict[str, float] = {}
-    community_winner: str | None = None
+    steering_winner: str | None = None
+    pooled = False
     for name in names:
         cands = {a: float(sp[name]) for a, sp in proposals.items() if name in sp}
         if not cands:
@@ -150,10 +151,15 @@ def combine(
         w = {a: float(weight["storage"].get(a, 0.0)) for a in cands}
         values = list(cands.values())
         best = max(cands, key=lambda a: (w[a], a == "storage_optimizer"))
-        if name != MEMBER_BATTERIES:
-            # Community storages: one advisor's (setpoint, procurement) pair, never a blend.
+        pools = name == MEMBER_BATTERIES and bool(
+            recs[best].levers.get("home_batteries_pooled", False)
+        )
+        if name != MEMBER_BATTERIES or pools:
+            # Storages that steer the exchange toward the procurement (community storages,
+            # pooled home batteries): one advisor's (setpoint, procurement) pair, never a blend.
             setpoints[name] = cands[best]
-            community_winner = best
+            steering_winner = best
+            pooled = pooled or pools
             followed.add(best)
             overridden.update(a for a in cands if a != best and cands[a] != cands[best])
         elif len(cands) == 1 or all(_same_direction(values[0], v) for v in values[1:]):
@@ -164,7 +170,8 @@ def combine(
             setpoints[name] = cands[best]
             followed.add(best)
             overridden.update(a for a in cands if a != best)
-    out.notes["community_storage_from"] = community_winner
+    out.notes["community_storage_from"] = steering_winner
+    steered = bool(community) or pooled
 
     # --- procurement
     q_props = {
@@ -173,11 +180,9 @@ def combine(
         if a in recs and "procurement_kwh" in recs[a].levers
     }
     out.notes["procurement_proposals"] = q_props
-    if community and community_winner is not None and community_winner in q_props:
-        q = q_props[community_winner]
-        overridden.update(
-            a for a in q_props if a != community_winner and abs(q_props[a] - q) > 1e-9
-        )
+    if steered and steering_winner is not None and steering_winner in q_props:
+        q = q_props[steering_winner]
+        overridden.update(a for a in q_props if a != steering_winner and abs(q_props[a] - q) > 1e-9)
     elif q_props:
         w = {a: float(weight["procurement"].get(a, 0.0)) for a in q_props}
         tot = sum(w.values())
@@ -200,8 +205,8 @@ def combine(
         enabled = bool(p2p.levers.get("p2p_enabled", True))
         rule = str(p2p.levers.get("p2p_price_rule", "midpoint"))
         rule = rule if rule in P2P_PRICE_RULES else "midpoint"
-        if community and not enabled:
-            enabled = True  # community storages follow through the market only
+        if steered and not enabled:
+            enabled = True  # the steering storages follow through the market only
             overridden.add("p2p_trader")
         else:
             followed.add("p2p_trader")
@@ -217,6 +222,7 @@ def combine(
         storage_follow=True,
         p2p_enabled=enabled,
         p2p_price_rule=rule,
+        home_batteries_pooled=pooled,
     )
     out.overridden = sorted(overridden)
     out.followed = sorted(followed - overridden)

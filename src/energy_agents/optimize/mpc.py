@@ -122,11 +122,13 @@ class MPCStrategy:
         terminal_value: bool = True,
         follow: bool = True,
         use_forecaster: bool = False,
+        pooled: bool = True,
     ) -> None:
         self.scenario = scenario
         self.horizon = horizon
         self.terminal_value = terminal_value
         self.follow = follow
+        self.pooled = pooled
         # The batch loop computes the five advisors' recommendations only for strategies that
         # use them; the forecast in a given demand_forecaster recommendation is read either way.
         self.uses_advisors = use_forecaster
@@ -255,13 +257,17 @@ class MPCStrategy:
             elif not self.follow:
                 setpoints[key] = float(np.clip(flow / p, -1.0, 1.0))
             elif key != MEMBER_BATTERIES or flow < -1e-9:
-                # community storages steer the import to procurement; homes self-consume
+                # community storages (and pooled home batteries) steer the import to the
+                # procurement; homes on their own self-consume
                 setpoints[key] = -1.0
+            elif self.pooled:
+                setpoints[key] = 0.0  # the procurement target drives the planned charge
             else:
                 setpoints[key] = min(max(flow - surplus, 0.0) / p, 1.0)
         q = float(plan["import_kwh"])
         fdata = plan["forecast_data"]
-        if not plan["has_community_storage"] and fdata is not None:
+        steered = plan["has_community_storage"] or (self.pooled and MEMBER_BATTERIES in setpoints)
+        if not steered and fdata is not None:
             errors = np.asarray(fdata.get("one_step_error_kwh", ()), dtype=float)
             tau = float(fdata.get("newsvendor_tau", 0.5))
             if errors.size >= 6:
@@ -272,6 +278,7 @@ class MPCStrategy:
             storage_setpoints=setpoints,
             storage_follow=self.follow,
             p2p_enabled=True,
+            home_batteries_pooled=self.pooled,
         )
 
     def decide(

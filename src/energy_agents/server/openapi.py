@@ -92,6 +92,7 @@ def schemas(max_batch: int) -> dict[str, Any]:
             "storage_setpoints": {"type": "object", "additionalProperties": {"type": "number"}},
             "storage_follow": {"type": "boolean"},
             "p2p_enabled": {"type": "boolean"},
+            "home_batteries_pooled": {"type": "boolean"},
             "p2p_price_rule": {"type": "string", "enum": list(P2P_PRICE_RULES)},
         },
     }

@@ -15,7 +15,7 @@ from . import market, storage
 from .ledger import TokenLedger
 from .levers import Levers
 from .observation import Observation
-from .params import MEMBER_BATTERIES, Scenario
+from .params import MEMBER_BATTERIES, Scenario, StorageBank
 
 HISTORY_DAYS = 14
 _sum = np.add.reduce  # ndarray.sum's Python wrapper costs more than the sum at this size
@@ -74,6 +74,52 @@ class StepResult:
     p2p_kwh: float
     energy_balance_error_kwh: float
     token_conservation_error_ct: float
+
+
+def demand_response(
+    flex_kwh: np.ndarray,
+    backlog_kwh: np.ndarray,
+    burn: float,
+    price: float,
+    elasticity: float,
+    day_end: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Step 1: (deferred, released) per member [kWh]. A burn defers the share
+    ``min(1, elasticity * burn / price)`` of the flexible load; the backlog is released at the
+    first step without a burn, and at the latest at the day's end (nothing deferred then)."""
+    zero = np.zeros_like(flex_kwh)
+    if day_end:
+        return zero, backlog_kwh
+    if burn > 0.0:
+        share = min(1.0, elasticity * burn / price) if price > 0 else 1.0
+        return share * flex_kwh, zero
+    return zero, backlog_kwh
+
+
+def home_battery_flow(
+    bank: StorageBank,
+    energy_kwh: np.ndarray,
+    dt_h: float,
+    levers: Levers,
+    own_net_kwh: np.ndarray,
+) -> np.ndarray:
+    """Step 2: every home battery's terminal flow [kWh, > 0 charging] under clipped ``levers``.
+
+    Schedule (no follow): ``members`` setpoint x rating. Follow: each battery absorbs or covers
+    its own home's residual ``own_net_kwh`` down to the setpoint floor. Pooled (follow, P2P on,
+    ``home_batteries_pooled``): together they move the community's net toward the procurement,
+    as the community storages do (their energy reaches neighbours through the local market)."""
+    setpoint = levers.storage_setpoints.get(MEMBER_BATTERIES, 0.0)
+    if levers.home_batteries_pooled and levers.storage_follow and levers.p2p_enabled:
+        return storage.split_pooled(
+            bank,
+            energy_kwh,
+            dt_h,
+            np.full(energy_kwh.size, setpoint),
+            True,
+            float(own_net_kwh.sum()) - levers.procurement_kwh,
+        )
+    return storage.dispatch(bank, energy_kwh, dt_h, setpoint, levers.storage_follow, own_net_kwh)
 
 
 class Community:
@@ -234,16 +280,7 @@ class Community:
         #    served at the first step without a burn signal, and at the latest on the day's end.
         burn = lv.burn_rate_ct_per_kwh
         day_end = (t + 1) % self._spd == 0 or t == self._n_steps - 1
-        if day_end:
-            deferred = self._zero
-            released = self.backlog
-        elif burn > 0.0:
-            share = min(1.0, s.elasticity * burn / p_da) if p_da > 0 else 1.0
-            deferred = share * flex
-            released = self._zero
-        else:
-            deferred = self._zero
-            released = self.backlog
+        deferred, released = demand_response(flex, self.backlog, burn, p_da, s.elasticity, day_end)
         self.backlog = self.backlog + deferred - released
         served = load - deferred + released
         flex_served = flex - deferred + released
@@ -252,14 +289,7 @@ class Community:
         mb = s.member_batteries
         own_net = served - pv
         if self._has_member_batteries:
-            battery = storage.dispatch(
-                mb,
-                self.member_energy,
-                dt,
-                lv.storage_setpoints[MEMBER_BATTERIES],
-                lv.storage_follow,
-                own_net,
-            )
+            battery = home_battery_flow(mb, self.member_energy, dt, lv, own_net)
             self.member_energy = storage.apply_flow(mb, self.member_energy, battery)
         else:
             battery = self._zero

@@ -55,6 +55,13 @@ class Levers:
     p2p_enabled: bool = False
     """Match members' surpluses with deficits on the local market before the grid."""
 
+    home_batteries_pooled: bool = False
+    """With ``storage_follow`` and P2P on: the home batteries act as one pool that steers the
+    community's grid exchange toward ``procurement_kwh`` (an aggregator dispatching them; what
+    a battery gives beyond its own home reaches neighbours through the local market), each
+    battery's ``members`` setpoint still its floor, shared in proportion to each battery's
+    room. Off: each home battery follows its own home's residual."""
+
     p2p_price_rule: str = "midpoint"
     """One of :data:`P2P_PRICE_RULES`."""
 
@@ -65,6 +72,7 @@ class Levers:
             "storage_setpoints": dict(self.storage_setpoints),
             "storage_follow": self.storage_follow,
             "p2p_enabled": self.p2p_enabled,
+            "home_batteries_pooled": self.home_batteries_pooled,
             "p2p_price_rule": self.p2p_price_rule,
         }
 
@@ -88,7 +96,7 @@ class Levers:
             kwargs["storage_setpoints"] = {
                 str(k): _number(f"parameters.storage_setpoints.{k}", v) for k, v in sp.items()
             }
-        for key in ("storage_follow", "p2p_enabled"):
+        for key in ("storage_follow", "p2p_enabled", "home_batteries_pooled"):
             if key in data:
                 if not isinstance(data[key], bool):
                     raise LeverError(f"parameters.{key}: must be true or false")
@@ -116,6 +124,7 @@ class Levers:
             storage_setpoints=setpoints,
             storage_follow=bool(self.storage_follow),
             p2p_enabled=bool(self.p2p_enabled),
+            home_batteries_pooled=bool(self.home_batteries_pooled),
             p2p_price_rule=rule,
         )
 

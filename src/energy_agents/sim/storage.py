@@ -64,19 +64,25 @@ def split_pooled(
     follow: bool,
     residual_kwh: float,
 ) -> np.ndarray:
-    """Flows of several storages that serve one residual together (the community storages).
+    """Flows of several storages that serve one residual together (the community storages, or
+    the home batteries when pooled).
 
     The same rule as :func:`dispatch` applied to the pool: the pooled flow is
-    ``clip(-residual, sum of floors, sum of charge limits)``, shared between the storages in
-    proportion to the room each has between its floor and its charge limit.
+    ``clip(-residual, sum of floors, sum of charge limits)``. It is shared without flows
+    against each other (one storage charging from another loses the round trip): every storage
+    starts from the flow nearest to zero its floor allows, and the rest of the pooled flow is
+    shared in proportion to each one's room in that direction (toward its charge limit, or
+    toward its floor).
     """
     max_charge, max_discharge = flow_limits(bank, energy_kwh, dt_h)
     floor = np.minimum(np.maximum(setpoints * bank.power_kw * dt_h, -max_discharge), max_charge)
     if not follow or floor.size == 0:
         return floor
-    room = max_charge - floor
+    pooled = min(max(-residual_kwh, float(floor.sum())), float(max_charge.sum()))
+    start = np.maximum(floor, 0.0)  # nearest to zero within [floor, max_charge]
+    rest = pooled - float(start.sum())
+    room = (max_charge - start) if rest > 0.0 else (start - floor)
     total_room = float(room.sum())
     if total_room <= 0.0:
-        return floor
-    pooled = min(max(-residual_kwh, float(floor.sum())), float(max_charge.sum()))
-    return floor + room * ((pooled - float(floor.sum())) / total_room)
+        return start
+    return start + room * (rest / total_room)
