@@ -6,8 +6,6 @@ Each step the advice is assembled into a few coherent candidate decisions ("arms
   batteries steer the exchange to the planned procurement; see :mod:`.weighted`);
 - ``follow_no_burn``: the same without the token economist's burn (demand response is worth
   its CT only when the storages cannot shift the energy as well; the replay tells);
-- ``follow_newsvendor``: the same, with the procurement moved by the newsvendor quantile of
-  the forecaster's recent one-step errors (a reserve against running the storages empty);
 - ``schedule``: the storage optimizer's plan executed as an exact schedule (``storage_follow``
   off: home batteries then serve neighbours through the P2P market; forecast errors go to the
   grid at the newsvendor procurement);
@@ -34,6 +32,7 @@ and the storage energies at its start) travels in the JSON state.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -59,7 +58,7 @@ from .weighted import (
     update_track,
 )
 
-ARMS = ("follow", "follow_no_burn", "follow_newsvendor", "schedule", "self_consumption")
+ARMS = ("follow", "follow_no_burn", "schedule", "self_consumption")
 Energies = tuple[np.ndarray, np.ndarray, np.ndarray]  # home batteries, community storages, backlog
 Demand = tuple[np.ndarray, float]  # flexible share per member, elasticity
 HALF_LIFE_STEPS = 168.0
@@ -96,10 +95,6 @@ def _arms(
             storage_setpoints=sp,
             storage_follow=False,
             procurement_kwh=max(0.0, q + shift),
-        )
-        plan = so.data.get("plan_import_kwh") or [q]
-        arms["follow_newsvendor"] = replace(
-            base.levers, procurement_kwh=max(0.0, base.levers.procurement_kwh + q - float(plan[0]))
         )
     fc = recs.get("demand_forecaster")
     if fc is not None and "procurement_kwh" in fc.levers:
@@ -377,11 +372,17 @@ def learn(state: Mapping[str, Any], obs: Observation | None) -> dict[str, Any]:
     if ready and obs is not None and snap is not None:
         loads = np.asarray(obs.member_hist_load_kwh[-n_rec:], dtype=float)
         pvs = np.asarray(obs.member_hist_pv_kwh[-n_rec:], dtype=float)
-        costs = {
-            a: replay_window(a, records, snap, loads, pvs)
-            for a in ARMS
-            if all(a in r["arms"] for r in records)
-        }
+        costs: dict[str, float] = {}
+        replayed: dict[str, str] = {}  # an arm's day of levers -> the arm first replayed with it
+        for a in ARMS:
+            if not all(a in r["arms"] for r in records):
+                continue
+            key = json.dumps([r["arms"][a] for r in records], sort_keys=True)
+            if key not in replayed:  # arms that decided alike all day cost alike
+                replayed[key] = a
+                costs[a] = replay_window(a, records, snap, loads, pvs)
+            else:
+                costs[a] = costs[replayed[key]]
         if costs:
             best = min(costs.values())
             worst = max(costs.values())
@@ -427,7 +428,6 @@ def choose(arms: Mapping[str, Levers], learned: Mapping[str, Any], previous: str
 
 ARM_IGNORES = {
     "follow": (),
-    "follow_newsvendor": (),
     "follow_no_burn": ("token_economist",),
     "schedule": ("grid_trader",),
     "self_consumption": ("storage_optimizer", "grid_trader"),
