@@ -16,6 +16,7 @@ from energy_agents.coordination.learned import (
     _demand,
     _energies,
     _snapshot,
+    learn,
     replay_banks,
     replay_step,
 )
@@ -217,3 +218,45 @@ def test_replay_reproduces_the_simulator_step():
         np.testing.assert_allclose(e_m, twin.member_energy, atol=1e-9)
         np.testing.assert_allclose(e_c, twin.community_energy, atol=1e-9)
         np.testing.assert_allclose(backlog, twin.backlog, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("burn_hours", "worse"),
+    [(range(0, 7), "follow"), (range(17, 22), "follow_no_burn")],
+)
+def test_learned_replay_prices_the_burns_shift(burn_hours, worse):
+    """Deferring night load (0.20) into the morning (0.30) costs more than not burning;
+    deferring the evening peak (0.40) to 22:00 (0.20) costs less: the replay sees both."""
+    s = tiny_scenario(seed=2, n_members=4, n_steps=48, n_community_storages=0, flexible_share=0.4)
+    idle = Levers(storage_setpoints={MEMBER_BATTERIES: 0.0}, p2p_enabled=True)
+    burn = Levers(
+        burn_rate_ct_per_kwh=0.5, storage_setpoints={MEMBER_BATTERIES: 0.0}, p2p_enabled=True
+    )
+    c = Community(s)
+    snap = _snapshot(c.observe())
+    records = []
+    for t in range(24):
+        obs = c.observe()
+        records.append(
+            {
+                "step": t,
+                "backlog": 0.0,
+                "prices": [
+                    float(obs.price_day_ahead[0]),
+                    float(obs.price_imbalance_buy[0]),
+                    float(obs.price_imbalance_sell[0]),
+                    float(obs.price_feed_in[0]),
+                ],
+                "value": float(np.min(obs.price_day_ahead)),
+                "arms": {
+                    "follow": (burn if t in burn_hours else idle).to_dict(),
+                    "follow_no_burn": idle.to_dict(),
+                },
+            }
+        )
+        c.step(idle)
+    state = {"day_records": records, "day_snapshot": snap, "pending_step": 23}
+    regret = learn(state, c.observe())["regret"]
+    better = "follow_no_burn" if worse == "follow" else "follow"
+    assert regret[better] == 0.0
+    assert regret[worse] > 0.01
