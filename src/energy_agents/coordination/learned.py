@@ -341,7 +341,7 @@ def replay_window(
     dt = float(snap["dt_h"])
     total = 0.0
     for k, rec in enumerate(records):
-        lv = Levers.from_dict(rec["arms"][arm])
+        lv = Levers(**rec["arms"][arm])  # written by ``decide`` from ``Levers.to_dict``
         day_end = _day_end(snap, int(rec.get("step", -2)))
         if "backlog" in rec and (lv.burn_rate_ct_per_kwh <= 0 or day_end):
             # A step that releases the backlog procures for it: for this arm's own backlog,
