@@ -171,6 +171,7 @@ def wrk(
     threads: int,
     script: Path | None,
     script_args=(),
+    timeout_s: float = 10.0,
 ) -> dict:
     argv = [
         "wrk",
@@ -179,7 +180,7 @@ def wrk(
         f"-d{duration:g}s",
         "--latency",
         "--timeout",
-        "10s",
+        f"{timeout_s:g}s",
     ]
     if script is not None:
         argv += ["-s", str(script)]
