@@ -114,12 +114,22 @@ class PrometheusMetrics:
             registry=self.registry,
         )
 
+        self._children: dict[tuple[str, str, int], tuple] = {}
+
     def observe_group(self, size: int) -> None:
         self.groups.observe(size)
 
     def observe(self, endpoint: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(endpoint, method, str(status)).inc()
-        self.latency.labels(endpoint).observe(seconds)
+        key = (endpoint, method, status)
+        children = self._children.get(key)
+        if children is None:  # labels() costs a lock and a lookup: once per label set
+            children = (
+                self.requests.labels(endpoint, method, str(status)),
+                self.latency.labels(endpoint),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self, gauges: Iterable[tuple[str, str, float]]) -> bytes:
         """The exposition text: request metrics plus ``(name, help, value)`` gauges."""
