@@ -1,4 +1,4 @@
-"""A real ``energy-agents serve`` (gunicorn, several workers): durability across SIGKILL and
+"""A real ``energy-agents serve`` (granian, several workers): durability across SIGKILL and
 concurrent posters, on SQLite and PostgreSQL."""
 
 from __future__ import annotations

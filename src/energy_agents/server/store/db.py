@@ -2,13 +2,14 @@
 
 - Reads use one connection per thread (autocommit; WAL readers never wait for the writer).
 - Writes go through :class:`GroupCommit`: each request's write is a function of the open
-  transaction; the first waiting thread becomes the leader, runs every queued function in one
-  transaction, commits once (one fsync for the group) and wakes the others. Nothing is answered
-  before its transaction committed.
-- Writers of all processes (gunicorn workers, hosts) are serialized: SQLite by its write lock
+  transaction; the first waiting thread becomes the leader, takes the write lock, runs every
+  function queued by then in one transaction, commits once (one fsync for the group) and wakes
+  the threads of its group. Nothing is answered before its transaction committed.
+- Writers of all processes (server workers, hosts) are serialized: SQLite by its write lock
   (``BEGIN IMMEDIATE``, retried with sub-millisecond sleeps instead of SQLite's coarse busy
-  handler), PostgreSQL by a transaction-scoped advisory lock. So message ids grow in commit
-  order everywhere, and a cursor over ids never skips a row committed late.
+  handler; this server's workers queue on a blocking ``flock`` first), PostgreSQL by a
+  transaction-scoped advisory lock. So message ids grow in commit order everywhere, and a
+  cursor over ids never skips a row committed late.
 """
 
 from __future__ import annotations
