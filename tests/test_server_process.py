@@ -1,4 +1,4 @@
-"""A real ``energy-agents serve`` (gunicorn, several workers): durability across SIGKILL and
+"""A real ``energy-agents serve`` (granian, several workers): durability across SIGKILL and
 concurrent posters, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -165,5 +165,41 @@ def test_concurrent_signed_posters_on_several_workers(store_url, tmp_path):
             )
             == expected
         )
+    finally:
+        server.stop()
+
+
+def test_bodies_the_fast_path_leaves_to_flask(tmp_path):
+    """Through granian: a chunked post goes to Flask and is stored, an oversized one is
+    refused (413, nothing stored), idle keep-alive connections lock nobody out, and the
+    commit groups are counted."""
+    server = ServerProcess(
+        tmp_path, str(tmp_path / "s.sqlite"), "--allow-unsigned", workers=2, threads=2
+    ).start()
+    try:
+        idle = [requests.Session() for _ in range(8)]  # more than workers x threads
+        for s in idle:
+            assert s.get(server.url + "/health", timeout=5).status_code == 200
+        body = canonical({"agent_name": "grid_trader", "message": "deficit", "message_id": "c1"})
+        chunked = requests.post(
+            server.url + "/receive",
+            data=iter([body[:10], body[10:]]),  # a generator: Transfer-Encoding: chunked
+            headers={"Content-Type": "application/json"},
+            timeout=10,
+        )
+        assert chunked.status_code == 200, chunked.text
+        assert chunked.json()["message_id"] == "c1"
+        big = requests.post(
+            server.url + "/receive",
+            data=b'{"agent_name": "a", "message": "' + b"x" * (2 << 20) + b'"}',
+            headers={"Content-Type": "application/json"},
+            timeout=10,
+        )
+        assert big.status_code == 413 and big.json()["field"] == "body"
+        assert [m["message_id"] for m in all_messages(server.url)] == ["c1"]
+        text = requests.get(server.url + "/metrics", timeout=10).text
+        assert _metric(text, r"energy_agents_commit_group_size_sum ") == 1
+        for s in idle:
+            s.close()
     finally:
         server.stop()

@@ -1,9 +1,10 @@
-"""``energy-agents serve``: the AI Manager server under gunicorn (never Flask's dev server).
+"""``energy-agents serve``: the AI Manager server under granian (never Flask's dev server).
 
-gunicorn runs in this process (its arbiter), with ``--workers`` worker processes of the
-``gthread`` class (``--threads`` threads each); every worker builds the app with
-``create_app``. The store is migrated once here before the workers start. Binds 127.0.0.1
-unless ``--host`` says otherwise.
+granian's process manager runs in this process, with ``--workers`` worker processes of
+``--threads`` Python threads each; granian's HTTP handling is Rust, outside the GIL. Every
+worker builds the app with ``create_app``. The store is migrated once here before the
+workers start. Binds 127.0.0.1 unless ``--host`` says otherwise. Why granian and not
+gunicorn: docs/server.md.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import sys
 import tempfile
 
 DEFAULT_WORKERS = 2
-DEFAULT_THREADS = 16
+# Python threads per worker: most of them wait for their group's commit, and a larger group
+# costs less per request (64 connections on 2 workers: one thread for each).
+DEFAULT_THREADS = 32
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,7 +92,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="SQLite: full (default) fsyncs each commit before answering; normal survives a "
         "killed server, not necessarily a power cut",
     )
-    parser.add_argument("--log-level", default="info", help="gunicorn log level (default info)")
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=("debug", "info", "warning", "error", "critical"),
+        help="log level (default info)",
+    )
 
 
 def build_config(args: argparse.Namespace):
@@ -142,54 +150,67 @@ def run(args: argparse.Namespace) -> int:
         )
         if args.host not in ("127.0.0.1", "localhost", "::1") and not config.read_token:
             _say(f"warning: listening on {args.host} and reads need no token (see --read-token)")
-        options = {
-            "bind": f"[{args.host}]:{args.port}"
-            if ":" in args.host
-            else f"{args.host}:{args.port}",
-            "workers": args.workers,
-            "worker_class": "gthread",
-            "threads": args.threads,
-            "keepalive": 5,
-            "timeout": 60,
-            "graceful_timeout": 10,
-            "loglevel": args.log_level,
-            "accesslog": None,
-            "errorlog": "-",
-            "preload_app": False,
-            "child_exit": _child_exit,
-            "proc_name": "energy-agents-serve",
-            "control_socket_disable": True,  # one shared ~/.gunicorn/gunicorn.ctl otherwise
-        }
-        GunicornServer(options, config).run()
+        _granian(args, config).serve(target_loader=lambda _target: _load_app(config))
         return 0
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
-
-
-def _child_exit(server, worker) -> None:  # gunicorn hook: a worker exited
-    try:
-        from prometheus_client import multiprocess
-    except ImportError:
-        return
-    multiprocess.mark_process_dead(worker.pid)
 
 
 def _say(text: str) -> None:
     print(f"energy-agents serve: {text}", file=sys.stderr, flush=True)
 
 
-def GunicornServer(options: dict, config):  # noqa: N802 - builds a gunicorn application
-    """gunicorn's arbiter, configured here, loading ``create_app(config)`` in each worker."""
-    from gunicorn.app.base import BaseApplication
+def _load_app(config):
+    """In each worker (forked from this process): the app."""
+    from ..server import create_app
 
-    class _Server(BaseApplication):
-        def load_config(self) -> None:
-            for key, value in options.items():
-                self.cfg.set(key, value)
+    return create_app(config)
 
-        def load(self):
-            from ..server import create_app
 
-            return create_app(config)
+def _granian(args: argparse.Namespace, config):
+    """granian's process manager, serving the WSGI app in ``--workers`` processes with
+    ``--threads`` Python threads each. The workers are forked from this process, so each one
+    builds its own app (connections, metrics) from ``config`` (``_load_app``)."""
+    from granian.constants import HTTPModes, Interfaces
+    from granian.log import LogLevels
+    from granian.server import Server
 
-    return _Server()
+    return Server(
+        "energy_agents.server:create_app",  # a label: target_loader builds the app
+        address=args.host,
+        port=args.port,
+        interface=Interfaces.WSGI,
+        workers=args.workers,
+        # --threads Python threads run the requests; more wait on granian's Rust side.
+        # (granian's `backpressure` caps *connections*, keep-alive ones included: left at its
+        # default of backlog/workers, so idle keep-alive clients never lock others out.)
+        blocking_threads=args.threads,
+        http=HTTPModes.http1,
+        websockets=False,
+        log_level=LogLevels(args.log_level),
+        log_dictconfig=_logging(args.log_level),
+        respawn_failed_workers=True,  # a crashed worker is replaced
+        workers_kill_timeout=10,  # graceful stop: in-flight requests get 10 s
+    )
+
+
+def _logging(level: str) -> dict:
+    """granian's log and ours (``energy_agents.*``) on stderr."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "generic": {
+                "format": "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"
+            }
+        },
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "generic",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "loggers": {"_granian": {"handlers": ["stderr"], "propagate": False}},
+        "root": {"handlers": ["stderr"], "level": level.upper()},
+    }

@@ -1,4 +1,4 @@
-"""The AI Manager server: ``create_app(config)`` (Flask app factory), served by gunicorn
+"""The AI Manager server: ``create_app(config)`` (Flask app factory), served by granian
 (``energy-agents serve``). See docs/server.md and docs/api.md.
 
 Importing this package imports no Flask (the CLI reads ``server.config`` to build its parser).

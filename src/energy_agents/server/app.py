@@ -8,7 +8,6 @@ data, so any number of workers and hosts behave as one server.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,11 +18,9 @@ from werkzeug.exceptions import HTTPException
 
 from .aggregate import ObservationCache
 from .config import AllowedAgents, ServerConfig
-from .json_response import json_response
-from .store import Store, StoreError
-from .validation import ApiError
+from .json_response import error_answer, json_response
+from .store import Store
 
-log = logging.getLogger("energy_agents.server")
 EXTENSION = "energy_agents"
 
 
@@ -60,19 +57,25 @@ def create_app(config: ServerConfig | Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_content_length
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions[EXTENSION] = ServerContext(
+    context = ServerContext(
         config=config,
         store=store,
         agents=AllowedAgents(config.agents, config.agents_file),
         metrics=Metrics(config.metrics_dir),
         observations=ObservationCache(),
     )
+    app.extensions[EXTENSION] = context
+    store.db.on_group = context.metrics.observe_group
     from .views import decisions, messages, ops, state
 
     for bp in (messages.bp, state.bp, decisions.bp, ops.bp):
         app.register_blueprint(bp)
     _register_dashboard(app)
     _install_hooks(app)
+    if config.fast_receive:
+        from .receive import FastReceive
+
+        app.wsgi_app = FastReceive(app.wsgi_app, context)  # type: ignore[method-assign]
     return app
 
 
@@ -100,27 +103,6 @@ def _install_hooks(app: Flask) -> None:
             )
         return response
 
-    @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError) -> Response:
-        resp = json_response(exc.to_dict(), exc.status)
-        if exc.status == 401:
-            resp.headers["WWW-Authenticate"] = 'Bearer realm="energy-agents"'
-        return resp
-
-    @app.errorhandler(StoreError)
-    def _store_error(exc: StoreError) -> Response:
-        log.error("store: %s", exc)
-        resp = json_response(
-            {
-                "error": "service unavailable",
-                "field": None,
-                "reason": "the database is unavailable",
-            },
-            503,
-        )
-        resp.headers["Retry-After"] = "1"
-        return resp
-
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
         status = exc.code or 500
@@ -136,9 +118,7 @@ def _install_hooks(app: Flask) -> None:
             resp.headers["Allow"] = ", ".join(valid)
         return resp
 
-    @app.errorhandler(Exception)
-    def _unexpected(exc: Exception) -> Response:  # a bug: log it, answer JSON, no traceback
-        log.exception("unexpected error on %s %s", request.method, request.path)
-        return json_response(
-            {"error": "internal server error", "field": None, "reason": exc.__class__.__name__}, 500
-        )
+    @app.errorhandler(Exception)  # ApiError (4xx), StoreError (503), a bug (500, logged)
+    def _error(exc: Exception) -> Response:
+        status, body, headers = error_answer(exc, request.method, request.path)
+        return json_response(body, status, headers)

@@ -1,14 +1,18 @@
-"""Who may do what: bearer tokens for reads and the runner, agent signatures for posts."""
+"""Who may do what: bearer tokens for reads and the runner, agent signatures for posts.
+
+:func:`check_poster` takes the request's parts explicitly, so the Flask views and the
+``POST /receive`` fast path (``fast_receive.py``) run the very same checks."""
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from flask import request
 
 from ..signing import HEADER_ADDRESS, SignatureError, has_signature, verify_request
-from .app import ctx
+from .app import ServerContext, ctx
 from .config import RUNNER_NAME
 from .validation import ApiError
 
@@ -23,8 +27,8 @@ class Poster:
     nonce: tuple[str, str, float] | None = None
 
 
-def _bearer() -> str | None:
-    auth = request.headers.get("Authorization", "")
+def _bearer(headers: Mapping[str, str]) -> str | None:
+    auth = headers.get("Authorization", "")
     if auth[:7].lower() == "bearer ":
         return auth[7:].strip()
     return None
@@ -35,22 +39,34 @@ def require_read_token() -> None:
     token = ctx().config.read_token
     if token is None:
         return
-    given = _bearer()
+    given = _bearer(request.headers)
     if given is None or not hmac.compare_digest(given.encode(), token.encode()):
         raise ApiError(401, "Authorization", "this server wants a bearer token for reads")
 
 
 def verify_poster(body: bytes, *, runner: bool = False) -> Poster:
+    """:func:`check_poster` for Flask's current request."""
+    path = request.script_root + request.path
+    return check_poster(ctx(), request.headers, request.method, path, body, runner=runner)
+
+
+def check_poster(
+    c: ServerContext,
+    headers: Mapping[str, str],
+    method: str,
+    path: str,
+    body: bytes,
+    *,
+    runner: bool = False,
+) -> Poster:
     """Check a post's signature (or the runner's bearer token for ``POST /state``).
 
     Signed: the signature, the time window and the address (allowed, and for ``/state`` the
     runner's); the nonce is checked and stored with the write. Unsigned: only when the server
     allows unsigned posts."""
-    c = ctx()
-    headers = request.headers
     if not has_signature(headers):
         if runner and c.config.runner_token is not None:
-            given = _bearer()
+            given = _bearer(headers)
             if given is not None and hmac.compare_digest(
                 given.encode(), c.config.runner_token.encode()
             ):
@@ -70,8 +86,8 @@ def verify_poster(body: bytes, *, runner: bool = False) -> Poster:
     try:
         verified = verify_request(
             headers,
-            request.method,
-            request.script_root + request.path,
+            method,
+            path,
             body,
             window_s=c.config.signature_window_s,
         )

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+GROUP_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 
 def Metrics(multiprocess_dir: str | None):  # noqa: N802 - picks the implementation
@@ -50,6 +51,9 @@ class LocalMetrics:
                     counts[i] += 1
             counts[-1] += 1
             self.sums[endpoint] = self.sums.get(endpoint, 0.0) + seconds
+
+    def observe_group(self, size: int) -> None:
+        """Commit group sizes are exported by :class:`PrometheusMetrics` only."""
 
     def render(self, gauges: Iterable[tuple[str, str, float]]) -> bytes:
         pid = self.pid
@@ -103,10 +107,29 @@ class PrometheusMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.groups = Histogram(
+            "energy_agents_commit_group_size",
+            "Write requests per committed transaction (group commit; one fsync each on SQLite)",
+            buckets=GROUP_BUCKETS,
+            registry=self.registry,
+        )
+
+        self._children: dict[tuple[str, str, int], tuple] = {}
+
+    def observe_group(self, size: int) -> None:
+        self.groups.observe(size)
 
     def observe(self, endpoint: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(endpoint, method, str(status)).inc()
-        self.latency.labels(endpoint).observe(seconds)
+        key = (endpoint, method, status)
+        children = self._children.get(key)
+        if children is None:  # labels() costs a lock and a lookup: once per label set
+            children = (
+                self.requests.labels(endpoint, method, str(status)),
+                self.latency.labels(endpoint),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self, gauges: Iterable[tuple[str, str, float]]) -> bytes:
         """The exposition text: request metrics plus ``(name, help, value)`` gauges."""

@@ -2,18 +2,20 @@
 
 - Reads use one connection per thread (autocommit; WAL readers never wait for the writer).
 - Writes go through :class:`GroupCommit`: each request's write is a function of the open
-  transaction; the first waiting thread becomes the leader, runs every queued function in one
-  transaction, commits once (one fsync for the group) and wakes the others. Nothing is answered
-  before its transaction committed.
-- Writers of all processes (gunicorn workers, hosts) are serialized: SQLite by its write lock
+  transaction; the first waiting thread becomes the leader, takes the write lock, runs every
+  function queued by then in one transaction, commits once (one fsync for the group) and wakes
+  the threads of its group. Nothing is answered before its transaction committed.
+- Writers of all processes (server workers, hosts) are serialized: SQLite by its write lock
   (``BEGIN IMMEDIATE``, retried with sub-millisecond sleeps instead of SQLite's coarse busy
-  handler), PostgreSQL by a transaction-scoped advisory lock. So message ids grow in commit
-  order everywhere, and a cursor over ids never skips a row committed late.
+  handler; this server's workers queue on a blocking ``flock`` first), PostgreSQL by a
+  transaction-scoped advisory lock. So message ids grow in commit order everywhere, and a
+  cursor over ids never skips a row committed late.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import sqlite3
@@ -77,8 +79,10 @@ class Database:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._writer: Any = None
+        self._lock_fd: int | None = None
         self._pid = os.getpid()
         self.group = GroupCommit(self._run_group)
+        self.on_group: Callable[[int], None] | None = None  # told each committed group's size
 
     # ------------------------------------------------------------------ connections
     def _errors(self) -> tuple[type[BaseException], ...]:
@@ -108,6 +112,7 @@ class Database:
         if os.getpid() != self._pid:  # never share a connection with a parent process
             self._local = threading.local()
             self._writer = None
+            self._lock_fd = None  # flock is per open file: each process opens its own
             self._pid = os.getpid()
             self.group = GroupCommit(self._run_group)
 
@@ -145,6 +150,9 @@ class Database:
             with contextlib.suppress(Exception):
                 self._writer.close()
             self._writer = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     # ------------------------------------------------------------------ transactions
     @contextlib.contextmanager
@@ -156,14 +164,32 @@ class Database:
                 tx.execute("SELECT pg_advisory_xact_lock(?)", (lock_key,))
                 yield tx
             return
-        _begin_immediate(conn)
+        with self._writers_lock():
+            _begin_immediate(conn)
+            try:
+                yield tx
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _writers_lock(self) -> Iterator[None]:
+        """SQLite: a blocking ``flock`` on ``<database>-writers`` around each write
+        transaction. SQLite's own lock can only be polled (``BEGIN IMMEDIATE`` retried); the
+        flock wakes the next worker's writer exactly when the lock is free, without polls.
+        The retry loop stays for writers that do not take the flock (other programs)."""
+        if self.path == ":memory:":
+            yield
+            return
+        if self._lock_fd is None:
+            self._lock_fd = os.open(f"{self.path}-writers", os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         try:
-            yield tx
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def write(self, fn: Callable[[Tx], Any]) -> Any:
         """Run ``fn`` inside a committed write transaction (grouped with concurrent writes)."""
@@ -175,15 +201,18 @@ class Database:
             self._writer = self._connect(writer=True)
         return self._writer
 
-    def _run_group(self, tickets: list[Ticket]) -> None:
+    def _run_group(self, take: Callable[[], list[Ticket]]) -> list[Ticket]:
+        tickets: list[Ticket] = []
         try:
             conn = self._writer_conn()
             with self.transaction(conn) as tx:
+                tickets = take()  # after the write lock: whoever queued while we waited
                 for t in tickets:
                     t.result = t.fn(tx)
                 for hook in tx.before_commit:
                     hook(tx)
         except self._errors() as exc:
+            tickets = tickets or take()
             log.error("write failed: %s", exc)
             if self._writer is not None:
                 with contextlib.suppress(Exception):
@@ -194,8 +223,13 @@ class Database:
                 t.error = err
         except Exception as exc:  # a bug in a write function: fail the group, never hang
             log.exception("write failed")
+            tickets = tickets or take()
             for t in tickets:
                 t.error = exc
+        else:
+            if self.on_group is not None:
+                self.on_group(len(tickets))
+        return tickets
 
 
 def _begin_immediate(conn: sqlite3.Connection) -> None:
@@ -215,43 +249,68 @@ def _begin_immediate(conn: sqlite3.Connection) -> None:
             delay = min(delay * 1.5, 0.002)
 
 
+def _held_lock() -> Any:
+    lock = threading.Lock()
+    lock.acquire()
+    return lock
+
+
 @dataclass(eq=False)
 class Ticket:
     fn: Callable[[Tx], Any]
     result: Any = None
     error: BaseException | None = None
     done: bool = False
-    extra: dict = field(default_factory=dict)
+    # Held until this ticket's thread may go on (its group committed, or its turn to lead):
+    # each waiting thread is woken exactly once, never by another group's commit.
+    wake: Any = field(default_factory=_held_lock)
 
 
 class GroupCommit:
-    """Leader/follower group commit (see the module docstring); no background thread."""
+    """Leader/follower group commit (see the module docstring); no background thread.
 
-    def __init__(self, run: Callable[[list[Ticket]], None]) -> None:
+    ``run(take)`` opens the transaction, calls ``take()`` for the group (every ticket queued
+    by then: the requests that arrived while the previous group committed or while the
+    write lock was held by another process), runs it and commits; it returns the group."""
+
+    def __init__(self, run: Callable[[Callable[[], list[Ticket]]], list[Ticket]]) -> None:
         self._run = run
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._queue: list[Ticket] = []
         self._leader = False
 
+    def _take(self) -> list[Ticket]:
+        with self._lock:
+            batch, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
+        return batch
+
     def submit(self, fn: Callable[[Tx], Any]) -> Any:
         ticket = Ticket(fn)
-        with self._cond:
+        with self._lock:
             self._queue.append(ticket)
-            while not ticket.done:
-                if self._leader:
-                    self._cond.wait()
-                    continue
-                self._leader = True
-                batch, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
-                self._cond.release()
-                try:
-                    self._run(batch)
-                finally:
-                    self._cond.acquire()
-                    for t in batch:
-                        t.done = True
-                    self._leader = False
-                    self._cond.notify_all()
+            follower = self._leader
+            self._leader = True
+        if follower:
+            ticket.wake.acquire()  # until committed, or handed the lead
+        if not ticket.done:  # the leader: its ticket is the queue's first, so in the group
+            batch: list[Ticket] = []
+            try:
+                batch = self._run(self._take)
+            except BaseException as exc:  # run() fails tickets itself; this is an interrupt
+                batch = self._take()
+                for t in batch:
+                    t.error = exc
+                raise
+            finally:
+                with self._lock:
+                    nxt = self._queue[0] if self._queue else None
+                    self._leader = nxt is not None
+                for t in batch:
+                    t.done = True
+                    if t is not ticket:
+                        t.wake.release()
+                if nxt is not None:
+                    nxt.wake.release()  # the next group's leader
         if ticket.error is not None:
             raise ticket.error
         return ticket.result

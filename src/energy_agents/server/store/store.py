@@ -198,12 +198,18 @@ class Store:
         signed: bool,
         nonce: tuple[str, str, float] | None,
     ) -> list[StoredMessage] | Refusal:
-        """One request's write, inside the group's transaction. A savepoint makes it all or
-        nothing: a replayed nonce or a reused message id with another body rolls it back."""
+        """One request's write, inside the group's transaction, all or nothing: a replayed
+        nonce or a reused message id with another body leaves no trace. A batch uses a
+        savepoint; a single message (the common case) needs none, which saves two statements:
+        a replayed nonce writes nothing, and a refused message id leaves only the nonce,
+        deleted again."""
         now = time.time()
         self._maybe_prune_nonces(tx, now)
-        tx.execute("SAVEPOINT request")
+        savepoint = len(messages) > 1
+        if savepoint:
+            tx.execute("SAVEPOINT request")
         refusal: Refusal | None = None
+        nonce_stored = False
         out: list[StoredMessage] = []
         if nonce is not None:
             row = tx.one(
@@ -211,6 +217,7 @@ class Store:
                 "ON CONFLICT (address, nonce) DO NOTHING RETURNING 1",
                 nonce,
             )
+            nonce_stored = row is not None
             if row is None:
                 refusal = Refusal(409, "X-Agent-Nonce", "replayed: this nonce was already used")
         group = self._group_state(tx)
@@ -256,10 +263,15 @@ class Store:
                 break
             out.append(StoredMessage(mid, old[1], bool(old[2]), True))
         if refusal is not None:
-            tx.execute("ROLLBACK TO SAVEPOINT request")
-            tx.execute("RELEASE SAVEPOINT request")
+            if savepoint:
+                tx.execute("ROLLBACK TO SAVEPOINT request")
+                tx.execute("RELEASE SAVEPOINT request")
+            elif nonce_stored:
+                assert nonce is not None
+                tx.execute("DELETE FROM nonces WHERE address = ? AND nonce = ?", nonce[:2])
             return refusal
-        tx.execute("RELEASE SAVEPOINT request")
+        if savepoint:
+            tx.execute("RELEASE SAVEPOINT request")
         for agent, pk in added:
             group["latest"][agent] = (pk, group["last_received"])
         group["stored"] += len(added)

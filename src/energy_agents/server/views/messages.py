@@ -7,18 +7,16 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, request
 
 from ..app import ctx
-from ..auth import require_read_token, verify_poster
+from ..auth import require_read_token
 from ..config import DEFAULT_PAGE, MAX_PAGE
 from ..json_response import json_response
-from ..store import Refusal
+from ..receive import receive as receive_post
 from ..validation import (
     MAX_STEP,
     ApiError,
     check_json_content_type,
     cursor_param,
     int_param,
-    parse_json,
-    parse_receive,
     since_param,
     text_param,
 )
@@ -35,42 +33,14 @@ def index() -> Response:
 
 @bp.post("/receive")
 def receive() -> Response:
+    """The Flask route of ``POST /receive`` (served by ``receive.FastReceive`` in front of
+    Flask unless the body is chunked, oversized or the app is mounted under a prefix)."""
     c = ctx()
-    check_json_content_type(request.headers.get("Content-Type"))
+    check_json_content_type(request.headers.get("Content-Type"))  # before reading the body
     body = request.get_data(cache=False)
-    poster = verify_poster(body)
-    messages, batch = parse_receive(parse_json(body), c.config.max_batch)
-    if poster.signed:
-        for i, m in enumerate(messages):
-            if m.agent_name != poster.name:
-                field = f"[{i}].agent_name" if batch else "agent_name"
-                raise ApiError(
-                    403, field, f"{m.agent_name!r} is not the signing agent ({poster.name!r})"
-                )
-    result = c.store.add_messages(messages, signed=poster.signed, nonce=poster.nonce)
-    if isinstance(result, Refusal):
-        raise ApiError(result.status, result.field, result.reason)
-    if not batch:
-        m = result[0]
-        return json_response(
-            {
-                "status": "success",
-                "message": "Message received",
-                "message_id": m.message_id,
-                "step": m.step,
-                "signed": m.signed,
-            },
-            headers={"X-Duplicate": "true"} if m.duplicate else None,
-        )
-    return json_response(
-        {
-            "status": "success",
-            "message": "Messages received",
-            "count": len(result),
-            "signed": poster.signed,
-            "messages": [{"message_id": m.message_id, "step": m.step} for m in result],
-        }
-    )
+    path = request.script_root + request.path
+    data, headers = receive_post(c, request.headers, request.method, path, body)
+    return json_response(data, headers=headers)
 
 
 @bp.get("/messages")

@@ -1,0 +1,110 @@
+"""``POST /receive``: the request's work, and a WSGI fast path in front of Flask.
+
+:func:`receive` is the whole endpoint (content type, signature, validation, store) on plain
+inputs; the Flask view and :class:`FastReceive` both call it and both build their answers with
+``json_response`` (same JSON, same error bodies and headers). The fast path exists because
+``/receive`` is the hot endpoint: Flask's routing, request and response objects and hooks cost
+about as much CPU as the endpoint's own work. It handles only the plain case (``POST
+/receive``, a ``Content-Length`` within the limit); anything else (other paths, chunked or
+oversized bodies, a mounted prefix) goes to Flask unchanged, so those answers cannot differ.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from werkzeug.datastructures import EnvironHeaders
+from werkzeug.http import HTTP_STATUS_CODES
+
+from .app import ServerContext
+from .auth import check_poster
+from .json_response import dumps, error_answer
+from .store import Refusal
+from .validation import ApiError, check_json_content_type, parse_json, parse_receive
+
+PATH = "/receive"
+
+
+def receive(
+    c: ServerContext, headers: Mapping[str, str], method: str, path: str, body: bytes
+) -> tuple[dict[str, Any], dict[str, str] | None]:
+    """Check, validate and store a post; the answer's JSON and extra headers. A refusal
+    raises :class:`ApiError` (nothing stored); a database failure ``StoreError``."""
+    check_json_content_type(headers.get("Content-Type"))
+    poster = check_poster(c, headers, method, path, body)
+    messages, batch = parse_receive(parse_json(body), c.config.max_batch)
+    if poster.signed:
+        for i, m in enumerate(messages):
+            if m.agent_name != poster.name:
+                field = f"[{i}].agent_name" if batch else "agent_name"
+                raise ApiError(
+                    403, field, f"{m.agent_name!r} is not the signing agent ({poster.name!r})"
+                )
+    result = c.store.add_messages(messages, signed=poster.signed, nonce=poster.nonce)
+    if isinstance(result, Refusal):
+        raise ApiError(result.status, result.field, result.reason)
+    if not batch:
+        m = result[0]
+        answer = {
+            "status": "success",
+            "message": "Message received",
+            "message_id": m.message_id,
+            "step": m.step,
+            "signed": m.signed,
+        }
+        return answer, {"X-Duplicate": "true"} if m.duplicate else None
+    return {
+        "status": "success",
+        "message": "Messages received",
+        "count": len(result),
+        "signed": poster.signed,
+        "messages": [{"message_id": m.message_id, "step": m.step} for m in result],
+    }, None
+
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict, StartResponse], Iterable[bytes]]
+
+
+class FastReceive:
+    """WSGI middleware: ``POST /receive`` without Flask's dispatch, everything else to Flask."""
+
+    def __init__(self, flask_wsgi: WSGIApp, context: ServerContext) -> None:
+        self.flask_wsgi = flask_wsgi
+        self.ctx = context
+
+    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        length = environ.get("CONTENT_LENGTH") or ""
+        if (
+            environ.get("PATH_INFO") != PATH
+            or environ.get("REQUEST_METHOD") != "POST"
+            or environ.get("SCRIPT_NAME")
+            or "HTTP_TRANSFER_ENCODING" in environ
+            or not length.isdigit()
+            or int(length) > self.ctx.config.max_content_length  # Flask answers 413
+        ):
+            return self.flask_wsgi(environ, start_response)
+        t0 = time.perf_counter()
+        body = environ["wsgi.input"].read(int(length))
+        if len(body) != int(length):  # a client that went away: Flask answers as always
+            environ["wsgi.input"] = io.BytesIO(body)
+            return self.flask_wsgi(environ, start_response)
+        try:
+            data, headers = receive(self.ctx, EnvironHeaders(environ), "POST", PATH, body)
+            status = 200
+        except Exception as exc:  # ApiError, StoreError, a bug: as Flask's error handler
+            status, data, headers = error_answer(exc, "POST", PATH)
+        out = dumps(data).encode()
+        self.ctx.metrics.observe(PATH, "POST", status, time.perf_counter() - t0)
+        start_response(
+            f"{status} {HTTP_STATUS_CODES.get(status, 'UNKNOWN').upper()}",
+            [
+                *(headers or {}).items(),
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(out))),
+            ],
+        )
+        return [out]

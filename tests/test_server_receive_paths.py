@@ -1,0 +1,177 @@
+"""``POST /receive`` has two paths: the WSGI fast path in front of Flask (``receive.py``, the
+default) and the Flask view. Both must answer every request alike, good or bad, and store the
+same: each request here goes, byte for byte, to one app of each kind (each its own store)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from energy_agents.server.store import StoreError
+from energy_agents.signing import sign_headers
+from server_fixtures import canonical, identity, make_app, postgres_schema, recommendation
+
+COMPARED_HEADERS = (
+    "Content-Type",
+    "Content-Length",
+    "X-Duplicate",
+    "WWW-Authenticate",
+    "Retry-After",
+)
+
+
+@pytest.fixture(
+    name="urls", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def urls_fixture(request, tmp_path) -> Iterator[tuple[str, str]]:
+    """Two empty stores of the same kind."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "fast.sqlite"), str(tmp_path / "flask.sqlite")
+    else:
+        with postgres_schema() as a, postgres_schema() as b:
+            yield a, b
+
+
+@contextlib.contextmanager
+def two_apps(urls: tuple[str, str], **config: Any) -> Iterator[tuple[Any, Any]]:
+    fast = make_app(urls[0], fast_receive=True, max_content_length=4096, **config)
+    flask = make_app(urls[1], fast_receive=False, max_content_length=4096, **config)
+    try:
+        yield fast, flask
+    finally:
+        for app in (fast, flask):
+            app.extensions["energy_agents"].store.close()
+
+
+def signed(payload: Any, name: str, *, signer: str | None = None) -> tuple[bytes, dict]:
+    body = payload if isinstance(payload, bytes) else canonical(payload)
+    headers = {"Content-Type": "application/json"}
+    headers.update(sign_headers(identity(signer or name), "POST", "/receive", body))
+    return body, headers
+
+
+def answer(app, body: bytes, headers: dict, method: str = "POST") -> tuple:
+    r = app.test_client().open("/receive", method=method, data=body, headers=headers)
+    data = r.get_json(silent=True)
+    if isinstance(data, dict) and re.fullmatch(r"[0-9a-f]{32}", str(data.get("message_id"))):
+        data["message_id"] = "<made by the server>"
+    return r.status_code, {h: r.headers.get(h) for h in COMPARED_HEADERS}, data
+
+
+def stored(app) -> list[dict]:
+    items = app.test_client().get("/messages?limit=1000").get_json()
+    return [{k: v for k, v in m.items() if k not in ("received_at", "id")} for m in items]
+
+
+REC = recommendation("grid_trader", 3, "Low price: buy.", message_id="grid_trader:3:a")
+BATCH = [
+    recommendation("grid_trader", 4, "buy", message_id="grid_trader:4:a"),
+    recommendation("grid_trader", 5, "sell", message_id="grid_trader:5:a"),
+]
+
+
+def signed_cases() -> list[tuple[str, bytes, dict, int]]:
+    """(what, body, headers, expected status), in order: later cases see the earlier ones."""
+    rec = signed(REC, "grid_trader")
+    cases = [
+        ("a signed recommendation", *rec, 200),
+        ("the same request again: a replayed nonce", *rec, 409),
+        ("the same message, signed again: a duplicate", *signed(REC, "grid_trader"), 200),
+        ("its id with another body", *signed({**REC, "message": "sell"}, "grid_trader"), 409),
+        ("a signed batch", *signed(BATCH, "grid_trader"), 200),
+        (
+            "a batch with a bad item",
+            *signed([BATCH[0], {"agent_name": "grid_trader"}], "grid_trader"),
+            400,
+        ),
+        ("unsigned", canonical(REC), {"Content-Type": "application/json"}, 401),
+        ("tampered body", rec[0].replace(b"buy", b"BUY"), rec[1], 401),
+        ("signed by an unknown agent", *signed(REC, "grid_trader", signer="stranger"), 403),
+        ("another agent's name", *signed({**REC, "agent_name": "p2p_trader"}, "grid_trader"), 403),
+        ("not JSON", *signed(b"{nope", "grid_trader"), 400),
+        ("NaN", *signed(b'{"agent_name": "grid_trader", "message": NaN}', "grid_trader"), 400),
+        ("an empty body", *signed(b"", "grid_trader"), 400),
+        ("a string", *signed(b'"hello"', "grid_trader"), 400),
+        ("a bad step", *signed({**REC, "step": -1, "message_id": "x"}, "grid_trader"), 400),
+        ("a message that is no string", *signed({**REC, "message": 5}, "grid_trader"), 400),
+        ("oversized", *signed({**REC, "message": "x" * 5000}, "grid_trader"), 413),
+    ]
+    body, headers = signed(REC, "grid_trader")
+    cases.append(("text/plain", body, {**headers, "Content-Type": "text/plain"}, 415))
+    return cases
+
+
+def test_both_paths_answer_signed_posts_alike(urls):
+    with two_apps(urls) as (fast, flask):
+        for what, body, headers, status in signed_cases():
+            a, b = answer(fast, body, headers), answer(flask, body, headers)
+            assert a == b, what
+            assert a[0] == status, (what, a)
+        assert stored(fast) == stored(flask)
+        assert len(stored(fast)) == 3  # the recommendation and the batch: nothing refused
+
+
+def test_both_paths_answer_unsigned_posts_alike(urls):
+    seed = {"agent_name": "grid_trader", "message": "deficit", "timestamp": "2025-03-22 19:39:10"}
+    plain = {"Content-Type": "application/json"}
+    cases = [
+        (canonical(seed), plain, 200),  # the seed's post: the server makes the message id
+        (canonical({**seed, "message_id": "m1"}), plain, 200),
+        (canonical({**seed, "message_id": "m1"}), plain, 200),  # a duplicate
+        (canonical({**seed, "message_id": "m1", "message": "surplus"}), plain, 409),
+        (canonical({"agent_name": "grid_trader"}), plain, 400),
+        (canonical(seed), {"Content-Type": "application/merge-patch+json"}, 200),
+        (canonical(seed), {"Content-Type": "application/json; charset=utf-8"}, 200),
+    ]
+    with two_apps(urls, allow_unsigned=True) as (fast, flask):
+        for i, (body, headers, status) in enumerate(cases):
+            a, b = answer(fast, body, headers), answer(flask, body, headers)
+            assert a == b, i
+            assert a[0] == status, (i, a)
+        assert a[2]["signed"] is False
+        for method in ("GET", "PUT"):  # Flask answers both (405)
+            assert answer(fast, b"", {}, method) == answer(flask, b"", {}, method)
+        assert len(stored(fast)) == len(stored(flask)) == 4
+
+
+def test_fast_path_skips_flask_and_counts_metrics(tmp_path):
+    app = make_app(str(tmp_path / "s.sqlite"), allow_unsigned=True)
+    seen: list[str] = []
+    app.before_request(lambda: seen.append("flask"))
+    client = app.test_client()
+    r = client.post("/receive", json={"agent_name": "grid_trader", "message": "deficit"})
+    assert r.status_code == 200 and seen == []
+    client.post("/receive", data=b"{", headers={"Content-Type": "application/json"})
+    metrics = client.get("/metrics").get_data(as_text=True)
+    for status in (200, 400):
+        line = (
+            f'energy_agents_http_requests_total{{endpoint="/receive",method="POST",'
+            f'status="{status}"}} 1.0'
+        )
+        assert line in metrics
+    assert "energy_agents_commit_group_size_count 1.0" in metrics
+    app.extensions["energy_agents"].store.close()
+
+
+@pytest.mark.parametrize(
+    ("error", "status"), [(StoreError("database is down"), 503), (RuntimeError("bug"), 500)]
+)
+def test_both_paths_answer_failures_alike(tmp_path, error, status):
+    urls = (str(tmp_path / "a.sqlite"), str(tmp_path / "b.sqlite"))
+    with two_apps(urls) as (fast, flask):
+        for app in (fast, flask):
+
+            def fail(*args, **kwargs):
+                raise error
+
+            app.extensions["energy_agents"].store.add_messages = fail
+        body, headers = signed(REC, "grid_trader")
+        a, b = answer(fast, body, headers), answer(flask, body, headers)
+        assert a == b
+        assert a[0] == status
+        assert json.dumps(a[2]).count("database") == (1 if status == 503 else 0)
