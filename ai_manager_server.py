@@ -1,7 +1,7 @@
 """The seed's server command: ``python ai_manager_server.py`` starts the AI Manager API server
 on http://localhost:9000 (bound to 127.0.0.1).
 
-Same as ``energy-agents serve`` (gunicorn, several workers; all its options work here too) with
+Same as ``energy-agents serve`` (granian, several workers; all its options work here too) with
 the defaults the seed's other command expects:
 
 - the store is the SQLite file ``.energy-agents/server.sqlite`` (created on first start;

@@ -18,6 +18,7 @@ BLOCKED = (
     "urllib3",
     "http.client",
     "gunicorn",
+    "granian",
     "socket",
 )
 CORE = (

@@ -483,7 +483,7 @@ def test_read_token_from_the_fragment(tmp_path, browser):
     """A server that wants a bearer token for reads: ``/dashboard#token=...`` sends it.
 
     In process under werkzeug (the page and the JSON API are all this checks; the real
-    gunicorn server is exercised above)."""
+    granian server is exercised above)."""
     import threading
 
     from werkzeug.serving import make_server

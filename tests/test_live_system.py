@@ -347,9 +347,9 @@ def test_server_restart_loses_nothing_and_stores_nothing_twice(up_factory):
     n = 10
     up = up_factory("--deadline", "20", tick=0.0, steps=n)
     up.wait("three steps", lambda: len(up.steps()) >= 3, START_S)
-    servers = up.pids_matching("cli_entry serve")  # the gunicorn master and its workers
+    servers = up.pids_matching("cli_entry serve")  # the server process and its workers
     assert servers
-    for pid in servers:  # gunicorn master and workers: SIGKILL, no clean shutdown
+    for pid in servers:  # server process and workers: SIGKILL, no clean shutdown
         if pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
     time.sleep(1.0)  # up restarts it (back-off 0.5 s); agents and runner retry meanwhile

@@ -12,7 +12,7 @@ COMMANDS = {
     "simulate": ("simulate", "run the community in batch under one strategy"),
     "compare": ("compare", "run several strategies on one scenario and compare them"),
     "bench": ("bench", "benchmarks: simulation speed and memory"),
-    "serve": ("serve", "the AI Manager server under gunicorn"),
+    "serve": ("serve", "the AI Manager server under granian"),
     "agents": ("agents", "start the five uagents agents (multiprocessing launcher)"),
     "run-sim": ("run_sim", "advance the simulation live, applying the server's decisions"),
     "up": ("up", "server + runner + five agents on the embedded default, one command"),

@@ -9,8 +9,8 @@ Three child processes (each dies with this one, ``PR_SET_PDEATHSIG``):
 
 All three start at once (the runner and the agents retry until the server answers). A child
 that exits on its own is reported and restarted with back-off, except a runner that finished
-its run. Ctrl-C or SIGTERM stops all three at once (the server with gunicorn's quick
-shutdown); whatever has not exited after 4 s is killed, with its descendants.
+its run. Ctrl-C or SIGTERM stops all three at once (the server with granian's graceful
+SIGINT shutdown); whatever has not exited after 4 s is killed, with its descendants.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--server-workers",
         type=int,
         default=2,
-        help="gunicorn workers of the server (default 2: five agents and one runner)",
+        help="worker processes of the server (default 2: five agents and one runner)",
     )
     parser.add_argument(
         "--external-server",
@@ -178,8 +178,8 @@ def stop_services(svcs: list[Service], timeout: float = STOP_TIMEOUT_S) -> None:
     deadline = time.monotonic() + timeout
     for svc in svcs:  # all at once: the agents' outboxes keep whatever the server misses
         if svc.proc is not None and svc.proc.poll() is None:
-            # gunicorn: SIGINT is its quick shutdown (SIGTERM waits for idle keep-alive
-            # connections); nothing is lost, the store commits before answering 2xx.
+            # The server stops its workers on SIGINT; nothing is lost, the store commits
+            # before answering 2xx.
             svc.proc.send_signal(signal.SIGINT if svc.name == "server" else signal.SIGTERM)
     for svc in svcs:
         if svc.proc is not None:
