@@ -23,11 +23,12 @@ home batteries, the market, the storages), from the storage energies and the bac
 at the start of the day, each arm carrying its own counterfactual state from step to step. An
 arm's cost is its grid cost plus the CT it burned, minus the stored energy it gained by the
 day's end, valued at its replacement cost (the cheapest day-ahead price over the charging
-efficiency, the storage optimizer's terminal value), plus any backlog still to serve. Its regret is its cost minus the best arm's; regrets accumulate with exponential
-forgetting (half-life one week), and the weights are ``exp(-ETA * regret / typical week's
-cost)`` normalized (Hedge). The decision follows the arm with the largest weight, with
-hysteresis (:func:`choose`). Everything the learning needs (regrets, weights, the day's records
-and the storage energies at its start) travels in the JSON state.
+efficiency, the storage optimizer's terminal value), plus any backlog still to serve. Its
+regret is its cost minus the best arm's; regrets accumulate with exponential forgetting
+(half-life one week), and the weights are ``exp(-ETA * regret / typical week's cost)``
+normalized (Hedge). The decision follows the arm with the largest weight, with hysteresis
+(:func:`choose`). Everything the learning needs (regrets, weights, the day's records and the
+storage energies and backlog at its start) travels in the JSON state.
 """
 
 from __future__ import annotations
@@ -296,32 +297,6 @@ def _stored_value(
     if community is not None:
         out += float((gained_c / community.eta_charge).sum()) * value
     return out - float((end[2] - start[2]).sum()) * price
-
-
-def replay_cost(
-    levers: Levers,
-    snap: Mapping[str, Any],
-    load: np.ndarray,
-    pv: np.ndarray,
-) -> float:
-    """One step replayed from ``snap``: grid cost and CT burned minus the stored energy gained,
-    valued at its replacement cost (the cheapest day-ahead price of the day over the charging
-    efficiency)."""
-    banks = replay_banks(snap)
-    e0 = _energies(snap)
-    prices = snap["prices"]
-    cost, e1 = replay_step(
-        levers,
-        prices,
-        float(snap["dt_h"]),
-        banks,
-        e0,
-        load,
-        pv,
-        _demand(snap),
-        _day_end(snap, int(snap.get("step", -2))),
-    )
-    return cost - _stored_value(banks, e0, e1, float(snap["window_min_price"]), prices[0])
 
 
 def replay_window(
