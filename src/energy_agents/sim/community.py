@@ -117,7 +117,7 @@ def home_battery_flow(
             dt_h,
             np.full(energy_kwh.size, setpoint),
             True,
-            float(own_net_kwh.sum()) - levers.procurement_kwh,
+            float(_sum(own_net_kwh)) - levers.procurement_kwh,
         )
     return storage.dispatch(bank, energy_kwh, dt_h, setpoint, levers.storage_follow, own_net_kwh)
 
