@@ -164,7 +164,7 @@ class Database:
                 tx.execute("SELECT pg_advisory_xact_lock(?)", (lock_key,))
                 yield tx
             return
-        with self._writers_lock():
+        with self.writers_lock():
             _begin_immediate(conn)
             try:
                 yield tx
@@ -175,7 +175,7 @@ class Database:
             conn.execute("COMMIT")
 
     @contextlib.contextmanager
-    def _writers_lock(self) -> Iterator[None]:
+    def writers_lock(self) -> Iterator[None]:
         """SQLite: a blocking ``flock`` on ``<database>-writers`` around each write
         transaction. SQLite's own lock can only be polled (``BEGIN IMMEDIATE`` retried); the
         flock wakes the next worker's writer exactly when the lock is free, without polls.

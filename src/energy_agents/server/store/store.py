@@ -123,6 +123,13 @@ class Store:
         return self.db.url
 
     def _migrate_sqlite(self) -> int:
+        # The writers' flock serializes concurrent first starts: two connections that both
+        # read the new file and then ask for WAL would deadlock on the lock upgrade, and
+        # SQLite answers one of them "database is locked" without waiting.
+        with self.db.writers_lock():
+            return self._migrate_sqlite_locked()
+
+    def _migrate_sqlite_locked(self) -> int:
         conn = sqlite3.connect(self.db.path, isolation_level=None, timeout=60.0)
         try:
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
