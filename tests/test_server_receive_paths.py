@@ -1,6 +1,8 @@
-"""``POST /receive`` has two paths: the WSGI fast path in front of Flask (``receive.py``, the
-default) and the Flask view. Both must answer every request alike, good or bad, and store the
-same: each request here goes, byte for byte, to one app of each kind (each its own store)."""
+"""``POST /receive`` has three paths: the async one of the RSGI app (``rsgi.py``, what
+``serve`` runs by default), the WSGI fast path in front of Flask (``receive.py``) and the
+Flask view. All must answer every request alike, good or bad, and store the same: each request
+here goes, byte for byte, to each path (each its own store); the served ones through a real
+granian server."""
 
 from __future__ import annotations
 
@@ -11,10 +13,19 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 
 from energy_agents.server.store import StoreError
 from energy_agents.signing import sign_headers
-from server_fixtures import canonical, identity, make_app, postgres_schema, recommendation
+from server_fixtures import (
+    ServerProcess,
+    agents_map,
+    canonical,
+    identity,
+    make_app,
+    postgres_schema,
+    recommendation,
+)
 
 COMPARED_HEADERS = (
     "Content-Type",
@@ -56,16 +67,51 @@ def signed(payload: Any, name: str, *, signer: str | None = None) -> tuple[bytes
 
 
 def answer(app, body: bytes, headers: dict, method: str = "POST") -> tuple:
-    r = app.test_client().open("/receive", method=method, data=body, headers=headers)
-    data = r.get_json(silent=True)
+    """Status, compared headers and JSON of an answer, from an app (test client) or a server
+    (a ``ServerProcess``, through HTTP)."""
+    if isinstance(app, ServerProcess):
+        r = requests.request(method, app.url + "/receive", data=body, headers=headers, timeout=10)
+        status, data = r.status_code, r.json()
+    else:
+        r = app.test_client().open("/receive", method=method, data=body, headers=headers)
+        status, data = r.status_code, r.get_json(silent=True)
     if isinstance(data, dict) and re.fullmatch(r"[0-9a-f]{32}", str(data.get("message_id"))):
         data["message_id"] = "<made by the server>"
-    return r.status_code, {h: r.headers.get(h) for h in COMPARED_HEADERS}, data
+    return status, {h: r.headers.get(h) for h in COMPARED_HEADERS}, data
 
 
 def stored(app) -> list[dict]:
-    items = app.test_client().get("/messages?limit=1000").get_json()
+    if isinstance(app, ServerProcess):
+        items = requests.get(app.url + "/messages?limit=1000", timeout=10).json()
+    else:
+        items = app.test_client().get("/messages?limit=1000").get_json()
     return [{k: v for k, v in m.items() if k not in ("received_at", "id")} for m in items]
+
+
+@pytest.mark.parametrize("interface", ["rsgi", "wsgi"])
+def test_served_paths_answer_like_the_flask_view(urls, tmp_path, interface):
+    """Through granian, as ``serve`` runs: the RSGI app's async path (the default) and the
+    WSGI fast path, against the Flask view; then the seed's unsigned post and the verbs."""
+    agents = tmp_path / "agents.json"
+    agents.write_text(json.dumps(agents_map()))
+    server = ServerProcess(
+        tmp_path,
+        urls[0],
+        *("--interface", interface, "--agents-file", str(agents), "--max-body", "4096"),
+    ).start()
+    flask = make_app(urls[1], fast_receive=False, max_content_length=4096)
+    try:
+        for what, body, headers, status in signed_cases():
+            a, b = answer(server, body, headers), answer(flask, body, headers)
+            assert a == b, what
+            assert a[0] == status, (what, a)
+        for method in ("GET", "PUT"):  # Flask answers both (405)
+            assert answer(server, b"", {}, method) == answer(flask, b"", {}, method)
+        assert stored(server) == stored(flask)
+        assert len(stored(server)) == 3
+    finally:
+        server.stop()
+        flask.extensions["energy_agents"].store.close()
 
 
 REC = recommendation("grid_trader", 3, "Low price: buy.", message_id="grid_trader:3:a")

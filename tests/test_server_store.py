@@ -95,3 +95,54 @@ def test_atomic_requests_and_windows(store_url):
 def test_unreachable_postgres_is_a_store_error():
     with pytest.raises(StoreError):
         _migrate("postgresql://nobody@127.0.0.1:1/none?connect_timeout=1")
+
+
+def test_writer_thread_groups_and_fails_only_the_failing_group(store_url):
+    """The event loop's group commit: queued writes commit together and are delivered with
+    their results; a write that raises fails its own group only; stop() writes what is
+    queued first."""
+    import threading
+
+    from energy_agents.server.store.db import Ticket
+
+    store = Store(store_url)
+    store.migrate()
+    delivered: list[list[Ticket]] = []
+    gate = threading.Event()
+    gate_ticket = Ticket(lambda tx: gate.wait(10))  # holds the writer while the rest queue
+    writer = store.db.writer_thread(delivered.append)
+    writer.submit(gate_ticket)
+    queued = [
+        Ticket(store.messages_write([msg("grid_trader", f"m{i}", 1)], signed=False))
+        for i in range(5)
+    ]
+    for t in queued:
+        writer.submit(t)
+    gate.set()
+
+    def bug(tx):
+        raise RuntimeError("a bug in a write function")
+
+    writer.stop()  # drains: everything above is written before it returns
+    # in order, in at most two groups: what queued while the gate's group ran is one group
+    assert [t for group in delivered for t in group] == [gate_ticket, *queued]
+    assert len(delivered) <= 2 and delivered[0][0] is gate_ticket
+    assert [t.result[0].message_id for t in queued] == [f"m{i}" for i in range(5)]
+    delivered.clear()
+    writer = store.db.writer_thread(delivered.append)
+    failing = [Ticket(store.messages_write([msg("a", "x", 1)], signed=False)), Ticket(bug)]
+    for t in failing:  # queued together while the writer is idle: one group or two
+        writer.submit(t)
+    writer.stop()
+    tickets = [t for group in delivered for t in group]
+    assert tickets == failing
+    assert isinstance(failing[1].error, RuntimeError)
+    if len(delivered) == 1:  # same group: rolled back with the bug, nothing stored
+        assert isinstance(failing[0].error, RuntimeError)
+        assert store.messages_stored() == 5
+    else:
+        assert failing[0].error is None
+        assert store.messages_stored() == 6
+    with pytest.raises(StoreError, match="stopping"):
+        writer.submit(Ticket(bug))
+    store.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from werkzeug.datastructures import EnvironHeaders
@@ -22,7 +23,8 @@ from werkzeug.http import HTTP_STATUS_CODES
 from .app import ServerContext
 from .auth import check_poster
 from .json_response import dumps, error_answer
-from .store import Refusal
+from .store import NewMessage, Refusal, Store, StoredMessage
+from .store.db import Tx
 from .validation import ApiError, check_json_content_type, parse_json, parse_receive
 
 PATH = "/receive"
@@ -33,6 +35,27 @@ def receive(
 ) -> tuple[dict[str, Any], dict[str, str] | None]:
     """Check, validate and store a post; the answer's JSON and extra headers. A refusal
     raises :class:`ApiError` (nothing stored); a database failure ``StoreError``."""
+    post = check_post(c, headers, method, path, body)
+    return answer(c.store.add_messages(post.messages, signed=post.signed, nonce=post.nonce), post)
+
+
+@dataclass(frozen=True)
+class Post:
+    """A post that passed every check, ready to store."""
+
+    messages: list[NewMessage]
+    batch: bool
+    signed: bool
+    nonce: tuple[str, str, float] | None
+
+    def write(self, store: Store) -> Callable[[Tx], list[StoredMessage] | Refusal]:
+        return store.messages_write(self.messages, signed=self.signed, nonce=self.nonce)
+
+
+def check_post(
+    c: ServerContext, headers: Mapping[str, str], method: str, path: str, body: bytes
+) -> Post:
+    """Content type, signature and fields of a post; a refusal raises :class:`ApiError`."""
     check_json_content_type(headers.get("Content-Type"))
     poster = check_poster(c, headers, method, path, body)
     messages, batch = parse_receive(parse_json(body), c.config.max_batch)
@@ -43,24 +66,30 @@ def receive(
                 raise ApiError(
                     403, field, f"{m.agent_name!r} is not the signing agent ({poster.name!r})"
                 )
-    result = c.store.add_messages(messages, signed=poster.signed, nonce=poster.nonce)
+    return Post(messages, batch, poster.signed, poster.nonce)
+
+
+def answer(
+    result: list[StoredMessage] | Refusal, post: Post
+) -> tuple[dict[str, Any], dict[str, str] | None]:
+    """The answer to a stored post (or raise the store's refusal, e.g. a replayed nonce)."""
     if isinstance(result, Refusal):
         raise ApiError(result.status, result.field, result.reason)
-    if not batch:
+    if not post.batch:
         m = result[0]
-        answer = {
+        data = {
             "status": "success",
             "message": "Message received",
             "message_id": m.message_id,
             "step": m.step,
             "signed": m.signed,
         }
-        return answer, {"X-Duplicate": "true"} if m.duplicate else None
+        return data, {"X-Duplicate": "true"} if m.duplicate else None
     return {
         "status": "success",
         "message": "Messages received",
         "count": len(result),
-        "signed": poster.signed,
+        "signed": post.signed,
         "messages": [{"message_id": m.message_id, "step": m.step} for m in result],
     }, None
 

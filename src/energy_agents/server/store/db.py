@@ -4,7 +4,9 @@
 - Writes go through :class:`GroupCommit`: each request's write is a function of the open
   transaction; the first waiting thread becomes the leader, takes the write lock, runs every
   function queued by then in one transaction, commits once (one fsync for the group) and wakes
-  the threads of its group. Nothing is answered before its transaction committed.
+  the threads of its group. Nothing is answered before its transaction committed. An event
+  loop uses :class:`WriterThread` instead: the same groups, run by one thread of its own, so
+  the loop never blocks on the database.
 - Writers of all processes (server workers, hosts) are serialized: SQLite by its write lock
   (``BEGIN IMMEDIATE``, retried with sub-millisecond sleeps instead of SQLite's coarse busy
   handler; this server's workers queue on a blocking ``flock`` first), PostgreSQL by a
@@ -21,6 +23,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,6 +199,11 @@ class Database:
         self._check_fork()
         return self.group.submit(fn)
 
+    def writer_thread(self, deliver: Callable[[list[Ticket]], None]) -> WriterThread:
+        """A :class:`WriterThread` on this database (for an event loop; see there)."""
+        self._check_fork()
+        return WriterThread(self._run_group, deliver)
+
     def _writer_conn(self) -> Any:
         if self._writer is None or (self.dialect == "postgresql" and self._writer.closed):
             self._writer = self._connect(writer=True)
@@ -264,6 +272,7 @@ class Ticket:
     # Held until this ticket's thread may go on (its group committed, or its turn to lead):
     # each waiting thread is woken exactly once, never by another group's commit.
     wake: Any = field(default_factory=_held_lock)
+    waiter: Any = None  # for WriterThread's caller: what to wake when the group is done
 
 
 class GroupCommit:
@@ -314,3 +323,51 @@ class GroupCommit:
         if ticket.error is not None:
             raise ticket.error
         return ticket.result
+
+
+class WriterThread:
+    """Group commit for an event loop: ``submit`` queues a ticket and returns at once; one
+    thread runs whatever is queued as one transaction (``run(take)``, as
+    :class:`GroupCommit`) and hands each finished group, results or errors set, to
+    ``deliver`` (called on this thread: it must only schedule the wake-ups)."""
+
+    def __init__(
+        self,
+        run: Callable[[Callable[[], list[Ticket]]], list[Ticket]],
+        deliver: Callable[[list[Ticket]], None],
+    ) -> None:
+        self._run = run
+        self._deliver = deliver
+        self._cv = threading.Condition()
+        self._queue: deque[Ticket] = deque()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._loop, name="energy-agents-writer")
+        self._thread.daemon = True  # stop() drains it; a killed process loses nothing committed
+        self._thread.start()
+
+    def submit(self, ticket: Ticket) -> None:
+        with self._cv:
+            if self._stopping:
+                raise StoreError("the server is stopping")
+            self._queue.append(ticket)
+            self._cv.notify()
+
+    def _take(self) -> list[Ticket]:
+        with self._cv:
+            return [self._queue.popleft() for _ in range(min(len(self._queue), MAX_GROUP))]
+
+    def _loop(self) -> None:
+        while True:
+            with self._cv:
+                while not self._queue and not self._stopping:
+                    self._cv.wait()
+                if not self._queue:
+                    return  # stopping, and everything queued was written
+            self._deliver(self._run(self._take))  # run() sets each ticket's result or error
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Write what is queued, then end the thread."""
+        with self._cv:
+            self._stopping = True
+            self._cv.notify()
+        self._thread.join(timeout_s)

@@ -12,7 +12,7 @@ import logging
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -192,11 +192,22 @@ class Store:
     ) -> list[StoredMessage] | Refusal:
         """Store a request's messages atomically: all of them (duplicates of an earlier post
         with the same ``message_id`` are answered as stored, not stored again), or none."""
+        return self.db.write(self.messages_write(messages, signed=signed, nonce=nonce))
+
+    def messages_write(
+        self,
+        messages: Sequence[NewMessage],
+        *,
+        signed: bool,
+        nonce: tuple[str, str, float] | None = None,
+    ) -> Callable[[Tx], list[StoredMessage] | Refusal]:
+        """:meth:`add_messages`'s write, as a function of the open transaction (for a caller
+        that queues it on a :class:`~.db.WriterThread`)."""
 
         def write(tx: Tx) -> list[StoredMessage] | Refusal:
             return self._add(tx, messages, signed, nonce)
 
-        return self.db.write(write)
+        return write
 
     def _add(
         self,
