@@ -99,8 +99,8 @@ def test_unreachable_postgres_is_a_store_error():
 
 def test_writer_thread_groups_and_fails_only_the_failing_group(store_url):
     """The event loop's group commit: queued writes commit together and are delivered with
-    their results; a write that raises fails its own group only; stop() writes what is
-    queued first."""
+    their results; the process's other writes go through the same thread; a write that
+    raises fails its own group only; stopping writes what is queued first."""
     import threading
 
     from energy_agents.server.store.db import Ticket
@@ -109,40 +109,45 @@ def test_writer_thread_groups_and_fails_only_the_failing_group(store_url):
     store.migrate()
     delivered: list[list[Ticket]] = []
     gate = threading.Event()
-    gate_ticket = Ticket(lambda tx: gate.wait(10))  # holds the writer while the rest queue
-    writer = store.db.writer_thread(delivered.append)
+    loop = object()  # stands for the event loop's futures: such tickets are delivered
+
+    def queued(mid: str) -> Ticket:
+        return Ticket(store.messages_write([msg("grid_trader", mid, 1)], signed=False), waiter=loop)
+
+    gate_ticket = Ticket(lambda tx: gate.wait(10), waiter=loop)  # holds the writer meanwhile
+    writer = store.db.start_writer_thread(delivered.append)
     writer.submit(gate_ticket)
-    queued = [
-        Ticket(store.messages_write([msg("grid_trader", f"m{i}", 1)], signed=False))
-        for i in range(5)
-    ]
-    for t in queued:
+    tickets = [queued(f"m{i}") for i in range(5)]
+    for t in tickets:
         writer.submit(t)
-    gate.set()
+    threading.Timer(0.2, gate.set).start()
+    # a blocking write of this process (as Flask's POST /state) waits its turn on the thread
+    assert store.add_messages([msg("p2p_trader", "blocking", 1)], signed=False)[0].step == 1
+    store.db.stop_writer_thread()  # drains: everything above is written before it returns
+    # in order, in at most two groups: what queued while the gate's group ran is one group
+    assert [t for group in delivered for t in group] == [gate_ticket, *tickets]
+    assert len(delivered) <= 2 and delivered[0][0] is gate_ticket
+    assert [t.result[0].message_id for t in tickets] == [f"m{i}" for i in range(5)]
+    assert store.messages_stored() == 6
 
     def bug(tx):
         raise RuntimeError("a bug in a write function")
 
-    writer.stop()  # drains: everything above is written before it returns
-    # in order, in at most two groups: what queued while the gate's group ran is one group
-    assert [t for group in delivered for t in group] == [gate_ticket, *queued]
-    assert len(delivered) <= 2 and delivered[0][0] is gate_ticket
-    assert [t.result[0].message_id for t in queued] == [f"m{i}" for i in range(5)]
     delivered.clear()
-    writer = store.db.writer_thread(delivered.append)
-    failing = [Ticket(store.messages_write([msg("a", "x", 1)], signed=False)), Ticket(bug)]
+    writer = store.db.start_writer_thread(delivered.append)
+    failing = [queued("x"), Ticket(bug, waiter=loop)]
     for t in failing:  # queued together while the writer is idle: one group or two
         writer.submit(t)
-    writer.stop()
-    tickets = [t for group in delivered for t in group]
-    assert tickets == failing
+    store.db.stop_writer_thread()
+    assert [t for group in delivered for t in group] == failing
     assert isinstance(failing[1].error, RuntimeError)
     if len(delivered) == 1:  # same group: rolled back with the bug, nothing stored
         assert isinstance(failing[0].error, RuntimeError)
-        assert store.messages_stored() == 5
+        assert store.messages_stored() == 6
     else:
         assert failing[0].error is None
-        assert store.messages_stored() == 6
+        assert store.messages_stored() == 7
     with pytest.raises(StoreError, match="stopping"):
         writer.submit(Ticket(bug))
+    assert store.add_messages([msg("a", "after", 2)], signed=False)  # back to GroupCommit
     store.close()

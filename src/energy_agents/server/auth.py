@@ -1,7 +1,7 @@
 """Who may do what: bearer tokens for reads and the runner, agent signatures for posts.
 
 :func:`check_poster` takes the request's parts explicitly, so the Flask views and the
-``POST /receive`` fast path (``receive.py``) run the very same checks."""
+``POST /receive`` fast paths (``receive.py``, ``rsgi.py``) run the very same checks."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """JSON answers: one serialization and one set of error answers, shared by the Flask app and
-the ``POST /receive`` fast path (``receive.py``), so both answer byte for byte alike."""
+the ``POST /receive`` fast paths (``receive.py``, ``rsgi.py``), so all answer byte for byte
+alike."""
 
 from __future__ import annotations
 

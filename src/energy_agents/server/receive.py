@@ -1,8 +1,10 @@
 """``POST /receive``: the request's work, and a WSGI fast path in front of Flask.
 
-:func:`receive` is the whole endpoint (content type, signature, validation, store) on plain
-inputs; the Flask view and :class:`FastReceive` both call it and both build their answers with
-``json_response`` (same JSON, same error bodies and headers). The fast path exists because
+:func:`check_post` (content type, signature, validation) and :func:`answer` are the
+endpoint's work on plain inputs, :func:`receive` the whole endpoint with its store call. The
+Flask view and :class:`FastReceive` call ``receive``; the RSGI app (``rsgi.py``) calls the two
+parts around its own queued write; all build their answers with ``json_response`` (same JSON,
+same error bodies and headers). The fast path exists because
 ``/receive`` is the hot endpoint: Flask's routing, request and response objects and hooks cost
 about as much CPU as the endpoint's own work. It handles only the plain case (``POST
 /receive``, a ``Content-Length`` within the limit); anything else (other paths, chunked or

@@ -4,7 +4,9 @@ Flask app.
 ``POST /receive``, the hot endpoint, runs on the worker's event loop: its checks (content
 type, signature, fields: ``receive.check_post``) run inline, its write is queued on the
 worker's one :class:`~.store.db.WriterThread`, which commits whatever is queued as one group,
-and the group's requests are answered in one callback once it committed. No thread per
+and the group's requests are answered in one callback once it committed. (The process's
+other writes, e.g. ``POST /state`` through Flask, go through the same thread: one writer
+connection, one transaction at a time.) No thread per
 request: under load a worker has two busy threads instead of dozens taking turns on the GIL,
 which costs less CPU per request and keeps requests in arrival order (docs/performance.md).
 
@@ -61,11 +63,10 @@ class ServerApp:
     # granian calls these in each worker, around serving
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.writer = self.ctx.store.db.writer_thread(self._deliver)
+        self.writer = self.ctx.store.db.start_writer_thread(self._deliver)
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self.writer is not None:
-            self.writer.stop()
+        self.ctx.store.db.stop_writer_thread()
         self.wsgi.pool.shutdown(wait=False)
         self.ctx.store.close()
 
@@ -109,8 +110,9 @@ class ServerApp:
 
     def _deliver(self, tickets: list[Ticket]) -> None:
         """On the writer thread: wake the group's requests, in one call into the loop."""
-        assert self.loop is not None
-        self.loop.call_soon_threadsafe(_wake, tickets)
+        if tickets:
+            assert self.loop is not None
+            self.loop.call_soon_threadsafe(_wake, tickets)
 
 
 def _wake(tickets: list[Ticket]) -> None:

@@ -86,6 +86,7 @@ class Database:
         self._lock_fd: int | None = None
         self._pid = os.getpid()
         self.group = GroupCommit(self._run_group)
+        self._writer_thread: WriterThread | None = None
         self.on_group: Callable[[int], None] | None = None  # told each committed group's size
 
     # ------------------------------------------------------------------ connections
@@ -119,6 +120,7 @@ class Database:
             self._lock_fd = None  # flock is per open file: each process opens its own
             self._pid = os.getpid()
             self.group = GroupCommit(self._run_group)
+            self._writer_thread = None  # threads do not survive a fork
 
     def reader(self) -> Tx:
         self._check_fork()
@@ -196,14 +198,26 @@ class Database:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def write(self, fn: Callable[[Tx], Any]) -> Any:
-        """Run ``fn`` inside a committed write transaction (grouped with concurrent writes)."""
+        """Run ``fn`` inside a committed write transaction (grouped with concurrent writes);
+        on the writer thread when there is one (the process's one writer connection must
+        never run two transactions at once)."""
         self._check_fork()
+        if self._writer_thread is not None:
+            return self._writer_thread.call(fn)
         return self.group.submit(fn)
 
-    def writer_thread(self, deliver: Callable[[list[Ticket]], None]) -> WriterThread:
-        """A :class:`WriterThread` on this database (for an event loop; see there)."""
+    def start_writer_thread(self, deliver: Callable[[list[Ticket]], None]) -> WriterThread:
+        """Start this process's :class:`WriterThread` (for an event loop; see there): from
+        now on every write of the process goes through it."""
         self._check_fork()
-        return WriterThread(self._run_group, deliver)
+        if self._writer_thread is None:
+            self._writer_thread = WriterThread(self._run_group, deliver)
+        return self._writer_thread
+
+    def stop_writer_thread(self) -> None:
+        if self._writer_thread is not None:
+            self._writer_thread.stop()
+            self._writer_thread = None
 
     def _writer_conn(self) -> Any:
         if self._writer is None or (self.dialect == "postgresql" and self._writer.closed):
@@ -329,8 +343,9 @@ class GroupCommit:
 class WriterThread:
     """Group commit for an event loop: ``submit`` queues a ticket and returns at once; one
     thread runs whatever is queued as one transaction (``run(take)``, as
-    :class:`GroupCommit`) and hands each finished group, results or errors set, to
-    ``deliver`` (called on this thread: it must only schedule the wake-ups)."""
+    :class:`GroupCommit`). The finished group's tickets with a ``waiter`` (the loop's) go to
+    ``deliver``, called on this thread (it must only schedule their wake-ups); the others
+    come from blocking :meth:`call` callers, woken here."""
 
     def __init__(
         self,
@@ -345,6 +360,15 @@ class WriterThread:
         self._thread = threading.Thread(target=self._loop, name="energy-agents-writer")
         self._thread.daemon = True  # stop() drains it; a killed process loses nothing committed
         self._thread.start()
+
+    def call(self, fn: Callable[[Tx], Any]) -> Any:
+        """Run ``fn`` in the next group and wait for its commit (from any other thread)."""
+        ticket = Ticket(fn)
+        self.submit(ticket)
+        ticket.wake.acquire()
+        if ticket.error is not None:
+            raise ticket.error
+        return ticket.result
 
     def submit(self, ticket: Ticket) -> None:
         with self._cv:
@@ -371,7 +395,11 @@ class WriterThread:
                     self._cv.wait()
                 if not self._queue:
                     return  # stopping, and everything queued was written
-            self._deliver(self._run(self._take))  # run() sets each ticket's result or error
+            group = self._run(self._take)  # sets each ticket's result or error
+            for t in group:
+                if t.waiter is None:
+                    t.wake.release()
+            self._deliver([t for t in group if t.waiter is not None])
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Write what is queued, then end the thread."""

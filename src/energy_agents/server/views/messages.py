@@ -33,8 +33,9 @@ def index() -> Response:
 
 @bp.post("/receive")
 def receive() -> Response:
-    """The Flask route of ``POST /receive`` (served by ``receive.FastReceive`` in front of
-    Flask unless the body is chunked, oversized or the app is mounted under a prefix)."""
+    """The Flask route of ``POST /receive``: what answers a chunked or oversized body (or one
+    under a mounted prefix); the plain case is served by ``rsgi.ServerApp`` under ``serve``,
+    by ``receive.FastReceive`` under a WSGI server."""
     c = ctx()
     check_json_content_type(request.headers.get("Content-Type"))  # before reading the body
     body = request.get_data(cache=False)
