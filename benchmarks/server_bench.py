@@ -5,8 +5,9 @@ Loopback only, bounded (each load phase lasts --duration seconds), not a timed t
 1. ``POST /receive`` throughput and latency at 64 connections (wrk, keep-alive):
    - the seed replica (``benchmarks/seed_replica_server.py``: Flask's development server, an
      in-memory list, a print per message) with the seed's plain JSON message;
-   - ``energy-agents serve`` (granian, SQLite with every commit fsynced before the answer)
-     with signed structured recommendations: each request carries its own signature, nonce
+   - ``energy-agents serve`` (granian; ``--servers``: the default RSGI app and the WSGI one,
+     SQLite with every commit fsynced before the answer, and RSGI without fsync) with signed
+     structured recommendations: each request carries its own signature, nonce
      and message id, pre-signed before the phase (a wrk Lua script reads them from a file,
      each wrk thread its own share), so the server checks every signature and refuses any
      replay. Phases alternate (seed, ours, seed, ours) and the medians are compared.
@@ -14,8 +15,9 @@ Loopback only, bounded (each load phase lasts --duration seconds), not a timed t
 2. ``GET /aggregate`` latency with 1 thousand and with 1 million stored messages, and
    ``GET /messages`` (first page) at 1 million (wrk, 1 connection, sequential requests).
 
-    .venv/bin/python benchmarks/server_bench.py [--duration 10] [--messages 1000000]
-        [--workers 2] [--threads 32] [--write-docs]
+    .venv/bin/python benchmarks/server_bench.py [--duration 10] [--rounds 2]
+        [--messages 1000000] [--servers rsgi-full,wsgi-full,rsgi-normal] [--workers 2]
+        [--write-docs]
 
 Needs ``wrk`` (``apt-get install -y wrk``). Writes ``benchmarks/results/server_bench.json``
 and, with ``--write-docs``, the "## Server" section of docs/performance.md.
@@ -439,24 +441,22 @@ def load_average() -> str:
 
 
 WHY = [
-    "Where the `/receive` time goes (CPU time of the server's processes per request, kernel "
-    "included, from runs like this one while the server was rebuilt): gunicorn + Flask about "
-    "1.25-1.7 ms (gunicorn's HTTP parsing about a third of it, Flask about a quarter); granian "
-    "(Rust HTTP) with the same Flask app about 1.25 ms; with the Flask-free WSGI path for "
-    "`/receive` about 0.85 ms; with the group commit reworked (one wake-up per waiting thread "
-    "instead of waking all, the group taken once the write lock is held, a blocking flock "
-    "between the workers' writers instead of polling, no savepoint for a single message) "
-    "about 0.55-0.65 ms. The seed replica uses 1.0-1.5 ms per request. The same code driven "
-    "in one process without HTTP costs about 0.44 ms: the signature check (libsecp256k1, "
-    "about 0.07 ms), JSON parsing, field validation and the idempotency hash, the two inserts "
-    "per message (nonce, message) plus about ten statements per commit group, and the "
-    "hand-offs between the group's threads; the rest is granian and the kernel (TCP, context "
-    "switches: about a third of a worker's CPU under load, perf). fsync costs about 0.3 ms "
-    "on this disk, shared by a whole group. The seed replica is one process (its GIL holds "
-    "it to one core); the server runs one process per core; with other work on the same 2 "
-    "cores the ratio follows CPU per request more than core counts. What would go further: "
-    "an asyncio (RSGI) path for `/receive` with one writer thread per worker, which drops "
-    "the per-request thread hand-offs, and fewer Python steps in the validation.",
+    "Where the `/receive` time goes. CPU per request of the server's processes, kernel "
+    "included (runs like this one while the server was rebuilt): gunicorn + Flask about "
+    "1.25-1.7 ms; granian with the same Flask app about 1.25 ms; with the Flask-free WSGI "
+    "path about 0.85 ms; with the reworked group commit about 0.55-0.65 ms (the seed replica "
+    "uses 1.0-1.5 ms). The WSGI server still had a p99 of 51-62 ms: 32 threads per worker "
+    "taking turns on the GIL serve requests out of arrival order. The RSGI app (`serve`'s "
+    "default) runs each worker's `/receive` checks on its event loop (about 0.16 ms of CPU "
+    "per request, the signature check half of it) and its writes on one writer thread, and "
+    "freezes the startup heap out of the garbage collector (a full collection paused a "
+    "worker for about 25 ms, then about 1 ms). What limits it now is the write lock all "
+    "workers queue on: under load it is held most of the time, about 4.4 ms per group of "
+    "10-15 requests (the same group alone takes about 1.4 ms, fsync included); the writer "
+    "thread at nice -10 (see docs/server.md) holds it about 2.4 ms. A shorter switch "
+    "interval of the GIL made no difference. What would go further: fewer statements per "
+    "message inside the lock (two inserts and five index updates now) or one writer "
+    "process for all workers.",
 ]
 
 

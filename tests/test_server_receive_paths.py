@@ -221,3 +221,49 @@ def test_both_paths_answer_failures_alike(tmp_path, error, status):
         assert a == b
         assert a[0] == status
         assert json.dumps(a[2]).count("database") == (1 if status == 503 else 0)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("interface", ["rsgi", "wsgi"])
+def test_served_paths_answer_a_lost_database_with_503(tmp_path, interface):
+    """A real failure: the server's PostgreSQL connections are terminated. The next post is
+    answered 503 with the same body as Flask's (``error_answer``), nothing is stored, and the
+    one after it reconnects."""
+    import psycopg
+
+    from energy_agents.server.json_response import error_answer
+
+    with postgres_schema() as url:
+        name = f"ea_lost_{interface}"
+        server = ServerProcess(
+            tmp_path,
+            f"{url}&application_name={name}",
+            *("--interface", interface, "--allow-unsigned"),
+            workers=1,
+        ).start()
+        try:
+
+            def post(mid: str) -> requests.Response:
+                body = {"agent_name": "grid_trader", "message": "deficit", "message_id": mid}
+                return requests.post(server.url + "/receive", json=body, timeout=10)
+
+            assert post("before").status_code == 200
+            with psycopg.connect(url, autocommit=True) as conn:
+                killed = conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = %s",
+                    (name,),
+                ).fetchall()
+            assert killed
+            lost = post("lost")
+            status, body, headers = error_answer(StoreError("gone"), "POST", "/receive")
+            assert (lost.status_code, lost.json()) == (status, body)
+            assert lost.headers["Retry-After"] == headers["Retry-After"]
+            assert post("after").status_code == 200
+            for _ in range(3):  # the reading thread's connection was terminated too
+                r = requests.get(server.url + "/messages", timeout=10)
+                if r.status_code == 200:
+                    break
+            assert [m["message_id"] for m in r.json()] == ["before", "after"]
+        finally:
+            server.stop()
