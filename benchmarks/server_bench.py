@@ -467,10 +467,15 @@ WHY = [
     "worker for about 25 ms, then about 1 ms). What limits it now is the write lock all "
     "workers queue on: under load it is held most of the time, about 4.4 ms per group of "
     "10-15 requests (the same group alone takes about 1.4 ms, fsync included); the writer "
-    "thread at nice -10 (see docs/server.md) holds it about 2.4 ms. A shorter switch "
-    "interval of the GIL made no difference. What would go further: fewer statements per "
-    "message inside the lock (two inserts and five index updates now) or one writer "
-    "process for all workers.",
+    "thread at nice -10 (see docs/server.md) holds it about 2.4 ms. Tried without gain "
+    "(side by side, three pairs each): a shorter GIL switch interval; WAL checkpoints on a "
+    "thread of their own instead of inside a commit; one multi-row statement per table for "
+    "a group's single-message posts instead of two statements per message; the event loop "
+    "thread at nice -10 too; one worker instead of two. In the long holds the group's own "
+    "Python work waits (5-8 ms for 10 posts instead of about 1 ms), most likely for the "
+    "GIL held by the loop thread while the kernel runs another thread. What would go "
+    "further: one writer process for all workers, or the write in a thread that needs no "
+    "GIL.",
 ]
 
 
