@@ -96,6 +96,15 @@ def answer(
     }, None
 
 
+def finish(
+    c: ServerContext, status: int, data: Any, headers: dict[str, str] | None, t0: float
+) -> tuple[bytes, list[tuple[str, str]]]:
+    """The answer's body and headers (the fast paths' shared last step), the request counted
+    in the metrics."""
+    c.metrics.observe(PATH, "POST", status, time.perf_counter() - t0)
+    return dumps(data).encode(), [*(headers or {}).items(), ("Content-Type", "application/json")]
+
+
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict, StartResponse], Iterable[bytes]]
 
@@ -128,14 +137,9 @@ class FastReceive:
             status = 200
         except Exception as exc:  # ApiError, StoreError, a bug: as Flask's error handler
             status, data, headers = error_answer(exc, "POST", PATH)
-        out = dumps(data).encode()
-        self.ctx.metrics.observe(PATH, "POST", status, time.perf_counter() - t0)
+        out, header_list = finish(self.ctx, status, data, headers, t0)
         start_response(
             f"{status} {HTTP_STATUS_CODES.get(status, 'UNKNOWN').upper()}",
-            [
-                *(headers or {}).items(),
-                ("Content-Type", "application/json"),
-                ("Content-Length", str(len(out))),
-            ],
+            [*header_list, ("Content-Length", str(len(out)))],
         )
         return [out]

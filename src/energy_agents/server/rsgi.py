@@ -27,8 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .app import EXTENSION, ServerContext
-from .json_response import dumps, error_answer
-from .receive import PATH, answer, check_post
+from .json_response import error_answer
+from .receive import PATH, answer, check_post, finish
 from .store.db import Ticket, WriterThread
 
 
@@ -100,13 +100,8 @@ class ServerApp:
             status = 200
         except Exception as exc:  # ApiError, StoreError, a bug: as Flask's error handler
             status, data, headers = error_answer(exc, "POST", PATH)
-        out = dumps(data).encode()
-        c.metrics.observe(PATH, "POST", status, time.perf_counter() - t0)
-        proto.response_bytes(
-            status,
-            [*(headers or {}).items(), ("Content-Type", "application/json")],
-            out,
-        )
+        out, header_list = finish(c, status, data, headers, t0)
+        proto.response_bytes(status, header_list, out)
 
     def _deliver(self, tickets: list[Ticket]) -> None:
         """On the writer thread: wake the group's requests, in one call into the loop."""
