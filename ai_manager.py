@@ -8,8 +8,7 @@ seed's two commands (``python ai_manager_server.py``, then this) make a working 
 
 import sys
 
-from energy_agents.agents.cli_entry import main
-from energy_agents.commands import agents
+from energy_agents.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main("agents", agents, ["--with-runner", "auto", *sys.argv[1:]]))
+    sys.exit(main(["agents", "--with-runner", "auto", *sys.argv[1:]]))

@@ -215,7 +215,7 @@ def identities():
 
 def presign(path: Path, ids, n: int, round_no: int) -> None:
     from energy_agents.advisors.types import Recommendation
-    from energy_agents.signing import sign_headers
+    from energy_agents.client.signing import sign_headers
 
     with path.open("w") as f:
         for i in range(n):

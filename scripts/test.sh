@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole check: lint, format, types on the pure core, then the test suite against a real
+# The whole check: lint, format, types on the pure core, the import layers, then the test suite against a real
 # PostgreSQL server started here (unless TEST_DATABASE_URL already names one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +8,7 @@ BIN=.venv/bin
 $BIN/ruff check src tests benchmarks
 $BIN/ruff format --check src tests benchmarks
 $BIN/mypy
+$BIN/lint-imports --no-cache  # the layers of docs/architecture.md
 
 if [ -z "${TEST_DATABASE_URL:-}" ]; then
   pgdir=$(mktemp -d /tmp/energy-agents-pg.XXXXXX)

@@ -27,7 +27,7 @@ import pytest
 import requests
 
 from energy_agents.advisors.types import AGENT_NAMES
-from energy_agents.signing import sign_headers
+from energy_agents.client.signing import sign_headers
 
 PG_ENV = "TEST_DATABASE_URL"
 

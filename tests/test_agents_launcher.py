@@ -50,7 +50,8 @@ def launcher(tmp_path):
             [
                 sys.executable,
                 "-m",
-                "energy_agents.agents",
+                "energy_agents",
+                "agents",
                 "--server",
                 "http://127.0.0.1:9",  # nothing listens: agents wait for /state
                 "--data-dir",

@@ -13,7 +13,6 @@ import pytest
 
 from energy_agents.advisors.types import AGENT_NAMES
 from energy_agents.agents import identity
-from energy_agents.agents.outbox import Backoff, Outbox
 from energy_agents.agents.runtime import (
     AgentConfig,
     AgentCore,
@@ -21,6 +20,7 @@ from energy_agents.agents.runtime import (
     message_id,
     observation_digest,
 )
+from energy_agents.client.outbox import Backoff, Outbox
 from energy_agents.runner.live import load_run_scenario
 
 

@@ -21,8 +21,8 @@ from energy_agents.coordination.learned import (
     replay_step,
 )
 from energy_agents.coordination.seed import count_keywords
+from energy_agents.coordination.step import coordinate
 from energy_agents.coordination.weighted import Weighted
-from energy_agents.engine import coordinate
 from energy_agents.scenarios.tiny import tiny_scenario
 from energy_agents.sim import MEMBER_BATTERIES, Community, Levers
 

@@ -11,8 +11,10 @@ import pandas as pd
 import pytest
 from flask import Flask
 
-from energy_agents import dashboard_assets, report
+from energy_agents.reporting import assets as dashboard_assets
+from energy_agents.reporting import report
 from energy_agents.server import dashboard
+from energy_agents.sim.kpis import KPI_LABELS
 
 STATIC = dashboard.STATIC_DIR
 
@@ -90,7 +92,7 @@ def test_page_names_the_five_agents_and_kpi_labels(client):
     m = re.search(r'<meta name="energy-kpi-labels" content="([^"]*)"', page)
     assert m is not None
     labels = json.loads(m.group(1).replace("&quot;", '"'))
-    assert [tuple(x) for x in labels] == list(report.KPI_LABELS)
+    assert [tuple(x) for x in labels] == list(KPI_LABELS)
     for name in ("token_economist", "storage_optimizer", "grid_trader"):
         assert name in page
 

@@ -424,8 +424,8 @@ def _series(p: Proc) -> list:
 
 def test_batch_report_draws_the_same_charts_under_strict_csp(tmp_path, browser):
     """report.html of a batch run: the dashboard's charts, no inline script, no network."""
-    from energy_agents import report
     from energy_agents.commands.common import timed_run
+    from energy_agents.reporting import report
     from energy_agents.scenarios.tiny import tiny_scenario
 
     scenario = tiny_scenario(seed=1, n_members=4, n_steps=48)

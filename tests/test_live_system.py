@@ -28,7 +28,7 @@ def _server_ready() -> bool:
     from energy_agents.commands import serve
 
     try:
-        from energy_agents.signing import sign_headers  # noqa: F401
+        from energy_agents.client.signing import sign_headers  # noqa: F401
     except ImportError:
         return False
     return not (serve.__doc__ or "").startswith("Placeholder")
@@ -268,7 +268,7 @@ def test_up_end_to_end(up_factory):
     # A post signed by an address that is not one of the five is refused, and not stored.
     from uagents_core.identity import Identity
 
-    from energy_agents.agents.client import ServerClient
+    from energy_agents.client.http import ServerClient
 
     rogue = Identity.from_seed(f"rogue {os.getpid()} {time.time()}", 0)
     body = {
@@ -297,7 +297,7 @@ def test_up_end_to_end(up_factory):
 
 
 def test_live_decisions_equal_the_batch_run(up_factory):
-    from energy_agents.engine import run_batch
+    from energy_agents.runner.batch import run_batch
 
     n = 12
     up = up_factory("--deadline", "30", "--forecast-wait", "10", tick=0.0, steps=n)
@@ -347,7 +347,7 @@ def test_server_restart_loses_nothing_and_stores_nothing_twice(up_factory):
     n = 10
     up = up_factory("--deadline", "20", tick=0.0, steps=n)
     up.wait("three steps", lambda: len(up.steps()) >= 3, START_S)
-    servers = up.pids_matching("cli_entry serve")  # the server process and its workers
+    servers = up.pids_matching("energy_agents serve")  # the server process and its workers
     assert servers
     for pid in servers:  # server process and workers: SIGKILL, no clean shutdown
         if pid_alive(pid):
@@ -376,7 +376,7 @@ def test_runner_resumes_after_sigkill(up_factory):
     n = 10
     up = up_factory("--deadline", "30", "--forecast-wait", "10", tick=0.1, steps=n)
     up.wait("four steps", lambda: len(up.steps()) >= 4, START_S)
-    runners = up.pids_matching("energy_agents.runner")
+    runners = up.pids_matching("energy_agents run-sim")
     assert len(runners) == 1
     os.kill(runners[0], signal.SIGKILL)
     killed_at = len(up.steps())
@@ -386,7 +386,7 @@ def test_runner_resumes_after_sigkill(up_factory):
     up.wait(f"{n} steps", lambda: len(up.steps()) >= n, 40)
     steps = up.steps()
     assert [s["step"] for s in steps] == list(range(len(steps)))  # no gap, no repeat
-    from energy_agents.engine import run_batch
+    from energy_agents.runner.batch import run_batch
 
     batch = run_batch(scenario(), STRATEGY, keep_decisions=True)
     for t in range(n):  # the resumed run went on from the same state

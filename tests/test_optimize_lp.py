@@ -10,10 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
+from energy_agents.coordination.optimal import OptimalStrategy
 from energy_agents.coordination.registry import STRATEGIES, make_strategy
-from energy_agents.engine import run_batch
-from energy_agents.optimize.lp import executable_plan, lp_lower_bound
-from energy_agents.optimize.optimal import OptimalStrategy, relaxation_is_tight
+from energy_agents.optimize.lp import executable_plan, lp_lower_bound, relaxation_is_tight
+from energy_agents.runner.batch import run_batch
 from energy_agents.scenarios.tiny import tiny_scenario
 from energy_agents.sim.community import Community
 from energy_agents.sim.levers import P2P_PRICE_RULES, Levers

@@ -10,10 +10,11 @@ from numpy.testing import assert_allclose
 
 from energy_agents.advisors.registry import ADVISORS
 from energy_agents.advisors.types import Recommendation
+from energy_agents.coordination.mpc import MPCStrategy
 from energy_agents.coordination.registry import make_strategy
-from energy_agents.engine import run_batch
 from energy_agents.optimize.lp import lp_lower_bound
-from energy_agents.optimize.mpc import MPCStrategy, seasonal_forecast
+from energy_agents.optimize.rolling import seasonal_forecast
+from energy_agents.runner.batch import run_batch
 from energy_agents.scenarios.tiny import tiny_scenario
 from energy_agents.sim.community import Community
 from energy_agents.sim.params import Prices

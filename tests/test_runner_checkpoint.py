@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from energy_agents.engine import run_batch
+from energy_agents.runner.batch import run_batch
 from energy_agents.runner.checkpoint import Checkpoint, CheckpointMismatch, RunnerBusy
 from energy_agents.runner.live import LiveRunner, RunnerConfig, load_run_scenario
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from energy_agents.engine import run_batch
+from energy_agents.runner.batch import run_batch
 from energy_agents.scenarios import load_scenario
 from energy_agents.scenarios.citylearn import start_timestamp
 from energy_agents.sim.params import ScenarioError

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from energy_agents.engine import run_batch
+from energy_agents.runner.batch import run_batch
 from energy_agents.scenarios import load_scenario
 from energy_agents.sim.params import ScenarioError
 

@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from energy_agents.advisors.types import AGENT_NAMES
-from energy_agents.signing import SIGNATURE_HEADERS, sign_headers
+from energy_agents.client.signing import SIGNATURE_HEADERS, sign_headers
 from server_fixtures import (
     canonical,
     identity,

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from energy_agents.advisors.types import AGENT_NAMES
-from energy_agents.signing import sign_headers
+from energy_agents.client.signing import sign_headers
 from server_fixtures import (
     ServerProcess,
     agents_map,

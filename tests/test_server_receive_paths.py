@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import requests
 
+from energy_agents.client.signing import sign_headers
 from energy_agents.server.store import StoreError
-from energy_agents.signing import sign_headers
 from server_fixtures import (
     ServerProcess,
     agents_map,

@@ -10,17 +10,15 @@ import time
 
 import pytest
 
-from energy_agents.signing import (
+from energy_agents.client.signing import (
     HEADER_ADDRESS,
     HEADER_NONCE,
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
-    SignatureError,
     request_digest,
     sign_headers,
-    verify_digest,
-    verify_request,
 )
+from energy_agents.server.signatures import SignatureError, verify_digest, verify_request
 from server_fixtures import (
     canonical,
     identity,

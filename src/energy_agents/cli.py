@@ -8,6 +8,8 @@ import argparse
 import importlib
 import sys
 
+from .commands import CliError
+
 COMMANDS = {
     "simulate": ("simulate", "run the community in batch under one strategy"),
     "compare": ("compare", "run several strategies on one scenario and compare them"),
@@ -17,10 +19,6 @@ COMMANDS = {
     "run-sim": ("run_sim", "advance the simulation live, applying the server's decisions"),
     "up": ("up", "server + runner + five agents on the embedded default, one command"),
 }
-
-
-class CliError(Exception):
-    """A user-facing error: printed as one line, exit code 1, no traceback."""
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -48,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args._module.run(args) or 0)
     except KeyboardInterrupt:
         return 130
-    except (CliError, ValueError, KeyError, FileNotFoundError, OSError) as exc:
+    except (CliError, ValueError, KeyError, FileNotFoundError, OSError, RuntimeError) as exc:
         print(f"energy-agents {args.command}: error: {_message(exc)}", file=sys.stderr)
         return 1
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..sim.observation import Observation
 from . import demand_forecaster, grid_trader, p2p_trader, storage_optimizer, token_economist
-from .types import Recommendation
+from .types import FORECASTER, Recommendation
 
 Advisor = Callable[[Observation, Mapping[str, Any] | None], Recommendation]
 
@@ -20,8 +20,6 @@ ADVISORS: dict[str, Advisor] = {
     "demand_forecaster": demand_forecaster.advise,
     "p2p_trader": p2p_trader.advise,
 }
-
-FORECASTER = "demand_forecaster"
 
 
 def recommend_all(obs: Observation, names: tuple[str, ...] | None = None) -> list[Recommendation]:

@@ -16,6 +16,8 @@ AGENT_NAMES = (
     "p2p_trader",
 )
 """The five agents; one name each everywhere (module, registry key, uagents name, messages)."""
+FORECASTER = "demand_forecaster"
+"""The advisor whose forecast the others use (sent to them first, in batch and live mode)."""
 
 
 def canonical_order(recommendations: Iterable[Recommendation]) -> list[Recommendation]:

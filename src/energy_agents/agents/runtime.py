@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -29,12 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..advisors.types import AGENT_NAMES
-from .client import ServerClient, ServerUnavailable, canonical_json
+from ..advisors.types import AGENT_NAMES, FORECASTER
+from ..client.http import ServerClient, ServerUnavailable
+from ..client.ids import message_id, observation_digest
+from ..client.outbox import Backoff, Outbox
 from .identity import load_or_create_seed
-from .outbox import Backoff, Outbox
 
-FORECASTER = "demand_forecaster"
 FORECAST_RECIPIENTS = tuple(n for n in AGENT_NAMES if n != FORECASTER)
 """Every other agent gets the forecast: the batch (``recommend_all``) hands it to all four, and
 the live run must see what the batch sees (the issue names three of them; the fourth,
@@ -66,16 +65,6 @@ class AgentConfig:
     @property
     def port(self) -> int:
         return self.ports[self.name]
-
-
-def observation_digest(obs: Mapping[str, Any]) -> str:
-    """sha256 of the observation's canonical JSON: what a forecast and a message id refer to."""
-    return hashlib.sha256(canonical_json(obs)).hexdigest()
-
-
-def message_id(name: str, step: int, digest: str) -> str:
-    """Deterministic per agent and observation: a re-post (or a restarted agent) is idempotent."""
-    return f"{name}:{step}:{digest[:16]}"
 
 
 def configure_offline() -> None:

@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
 def _wants_runner(args: argparse.Namespace) -> bool:
     if args.with_runner != "auto":
         return args.with_runner == "yes"
-    from ..agents.client import ServerClient, ServerUnavailable
+    from ..client.http import ServerClient, ServerUnavailable
 
     client = ServerClient(args.server, timeout=2.0)
     try:
@@ -108,7 +108,7 @@ def _start_runner(args: argparse.Namespace):
     from ..agents.procs import preexec_child
 
     print(f"agents: starting the simulation runner (data in {args.data_dir})", flush=True)
-    argv = [sys.executable, "-m", "energy_agents.runner", "--server", args.server]
+    argv = [sys.executable, "-m", "energy_agents", "run-sim", "--server", args.server]
     return subprocess.Popen([*argv, "--data-dir", str(args.data_dir)], preexec_fn=preexec_child)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..engine import BatchRun, run_batch
+from ..runner.batch import BatchRun, run_batch
 from ..sim.params import Scenario
 
 

@@ -10,8 +10,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .. import report
 from ..coordination.registry import STRATEGIES, UnknownStrategyError
+from ..reporting import report
 from .common import add_scenario_arguments, load, timed_run
 
 DEFAULT_STRATEGIES = "none,seed,weighted,learned,mpc,optimal"

@@ -80,15 +80,15 @@ def runner_identity(data_dir: Path):
     """The runner's identity; its address is listed as ``runner`` in ``agents.json``, the
     server's allowed-agents file (the server accepts ``POST /state`` signed by it)."""
     from ..agents.identity import load_identity, register
-    from ..runner.live import RUNNER_NAME
+    from ..client.ids import RUNNER_NAME
 
     register(data_dir, [RUNNER_NAME])
     return load_identity(data_dir, RUNNER_NAME)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..agents.client import ServerClient
     from ..agents.procs import interrupt_on_term
+    from ..client.http import ServerClient
     from ..coordination.registry import STRATEGIES, UnknownStrategyError
     from ..runner.checkpoint import RunnerBusy
     from ..runner.live import LiveRunner, RunnerConfig, load_run_scenario
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         return runner.run(fresh=args.fresh)
     except RunnerBusy as exc:
-        from ..cli import CliError
+        from . import CliError
 
         raise CliError(str(exc)) from None
     except KeyboardInterrupt:

@@ -134,7 +134,7 @@ def build_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import CliError
+    from . import CliError
 
     if args.threads is None:
         args.threads = DEFAULT_THREADS[args.interface]

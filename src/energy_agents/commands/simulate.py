@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .. import report
 from ..coordination.registry import STRATEGIES, UnknownStrategyError
+from ..reporting import report
 from .common import add_scenario_arguments, load, timed_run
 
 

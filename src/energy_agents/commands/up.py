@@ -96,12 +96,8 @@ class Service:
 
 
 def _cli(*args: str) -> list[str]:
-    """A subcommand in a child process, without importing the whole CLI."""
-    return [sys.executable, "-m", "energy_agents.agents.cli_entry", *args]
-
-
-def _module(name: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", name, *args]
+    """A subcommand in a child process (the CLI imports only that command's module)."""
+    return [sys.executable, "-m", "energy_agents", *args]
 
 
 def services(args: argparse.Namespace, server: str) -> list[Service]:
@@ -142,12 +138,12 @@ def services(args: argparse.Namespace, server: str) -> list[Service]:
         ),
         Service(
             "runner",
-            _module("energy_agents.runner", "--server", server, "--data-dir", data, *run_args),
+            _cli("run-sim", "--server", server, "--data-dir", data, *run_args),
         ),
         Service(
             "agents",
-            _module(
-                "energy_agents.agents",
+            _cli(
+                "agents",
                 "--server",
                 server,
                 "--data-dir",

@@ -8,7 +8,7 @@ from typing import Any
 from ..advisors.types import Recommendation
 from ..sim.levers import Levers
 from ..sim.observation import Observation
-from .types import Decision
+from .types import Decision, make_decision
 
 
 def naive_procurement_kwh(obs: Observation) -> float:
@@ -30,13 +30,5 @@ class NoControl:
         state: Mapping[str, Any],
     ) -> tuple[Decision, dict[str, Any]]:
         q = naive_procurement_kwh(obs) if obs is not None else 0.0
-        decision = Decision(
-            action="No coordination.",
-            details={},
-            timestamp=obs.timestamp if obs is not None else "",
-            parameters=Levers(procurement_kwh=q),
-            strategy=self.name,
-            step=obs.step if obs is not None else 0,
-            missing=(),
-        )
+        decision = make_decision(self.name, obs, Levers(procurement_kwh=q), "No coordination.")
         return decision, dict(state)

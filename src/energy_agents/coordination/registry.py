@@ -28,13 +28,13 @@ def _seed() -> Strategy:
 
 
 def _mpc(scenario: Scenario | None) -> Strategy:
-    from ..optimize.mpc import MPCStrategy
+    from .mpc import MPCStrategy
 
     return MPCStrategy(scenario)
 
 
 def _optimal(scenario: Scenario | None) -> Strategy:
-    from ..optimize.optimal import OptimalStrategy
+    from .optimal import OptimalStrategy
 
     return OptimalStrategy(scenario)
 

@@ -36,7 +36,7 @@ from ..advisors.types import AGENT_NAMES, Recommendation
 from ..sim.levers import Levers
 from ..sim.observation import Observation
 from .baseline import naive_procurement_kwh
-from .types import Decision
+from .types import Decision, make_decision
 
 KEYWORDS = {
     "high_demand_count": "high demand",
@@ -120,16 +120,15 @@ class SeedRule:
             levers = replace(last, procurement_kwh=q)
             used = ("demand_forecaster",)
         present = [n for n in AGENT_NAMES if n in recs]
-        decision = Decision(
-            action=action,
+        decision = make_decision(
+            self.name,
+            obs,
+            levers,
+            action,
             details=counts,
-            timestamp=obs.timestamp if obs is not None else "",
-            parameters=levers,
-            strategy=self.name,
-            step=obs.step if obs is not None else 0,
-            followed=tuple(n for n in present if n in used),
-            overridden=tuple(n for n in present if n not in used),
-            missing=tuple(n for n in AGENT_NAMES if n not in recs),
+            followed=[n for n in present if n in used],
+            overridden=[n for n in present if n not in used],
+            missing=[n for n in AGENT_NAMES if n not in recs],
             data={
                 "rule": "high_demand + deficit > surplus -> demand; surplus or undercharged > optimal -> charge"
             },

@@ -43,6 +43,34 @@ class Decision:
         }
 
 
+def make_decision(
+    strategy: str,
+    obs: Observation | None,
+    levers: Levers,
+    action: str,
+    *,
+    details: Mapping[str, int] | None = None,
+    followed: Sequence[str] = (),
+    overridden: Sequence[str] = (),
+    missing: Sequence[str] = (),
+    data: Mapping[str, Any] | None = None,
+) -> Decision:
+    """Every strategy's decision, built one way: the step and the (simulated) timestamp come
+    from the observation it decides (none: step 0 and no timestamp, the seed's use)."""
+    return Decision(
+        action=action,
+        details=dict(details or {}),
+        timestamp=obs.timestamp if obs is not None else "",
+        parameters=levers,
+        strategy=strategy,
+        step=obs.step if obs is not None else 0,
+        followed=tuple(followed),
+        overridden=tuple(overridden),
+        missing=tuple(missing),
+        data=dict(data or {}),
+    )
+
+
 class Strategy(Protocol):
     """A coordination strategy. ``decide`` is pure given its inputs: any memory it needs
     (track records, learned weights) travels in ``state``, a JSON-serializable dict that the

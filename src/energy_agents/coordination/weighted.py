@@ -49,7 +49,7 @@ from ..sim.observation import Observation
 from ..sim.params import MEMBER_BATTERIES
 from .baseline import naive_procurement_kwh
 from .seed import count_keywords
-from .types import Decision
+from .types import Decision, make_decision
 
 STORAGE_ADVISORS = ("storage_optimizer", "grid_trader")
 PROCUREMENT_ADVISORS = ("storage_optimizer", "grid_trader", "demand_forecaster")
@@ -252,16 +252,15 @@ def decision_from(
     data: Mapping[str, Any],
 ) -> Decision:
     counts = count_keywords(r.message for r in recommendations)
-    return Decision(
-        action=action_text(comb.levers, counts),
+    return make_decision(
+        strategy,
+        obs,
+        comb.levers,
+        action_text(comb.levers, counts),
         details=counts,
-        timestamp=obs.timestamp if obs is not None else "",
-        parameters=comb.levers,
-        strategy=strategy,
-        step=obs.step if obs is not None else 0,
-        followed=tuple(comb.followed),
-        overridden=tuple(comb.overridden),
-        missing=tuple(comb.missing),
+        followed=comb.followed,
+        overridden=comb.overridden,
+        missing=comb.missing,
         data={**comb.notes, **data},
     )
 

@@ -1,4 +1,6 @@
-"""Perfect-foresight LP lower bound, the ``optimal`` replay and the ``mpc`` strategy, on HiGHS.
+"""The LPs on HiGHS: the perfect-foresight bound and executable plan (``lp``), and the
+rolling-horizon planner (``rolling``). They know no strategy or ``Decision``: the ``optimal``
+and ``mpc`` strategies in :mod:`energy_agents.coordination` use them.
 
 Pure: numpy and highspy only, no I/O. docs/optimize.md has the formulation and measurements.
 """

@@ -448,3 +448,30 @@ def lp_lower_bound(scenario: Scenario) -> LPResult:
 def executable_plan(scenario: Scenario) -> LPResult:
     """The cheapest plan the simulator executes exactly (fixed setpoints, P2P on, no burn)."""
     return solve_scenario(scenario, relaxed=False)
+
+
+def relaxation_is_tight(scenario: Scenario) -> bool:
+    """True when the bound LP and the executable LP coincide: no flexible load, and in each
+    efficiency class of home batteries the same C-rate and the same SOC bounds and start."""
+    if np.any(scenario.flexible_share > 0):
+        return False
+    mb = scenario.member_batteries
+    for idx in member_groups(mb).values():
+        for arr in (
+            mb.capacity_kwh[idx] / mb.power_kw[idx],
+            mb.soc_min[idx],
+            mb.soc_max[idx],
+            mb.soc_init[idx],
+        ):
+            if not np.allclose(arr, arr[0], rtol=1e-9, atol=1e-12):
+                return False
+    return True
+
+
+def plan_setpoints(plan: LPResult, dt_h: float) -> dict[str, np.ndarray]:
+    """Setpoint fractions per lever key and step: planned net flow / (rated power * dt)."""
+    out = {}
+    for key, flow in plan.storage_flow_kwh.items():
+        p = plan.storage_power_kw.get(key, 0.0) * dt_h
+        out[key] = np.clip(flow / p, -1.0, 1.0) if p > 0 else np.zeros_like(flow)
+    return out

@@ -1,4 +1,4 @@
-"""The live simulation runner: the batch loop of ``engine.run_batch`` spread over the network.
+"""The live simulation runner: the batch loop of ``runner.batch.run_batch`` spread over the network.
 
 Each step ``N``:
 
@@ -30,19 +30,20 @@ from pathlib import Path
 from typing import Any
 
 from ..advisors.types import AGENT_NAMES
-from ..agents.client import PostResult, ServerClient, ServerUnavailable
-from ..agents.outbox import Backoff
-from ..agents.runtime import observation_digest
+from ..client.http import PostResult, ServerClient, ServerUnavailable
+from ..client.ids import observation_digest
+from ..client.outbox import Backoff
 from ..coordination.baseline import NoControl
+from ..coordination.step import coordinate
 from ..sim.community import Community, StepResult
 from ..sim.kpis import compute_kpis
 from ..sim.levers import Levers
 from ..sim.params import Scenario
+from .batch import apply_decision
 from .checkpoint import Checkpoint
+from .record import step_record
 
 log = logging.getLogger("energy_agents.runner")
-
-RUNNER_NAME = "runner"
 
 
 @dataclass(frozen=True)
@@ -111,56 +112,31 @@ class LiveRunner:
     def _advance(
         self, levers: Levers, decision: Mapping[str, Any], wall_s: float
     ) -> tuple[StepResult, StepResult]:
-        base_obs = self.baseline.observe()
-        base_decision, _ = self.none.decide(base_obs, [], {})
-        res = self.community.step(levers)
-        base = self.baseline.step(base_decision.parameters)
-        self.last_record = self._record(res, base, decision, wall_s)
+        """Apply the server's decision and the no-control baseline's, the batch loop's way."""
+        base_decision, _, _ = coordinate(self.none, self.baseline.observe(), {})
+        res = apply_decision(self.community, levers)
+        base = apply_decision(self.baseline, base_decision.parameters)
+        self.last_record = self._record(res, decision, wall_s)
         return res, base
 
     def _record(
-        self, res: StepResult, base: StepResult, decision: Mapping[str, Any], wall_s: float
+        self, res: StepResult, decision: Mapping[str, Any], wall_s: float
     ) -> dict[str, Any]:
         t = res.step
-        r = self.community.results
-        p = self.scenario.prices
-        soc = {n: float(r[f"soc_{n}"][t]) for n in self.community.storage_names}
-        spent = float(r["tokens_spent_ct"][t])
+        record = step_record(self.community, t)
         base_spent = float(self.baseline.results["tokens_spent_ct"][t])
-        return {
-            "step": t,
-            "timestamp": self._timestamp(t),  # simulated time of the step's start
-            "strategy": self.cfg.strategy,
-            "action": decision.get("action"),
-            "levers": res.levers.to_dict(),
-            "followed": list(decision.get("followed", [])),
-            "overridden": list(decision.get("overridden", [])),
-            "missing": list(decision.get("missing", [])),
-            "tokens_spent_ct": spent,
-            "baseline_tokens_spent_ct": base_spent,
-            "tokens_saved_ct": base_spent - spent,
-            "import_kwh": res.import_kwh,
-            "export_kwh": res.export_kwh,
-            "grid_cost_ct": res.grid_cost_ct,
-            "burned_ct": res.burned_ct,
-            "minted_ct": res.minted_ct,
-            "p2p_kwh": res.p2p_kwh,
-            "price_day_ahead": float(p.day_ahead[t]),
-            "price_imbalance_buy": float(p.imbalance_buy[t]),
-            "price_imbalance_sell": float(p.imbalance_sell[t]),
-            "price_feed_in": float(p.feed_in[t]),
-            "load_kwh": float(r["load_kwh"][t]),
-            "pv_kwh": float(r["pv_kwh"][t]),
-            "soc": soc,
-            "wall_s": wall_s,
-        }
-
-    def _timestamp(self, t: int) -> str:
-        import numpy as np
-
-        start = np.datetime64(self.scenario.start, "s")
-        step = np.timedelta64(int(round(self.scenario.dt_h * 3600)), "s")
-        return str(start + step * t).replace("T", " ")
+        record.update(
+            strategy=self.cfg.strategy,
+            action=decision.get("action"),
+            levers=res.levers.to_dict(),
+            followed=list(decision.get("followed", [])),
+            overridden=list(decision.get("overridden", [])),
+            missing=list(decision.get("missing", [])),
+            baseline_tokens_spent_ct=base_spent,
+            tokens_saved_ct=base_spent - record["tokens_spent_ct"],
+            wall_s=wall_s,
+        )
+        return record
 
     def kpis(self) -> dict[str, Any]:
         base_spent = float(self.baseline.results["tokens_spent_ct"][: self.baseline.t].sum())

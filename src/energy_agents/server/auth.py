@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 from flask import request
 
-from ..signing import HEADER_ADDRESS, SignatureError, has_signature, verify_request
+from ..client.ids import RUNNER_NAME
+from ..client.signing import HEADER_ADDRESS
 from .app import ServerContext, ctx
-from .config import RUNNER_NAME
+from .signatures import SignatureError, has_signature, verify_request
 from .validation import ApiError
 
 

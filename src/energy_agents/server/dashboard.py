@@ -65,7 +65,7 @@ def _page_template() -> str:
 def _page_meta() -> tuple[str, str]:
     """The five agents' names and the KPI labels of the batch report, as JSON for meta tags."""
     from ..advisors.types import AGENT_NAMES
-    from ..report import KPI_LABELS
+    from ..sim.kpis import KPI_LABELS
 
     return json.dumps(list(AGENT_NAMES)), json.dumps([list(x) for x in KPI_LABELS])
 

@@ -4,9 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from .community import Community
+
+KPI_LABELS = (
+    ("tokens_spent_ct", "tokens spent [CT]"),
+    ("tokens_saved_ct", "saved vs none [CT]"),
+    ("savings_capture", "savings capture"),
+    ("citylearn_cost_ratio", "CityLearn cost ratio"),
+    ("self_sufficiency", "self-sufficiency"),
+    ("self_consumption", "self-consumption"),
+    ("peak_import_kw", "peak import [kW]"),
+    ("p2p_kwh", "P2P [kWh]"),
+    ("burned_ct", "CT burned"),
+    ("storage_cycles", "storage cycles"),
+    ("forecast_mae_kwh", "forecast MAE [kWh]"),
+    ("wall_s", "run time [s]"),
+)
+"""The KPIs a report or the dashboard shows, in this order, with their labels and units."""
 
 
 def compute_kpis(community: Community, baseline_spent_ct: float | None = None) -> dict[str, Any]:
@@ -45,9 +59,3 @@ def compute_kpis(community: Community, baseline_spent_ct: float | None = None) -
         "members": s.n_members,
         "steps": n,
     }
-
-
-def results_columns(community: Community) -> dict[str, np.ndarray]:
-    """Per-step records of the steps run so far (community level)."""
-    n = community.t
-    return {k: v[:n] for k, v in community.results.items()}

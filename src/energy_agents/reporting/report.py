@@ -13,28 +13,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .sim.community import Community
-from .sim.kpis import results_columns
-
-KPI_LABELS = (
-    ("tokens_spent_ct", "tokens spent [CT]"),
-    ("tokens_saved_ct", "saved vs none [CT]"),
-    ("savings_capture", "savings capture"),
-    ("citylearn_cost_ratio", "CityLearn cost ratio"),
-    ("self_sufficiency", "self-sufficiency"),
-    ("self_consumption", "self-consumption"),
-    ("peak_import_kw", "peak import [kW]"),
-    ("p2p_kwh", "P2P [kWh]"),
-    ("burned_ct", "CT burned"),
-    ("storage_cycles", "storage cycles"),
-    ("forecast_mae_kwh", "forecast MAE [kWh]"),
-    ("wall_s", "run time [s]"),
-)
+from ..runner.record import step_columns
+from ..sim.community import Community
+from ..sim.kpis import KPI_LABELS
 
 
 def steps_frame(community: Community) -> pd.DataFrame:
-    cols = results_columns(community)
-    frame = pd.DataFrame(cols)
+    frame = pd.DataFrame(step_columns(community))
     frame.insert(0, "timestamp", community.scenario.timestamps()[: community.t])
     frame.insert(0, "step", np.arange(community.t))
     return frame
@@ -170,7 +155,7 @@ def write_html(
 
     With ``frames`` (run name -> per-step frame, as given to ``plot_runs``) the page also draws
     the dashboard's charts from ``series.json``/``series.js`` written next to it, with the chart
-    code copied into ``assets/`` (``dashboard_assets``); the PNGs stay as the fallback."""
+    code copied into ``assets/`` (``reporting.assets``); the PNGs stay as the fallback."""
     labels = [(k, lab) for k, lab in KPI_LABELS if any(k in r for r in rows.values())]
     head = "".join(f"<th>{html.escape(lab)}</th>" for _, lab in labels)
     body = "".join(
@@ -186,7 +171,7 @@ def write_html(
     )
     head_extra, charts = "", ""
     if frames:
-        from .dashboard_assets import write_report_assets
+        from .assets import write_report_assets
 
         fragments = write_report_assets(frames, out, title)
         head_extra, charts = fragments.head, fragments.charts

@@ -22,43 +22,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from ..advisors.types import Recommendation
-from ..coordination.types import Decision
+from ..optimize.lp import executable_plan, lp_lower_bound, plan_setpoints, relaxation_is_tight
 from ..sim.levers import Levers
 from ..sim.observation import Observation
 from ..sim.params import Scenario
-from .lp import LPResult, executable_plan, lp_lower_bound, member_groups
+from .types import Decision, make_decision
 
 NAME = "optimal"
-
-
-def relaxation_is_tight(scenario: Scenario) -> bool:
-    """True when the bound LP and the executable LP coincide: no flexible load, and in each
-    efficiency class of home batteries the same C-rate and the same SOC bounds and start."""
-    if np.any(scenario.flexible_share > 0):
-        return False
-    mb = scenario.member_batteries
-    for idx in member_groups(mb).values():
-        for arr in (
-            mb.capacity_kwh[idx] / mb.power_kw[idx],
-            mb.soc_min[idx],
-            mb.soc_max[idx],
-            mb.soc_init[idx],
-        ):
-            if not np.allclose(arr, arr[0], rtol=1e-9, atol=1e-12):
-                return False
-    return True
-
-
-def plan_setpoints(plan: LPResult, dt_h: float) -> dict[str, np.ndarray]:
-    """Setpoint fractions per lever key and step: planned net flow / (rated power * dt)."""
-    out = {}
-    for key, flow in plan.storage_flow_kwh.items():
-        p = plan.storage_power_kw.get(key, 0.0) * dt_h
-        out[key] = np.clip(flow / p, -1.0, 1.0) if p > 0 else np.zeros_like(flow)
-    return out
 
 
 class OptimalStrategy:
@@ -112,13 +83,7 @@ class OptimalStrategy:
                 "plan_solve_s": 0.0 if self.tight else self.plan.solve_s,
                 "relaxation_tight": self.tight,
             }
-        decision = Decision(
-            action="Follow the perfect-foresight plan.",
-            details={},
-            timestamp=obs.timestamp,
-            parameters=self.levers(t),
-            strategy=self.name,
-            step=obs.step,
-            data=data,
+        decision = make_decision(
+            self.name, obs, self.levers(t), "Follow the perfect-foresight plan.", data=data
         )
         return decision, dict(state)

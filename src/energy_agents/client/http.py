@@ -1,20 +1,22 @@
 """A small HTTP client of the AI Manager server, shared by the agents and the runner.
 
 Synchronous (``requests``); the agents call it from a worker thread (``asyncio.to_thread``).
-Every POST is signed with a uagents identity (``energy_agents.signing.sign_headers``): a fresh
+Every POST is signed with a uagents identity (:func:`.signing.sign_headers`): a fresh
 timestamp and nonce per attempt, so a retried body is never refused as a replay, while its
 ``message_id`` makes the retry idempotent on the server.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
 import requests
+
+from .ids import canonical_json
+from .signing import sign_headers
 
 READ_TOKEN_ENV = "ENERGY_AGENTS_READ_TOKEN"
 """Bearer token sent with reads when the server requires one (read endpoints exposed)."""
@@ -41,11 +43,6 @@ class PostResult:
     @property
     def ok(self) -> bool:
         return 200 <= self.status < 300
-
-
-def canonical_json(data: Any) -> bytes:
-    """The bytes that are posted and hashed: compact, keys sorted, UTF-8."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class ServerClient:
@@ -132,8 +129,6 @@ class ServerClient:
         body = canonical_json(payload)
         headers = {"Content-Type": "application/json"}
         if identity is not None:
-            from ..signing import sign_headers
-
             headers.update(sign_headers(identity, "POST", path, body, nonce=secrets.token_hex(16)))
         elif self.write_token:
             headers["Authorization"] = f"Bearer {self.write_token}"

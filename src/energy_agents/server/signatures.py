@@ -1,19 +1,8 @@
-"""Request signing between the agents (and the runner) and the AI Manager server.
+"""Verification of signed requests (``energy_agents.client.signing`` says how they are signed).
 
-A signed request carries four headers:
-
-- ``X-Agent-Address``: the signer's uagents address (``agent1...``);
-- ``X-Agent-Timestamp``: unix seconds (int or float) when it was signed;
-- ``X-Agent-Nonce``: a string never used before by this signer (a message id may serve);
-- ``X-Agent-Signature``: ``Identity.sign_digest(digest)`` (bech32, ``sig1...``).
-
-The digest binds method, path, time, nonce and body::
-
-    digest = sha256(b"METHOD\\nPATH\\nTIMESTAMP\\nNONCE\\n" + sha256(body).hexdigest())
-
-with ``TIMESTAMP`` and ``NONCE`` exactly as sent in the headers. A verifier also checks that
-the timestamp is within a window of its clock and that the nonce was not seen before (the
-server stores nonces; this module only checks the signature and the window).
+A verifier checks the four headers' form, that the timestamp is within a window of its clock,
+and the signature over method, path, time, nonce and body; the store checks that the nonce was
+not seen before.
 
 Verification uses libsecp256k1 through ``coincurve`` when it is installed (about 0.1 ms instead
 of about 6 ms for the pure-Python ``ecdsa`` behind ``Identity.verify_digest``) and falls back to
@@ -23,22 +12,22 @@ signature's S value is normalized first, as ``ecdsa`` accepts high-S signatures.
 
 from __future__ import annotations
 
-import hashlib
 import math
-import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
-HEADER_ADDRESS = "X-Agent-Address"
-HEADER_TIMESTAMP = "X-Agent-Timestamp"
-HEADER_NONCE = "X-Agent-Nonce"
-HEADER_SIGNATURE = "X-Agent-Signature"
-SIGNATURE_HEADERS = (HEADER_ADDRESS, HEADER_TIMESTAMP, HEADER_NONCE, HEADER_SIGNATURE)
+from ..client.signing import (
+    HEADER_NONCE,
+    HEADER_SIGNATURE,
+    HEADER_TIMESTAMP,
+    MAX_NONCE_LENGTH,
+    SIGNATURE_HEADERS,
+    request_digest,
+)
+
 DEFAULT_WINDOW_S = 60.0
-MAX_NONCE_LENGTH = 128
 
 
 class SignatureError(ValueError):
@@ -49,68 +38,6 @@ class SignatureError(ValueError):
         self.field = field
         self.reason = reason
         self.status = status
-
-
-def canonical_bytes(method: str, path: str, timestamp: str, nonce: str, body: bytes) -> bytes:
-    """The bytes whose sha256 is signed (see the module docstring)."""
-    return (
-        f"{method.upper()}\n{path}\n{timestamp}\n{nonce}\n".encode()
-        + hashlib.sha256(body).hexdigest().encode()
-    )
-
-
-def request_digest(method: str, path: str, timestamp: str, nonce: str, body: bytes) -> bytes:
-    return hashlib.sha256(canonical_bytes(method, path, timestamp, nonce, body)).digest()
-
-
-def sign_headers(
-    identity: Any,
-    method: str,
-    path: str,
-    body: bytes,
-    *,
-    nonce: str | None = None,
-    now: float | None = None,
-) -> dict[str, str]:
-    """The four signature headers for a request, signed by a uagents ``Identity``."""
-    timestamp = repr(float(time.time() if now is None else now))
-    nonce = secrets.token_hex(16) if nonce is None else nonce
-    digest = request_digest(method, path, timestamp, nonce, body)
-    return {
-        HEADER_ADDRESS: identity.address,
-        HEADER_TIMESTAMP: timestamp,
-        HEADER_NONCE: nonce,
-        HEADER_SIGNATURE: sign_digest(identity, digest),
-    }
-
-
-def sign_digest(identity: Any, digest: bytes) -> str:
-    """``identity.sign_digest(digest)``, through libsecp256k1 when ``coincurve`` is installed
-    (about 0.1 ms instead of 1.5 ms). Both give signatures ``Identity.verify_digest`` accepts
-    (libsecp256k1's are deterministic and low-S)."""
-    signer = _fast_signer()
-    private_key = getattr(identity, "private_key", None)
-    if signer is None or not isinstance(private_key, str):
-        return identity.sign_digest(digest)
-    return signer(private_key, digest)
-
-
-@lru_cache(maxsize=1)
-def _fast_signer():
-    try:
-        import coincurve
-    except ImportError:  # pragma: no cover - depends on the installation
-        return None
-
-    @lru_cache(maxsize=64)
-    def key(private_key_hex: str):
-        return coincurve.PrivateKey(bytes.fromhex(private_key_hex))
-
-    def sign(private_key_hex: str, digest: bytes) -> str:
-        sig = key(private_key_hex).sign_recoverable(digest, hasher=None)[:64]
-        return _encode_bech32("sig", sig)
-
-    return sign
 
 
 @dataclass(frozen=True)
@@ -232,12 +159,6 @@ def _signature_bytes(signature: str) -> bytes | None:
     if value & 0b111:
         return None
     return (value >> 3).to_bytes(64, "big")
-
-
-def _encode_bech32(prefix: str, data: bytes) -> str:
-    import bech32
-
-    return bech32.bech32_encode(prefix, bech32.convertbits(data, 8, 5))
 
 
 def _decode_bech32(value: str) -> tuple[str, bytes]:

@@ -1,0 +1,143 @@
+"""``mpc``: rolling-horizon optimization over forecasts, no peeking.
+
+At every step the strategy solves the dispatch LP of :mod:`energy_agents.optimize.rolling` over
+the next ``horizon`` steps (default one day) from what the :class:`Observation` holds: the
+storages' present energy, the known prices ahead (the observation carries one day; beyond it
+the day's prices repeat) and a forecast of the community's load and PV: the
+``demand_forecaster``'s (``data["load_kwh"]``, ``data["pv_kwh"]``) when its recommendation is
+given, otherwise a seasonal mean of the same time of day over the last up to 7 days. Only the
+first step is applied, and with ``storage_follow=True``, so local control absorbs forecast
+errors (docs/optimize.md):
+
+- **home batteries**: the setpoint is a floor, and the plan picks one of three modes. A planned
+  discharge becomes ``-1`` (full self-consumption: each home covers its whole own deficit, which
+  the plan, pooled and on a forecast, tends to underestimate); a planned charge becomes a floor
+  only for the part the forecast surplus does not cover (grid charging), since following already
+  stores every home's surplus; otherwise 0 (charge-only: hold the energy for later).
+- **community storages**: floor -1, so they steer the community's import toward the
+  procurement, which is the planned import: with an exact forecast that is the planned flow,
+  and a forecast error is absorbed instead of being bought or sold at imbalance prices.
+- **procurement**: the planned import, plus the forecaster's newsvendor correction (the
+  ``tau = (p_ib - p_da) / (p_ib - p_is)`` quantile of its recent one-step errors) when no
+  community storage can absorb the error.
+
+The LP has no load shifting (the simulator shifts load only through burning CT).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..advisors.types import FORECASTER, Recommendation
+from ..optimize.rolling import RollingPlan, RollingPlanner, extend_daily, seasonal_forecast
+from ..sim.levers import Levers
+from ..sim.observation import Observation
+from ..sim.params import MEMBER_BATTERIES, Scenario
+from .types import Decision, make_decision
+
+NAME = "mpc"
+
+
+def forecast_for(
+    obs: Observation, recommendations: Sequence[Recommendation], h: int
+) -> tuple[np.ndarray, np.ndarray, str, Mapping[str, Any] | None]:
+    """(load, pv, source, forecaster data) over ``h`` steps: the forecaster's when it answered,
+    else the seasonal mean."""
+    spd = obs.steps_per_day
+    for rec in recommendations:
+        if rec.agent_name == FORECASTER and "load_kwh" in rec.data and "pv_kwh" in rec.data:
+            load = extend_daily(np.asarray(rec.data["load_kwh"], dtype=float), spd, h)
+            pv = extend_daily(np.asarray(rec.data["pv_kwh"], dtype=float), spd, h)
+            return load, pv, FORECASTER, rec.data
+    load = seasonal_forecast(np.asarray(obs.hist_load_kwh), spd, h)
+    pv = seasonal_forecast(np.asarray(obs.hist_pv_kwh), spd, h)
+    return load, pv, "seasonal", None
+
+
+class MPCStrategy:
+    """Rolling-horizon LP on forecasts; see the module docstring."""
+
+    name = NAME
+
+    def __init__(
+        self,
+        scenario: Scenario | None = None,
+        horizon: int | None = None,
+        terminal_value: bool = True,
+        follow: bool = True,
+        use_forecaster: bool = False,
+        pooled: bool = True,
+    ) -> None:
+        self.planner = RollingPlanner(scenario, horizon, terminal_value)
+        self.follow = follow
+        self.pooled = pooled
+        # The batch loop computes the five advisors' recommendations only for strategies that
+        # use them; the forecast in a given demand_forecaster recommendation is read either way.
+        self.uses_advisors = use_forecaster
+
+    def levers(
+        self, obs: Observation, plan: RollingPlan, forecast_data: Mapping[str, Any] | None
+    ) -> Levers:
+        dt = obs.dt_h
+        surplus = max(-plan.net_kwh, 0.0)  # forecast surplus the homes will store
+        setpoints: dict[str, float] = {}
+        for key, flow in plan.flows_kwh.items():
+            p = float(plan.power_kw.get(key, 0.0)) * dt
+            if p <= 0:
+                setpoints[key] = 0.0
+            elif not self.follow:
+                setpoints[key] = float(np.clip(flow / p, -1.0, 1.0))
+            elif key != MEMBER_BATTERIES or flow < -1e-9:
+                # community storages (and pooled home batteries) steer the import to the
+                # procurement; homes on their own self-consume
+                setpoints[key] = -1.0
+            elif self.pooled:
+                setpoints[key] = 0.0  # the procurement target drives the planned charge
+            else:
+                setpoints[key] = min(max(flow - surplus, 0.0) / p, 1.0)
+        q = plan.import_kwh
+        steered = plan.has_community_storage or (self.pooled and MEMBER_BATTERIES in setpoints)
+        if not steered and forecast_data is not None:
+            errors = np.asarray(forecast_data.get("one_step_error_kwh", ()), dtype=float)
+            tau = float(forecast_data.get("newsvendor_tau", 0.5))
+            if errors.size >= 6:
+                q += float(np.quantile(errors, tau))
+        return Levers(
+            burn_rate_ct_per_kwh=0.0,
+            procurement_kwh=max(q, 0.0),
+            storage_setpoints=setpoints,
+            storage_follow=self.follow,
+            p2p_enabled=True,
+            home_batteries_pooled=self.pooled,
+        )
+
+    def decide(
+        self,
+        obs: Observation | None,
+        recommendations: Sequence[Recommendation],
+        state: Mapping[str, Any],
+    ) -> tuple[Decision, dict[str, Any]]:
+        if obs is None:
+            raise ValueError("strategy 'mpc': needs an observation")
+        h = self.planner.horizon_for(obs)
+        load, pv, source, fdata = forecast_for(obs, recommendations, h)
+        plan = self.planner.plan(obs, load, pv)
+        used = (FORECASTER,) if source == FORECASTER else ()
+        decision = make_decision(
+            self.name,
+            obs,
+            self.levers(obs, plan, fdata),
+            "Follow the rolling-horizon plan.",
+            followed=used,
+            missing=() if used else (FORECASTER,),
+            data={
+                "plan_import_kwh": plan.import_kwh,
+                "plan_export_kwh": plan.export_kwh,
+                "horizon_steps": plan.horizon,
+                "forecast": source,
+            },
+        )
+        return decision, dict(state)

@@ -1,0 +1,212 @@
+"""The rolling-horizon dispatch LP: one HiGHS model per horizon length, updated in place.
+
+:class:`RollingPlanner` plans the storages over the next ``horizon`` steps from what an
+:class:`~energy_agents.sim.Observation` holds (present energies, known prices) and a given
+forecast of the community's load and PV; the ``mpc`` strategy turns the plan's first step into
+levers. Pure: numpy and highspy, no I/O, and no strategy types (it returns a :class:`RollingPlan`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import highspy
+import numpy as np
+
+from ..sim.observation import Observation
+from ..sim.params import MEMBER_BATTERIES, Scenario, StorageBank
+from .lp import LPStorage, build, community_storages, member_storages, new_solver, solve
+
+SEASONAL_DAYS = 7
+
+
+def seasonal_forecast(hist: np.ndarray, spd: int, horizon: int) -> np.ndarray:
+    """Mean of the same time of day over the last up to ``SEASONAL_DAYS`` days; the last value
+    (or 0) with less than a day of history."""
+    n = hist.size
+    if n < spd:
+        return np.full(horizon, float(hist[-1]) if n else 0.0)
+    days = min(SEASONAL_DAYS, n // spd)
+    k = np.arange(horizon) % spd
+    idx = n - spd + k - spd * np.arange(days)[:, None]
+    return np.asarray(hist[np.maximum(idx, 0)], dtype=float).mean(axis=0)
+
+
+def extend_daily(a: np.ndarray, spd: int, length: int) -> np.ndarray:
+    """``a`` continued day-periodically (the same time one day earlier) to ``length``."""
+    a = np.asarray(a, dtype=float)
+    if a.size >= length:
+        return a[:length]
+    if a.size == 0:
+        return np.zeros(length)
+    out = np.empty(length)
+    out[: a.size] = a
+    for t in range(a.size, length):
+        out[t] = out[t - spd] if t >= spd else a[-1]
+    return out
+
+
+def banks_from_obs(obs: Observation) -> tuple[StorageBank, StorageBank]:
+    """Storage parameters as the observation describes them (live mode, no scenario): round-trip
+    efficiency split evenly between charging and discharging, members' SOC bounds shared."""
+    names = tuple(n for n in obs.storage_names if n != MEMBER_BATTERIES)
+
+    def arr(d: Mapping[str, float], default: float = 0.0) -> np.ndarray:
+        return np.array([float(d.get(n, default)) for n in names])
+
+    eta = np.sqrt(np.clip(arr(obs.storage_efficiency, 1.0), 1e-6, 1.0))
+    cap = arr(obs.storage_capacity_kwh)
+    soc_min, soc_max = arr(obs.storage_soc_min), arr(obs.storage_soc_max, 1.0)
+    soc = np.clip(arr(obs.storage_soc), soc_min, soc_max)
+    cs = StorageBank(names, cap, arr(obs.storage_power_kw), eta, eta, soc_min, soc_max, soc)
+    n = obs.n_members
+    key = MEMBER_BATTERIES
+    m_eta = float(np.sqrt(np.clip(obs.storage_efficiency.get(key, 1.0), 1e-6, 1.0)))
+    m_min, m_max = obs.storage_soc_min.get(key, 0.0), obs.storage_soc_max.get(key, 1.0)
+    mb = StorageBank(
+        obs.member_names,
+        np.asarray(obs.member_battery_capacity_kwh, dtype=float),
+        np.asarray(obs.member_battery_power_kw, dtype=float),
+        np.full(n, m_eta),
+        np.full(n, m_eta),
+        np.full(n, m_min),
+        np.full(n, m_max),
+        np.clip(np.asarray(obs.member_soc, dtype=float), m_min, m_max),
+    )
+    return cs, mb
+
+
+@dataclass(frozen=True)
+class RollingPlan:
+    """The first step of a plan over the horizon [kWh]; storage dicts keyed by lever key,
+    flows ``> 0`` charging."""
+
+    import_kwh: float
+    export_kwh: float
+    flows_kwh: Mapping[str, float]
+    power_kw: Mapping[str, float]
+    net_kwh: float  # the forecast community net load of this step
+    horizon: int
+    has_community_storage: bool
+
+
+@dataclass
+class _Model:
+    h: highspy.Highs
+    layout: Any
+    storages: list[LPStorage]
+
+
+class RollingPlanner:
+    """The dispatch LP over the next ``horizon`` steps (default one day), re-solved each step
+    from the previous basis; energy left at the horizon's end is valued at
+    ``eta_d * min(day-ahead price)`` when ``terminal_value`` (so the plan does not empty the
+    storages because the horizon ends). ``scenario`` gives the storages' parameters; without
+    it (live mode) the observation's description is used."""
+
+    def __init__(
+        self,
+        scenario: Scenario | None = None,
+        horizon: int | None = None,
+        terminal_value: bool = True,
+    ) -> None:
+        self.scenario = scenario
+        self.horizon = horizon
+        self.terminal_value = terminal_value
+        self._models: dict[int, _Model] = {}
+
+    def horizon_for(self, obs: Observation) -> int:
+        return max(1, min(self.horizon or obs.steps_per_day, obs.n_steps - obs.step))
+
+    def _banks(self, obs: Observation) -> tuple[StorageBank, StorageBank]:
+        if self.scenario is not None:
+            return self.scenario.community_storages, self.scenario.member_batteries
+        return banks_from_obs(obs)
+
+    @staticmethod
+    def _storages(obs: Observation, cs: StorageBank, mb: StorageBank) -> list[LPStorage]:
+        comm_e = np.array([float(obs.storage_energy_kwh.get(n, 0.0)) for n in cs.names])
+        member_e = np.asarray(obs.member_soc, dtype=float) * mb.capacity_kwh
+        return [
+            *community_storages(cs, obs.dt_h, comm_e),
+            *member_storages(mb, obs.dt_h, True, member_e),
+        ]
+
+    def plan(self, obs: Observation, load_kwh: np.ndarray, pv_kwh: np.ndarray) -> RollingPlan:
+        """Solve over ``horizon_for(obs)`` steps on the forecast (``load_kwh``, ``pv_kwh``)."""
+        spd = obs.steps_per_day
+        h = self.horizon_for(obs)
+        net = np.asarray(load_kwh, dtype=float)[:h] - np.asarray(pv_kwh, dtype=float)[:h]
+        prices = tuple(
+            extend_daily(p, spd, h)
+            for p in (
+                obs.price_day_ahead,
+                obs.price_imbalance_buy,
+                obs.price_imbalance_sell,
+                obs.price_feed_in,
+            )
+        )
+        storages = self._storages(obs, *self._banks(obs))
+        value = None
+        if self.terminal_value:
+            p_min = float(np.min(prices[0]))
+            value = np.array([st.tracks[0].eta_discharge * p_min for st in storages])
+        model = self._models.get(h)
+        if model is None or len(model.storages) != len(storages):
+            lp, layout = build(net, prices, storages, terminal_value_ct_per_kwh=value)  # type: ignore[arg-type]
+            hs = new_solver()
+            hs.passModel(lp)
+            model = _Model(hs, layout, storages)
+            self._models[h] = model
+        else:
+            _update(model, net, prices, storages, value)
+        solve(model.h)
+        x = np.asarray(model.h.getSolution().col_value)
+        lay = model.layout
+        flows: dict[str, float] = {}
+        power: dict[str, float] = {}
+        for j, st in enumerate(storages):
+            f = float(x[lay.charge[j]] - x[lay.discharge[j]])
+            flows[st.key] = flows.get(st.key, 0.0) + f
+            power[st.key] = power.get(st.key, 0.0) + st.power_kw
+        return RollingPlan(
+            import_kwh=float(x[lay.I]),
+            export_kwh=float(x[lay.X]),
+            flows_kwh=flows,
+            power_kw=power,
+            net_kwh=float(net[0]),
+            horizon=h,
+            has_community_storage=any(st.key != MEMBER_BATTERIES for st in storages),
+        )
+
+
+def _update(
+    model: _Model,
+    net: np.ndarray,
+    prices: tuple[np.ndarray, ...],
+    storages: list[LPStorage],
+    value: np.ndarray | None,
+) -> None:
+    """Only what changes from step to step: the balance rows, the initial energies, the costs."""
+    hs, lay = model.h, model.layout
+    T = lay.T
+    t = np.arange(T, dtype=np.int32)
+    rows = [lay.balance_row + t]
+    lo = [net]
+    for j, st in enumerate(storages):
+        for k, tr in enumerate(st.tracks):
+            rows.append(np.array([lay.track_rows[j][k]], dtype=np.int32))
+            lo.append(np.array([tr.init]))
+    r, b = np.concatenate(rows), np.concatenate(lo)
+    hs.changeRowsBounds(r.size, r, b, b)  # type: ignore[attr-defined]
+    p_da, p_ib, p_is, p_fi = prices
+    cols = [lay.Q + t, lay.S + t, lay.E + t, lay.X + t]
+    costs = [p_da, p_ib, -p_is, -p_fi]
+    if value is not None:
+        for j, st in enumerate(storages):
+            cols.append(np.array([lay.track_cols[j][0] + T - 1], dtype=np.int32))
+            costs.append(np.array([-float(value[j]) / st.tracks[0].scale]))
+    c, v = np.concatenate(cols).astype(np.int32), np.concatenate(costs)
+    hs.changeColsCost(c.size, c, v)

@@ -1,0 +1,47 @@
+"""One per-step record, the same for the live runner (``POST /state``'s ``record``, which the
+dashboard plots), the batch report's per-step table and the dashboard's series.
+
+A record holds step ``t``'s result columns (``sim.community.RESULT_COLUMNS``, the per-storage
+``soc_<name>`` and ``flow_<name>_kwh``), the step's four prices and its simulated start time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..sim.community import Community
+
+PRICE_COLUMNS = ("price_imbalance_buy", "price_imbalance_sell", "price_feed_in")
+"""Prices recorded beside ``price_day_ahead`` (which is a result column)."""
+
+
+def sim_time(community: Community, t: int) -> str:
+    """Simulated start of step ``t`` in the seed's format, ``YYYY-MM-DD HH:MM:SS``."""
+    s = community.scenario
+    start = np.datetime64(s.start, "s")
+    return str(start + np.timedelta64(int(round(s.dt_h * 3600)), "s") * t).replace("T", " ")
+
+
+def step_columns(community: Community) -> dict[str, np.ndarray]:
+    """Every record of the steps run so far, column by column (the batch table)."""
+    n = community.t
+    p = community.scenario.prices
+    cols: dict[str, np.ndarray] = {k: v[:n] for k, v in community.results.items()}
+    cols["price_imbalance_buy"] = p.imbalance_buy[:n]
+    cols["price_imbalance_sell"] = p.imbalance_sell[:n]
+    cols["price_feed_in"] = p.feed_in[:n]
+    return cols
+
+
+def step_record(community: Community, t: int) -> dict[str, Any]:
+    """Step ``t`` (already run) as one flat record, plus ``soc`` by storage name."""
+    r = community.results
+    p = community.scenario.prices
+    record: dict[str, Any] = {"step": t, "timestamp": sim_time(community, t)}
+    record.update({k: float(v[t]) for k, v in r.items()})
+    record["price_imbalance_buy"] = float(p.imbalance_buy[t])
+    record["price_imbalance_sell"] = float(p.imbalance_sell[t])
+    record["price_feed_in"] = float(p.feed_in[t])
+    record["soc"] = {n: float(r[f"soc_{n}"][t]) for n in community.storage_names}
+    return record
