@@ -30,6 +30,7 @@ from typing import Any
 import highspy
 import numpy as np
 
+from ..optimize.solver import quiet_highs
 from ..sim.observation import Observation
 from ..sim.params import MEMBER_BATTERIES
 from . import demand_forecaster
@@ -167,8 +168,7 @@ def _solver() -> highspy.Highs:
     0.1 ms, a tenth of a solve."""
     h = getattr(_SOLVERS, "highs", None)
     if h is None:
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
+        h = quiet_highs()
         # No "threads" option: once another HiGHS solve in the process has started the global
         # scheduler with more threads, a run asking for 1 thread fails (status kNotset).
         h.setOptionValue("presolve", "off")

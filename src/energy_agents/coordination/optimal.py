@@ -47,7 +47,7 @@ class OptimalStrategy:
         self.scenario = scenario
         self.bound = lp_lower_bound(scenario)
         self.tight = relaxation_is_tight(scenario)
-        self.plan = self.bound if self.tight else executable_plan(scenario)
+        self.plan = executable_plan(scenario)
         self.setpoints = plan_setpoints(self.plan, scenario.dt_h)
 
     def levers(self, t: int) -> Levers:
@@ -80,7 +80,7 @@ class OptimalStrategy:
                 "lp_solve_s": self.bound.solve_s,
                 "lp_build_s": self.bound.build_s,
                 "plan_cost_ct": self.plan.cost_ct,
-                "plan_solve_s": 0.0 if self.tight else self.plan.solve_s,
+                "plan_solve_s": self.plan.solve_s,
                 "relaxation_tight": self.tight,
             }
         decision = make_decision(

@@ -35,6 +35,7 @@ bounded: with these prices the optimum procures exactly its import.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -42,7 +43,9 @@ from dataclasses import dataclass, field
 import highspy
 import numpy as np
 
-from ..sim.params import MEMBER_BATTERIES, Scenario, StorageBank
+from ..sim import grid
+from ..sim.params import MEMBER_BATTERIES, Scenario, StorageBank, Tariff
+from .solver import quiet_highs
 
 INF = highspy.kHighsInf
 
@@ -79,7 +82,7 @@ class LPResult:
     """Optimum of one LP. Arrays have shape ``(n_steps,)`` [kWh per step]; storage dicts are
     keyed by lever key, flows ``> 0`` charging (net of charge and discharge)."""
 
-    cost_ct: float  # objective: the lower bound when ``relaxed``
+    cost_ct: float  # the objective J (tokens for ``cost``): the lower bound when ``relaxed``
     relaxed: bool
     status: str
     build_s: float
@@ -173,10 +176,47 @@ def _clip(x: float, lo: float, hi: float) -> float:
     return min(max(float(x), lo), hi)
 
 
+# --------------------------------------------------------------------------- grid terms
+@dataclass(frozen=True)
+class PeakGroup:
+    """A peak variable ``P >= floor`` with ``P >= scale * x_t`` for every step in ``steps``,
+    ``x`` the import (``of="import"``) or the district net ``E = I - X`` (``of="net"``), at
+    ``cost`` CT per unit of ``P``: a demand-charge period (import, ``scale = 1/dt``: kW), a
+    day's peak, a load-factor block's max(E)."""
+
+    steps: np.ndarray
+    cost: float
+    of: str = "import"
+    scale: float = 1.0
+    floor: float = 0.0
+
+
+@dataclass(frozen=True)
+class GridTerms:
+    """The objective's and the tariff's parts beyond the energy prices, over the LP's steps.
+
+    ``tokens`` weighs every CT cost (prices, overrun); ``import_cost`` adds CT per kWh imported
+    at step t (carbon), ``net_cost`` CT per kWh of ``E_t`` (the load factor's block means);
+    ``import_limit_kwh``/``export_limit_kwh`` per step: export is bounded (the rest is
+    curtailed, at no gain), import above the limit costs ``overrun_ct_per_kwh``; ``ramping``
+    CT per kWh of ``|E_t - E_(t-1)|`` (from ``ramp_start_kwh`` before step 0 when given);
+    ``peaks``: :class:`PeakGroup` s. The default is the plain cost LP."""
+
+    tokens: float = 1.0
+    import_cost: np.ndarray | None = None
+    net_cost: np.ndarray | None = None
+    import_limit_kwh: float = math.inf
+    export_limit_kwh: float = math.inf
+    overrun_ct_per_kwh: float = 0.0
+    ramping: float = 0.0
+    ramp_start_kwh: float | None = None
+    peaks: tuple[PeakGroup, ...] = ()
+
+
 # --------------------------------------------------------------------------- builder
 class _Matrix:
-    """Column blocks of length ``T`` and row blocks of length ``T``, coefficients per block
-    pair (vectorized over t), assembled once into HiGHS' column-wise arrays."""
+    """Column and row blocks, coefficients as triplets (vectorized), assembled once into
+    HiGHS' column-wise arrays. Blocks have length ``T`` unless given another ``n``."""
 
     def __init__(self, n_steps: int) -> None:
         self.T = n_steps
@@ -191,26 +231,41 @@ class _Matrix:
         self._c: list[np.ndarray] = []
         self._v: list[np.ndarray] = []
 
-    def cols(self, lb: object, ub: object, cost: object = 0.0) -> int:
-        start, T = self.n_cols, self.T
+    def cols(self, lb: object, ub: object, cost: object = 0.0, n: int | None = None) -> int:
+        start, size = self.n_cols, self.T if n is None else n
         for dst, val in ((self._lb, lb), (self._ub, ub), (self._cost, cost)):
-            dst.append(np.broadcast_to(np.asarray(val, dtype=float), (T,)).copy())
-        self.n_cols += T
+            dst.append(np.broadcast_to(np.asarray(val, dtype=float), (size,)).copy())
+        self.n_cols += size
         return start
 
-    def rows(self, lower: object, upper: object) -> int:
-        start, T = self.n_rows, self.T
-        self._rl.append(np.broadcast_to(np.asarray(lower, dtype=float), (T,)).copy())
-        self._ru.append(np.broadcast_to(np.asarray(upper, dtype=float), (T,)).copy())
-        self.n_rows += T
+    def rows(self, lower: object, upper: object, n: int | None = None) -> int:
+        start, size = self.n_rows, self.T if n is None else n
+        self._rl.append(np.broadcast_to(np.asarray(lower, dtype=float), (size,)).copy())
+        self._ru.append(np.broadcast_to(np.asarray(upper, dtype=float), (size,)).copy())
+        self.n_rows += size
         return start
 
     def coef(self, row: int, col: int, value: float, lag: int = 0) -> None:
         """``value`` at (row + t, col + t - lag) for every t >= lag."""
         t = np.arange(lag, self.T)
-        self._r.append(row + t)
-        self._c.append(col + t - lag)
-        self._v.append(np.full(t.size, float(value)))
+        self.add(row + t, col + t - lag, np.full(t.size, float(value)))
+
+    def add(self, rows: np.ndarray, cols: np.ndarray, values: object) -> None:
+        """Coefficients at arbitrary (row, col) pairs."""
+        rows = np.asarray(rows, dtype=np.int64)
+        self._r.append(rows)
+        self._c.append(np.asarray(cols, dtype=np.int64))
+        self._v.append(np.broadcast_to(np.asarray(values, dtype=float), rows.shape).copy())
+
+    def add_cost(self, col: int, values: np.ndarray) -> None:
+        """Add ``values`` to the costs of the ``T`` columns from ``col``."""
+        start = 0
+        for block in self._cost:
+            if start <= col < start + block.size:
+                block[col - start : col - start + self.T] += values
+                return
+            start += block.size
+        raise IndexError(col)
 
     def lp(self) -> highspy.HighsLp:
         r, c, v = np.concatenate(self._r), np.concatenate(self._c), np.concatenate(self._v)
@@ -250,6 +305,10 @@ class Layout:
     track_cols: tuple[tuple[int, ...], ...]  # per storage, per track: energy column block
     balance_row: int
     track_rows: tuple[tuple[int, ...], ...]
+    K: int | None = None  # curtailed export
+    V: int | None = None  # import above the limit
+    peak_cols: tuple[int, ...] = ()  # per peak group: its variable
+    ramp_rows: int | None = None  # 2 T rows: u_t -/+ (E_t - E_(t-1)) >= 0
 
 
 def build(
@@ -259,6 +318,7 @@ def build(
     flex_max_kwh: np.ndarray | None = None,
     day_end: np.ndarray | None = None,
     terminal_value_ct_per_kwh: np.ndarray | None = None,
+    terms: GridTerms | None = None,
 ) -> tuple[highspy.HighsLp, Layout]:
     """The LP over ``T = len(net_kwh)`` steps.
 
@@ -266,17 +326,20 @@ def build(
     imbalance_sell, feed_in) [CT/kWh]; ``flex_max_kwh``: deferrable load per step (None: no
     load shifting); ``day_end``: steps where nothing may be deferred and the backlog must be 0;
     ``terminal_value_ct_per_kwh``: value per storage of the energy left in its first track at
-    the horizon's end (MPC only; the bound uses none).
+    the horizon's end (MPC only; the bound uses none); ``terms``: the objective's and the
+    tariff's grid terms (:class:`GridTerms`; None: energy prices only).
     """
+    g = terms or GridTerms()
     T = int(np.asarray(net_kwh).size)
     p_da, p_ib, p_is, p_fi = (np.asarray(p, dtype=float) for p in prices)
+    w = g.tokens
     m = _Matrix(T)
-    Q = m.cols(0.0, INF, p_da)
-    S = m.cols(0.0, INF, p_ib)
-    E = m.cols(0.0, INF, -p_is)
-    I = m.cols(0.0, INF)  # noqa: E741
-    X = m.cols(0.0, INF, -p_fi)
-    bal = m.rows(net_kwh, net_kwh)  # I - X + D - R - sum(c - d) = load - pv
+    Q = m.cols(0.0, INF, w * p_da)
+    S = m.cols(0.0, INF, w * p_ib)
+    E = m.cols(0.0, INF, -w * p_is)
+    I = m.cols(0.0, INF, 0.0 if g.import_cost is None else g.import_cost[:T])  # noqa: E741
+    X = m.cols(0.0, g.export_limit_kwh if math.isfinite(g.export_limit_kwh) else INF, -w * p_fi)
+    bal = m.rows(net_kwh, net_kwh)  # I - X - K + D - R - sum(c - d) = load - pv
     m.coef(bal, I, 1.0)
     m.coef(bal, X, -1.0)
     proc = m.rows(0.0, 0.0)  # I - Q - S + E = 0
@@ -284,6 +347,20 @@ def build(
     m.coef(proc, Q, -1.0)
     m.coef(proc, S, -1.0)
     m.coef(proc, E, 1.0)
+    K = V = None
+    if math.isfinite(g.export_limit_kwh):
+        # Spilling costs nothing but the feed-in it forgoes (a hair of cost on it, 1e-6 or
+        # 1e-4 CT/kWh, made HiGHS' simplex 20x slower on the synthetic year: degeneracy).
+        K = m.cols(0.0, INF, 0.0)
+        m.coef(bal, K, -1.0)
+    if math.isfinite(g.import_limit_kwh):
+        V = m.cols(0.0, INF, w * g.overrun_ct_per_kwh)
+        over = m.rows(-INF, g.import_limit_kwh)  # I - V <= limit
+        m.coef(over, I, 1.0)
+        m.coef(over, V, -1.0)
+    if g.net_cost is not None:
+        m.add_cost(I, g.net_cost[:T])
+        m.add_cost(X, -g.net_cost[:T])
     D = R = None
     if flex_max_kwh is not None:
         ends = np.zeros(T, bool) if day_end is None else np.asarray(day_end, bool)
@@ -297,6 +374,34 @@ def build(
         m.coef(back, B, -1.0, lag=1)
         m.coef(back, D, -1.0)
         m.coef(back, R, 1.0)
+    peak_cols = []
+    for grp in g.peaks:
+        steps = np.asarray(grp.steps, dtype=np.int64)
+        col = m.cols(grp.floor, INF, grp.cost, n=1)
+        first = m.rows(-INF, 0.0, n=steps.size)  # scale * x_t - P <= 0
+        r = first + np.arange(steps.size)
+        m.add(r, I + steps, grp.scale)
+        if grp.of == "net":
+            m.add(r, X + steps, -grp.scale)
+        m.add(r, np.full(steps.size, col), -1.0)
+        peak_cols.append(col)
+    ramp_rows = None
+    if g.ramping > 0 and T > 0:
+        u = m.cols(0.0, INF, g.ramping)
+        start = 0.0 if g.ramp_start_kwh is None else float(g.ramp_start_kwh)
+        lo = np.zeros(T)
+        first = g.ramp_start_kwh is not None
+        # u_t - E_t + E_(t-1) >= 0 and u_t + E_t - E_(t-1) >= 0; E_(-1) = start (a constant).
+        lo_dn, lo_up = lo.copy(), lo.copy()
+        lo_dn[0], lo_up[0] = (-start, start) if first else (-INF, -INF)
+        ramp_rows = m.rows(lo_dn, INF)
+        up = m.rows(lo_up, INF)
+        for row, sign in ((ramp_rows, 1.0), (up, -1.0)):
+            m.coef(row, u, 1.0)
+            m.coef(row, I, -sign)
+            m.coef(row, X, sign)
+            m.coef(row, I, sign, lag=1)
+            m.coef(row, X, -sign, lag=1)
     charge, discharge, track_cols, track_rows = [], [], [], []
     for j, st in enumerate(storages):
         c = m.cols(0.0, st.max_flow_kwh)
@@ -336,6 +441,10 @@ def build(
         tuple(track_cols),
         bal,
         tuple(track_rows),
+        K=K,
+        V=V,
+        peak_cols=tuple(peak_cols),
+        ramp_rows=ramp_rows,
     )
     return m.lp(), layout
 
@@ -343,8 +452,7 @@ def build(
 def new_solver() -> highspy.Highs:
     """A quiet HiGHS instance on dual simplex (measured 2-3x faster than the default choice,
     interior point, on a year of hourly steps; docs/optimize.md)."""
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = quiet_highs()
     h.setOptionValue("solver", "simplex")
     return h
 
@@ -406,6 +514,76 @@ def _scenario_prices(s: Scenario) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     return p.day_ahead, p.imbalance_buy, p.imbalance_sell, p.feed_in
 
 
+def grid_terms(
+    weights: grid.LinearWeights,
+    tariff: Tariff,
+    dt_h: float,
+    period: np.ndarray,
+    days: np.ndarray,
+    blocks: np.ndarray,
+    *,
+    period_floor_kw: float = 0.0,
+    block_floor_kwh: float | None = None,
+    ramp_start_kwh: float | None = None,
+) -> GridTerms:
+    """The objective's ``weights`` and the ``tariff`` as LP terms over steps whose demand-charge
+    period, day and load-factor block are ``period``, ``days``, ``blocks`` (group numbers,
+    sorted). A rolling plan passes the peaks so far of the groups it starts in (``*_floor``:
+    only a higher peak costs more) and the district net just before its first step."""
+    peaks: list[PeakGroup] = []
+
+    def groups(index: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        cuts = np.flatnonzero(np.diff(index)) + 1
+        return [(int(index[part[0]]), part) for part in np.split(np.arange(index.size), cuts)]
+
+    if tariff.demand_charge_ct_per_kw > 0:
+        for k, (_, steps) in enumerate(groups(period)):
+            peaks.append(
+                PeakGroup(
+                    steps,
+                    weights.tokens * tariff.demand_charge_ct_per_kw,
+                    "import",
+                    1.0 / dt_h,
+                    period_floor_kw if k == 0 else 0.0,
+                )
+            )
+    if weights.daily_peak > 0:
+        for _, steps in groups(days):
+            peaks.append(PeakGroup(steps, weights.daily_peak, "import", 1.0 / dt_h))
+    for k, (b, steps) in enumerate(groups(blocks)):
+        cost = float(weights.block_peak[b]) if b < weights.block_peak.size else 0.0
+        if cost > 0:
+            floor = block_floor_kwh if k == 0 and block_floor_kwh is not None else -INF
+            peaks.append(PeakGroup(steps, cost, "net", 1.0, floor))
+    return GridTerms(
+        tokens=weights.tokens,
+        import_cost=weights.import_carbon,
+        net_cost=weights.net if np.any(weights.net != 0) else None,
+        import_limit_kwh=tariff.import_limit_kw * dt_h,
+        export_limit_kwh=tariff.export_limit_kw * dt_h,
+        overrun_ct_per_kwh=tariff.overrun_ct_per_kwh,
+        ramping=weights.ramping,
+        ramp_start_kwh=ramp_start_kwh,
+        peaks=tuple(peaks),
+    )
+
+
+def scenario_terms(scenario: Scenario) -> tuple[GridTerms, float]:
+    """The scenario's objective (against its no-control run) and tariff over the whole horizon,
+    and the objective's constant (``J = LP objective + constant``)."""
+    s = scenario
+    w = grid.scenario_weights(s)
+    terms = grid_terms(
+        w,
+        s.tariff,
+        s.dt_h,
+        grid.period_index(s.tariff.demand_charge_period, s.timestamps(), s.steps_per_day),
+        grid.day_index(s.n_steps, s.steps_per_day),
+        grid.block_index(s.n_steps, s.dt_h),
+    )
+    return terms, w.constant
+
+
 def solve_scenario(scenario: Scenario, *, relaxed: bool) -> LPResult:
     """Build and solve the whole horizon at once (see the module docstring for the variants)."""
     s = scenario
@@ -416,11 +594,16 @@ def solve_scenario(scenario: Scenario, *, relaxed: bool) -> LPResult:
     if relaxed and np.any(s.flexible_share > 0):
         flex = s.load_kwh @ s.flexible_share
     prices = _scenario_prices(s)
-    lp, layout = build(net, prices, storages, flex, day_end_mask(s.n_steps, s.steps_per_day))
+    terms, constant = scenario_terms(s)
+    lp, layout = build(
+        net, prices, storages, flex, day_end_mask(s.n_steps, s.steps_per_day), terms=terms
+    )
     h = new_solver()
     h.passModel(lp)
     t1 = time.perf_counter()
     solve(h)
+    if not relaxed:
+        one_direction(h, layout)
     t2 = time.perf_counter()
     values = np.asarray(h.getSolution().col_value)
     return extract(
@@ -428,7 +611,7 @@ def solve_scenario(scenario: Scenario, *, relaxed: bool) -> LPResult:
         layout,
         storages,
         prices,
-        cost_ct=float(h.getInfo().objective_function_value),
+        cost_ct=float(h.getInfo().objective_function_value) + constant,
         relaxed=relaxed,
         status=h.modelStatusToString(h.getModelStatus()),
         build_s=t1 - t0,
@@ -438,10 +621,36 @@ def solve_scenario(scenario: Scenario, *, relaxed: bool) -> LPResult:
     )
 
 
+SIMULTANEOUS_KWH = 1e-7
+
+
+def one_direction(h: highspy.Highs, layout: Layout, max_rounds: int = 10) -> int:
+    """Make a solved plan executable: a storage cannot charge and discharge in one step, but
+    the LP may do both where wasting energy pays (an objective that rewards ramps smoothed or
+    the load factor's block means). At every such step the smaller of the two flows is fixed
+    to 0 and the LP solved again (from its basis), until no step has both. Returns the rounds
+    taken (0: the plan was executable already)."""
+    for rounds in range(max_rounds):
+        x = np.asarray(h.getSolution().col_value)
+        cols: list[np.ndarray] = []
+        for c0, d0 in zip(layout.charge, layout.discharge, strict=True):
+            c, d = x[c0 : c0 + layout.T], x[d0 : d0 + layout.T]
+            both = np.flatnonzero(np.minimum(c, d) > SIMULTANEOUS_KWH)
+            cols.append(np.where(c[both] < d[both], c0 + both, d0 + both))
+        fix = np.concatenate(cols).astype(np.int32) if cols else np.zeros(0, np.int32)
+        if fix.size == 0:
+            return rounds
+        zero = np.zeros(fix.size)
+        h.changeColsBounds(fix.size, fix, zero, zero)
+        solve(h)
+    return max_rounds
+
+
 def lp_lower_bound(scenario: Scenario) -> LPResult:
-    """The perfect-foresight lower bound on ``tokens_spent_ct`` (``C_optimal``): no run of the
-    simulator on ``scenario``, under any sequence of levers, spends less than ``cost_ct``
-    (up to the solver's tolerance, about 1e-7 relative)."""
+    """The perfect-foresight lower bound on the scenario's objective ``J`` (``C_optimal``;
+    tokens spent for ``cost``): no run of the simulator on ``scenario``, under any sequence of
+    levers, has a lower ``objective_value`` than ``cost_ct`` (up to the solver's tolerance,
+    about 1e-7 relative)."""
     return solve_scenario(scenario, relaxed=True)
 
 

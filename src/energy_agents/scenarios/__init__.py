@@ -8,7 +8,12 @@ See docs/scenarios.md.
 
 from __future__ import annotations
 
-from ..sim.params import Scenario, ScenarioError
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from ..sim.objective import Objective, ObjectiveError
+from ..sim.params import Scenario, ScenarioError, Tariff
 
 SCENARIO_KINDS = ("synthetic", "citylearn:PATH", "csv:PATH")
 
@@ -21,6 +26,8 @@ def load_scenario(
     seed: int = 0,
     community_storage: bool | None = None,
     flexible_share: float | None = None,
+    tariff: Mapping[str, Any] | None = None,
+    objective: str | Objective | None = None,
 ) -> Scenario:
     """Build the scenario named by ``spec``.
 
@@ -30,7 +37,10 @@ def load_scenario(
     the first ``members`` members of a dataset; ``days`` cuts the horizon to whole days from
     the start; ``seed`` drives the synthetic generator. ``community_storage`` and
     ``flexible_share`` override each kind's default (synthetic: storages on, 0.15; CityLearn:
-    off, 0; CSV: as the files say).
+    off, 0; CSV: as the files say). ``tariff`` overrides components of the kind's tariff
+    (``Tariff`` fields; synthetic: a demand charge and connection limits, CityLearn: none, CSV:
+    ``scenario.json``); ``objective`` replaces the scenario's (a preset name, ``"PRESET,key=v"``,
+    or an :class:`Objective`).
     """
     if not isinstance(spec, str) or not spec.strip():
         raise ScenarioError(f"scenario {spec!r}: expected one of {', '.join(SCENARIO_KINDS)}")
@@ -75,7 +85,33 @@ def load_scenario(
         )
     if days is not None:
         scenario = scenario.head(days * scenario.steps_per_day)
-    return scenario
+    return with_tariff_and_objective(scenario, tariff, objective)
 
 
-__all__ = ["SCENARIO_KINDS", "Scenario", "ScenarioError", "load_scenario"]
+def with_tariff_and_objective(
+    scenario: Scenario,
+    tariff: Mapping[str, Any] | None = None,
+    objective: str | Objective | None = None,
+) -> Scenario:
+    """``scenario`` with tariff components overridden and its objective replaced."""
+    changes: dict[str, Any] = {}
+    if tariff:
+        merged = {**scenario.tariff.to_dict(), **dict(tariff)}
+        changes["tariff"] = Tariff.from_dict(merged)
+    if objective is not None:
+        try:
+            changes["objective"] = (
+                objective if isinstance(objective, Objective) else Objective.parse(objective)
+            )
+        except ObjectiveError as exc:
+            raise ScenarioError(str(exc)) from None
+    return replace(scenario, **changes) if changes else scenario
+
+
+__all__ = [
+    "SCENARIO_KINDS",
+    "Scenario",
+    "ScenarioError",
+    "load_scenario",
+    "with_tariff_and_objective",
+]

@@ -19,7 +19,10 @@ Mapping (docs/scenarios.md has the full table):
 - time: rows ``simulation_start_time_step`` .. ``simulation_end_time_step`` of
   ``seconds_per_time_step``; timestamps from the ``month``/``hour`` columns, see
   :func:`start_timestamp`;
-- weather.csv -> ``Scenario.weather``; carbon intensity is not used.
+- weather.csv -> ``Scenario.weather``; ``carbon_intensity.csv`` (``carbon_intensity`` [kg
+  CO2/kWh]) -> ``Scenario.carbon_kg_per_kwh`` (zeros, with a note, when the schema names none);
+- no tariff components (CityLearn has no demand charge or connection limit): a run may add
+  them (``load_scenario(..., tariff=...)``).
 
 Anything the loader cannot use is listed in ``Scenario.notes``.
 """
@@ -294,6 +297,7 @@ def load_citylearn(
 
     prices = _prices(schema, schema_path, root, names, len(first), rows, notes)
     weather = _weather(schema, root, names, len(first), rows, notes)
+    carbon = _carbon(schema, root, names, len(first), rows, notes)
     cap, power, eff, soc_min = (np.array(v, dtype=float) for v in zip(*batteries, strict=True))
     bank = StorageBank(
         tuple(names), cap, power, eff, eff, soc_min, np.ones(len(names)), soc_min.copy()
@@ -319,7 +323,7 @@ def load_citylearn(
         notes.append(f"devices ignored: {key} ({', '.join(where)}); this model has no such device")
     notes.append(
         "battery: efficiency on charge and discharge, starts empty; degradation, standing loss "
-        "and power curves ignored; carbon intensity not used"
+        "and power curves ignored"
     )
     return Scenario(
         name=f"citylearn-{schema_path.parent.name}",
@@ -334,7 +338,30 @@ def load_citylearn(
         flexible_share=np.full(len(names), float(flexible_share)),
         weather=weather,
         notes=tuple(notes),
+        carbon_kg_per_kwh=carbon,
     )
+
+
+def _carbon(
+    schema: dict[str, Any],
+    root: Path,
+    names: list[str],
+    n_rows: int,
+    rows: slice,
+    notes: list[str],
+) -> np.ndarray | None:
+    """``carbon_intensity.csv`` of the first building [kg CO2/kWh], or None (no such file)."""
+    cname = schema["buildings"][names[0]].get("carbon_intensity")
+    cpath = root / str(cname) if cname else None
+    if cpath is None or not cpath.is_file():
+        what = f"{cpath} not found" if cpath else "no carbon intensity file in the schema"
+        notes.append(f"carbon: {what}; carbon intensity 0 (carbon KPIs are 0)")
+        return None
+    df = read_table(cpath, ("carbon_intensity",))
+    if len(df) != n_rows:
+        raise ScenarioError(f"{cpath}: {len(df)} rows, expected {n_rows} (as the building files)")
+    notes.append(f"carbon: {cpath.name} carbon_intensity as kg CO2/kWh of grid imports")
+    return numeric_column(df, cpath, "carbon_intensity")[rows]
 
 
 def _prices(

@@ -18,8 +18,15 @@ member has exactly one row per timestamp.
 ``flexible_share`` (0). Members not listed get no battery and the defaults.
 
 ``prices.csv`` (optional): ``timestamp``, ``day_ahead`` [CT/kWh] plus optionally
-``imbalance_buy`` (= day_ahead), ``imbalance_sell`` (= day_ahead), ``feed_in`` (0). Its
-timestamps equal those of ``timeseries.csv``. Without it: the synthetic time-of-use tariff.
+``imbalance_buy`` (= day_ahead), ``imbalance_sell`` (= day_ahead), ``feed_in`` (0) and
+``carbon_kg_per_kwh`` (the grid's carbon intensity, 0). Its timestamps equal those of
+``timeseries.csv``. Without it: the synthetic time-of-use tariff and no carbon intensity.
+
+``scenario.json`` (optional): ``{"tariff": {...}, "objective": ...}``: the tariff's components
+(``Tariff`` fields: ``demand_charge_ct_per_kw``, ``demand_charge_period``,
+``import_limit_kw``, ``export_limit_kw``, ``overrun_ct_per_kwh``; none without the file) and
+the objective (a preset name such as ``"citylearn2022"``, or an object of ``Objective``
+weights; ``cost`` without it).
 
 ``storages.csv`` (optional): community storages, ``name``, ``capacity_kwh``, ``power_kw`` plus
 optionally ``efficiency`` (0.92), ``soc_min`` (0), ``soc_max`` (1), ``soc_init`` (0.5).
@@ -29,19 +36,23 @@ optionally ``efficiency`` (0.92), ``soc_min`` (0), ``soc_max`` (1), ``soc_init``
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..sim.params import Prices, Scenario, ScenarioError, StorageBank
+from ..sim.objective import Objective, ObjectiveError
+from ..sim.params import Prices, Scenario, ScenarioError, StorageBank, Tariff
 
 TIMESERIES = "timeseries.csv"
 MEMBERS = "members.csv"
 PRICES = "prices.csv"
 STORAGES = "storages.csv"
 WEATHER = "weather.csv"
+SCENARIO_FILE = "scenario.json"
 
 MEMBER_DEFAULTS = {
     "battery_kwh": 0.0,
@@ -272,7 +283,40 @@ def _read_storages(path: Path) -> StorageBank:
         raise ScenarioError(f"{path}: {exc}") from None
 
 
-def _read_prices(path: Path, times: pd.DatetimeIndex, reference: Path) -> Prices:
+def read_scenario_file(path: Path) -> tuple[Tariff, Objective]:
+    """The tariff and objective of ``scenario.json`` (defaults without the file)."""
+    if not path.is_file():
+        return Tariff(), Objective()
+    try:
+        data: Any = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ScenarioError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{path}: expected a JSON object")
+    unknown = set(data) - {"tariff", "objective"}
+    if unknown:
+        raise ScenarioError(
+            f"{path}: field {sorted(unknown)[0]}: unknown; known: objective, tariff"
+        )
+    try:
+        tariff = data.get("tariff") or {}
+        if not isinstance(tariff, dict):
+            raise ScenarioError("tariff: expected an object")
+        objective = data.get("objective", "cost")
+        obj = (
+            Objective.parse(objective)
+            if isinstance(objective, str)
+            else Objective.from_dict(objective)
+        )
+        return Tariff.from_dict(tariff), obj
+    except (ScenarioError, ObjectiveError, TypeError) as exc:
+        raise ScenarioError(f"{path}: {exc}") from None
+
+
+def _read_prices(
+    path: Path, times: pd.DatetimeIndex, reference: Path
+) -> tuple[Prices, np.ndarray | None]:
+    """The prices, and the carbon intensity when the file has its column."""
     df = _aligned(read_table(path, ("timestamp", "day_ahead")), path, times, reference)
     da = numeric_column(df, path, "day_ahead")
     get = {
@@ -289,7 +333,10 @@ def _read_prices(path: Path, times: pd.DatetimeIndex, reference: Path) -> Prices
         prices.check(len(times))
     except ScenarioError as exc:
         raise ScenarioError(f"{path}: {exc}") from None
-    return prices
+    carbon = None
+    if "carbon_kg_per_kwh" in df.columns:
+        carbon = numeric_column(df, path, "carbon_kg_per_kwh")
+    return prices, carbon
 
 
 def _read_weather(path: Path, times: pd.DatetimeIndex, reference: Path) -> dict[str, np.ndarray]:
@@ -339,8 +386,9 @@ def load_csv(
         )
     except ScenarioError as exc:
         raise ScenarioError(f"{folder / MEMBERS}: {exc}") from None
+    carbon = None
     if (folder / PRICES).is_file():
-        prices = _read_prices(folder / PRICES, times, ts_path)
+        prices, carbon = _read_prices(folder / PRICES, times, ts_path)
     else:
         from .synthetic import tariff_prices
 
@@ -359,6 +407,9 @@ def load_csv(
         _read_weather(folder / WEATHER, times, ts_path) if (folder / WEATHER).is_file() else {}
     )
     flex = info["flexible_share"] if flexible_share is None else np.full(len(names), flexible_share)
+    if carbon is None:
+        notes.append(f"carbon: no carbon_kg_per_kwh column in {PRICES}; carbon intensity 0")
+    tariff, objective = read_scenario_file(folder / SCENARIO_FILE)
     return Scenario(
         name=f"csv-{folder.name}",
         start=times[0].strftime("%Y-%m-%dT%H:%M:%S"),
@@ -372,4 +423,7 @@ def load_csv(
         flexible_share=flex,
         weather=weather,
         notes=tuple(notes),
+        carbon_kg_per_kwh=carbon,
+        tariff=tariff,
+        objective=objective,
     )

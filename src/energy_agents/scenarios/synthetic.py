@@ -13,7 +13,14 @@
   a daily level factor and hourly multiplicative noise; every member's year is then rescaled
   so that its annual total is exactly its drawn consumption.
 - Tariff: a time-of-use day-ahead price (see :func:`tou_day_ahead`), imbalance buy 1.25 x and
-  imbalance sell 0.75 x day-ahead, feed-in 0.08 CT/kWh.
+  imbalance sell 0.75 x day-ahead, feed-in 0.08 CT/kWh; a demand charge of 10 CT per kW of
+  each month's highest import; a connection limit of 1.5 kW per member for import (a typical
+  after-diversity maximum demand per home) and 60 % of the installed PV for export (at least
+  the import limit), 1 CT/kWh on import above the limit (:func:`default_tariff`).
+- Carbon: the measured hourly grid carbon intensity of the CityLearn Challenge 2022 dataset,
+  placed on this calendar by month, day and hour (``scenarios/data/carbon_intensity.csv``,
+  written by ``scripts/make_synthetic_carbon.py``; the only full year of hourly grid carbon
+  intensity among the bundled data).
 
 Everything is deterministic for a seed; the weather/PV/profile base is cached per process and
 the per-member arrays are built vectorized (no per-member pvlib calls), so 10,000 members
@@ -29,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..sim.params import Prices, Scenario, ScenarioError, StorageBank
+from ..sim.params import Prices, Scenario, ScenarioError, StorageBank, Tariff
 
 YEAR = 2023
 """Calendar year of the synthetic community (2023-01-01 is a Sunday; 365 days)."""
@@ -68,6 +75,11 @@ PEAK = 0.45  # 17:00-21:00 Monday-Friday
 IMBALANCE_BUY_FACTOR = 1.25
 IMBALANCE_SELL_FACTOR = 0.75
 FEED_IN = 0.08
+DEMAND_CHARGE_CT_PER_KW = 10.0  # per kW of the month's highest import
+IMPORT_LIMIT_KW_PER_MEMBER = 1.5  # after-diversity maximum demand of a home
+EXPORT_LIMIT_SHARE_OF_PV = 0.6  # of the installed PV (Germany's cap for new PV, 2025)
+OVERRUN_CT_PER_KWH = 1.0  # on import above the limit
+CARBON_FILE = Path(__file__).parent / "data" / "carbon_intensity.csv"
 
 ORIENTATIONS: tuple[tuple[str, float, float, float], ...] = (
     # name, tilt [deg], azimuth [deg, 180 = south], share of PV members
@@ -234,6 +246,28 @@ def tariff_prices(timestamps: np.ndarray) -> Prices:
     )
 
 
+def default_tariff(n_members: int, pv_kwp: float) -> Tariff:
+    """The synthetic community's demand charge and connection limits (module docstring)."""
+    imp = IMPORT_LIMIT_KW_PER_MEMBER * n_members
+    return Tariff(
+        demand_charge_ct_per_kw=DEMAND_CHARGE_CT_PER_KW,
+        demand_charge_period="month",
+        import_limit_kw=imp,
+        export_limit_kw=max(EXPORT_LIMIT_SHARE_OF_PV * pv_kwp, imp),
+        overrun_ct_per_kwh=OVERRUN_CT_PER_KWH,
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def carbon_intensity() -> np.ndarray:
+    """Hourly carbon intensity of the synthetic year [kg CO2/kWh], read-only ``(8760,)``."""
+    values = pd.read_csv(CARBON_FILE)["carbon_kg_per_kwh"].to_numpy(dtype=np.float64)
+    if values.shape != (N_STEPS,):
+        raise ScenarioError(f"{CARBON_FILE}: expected {N_STEPS} hourly rows, got {values.size}")
+    values.flags.writeable = False
+    return values
+
+
 def community_storages(n_members: int) -> StorageBank:
     """``storage_A`` and ``storage_B`` sized with the community (kWh per member, 0.5 C)."""
     names = tuple(COMMUNITY_STORAGE_KWH_PER_MEMBER)
@@ -320,6 +354,7 @@ def build_synthetic(
         soc_init=0.5,
     )
     timestamps = np.datetime64(START, "s") + np.arange(N_STEPS) * np.timedelta64(3600, "s")
+    tariff = default_tariff(n, float(kwp.sum()))
     notes = (
         f"synthetic: {n} households, seed {seed}, one year from {START} in 1 h steps",
         f"weather and PV: pvlib bundled TMY3 {TMY_FILE} (Greensboro NC), PVWatts; "
@@ -328,7 +363,10 @@ def build_synthetic(
         f"{ANNUAL_LOAD_KWH[0]:.0f}-{ANNUAL_LOAD_KWH[1]:.0f} kWh/yr with seeded variation",
         f"home batteries: {int(has_bat.sum())} members ({bat_cap.sum():.1f} kWh in total)",
         "tariff: time-of-use day-ahead 0.20/0.30/0.45 CT/kWh, imbalance buy 1.25x, "
-        "imbalance sell 0.75x, feed-in 0.08 CT/kWh",
+        "imbalance sell 0.75x, feed-in 0.08 CT/kWh; demand charge "
+        f"{DEMAND_CHARGE_CT_PER_KW:g} CT/kW-month; connection limit {tariff.import_limit_kw:g} kW "
+        f"import, {tariff.export_limit_kw:g} kW export, {OVERRUN_CT_PER_KWH:g} CT/kWh above it",
+        "carbon: hourly grid carbon intensity of the CityLearn 2022 dataset on this calendar",
     )
     return Scenario(
         name=f"synthetic-{n}-seed{seed}",
@@ -344,4 +382,6 @@ def build_synthetic(
         elasticity=elasticity,
         weather=dict(weather_history()),
         notes=notes,
+        carbon_kg_per_kwh=carbon_intensity(),
+        tariff=tariff,
     )

@@ -11,7 +11,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from . import market, storage
+from . import grid, market, storage
 from .ledger import TokenLedger
 from .levers import Levers
 from .observation import Observation
@@ -31,7 +31,14 @@ RESULT_COLUMNS = (
     "procurement_kwh",
     "shortfall_kwh",  # import above procurement, bought at the imbalance buy price
     "excess_kwh",  # procurement not used, sold at the imbalance sell price
-    "grid_cost_ct",
+    "grid_cost_ct",  # energy + overrun + demand charge (what the community pays the grid)
+    "demand_charge_ct",  # billed at the last step of each demand-charge period
+    "overrun_ct",  # import above the connection limit x the overrun price
+    "overrun_kwh",  # import above the connection limit (served, but penalized)
+    "curtailed_kwh",  # export above the connection limit (PV spilled)
+    "period_peak_kw",  # highest import of the demand-charge period so far, after this step
+    "net_kwh",  # the district's net exchange E = import - export (after curtailment)
+    "carbon_kg",  # carbon intensity x import
     "burned_ct",
     "minted_ct",
     "tokens_spent_ct",  # grid_cost_ct + burned_ct
@@ -122,6 +129,14 @@ def home_battery_flow(
     return storage.dispatch(bank, energy_kwh, dt_h, setpoint, levers.storage_follow, own_net_kwh)
 
 
+def _steps_left(index: np.ndarray) -> np.ndarray:
+    """Per step: the steps left in its group, itself included (1 at a group's last step)."""
+    n = index.size
+    ends = np.flatnonzero(grid.last_of_group(index))
+    end_of = ends[np.searchsorted(ends, np.arange(n))]
+    return end_of - np.arange(n) + 1
+
+
 class Community:
     """One simulated community, advanced one step at a time."""
 
@@ -161,6 +176,18 @@ class Community:
         self.results["pv_kwh"][:] = s.pv_kwh.sum(axis=1)
         base_net = self.results["load_kwh"] - self.results["pv_kwh"]
         self.results["city_base_cost_ct"][:] = np.maximum(0.0, s.prices.day_ahead * base_net)
+        # The tariff: limits in kWh per step, the demand-charge periods, the load-factor blocks.
+        tar = s.tariff
+        self._imp_lim = tar.import_limit_kw * s.dt_h
+        self._exp_lim = tar.export_limit_kw * s.dt_h
+        stamps = s.timestamps()
+        self._period = grid.period_index(tar.demand_charge_period, stamps, s.steps_per_day)
+        self._period_end = grid.last_of_group(self._period)
+        self._period_left = _steps_left(self._period)
+        self._block = grid.block_index(s.n_steps, s.dt_h)
+        self._block_left = _steps_left(self._block)
+        self.period_peak_kw = 0.0
+        self.block_peak_net_kwh = -np.inf
 
     @property
     def done(self) -> bool:
@@ -212,6 +239,8 @@ class Community:
             "member_battery_capacity_kwh": frozen(mb.capacity_kwh),
             "member_battery_power_kw": frozen(mb.power_kw),
             "flexible_share": frozen(s.flexible_share),
+            "tariff": MappingProxyType(s.tariff.to_dict()),
+            "objective": MappingProxyType(s.objective.to_dict()),
         }
 
     def observe(self) -> Observation:
@@ -260,6 +289,13 @@ class Community:
             member_hist_pv_kwh=_frozen_view(s.pv_kwh[lo_m : self.t]),
             last_levers=self.last_levers,
             cumulative_cost_ct=self.cumulative_cost,
+            hist_carbon_kg_per_kwh=_frozen_view(s.carbon[lo : self.t]),
+            period_peak_import_kw=self.period_peak_kw,
+            period_steps_left=int(self._period_left[t]),
+            block_peak_net_kwh=float(self.block_peak_net_kwh)
+            if np.isfinite(self.block_peak_net_kwh)
+            else None,
+            block_steps_left=int(self._block_left[t]),
             **self._static,  # type: ignore[arg-type]
         )
 
@@ -325,13 +361,28 @@ class Community:
         else:
             imp = float(_sum(res_deficit)) + float(_sum(np.maximum(comm_flow, 0.0)))
             exp = float(_sum(res_surplus)) + float(_sum(np.maximum(-comm_flow, 0.0)))
+        # The connection limit: export above it is curtailed, import above it is penalized.
+        curtailed = max(exp - self._exp_lim, 0.0)
+        exported_share = 1.0 - curtailed / exp if exp > 0.0 else 1.0
+        exp -= curtailed
+        overrun = max(imp - self._imp_lim, 0.0)
         q = lv.procurement_kwh
         shortfall, excess = max(imp - q, 0.0), max(q - imp, 0.0)
+        tar = s.tariff
+        overrun_ct = tar.overrun_ct_per_kwh * overrun
+        self.period_peak_kw = max(self.period_peak_kw, imp / dt)
+        period_peak = self.period_peak_kw
+        demand_charge = 0.0
+        if self._period_end[t]:
+            demand_charge = tar.demand_charge_ct_per_kw * self.period_peak_kw
+            self.period_peak_kw = 0.0
         grid_cost = (
             p_da * q
             + float(s.prices.imbalance_buy[t]) * shortfall
             - float(s.prices.imbalance_sell[t]) * excess
             - p_fi * exp
+            + overrun_ct
+            + demand_charge
         )
 
         # 5. Tokens: mint for local PV use, burn on flexible load drawn from outside the home,
@@ -346,7 +397,8 @@ class Community:
             led.members_trade(bought * price, sold * price)
         else:
             price = 0.0
-        led.members_pay_community(res_deficit * p_da - res_surplus * p_fi)
+        # Members are paid feed-in for the part of their surplus that was not curtailed.
+        led.members_pay_community(res_deficit * p_da - res_surplus * (p_fi * exported_share))
         led.community_pays_grid(grid_cost)
 
         # 6. Checks and records.
@@ -357,7 +409,8 @@ class Community:
             )
         )
         grid_err = abs(
-            (imp - exp) - (float(_sum(res_deficit)) - float(_sum(res_surplus)) + comm_total)
+            (imp - exp - curtailed)
+            - (float(_sum(res_deficit)) - float(_sum(res_surplus)) + comm_total)
         )
         self.max_energy_error = max(self.max_energy_error, member_err, grid_err)
         token_err = led.conservation_error()
@@ -368,7 +421,10 @@ class Community:
         self.discharge_throughput += discharge
         spent = grid_cost + burned
         self.cumulative_cost += spent
-        district_net = float(_sum(member_net)) + comm_total
+        district_net = float(_sum(member_net)) + comm_total + curtailed
+        self.block_peak_net_kwh = max(self.block_peak_net_kwh, district_net)
+        if self._block_left[t] == 1:  # the next step starts a new load-factor block
+            self.block_peak_net_kwh = -np.inf
 
         r = self.results
         r["served_kwh"][t] = float(_sum(served))
@@ -378,6 +434,13 @@ class Community:
         r["shortfall_kwh"][t] = shortfall
         r["excess_kwh"][t] = excess
         r["grid_cost_ct"][t] = grid_cost
+        r["demand_charge_ct"][t] = demand_charge
+        r["overrun_ct"][t] = overrun_ct
+        r["overrun_kwh"][t] = overrun
+        r["curtailed_kwh"][t] = curtailed
+        r["period_peak_kw"][t] = period_peak
+        r["net_kwh"][t] = district_net
+        r["carbon_kg"][t] = float(s.carbon[t]) * imp
         r["burned_ct"][t] = burned
         r["minted_ct"][t] = minted
         r["tokens_spent_ct"][t] = spent

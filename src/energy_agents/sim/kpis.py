@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import grid
 from .community import Community
 
 KPI_LABELS = (
@@ -54,8 +55,39 @@ def compute_kpis(community: Community, baseline_spent_ct: float | None = None) -
         "minted_ct": float(r["minted_ct"].sum()),
         "imbalance_kwh": float(r["shortfall_kwh"].sum() + r["excess_kwh"].sum()),
         "storage_cycles": community.discharge_throughput / capacity if capacity > 0 else 0.0,
+        **grid_kpis(community, spent),
         "max_energy_balance_error_kwh": community.max_energy_error,
         "max_token_conservation_error_ct": community.max_token_error,
         "members": s.n_members,
         "steps": n,
+    }
+
+
+def grid_kpis(community: Community, tokens_spent_ct: float) -> dict[str, Any]:
+    """Carbon, the tariff's components, the CityLearn 2022 score against the no-control run
+    (its parts under ``citylearn_2022``), the peak and ramping ratios, the objective's value."""
+    s, n = community.scenario, community.t
+    r = community.results
+    if n == 0:
+        return {}
+    net, imp = r["net_kwh"][:n], r["import_kwh"][:n]
+    terms = grid.net_terms(net, s.prices.day_ahead[:n], s.carbon[:n], s.dt_h, s.steps_per_day)
+    ref = grid.reference_terms(s, n)
+    weights = grid.linear_weights(s.objective, ref, s.carbon[:n], s.dt_h)
+    overrun = r["overrun_kwh"][:n]
+    return {
+        "carbon_kg": float(r["carbon_kg"][:n].sum()),
+        "demand_charge_ct": float(r["demand_charge_ct"][:n].sum()),
+        "overrun_ct": float(r["overrun_ct"][:n].sum()),
+        "limit_violation_kwh": float(overrun.sum()),
+        "limit_violation_steps": int((overrun > 1e-9).sum()),
+        "curtailed_kwh": float(r["curtailed_kwh"][:n].sum()),
+        "citylearn_2022": grid.citylearn_2022(terms, ref),
+        "all_time_peak_ratio": grid.ratio(terms.all_time_peak, ref.all_time_peak),
+        "daily_peak_ratio": grid.ratio(terms.mean_daily_peak, ref.mean_daily_peak),
+        "ramping_ratio": grid.ratio(terms.ramping, ref.ramping),
+        "objective": s.objective.name,
+        "objective_value": grid.objective_value(
+            weights, tokens_spent_ct, imp, net, s.dt_h, s.steps_per_day
+        ),
     }

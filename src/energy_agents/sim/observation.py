@@ -9,7 +9,8 @@ exactly through JSON, so a live agent reading ``/state`` sees what a batch advis
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, field, fields
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,7 @@ _ARRAY_FIELDS = (
     "hist_net_kwh",
     "member_hist_load_kwh",
     "member_hist_pv_kwh",
+    "hist_carbon_kg_per_kwh",
 )
 _DICT_FIELDS = (
     "storage_soc",
@@ -94,6 +96,21 @@ class Observation:
     member_hist_pv_kwh: np.ndarray
     last_levers: Levers | None
     cumulative_cost_ct: float
+    # The grid's side (optional for other simulators: the defaults mean "no such tariff").
+    hist_carbon_kg_per_kwh: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """Carbon intensity of the past steps [kg CO2/kWh], aligned with ``hist_load_kwh``."""
+    period_peak_import_kw: float = 0.0
+    """Highest import of the current demand-charge period so far [kW] (0 at its start)."""
+    period_steps_left: int = 1
+    """Steps left in the current demand-charge period, this one included."""
+    block_peak_net_kwh: float | None = None
+    """Highest district net exchange E of the current 730-hour block so far [kWh per step]."""
+    block_steps_left: int = 1
+    """Steps left in the current load-factor block, this one included."""
+    tariff: Mapping[str, Any] = field(default_factory=dict)
+    """``Tariff.to_dict()``: demand charge, connection limits (``None``: no limit), overrun."""
+    objective: Mapping[str, Any] = field(default_factory=dict)
+    """``Objective.to_dict()``: what this run minimizes (empty: ``cost``)."""
 
     @property
     def step_of_day(self) -> int:
@@ -118,6 +135,8 @@ class Observation:
                 out[f.name] = v.tolist()
             elif isinstance(v, Levers):
                 out[f.name] = v.to_dict()
+            elif f.name in ("tariff", "objective"):
+                out[f.name] = dict(v)
             elif isinstance(v, Mapping):
                 out[f.name] = {k: float(x) for k, x in v.items()}
             elif isinstance(v, tuple):
@@ -133,6 +152,8 @@ class Observation:
         kwargs: dict[str, Any] = {}
         for f in fields(cls):
             if f.name not in data:
+                if f.default is not MISSING or f.default_factory is not MISSING:
+                    continue  # optional: the field's default
                 raise ValueError(f"observation.{f.name}: missing")
             v = data[f.name]
             if f.name in _ARRAY_FIELDS:
@@ -143,6 +164,8 @@ class Observation:
                 kwargs[f.name] = tuple(str(x) for x in v)
             elif f.name == "last_levers":
                 kwargs[f.name] = None if v is None else Levers.from_dict(v)
+            elif f.name in ("tariff", "objective"):
+                kwargs[f.name] = MappingProxyType(dict(v))
             else:
                 kwargs[f.name] = v
         n = len(kwargs["member_names"])

@@ -8,10 +8,13 @@ Time series have shape ``(n_steps,)`` or ``(n_steps, n_members)`` (row ``t`` is 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
+
+from .objective import Objective
 
 MEMBER_BATTERIES = "members"
 """Lever key of the member-owned batteries (driven as one group, each at its own power)."""
@@ -147,6 +150,91 @@ class Prices:
             raise ScenarioError("prices.feed_in: must be >= 0")
 
 
+DEMAND_CHARGE_PERIODS = ("month", "day")
+
+
+@dataclass(frozen=True)
+class Tariff:
+    """The grid's tariff components at the community's meter beyond the per-kWh prices.
+
+    - **Demand charge**: ``demand_charge_ct_per_kw`` CT per kW of the highest import of each
+      ``demand_charge_period`` (calendar ``month`` of the step timestamps, or simulation
+      ``day``), billed at the period's last step (a real example: US utilities' residential
+      demand rates, e.g. Arizona Public Service's R-3 at about $17/kW-month on the on-peak
+      maximum; Germany's ``Leistungspreis`` for metered business connections per kW-year).
+    - **Connection limit**: ``import_limit_kw`` and ``export_limit_kw`` at the meter. Export
+      above the limit is curtailed (PV spilled, counted as ``curtailed_kwh``; e.g. Germany's
+      feed-in cap of 60 % of the PV's rating for new systems without a smart meter, 2025).
+      Import above the limit is still served, but each kWh above it costs
+      ``overrun_ct_per_kwh`` on top of the energy price and is counted
+      (``limit_violation_kwh``, ``limit_violation_steps``; e.g. the excess-capacity charges UK
+      distribution operators bill for exceeding the agreed supply capacity).
+    """
+
+    demand_charge_ct_per_kw: float = 0.0
+    demand_charge_period: str = "month"
+    import_limit_kw: float = math.inf
+    export_limit_kw: float = math.inf
+    overrun_ct_per_kwh: float = 0.0
+
+    def __post_init__(self) -> None:
+        for key in ("demand_charge_ct_per_kw", "overrun_ct_per_kwh"):
+            v = getattr(self, key)
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, int | float)
+                or not math.isfinite(v)
+                or v < 0
+            ):
+                raise ScenarioError(f"tariff.{key}: must be a finite number >= 0, got {v!r}")
+            object.__setattr__(self, key, float(v))
+        for key in ("import_limit_kw", "export_limit_kw"):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, int | float) or math.isnan(v) or v <= 0:
+                raise ScenarioError(
+                    f"tariff.{key}: must be a number > 0 (inf: no limit), got {v!r}"
+                )
+            object.__setattr__(self, key, float(v))
+        if self.demand_charge_period not in DEMAND_CHARGE_PERIODS:
+            raise ScenarioError(
+                f"tariff.demand_charge_period: must be one of {', '.join(DEMAND_CHARGE_PERIODS)},"
+                f" got {self.demand_charge_period!r}"
+            )
+
+    @property
+    def has_limits(self) -> bool:
+        return math.isfinite(self.import_limit_kw) or math.isfinite(self.export_limit_kw)
+
+    def to_dict(self) -> dict[str, float | str | None]:
+        """JSON form: an infinite limit is ``None``."""
+        return {
+            "demand_charge_ct_per_kw": self.demand_charge_ct_per_kw,
+            "demand_charge_period": self.demand_charge_period,
+            "import_limit_kw": self.import_limit_kw
+            if math.isfinite(self.import_limit_kw)
+            else None,
+            "export_limit_kw": self.export_limit_kw
+            if math.isfinite(self.export_limit_kw)
+            else None,
+            "overrun_ct_per_kwh": self.overrun_ct_per_kwh,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> Tariff:
+        """Inverse of :meth:`to_dict`; unknown keys are refused (the message names them)."""
+        known = set(cls.__dataclass_fields__)
+        for key in data:
+            if key not in known:
+                raise ScenarioError(
+                    f"tariff.{key}: unknown tariff component; known: {', '.join(sorted(known))}"
+                )
+        kwargs = dict(data)
+        for key in ("import_limit_kw", "export_limit_kw"):
+            if key in kwargs and kwargs[key] is None:
+                kwargs[key] = math.inf
+        return cls(**kwargs)  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
 class Scenario:
     """Everything static about one simulated community over ``n_steps`` steps of ``dt_h`` hours.
@@ -154,6 +242,9 @@ class Scenario:
     ``load_kwh`` and ``pv_kwh`` are ``(n_steps, n_members)``, energy per step. A share
     ``flexible_share[i]`` of member i's load can be deferred within the simulation day (see
     docs/model.md); ``elasticity`` scales how much of it the burn rate defers.
+    ``carbon_kg_per_kwh`` is the grid's carbon intensity per step (None: unknown, zeros);
+    ``tariff`` the grid's demand charge and connection limits; ``objective`` what a run on
+    this scenario minimizes and is judged on (a run may choose another).
     """
 
     name: str
@@ -171,6 +262,9 @@ class Scenario:
     max_burn_rate_ct_per_kwh: float = 1.0
     weather: Mapping[str, np.ndarray] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    carbon_kg_per_kwh: np.ndarray | None = None
+    tariff: Tariff = field(default_factory=Tariff)
+    objective: Objective = field(default_factory=Objective)
 
     def __post_init__(self) -> None:
         if not self.dt_h > 0 or (self.dt_h * 4) % 1 != 0:
@@ -218,6 +312,15 @@ class Scenario:
             k: _as_array(f"weather.{k}", v, (shape[0],)) for k, v in dict(self.weather).items()
         }
         object.__setattr__(self, "weather", weather)
+        carbon = np.zeros(shape[0]) if self.carbon_kg_per_kwh is None else self.carbon_kg_per_kwh
+        carbon = _as_array("carbon_kg_per_kwh", carbon, (shape[0],))
+        if np.any(carbon < 0):
+            raise ScenarioError("carbon_kg_per_kwh: must be >= 0")
+        object.__setattr__(self, "carbon_kg_per_kwh", carbon)
+        if not isinstance(self.tariff, Tariff):
+            raise ScenarioError("tariff: must be a Tariff")
+        if not isinstance(self.objective, Objective):
+            raise ScenarioError("objective: must be an Objective")
 
     @property
     def n_steps(self) -> int:
@@ -230,6 +333,12 @@ class Scenario:
     @property
     def steps_per_day(self) -> int:
         return int(round(24 / self.dt_h))
+
+    @property
+    def carbon(self) -> np.ndarray:
+        """The carbon intensity per step [kg CO2/kWh] (zeros when the data had none)."""
+        assert self.carbon_kg_per_kwh is not None  # set in __post_init__
+        return self.carbon_kg_per_kwh
 
     @property
     def storage_names(self) -> tuple[str, ...]:
@@ -249,22 +358,13 @@ class Scenario:
         """The same community over its first ``n_steps`` steps."""
         n = max(1, min(n_steps, self.n_steps))
         p = self.prices
-        return Scenario(
-            name=self.name,
-            start=self.start,
-            dt_h=self.dt_h,
-            member_names=self.member_names,
+        return replace(
+            self,
             load_kwh=self.load_kwh[:n],
             pv_kwh=self.pv_kwh[:n],
             prices=Prices(
                 p.day_ahead[:n], p.imbalance_buy[:n], p.imbalance_sell[:n], p.feed_in[:n]
             ),
-            member_batteries=self.member_batteries,
-            community_storages=self.community_storages,
-            flexible_share=self.flexible_share,
-            elasticity=self.elasticity,
-            mint_rate_ct_per_kwh=self.mint_rate_ct_per_kwh,
-            max_burn_rate_ct_per_kwh=self.max_burn_rate_ct_per_kwh,
             weather={k: v[:n] for k, v in self.weather.items()},
-            notes=self.notes,
+            carbon_kg_per_kwh=self.carbon[:n],
         )
