@@ -153,16 +153,34 @@ def test_newsvendor_quantile():
 
 
 def test_token_economist_burn_defers_fully_and_only_when_cheaper_later():
-    from energy_agents.advisors.token_economist import best_release
+    from energy_agents.advisors.token_economist import Prices, best_release
 
     flex = np.array([1.0, 1.0, 1.0, 1.0])
     base = np.array([2.0, 2.0, 2.0, 2.0])
     buy = np.array([0.45, 0.45, 0.20, 0.45])
     sell = np.full(4, 0.08)
-    r, saving = best_release(flex, base, 0.0, buy, sell, 1.0)
+    zero = np.zeros(4)
+    r, saving = best_release(flex, base, 0.0, Prices(buy, sell, zero), 1.0)
     assert r == 2 and saving == pytest.approx(2 * 0.25)
-    r, saving = best_release(flex, base, 0.0, np.array([0.2, 0.3, 0.45, 0.45]), sell, 1.0)
+    rising = Prices(np.array([0.2, 0.3, 0.45, 0.45]), sell, zero)
+    r, saving = best_release(flex, base, 0.0, rising, 1.0)
     assert r == 0 and saving == 0.0
+
+
+def test_token_economist_release_respects_the_connection_limit_and_the_peak():
+    """Releasing two steps of flexible load at the cheap step would exceed a 4.5 kWh limit
+    (5 kWh): with an overrun of 2 CT/kWh it costs more than the saving (2 x 0.25), so it does not defer;
+    a demand charge on a new peak above 4 kWh does the same."""
+    from energy_agents.advisors.token_economist import Prices, best_release
+
+    flex, base = np.ones(4), np.full(4, 2.0)
+    buy, sell, zero = np.array([0.45, 0.45, 0.20, 0.45]), np.full(4, 0.08), np.zeros(4)
+    limited = Prices(buy, sell, zero, limit_kwh=4.5, overrun=2.0)
+    r, _ = best_release(flex, base, 0.0, limited, 1.0)
+    assert r == 0
+    charged = Prices(buy, sell, zero, demand_charge_per_kwh=1.0, peak_so_far_kwh=3.0)
+    r, _ = best_release(flex, base, 0.0, charged, 1.0)
+    assert r == 0
 
 
 def test_storage_plan_solves_after_a_multithreaded_highs_run():

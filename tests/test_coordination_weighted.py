@@ -203,7 +203,7 @@ def test_replay_reproduces_the_simulator_step():
         for _ in range(19):
             twin.step(Levers(burn_rate_ct_per_kwh=0.5))
         res = twin.step(lv)
-        cost, (e_m, e_c, backlog) = replay_step(
+        cost, (e_m, e_c, backlog), imp, _ = replay_step(
             lv,
             snap["prices"],
             snap["dt_h"],
@@ -215,6 +215,7 @@ def test_replay_reproduces_the_simulator_step():
             False,
         )
         np.testing.assert_allclose(cost, res.grid_cost_ct + res.burned_ct, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(imp, res.import_kwh, atol=1e-9)
         np.testing.assert_allclose(e_m, twin.member_energy, atol=1e-9)
         np.testing.assert_allclose(e_c, twin.community_energy, atol=1e-9)
         np.testing.assert_allclose(backlog, twin.backlog, atol=1e-9)

@@ -134,6 +134,22 @@ def seasonal_naive(hist: np.ndarray, spd: int, horizon: int) -> np.ndarray:
     return hist[n - spd + (np.arange(horizon) % spd)]
 
 
+def carbon_forecast(obs: Observation, horizon: int) -> np.ndarray:
+    """The grid's carbon intensity ahead [kg CO2/kWh]: the mean of the same time of day over
+    the last up to 7 days (it follows the daily cycle of the generation mix); 0 without
+    history."""
+    hist = np.asarray(obs.hist_carbon_kg_per_kwh, dtype=float)
+    spd = obs.steps_per_day
+    n = hist.size
+    if n == 0:
+        return np.zeros(horizon)
+    if n < spd:
+        return np.full(horizon, float(hist[-1]))
+    days = min(7, n // spd)
+    idx = n - spd + (np.arange(horizon) % spd) - spd * np.arange(days)[:, None]
+    return hist[idx].mean(axis=0)
+
+
 def _forecast_and_backtest(
     m: _Model, horizon: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -224,5 +240,6 @@ def advise(obs: Observation, forecast: Mapping[str, Any] | None = None) -> Recom
             "running_mae_kwh": mae,
             "newsvendor_tau": tau,
             "one_step_error_kwh": errors.tolist(),
+            "carbon_kg_per_kwh": carbon_forecast(obs, horizon).tolist(),
         },
     )

@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -38,6 +39,46 @@ def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="share of load that can shift within the day",
     )
+    parser.add_argument(
+        "--objective",
+        default=None,
+        help="what the run minimizes and is judged on: a preset (cost, carbon, citylearn2022) "
+        "or PRESET,weight=value,... (docs/model.md; default: the scenario's, cost)",
+    )
+    parser.add_argument(
+        "--demand-charge",
+        type=float,
+        default=None,
+        metavar="CT_PER_KW",
+        help="tariff: CT per kW of each period's highest import (synthetic: 10; CityLearn: 0)",
+    )
+    parser.add_argument(
+        "--demand-charge-period",
+        choices=("month", "day"),
+        default=None,
+        help="tariff: the demand charge's period (default month)",
+    )
+    parser.add_argument(
+        "--import-limit",
+        type=float,
+        default=None,
+        metavar="KW",
+        help="tariff: connection limit for import",
+    )
+    parser.add_argument(
+        "--export-limit",
+        type=float,
+        default=None,
+        metavar="KW",
+        help="tariff: connection limit for export",
+    )
+    parser.add_argument(
+        "--overrun-price",
+        type=float,
+        default=None,
+        metavar="CT_PER_KWH",
+        help="tariff: price on each kWh imported above the limit",
+    )
     parser.add_argument("--out", type=Path, default=None, help="output folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -62,7 +103,21 @@ def load(args: argparse.Namespace) -> Scenario:
         seed=args.seed,
         community_storage=args.community_storage,
         flexible_share=args.flexible_share,
+        tariff=tariff_overrides(args),
+        objective=args.objective,
     )
+
+
+def tariff_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The tariff components given on the command line (the scenario's for the others)."""
+    given = {
+        "demand_charge_ct_per_kw": args.demand_charge,
+        "demand_charge_period": args.demand_charge_period,
+        "import_limit_kw": args.import_limit,
+        "export_limit_kw": args.export_limit,
+        "overrun_ct_per_kwh": args.overrun_price,
+    }
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def timed_run(

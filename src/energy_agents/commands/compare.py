@@ -1,7 +1,8 @@
 """``energy-agents compare``: several strategies on one scenario, one table, one report.
 
-Savings capture = (C_none - C) / (C_none - C_optimal), where C_optimal is the perfect-foresight
-LP's objective (a lower bound on tokens spent) whenever ``optimal`` is among the strategies.
+Savings capture = (J_none - J) / (J_none - J_optimal) on the run's objective ``J`` (tokens
+spent for ``cost``), where J_optimal is the perfect-foresight LP's optimum (a lower bound on J)
+whenever ``optimal`` is among the strategies.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def savings_capture(c_none: float, c: float, c_optimal: float | None) -> float | None:
-    if c_optimal is None or c_none - c_optimal <= 1e-9:
+    """``(C_none - C) / (C_none - C_optimal)`` on the run's objective (tokens for ``cost``)."""
+    if c_optimal is None or c_none - c_optimal <= 1e-9 * max(1.0, abs(c_none)):
         return None
     return (c_none - c) / (c_none - c_optimal)
 
@@ -46,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
     baseline = timed_run(scenario, "none", progress=progress)
     c_none = baseline.kpis["tokens_spent_ct"]
+    j_none = baseline.kpis["objective_value"]
     runs = {
         name: baseline
         if name == "none"
@@ -58,24 +61,28 @@ def run(args: argparse.Namespace) -> int:
         )
         for name in names
     }
-    # C_optimal: the bound the `optimal` strategy solved (reported on its first decision).
+    # J_optimal: the bound the `optimal` strategy solved on the run's objective (reported on
+    # its first decision); for a score against the no-control run (``citylearn2022``) also the
+    # executed optimum's score, since the score itself is not linear.
     lp_info: dict[str, Any] = dict(runs["optimal"].decisions[0].data) if "optimal" in runs else {}
-    c_optimal = lp_info.get("lp_bound_ct")
+    j_optimal = lp_info.get("lp_bound_ct")
+    score_opt = runs["optimal"].kpis["citylearn_2022_score"] if "optimal" in runs else None
 
     rows: dict[str, dict[str, Any]] = {}
     frames = {}
     for name, run_ in runs.items():
         kpis = dict(run_.kpis)
         kpis["tokens_saved_ct"] = c_none - kpis["tokens_spent_ct"]
-        kpis["savings_capture"] = savings_capture(c_none, kpis["tokens_spent_ct"], c_optimal)
+        kpis["savings_capture"] = savings_capture(j_none, kpis["objective_value"], j_optimal)
+        if scenario.objective.normalized and score_opt is not None:
+            kpis["score_capture"] = savings_capture(1.0, kpis["citylearn_2022_score"], score_opt)
         if name == "optimal":
             kpis.update(lp_info)
         rows[name] = kpis
         frames[name] = report.steps_frame(run_.community)
-    if c_optimal is not None:
+    if j_optimal is not None:
         rows["optimal (LP bound)"] = {
-            "tokens_spent_ct": c_optimal,
-            "tokens_saved_ct": c_none - c_optimal,
+            "objective_value": j_optimal,
             "savings_capture": 1.0,
             "wall_s": lp_info["lp_solve_s"],
         }
@@ -84,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
         "scenario": scenario.name,
         "members": scenario.n_members,
         "steps": scenario.n_steps,
+        "objective": scenario.objective.to_dict(),
+        "tariff": scenario.tariff.to_dict(),
         "strategies": rows,
     }
     comparison["notes"] = list(scenario.notes)

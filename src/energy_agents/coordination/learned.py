@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from ..advisors.types import AGENT_NAMES, Recommendation
+from ..optimize.planning import observed_tariff, planning_weights
 from ..sim import market, storage
 from ..sim.community import demand_response, home_battery_flow
 from ..sim.levers import Levers
@@ -137,6 +138,7 @@ def _snapshot(obs: Observation) -> dict[str, Any]:
         "member_eff": float(obs.storage_efficiency.get(MEMBER_BATTERIES, 1.0)),
         "member_soc_min": float(obs.storage_soc_min.get(MEMBER_BATTERIES, 0.0)),
         "member_soc_max": float(obs.storage_soc_max.get(MEMBER_BATTERIES, 1.0)),
+        "grid": _grid_snapshot(obs),
         "community": {
             n: [
                 obs.storage_energy_kwh[n],
@@ -148,6 +150,34 @@ def _snapshot(obs: Observation) -> dict[str, Any]:
             ]
             for n in names
         },
+    }
+
+
+def _grid_snapshot(obs: Observation) -> dict[str, float | None]:
+    """The tariff and the objective's weights (as estimated at the window's start) that price
+    a replayed day beyond its energy cost, and the peaks and net it starts from."""
+    tariff = observed_tariff(obs)
+    h = max(1, obs.steps_per_day)
+    ones = np.ones(h)
+    load, pv = np.asarray(obs.hist_load_kwh[-h:]), np.asarray(obs.hist_pv_kwh[-h:])
+    if load.size < h:  # the first steps: the reference estimate uses what there is
+        load, pv = np.full(h, float(load.mean()) if load.size else 0.0), np.zeros(h)
+    w = planning_weights(obs, load, pv, ones)  # import_carbon: the weight per kg CO2
+    hist_net = np.asarray(obs.hist_net_kwh)
+    return {
+        "tokens": w.tokens,
+        "carbon_per_kg": float(w.import_carbon[0]),
+        "ramping": w.ramping,
+        "daily_peak": w.daily_peak,
+        "block_peak": float(w.block_peak[-1]) if w.block_peak.size else 0.0,
+        "net": float(w.net[0]) if w.net.size else 0.0,
+        "import_limit_kwh": tariff.import_limit_kw * obs.dt_h,
+        "export_limit_kwh": tariff.export_limit_kw * obs.dt_h,
+        "overrun": tariff.overrun_ct_per_kwh,
+        "demand_charge_per_kw": tariff.demand_charge_ct_per_kw,
+        "period_peak_kw": float(obs.period_peak_import_kw),
+        "block_peak_net_kwh": obs.block_peak_net_kwh,
+        "start_net_kwh": float(hist_net[-1]) if hist_net.size else None,
     }
 
 
@@ -201,11 +231,13 @@ def replay_step(
     pv: np.ndarray,
     demand: Demand,
     day_end: bool,
-) -> tuple[float, Energies]:
+    limits: tuple[float, float, float] = (math.inf, math.inf, 0.0),
+) -> tuple[float, Energies, float, float]:
     """One step of the community under ``levers`` on realized member ``load``/``pv`` [kWh]:
     (grid cost + CT burned, the home battery and community storage energies and the backlog
-    after it). The same order and rules as ``sim/community.py`` steps 1-5, through the
-    simulator's own functions."""
+    after it, the import, the district net after curtailment). The same order and rules as
+    ``sim/community.py`` steps 1-5, through the simulator's own functions; ``limits`` are the
+    connection's (import limit, export limit [kWh per step], overrun price)."""
     members, community = banks
     member_energy, community_energy, backlog = energies
     p_da, p_ib, p_is, p_fi = (float(x) for x in prices)
@@ -240,7 +272,7 @@ def replay_step(
             dt,
             setpoints,
             levers.storage_follow and levers.p2p_enabled,
-            members_total - levers.procurement_kwh,
+            members_total - levers.steering_target_kwh,
         )
         community_energy = storage.apply_flow(community, community_energy, flow_c)
     else:
@@ -251,10 +283,14 @@ def replay_step(
     else:
         imp = float(res_deficit.sum()) + float(np.maximum(flow_c, 0.0).sum())
         exp = float(res_surplus.sum()) + float(np.maximum(-flow_c, 0.0).sum())
+    imp_limit, exp_limit, overrun = limits
+    curtailed = max(exp - exp_limit, 0.0)
+    exp -= curtailed
     q = max(0.0, levers.procurement_kwh)
     grid = p_da * q + p_ib * max(imp - q, 0.0) - p_is * max(q - imp, 0.0) - p_fi * exp
+    grid += overrun * max(imp - imp_limit, 0.0)
     burned = burn * float(np.minimum(res_deficit, flex_served).sum()) if burn > 0 else 0.0
-    return grid + burned, (member_energy, community_energy, backlog)
+    return grid + burned, (member_energy, community_energy, backlog), imp, imp - exp
 
 
 def _energies(snap: Mapping[str, Any]) -> Energies:
@@ -305,16 +341,25 @@ def replay_window(
     snap: Mapping[str, Any],
     loads: np.ndarray,
     pvs: np.ndarray,
+    carbon: np.ndarray | None = None,
 ) -> float:
-    """An arm's cost over the recorded steps, replayed on the realized member loads and PV from
-    the storage energies and backlog at the window's start, minus the stored energy it gained
-    by the end (and plus any backlog still to serve)."""
+    """An arm's cost over the recorded steps in the run's objective (:func:`_objective_cost`),
+    replayed on the realized member loads and PV (and the day's carbon intensity) from the
+    storage energies and backlog at the window's start, minus the stored energy it gained by
+    the end (and plus any backlog still to serve)."""
     banks = replay_banks(snap)
     demand = _demand(snap)
     e0 = _energies(snap)
     e = e0
     dt = float(snap["dt_h"])
+    g = dict(snap.get("grid") or {})
+    limits = (
+        float(g.get("import_limit_kwh", math.inf)),
+        float(g.get("export_limit_kwh", math.inf)),
+        float(g.get("overrun", 0.0)),
+    )
     total = 0.0
+    imports, nets = np.zeros(len(records)), np.zeros(len(records))
     for k, rec in enumerate(records):
         lv = Levers(**rec["arms"][arm])  # written by ``decide`` from ``Levers.to_dict``
         day_end = _day_end(snap, int(rec.get("step", -2)))
@@ -323,10 +368,45 @@ def replay_window(
             # not the one the decision saw (an arm is a policy, not a fixed number).
             extra = float(e[2].sum()) - float(rec["backlog"])
             lv = replace(lv, procurement_kwh=max(0.0, lv.procurement_kwh + extra))
-        cost, e = replay_step(lv, rec["prices"], dt, banks, e, loads[k], pvs[k], demand, day_end)
+        cost, e, imports[k], nets[k] = replay_step(
+            lv, rec["prices"], dt, banks, e, loads[k], pvs[k], demand, day_end, limits
+        )
         total += cost
     last = records[-1]
-    return total - _stored_value(banks, e0, e, float(last["value"]), float(last["prices"][0]))
+    energy_cost = total - _stored_value(
+        banks, e0, e, float(last["value"]), float(last["prices"][0])
+    )
+    return _objective_cost(g, energy_cost, imports, nets, dt, carbon)
+
+
+def _objective_cost(
+    g: Mapping[str, Any],
+    tokens_ct: float,
+    imports: np.ndarray,
+    nets: np.ndarray,
+    dt: float,
+    carbon: np.ndarray | None,
+) -> float:
+    """A replayed day in the objective's terms (snapshot ``g``, :func:`_grid_snapshot`): its
+    tokens (energy, overrun, burn, net of the stored value) and the demand charge on a new
+    period peak, weighted; carbon; ramping from the net it started at; the day's peak import;
+    a new load-factor block peak and the block mean's weight on the net. Without a snapshot
+    (an older state): tokens."""
+    if not g:
+        return tokens_ct
+    tokens = tokens_ct + float(g["demand_charge_per_kw"]) * max(
+        float(imports.max(initial=0.0)) / dt - float(g["period_peak_kw"]), 0.0
+    )
+    value = float(g["tokens"]) * tokens
+    if carbon is not None and carbon.size == imports.size:
+        value += float(g["carbon_per_kg"]) * float(carbon @ imports)
+    path = nets if g.get("start_net_kwh") is None else np.r_[float(g["start_net_kwh"]), nets]
+    value += float(g["ramping"]) * float(np.abs(np.diff(path)).sum())
+    value += float(g["daily_peak"]) * float(imports.max(initial=0.0)) / dt
+    floor = g.get("block_peak_net_kwh")
+    new_peak = float(nets.max(initial=-math.inf)) - (-math.inf if floor is None else float(floor))
+    value += float(g["block_peak"]) * max(new_peak, 0.0) if math.isfinite(new_peak) else 0.0
+    return value + float(g["net"]) * float(nets.sum())
 
 
 def learn(state: Mapping[str, Any], obs: Observation | None) -> dict[str, Any]:
@@ -347,6 +427,8 @@ def learn(state: Mapping[str, Any], obs: Observation | None) -> dict[str, Any]:
     if ready and obs is not None and snap is not None:
         loads = np.asarray(obs.member_hist_load_kwh[-n_rec:], dtype=float)
         pvs = np.asarray(obs.member_hist_pv_kwh[-n_rec:], dtype=float)
+        ci = np.asarray(obs.hist_carbon_kg_per_kwh, dtype=float)
+        carbon = ci[-n_rec:] if ci.size >= n_rec else None
         costs: dict[str, float] = {}
         replayed: dict[str, str] = {}  # an arm's day of levers -> the arm first replayed with it
         for a in ARMS:
@@ -355,7 +437,7 @@ def learn(state: Mapping[str, Any], obs: Observation | None) -> dict[str, Any]:
             key = json.dumps([r["arms"][a] for r in records], sort_keys=True)
             if key not in replayed:  # arms that decided alike all day cost alike
                 replayed[key] = a
-                costs[a] = replay_window(a, records, snap, loads, pvs)
+                costs[a] = replay_window(a, records, snap, loads, pvs, carbon)
             else:
                 costs[a] = costs[replayed[key]]
         if costs:

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..advisors.types import FORECASTER, Recommendation
+from ..optimize.planning import shapes_the_exchange
 from ..optimize.rolling import RollingPlan, RollingPlanner, extend_daily, seasonal_forecast
 from ..sim.levers import Levers
 from ..sim.observation import Observation
@@ -43,18 +44,19 @@ NAME = "mpc"
 
 def forecast_for(
     obs: Observation, recommendations: Sequence[Recommendation], h: int
-) -> tuple[np.ndarray, np.ndarray, str, Mapping[str, Any] | None]:
-    """(load, pv, source, forecaster data) over ``h`` steps: the forecaster's when it answered,
-    else the seasonal mean."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, Mapping[str, Any] | None]:
+    """(load, pv, carbon intensity, source, forecaster data) over ``h`` steps: the
+    forecaster's when it answered, else the seasonal mean."""
     spd = obs.steps_per_day
+    carbon = seasonal_forecast(np.asarray(obs.hist_carbon_kg_per_kwh), spd, h)
     for rec in recommendations:
         if rec.agent_name == FORECASTER and "load_kwh" in rec.data and "pv_kwh" in rec.data:
             load = extend_daily(np.asarray(rec.data["load_kwh"], dtype=float), spd, h)
             pv = extend_daily(np.asarray(rec.data["pv_kwh"], dtype=float), spd, h)
-            return load, pv, FORECASTER, rec.data
+            return load, pv, carbon, FORECASTER, rec.data
     load = seasonal_forecast(np.asarray(obs.hist_load_kwh), spd, h)
     pv = seasonal_forecast(np.asarray(obs.hist_pv_kwh), spd, h)
-    return load, pv, "seasonal", None
+    return load, pv, carbon, "seasonal", None
 
 
 class MPCStrategy:
@@ -83,6 +85,7 @@ class MPCStrategy:
     ) -> Levers:
         dt = obs.dt_h
         surplus = max(-plan.net_kwh, 0.0)  # forecast surplus the homes will store
+        both_ways = shapes_the_exchange(obs)
         setpoints: dict[str, float] = {}
         for key, flow in plan.flows_kwh.items():
             p = float(plan.power_kw.get(key, 0.0)) * dt
@@ -90,9 +93,10 @@ class MPCStrategy:
                 setpoints[key] = 0.0
             elif not self.follow:
                 setpoints[key] = float(np.clip(flow / p, -1.0, 1.0))
-            elif key != MEMBER_BATTERIES or flow < -1e-9:
-                # community storages (and pooled home batteries) steer the import to the
-                # procurement; homes on their own self-consume
+            elif key != MEMBER_BATTERIES or flow < -1e-9 or (self.pooled and both_ways):
+                # community storages steer the import to the procurement; pooled home
+                # batteries too where the run pays for the exchange's shape; homes on their
+                # own self-consume
                 setpoints[key] = -1.0
             elif self.pooled:
                 setpoints[key] = 0.0  # the procurement target drives the planned charge
@@ -112,6 +116,9 @@ class MPCStrategy:
             storage_follow=self.follow,
             p2p_enabled=True,
             home_batteries_pooled=self.pooled,
+            exchange_target_kwh=plan.import_kwh - plan.export_kwh
+            if steered and both_ways
+            else None,
         )
 
     def decide(
@@ -123,8 +130,8 @@ class MPCStrategy:
         if obs is None:
             raise ValueError("strategy 'mpc': needs an observation")
         h = self.planner.horizon_for(obs)
-        load, pv, source, fdata = forecast_for(obs, recommendations, h)
-        plan = self.planner.plan(obs, load, pv)
+        load, pv, carbon, source, fdata = forecast_for(obs, recommendations, h)
+        plan = self.planner.plan(obs, load, pv, carbon)
         used = (FORECASTER,) if source == FORECASTER else ()
         decision = make_decision(
             self.name,

@@ -180,8 +180,11 @@ def combine(
         if a in recs and "procurement_kwh" in recs[a].levers
     }
     out.notes["procurement_proposals"] = q_props
+    target = None
     if steered and steering_winner is not None and steering_winner in q_props:
         q = q_props[steering_winner]
+        raw = recs[steering_winner].levers.get("exchange_target_kwh")
+        target = None if raw is None else float(raw)
         overridden.update(a for a in q_props if a != steering_winner and abs(q_props[a] - q) > 1e-9)
     elif q_props:
         w = {a: float(weight["procurement"].get(a, 0.0)) for a in q_props}
@@ -196,8 +199,20 @@ def combine(
     te = recs.get("token_economist")
     if te is not None:
         burn = max(0.0, float(te.levers.get("burn_rate_ct_per_kwh", 0.0)))
-        q += float(te.data.get("expected_shift_kwh", 0.0))
+        shift = float(te.data.get("expected_shift_kwh", 0.0))
+        budget = _peak_budget(obs, q if target is None else target)
+        q = min(q + shift, max(q, budget))
+        target = None if target is None else min(target + shift, max(target, budget))
         followed.add("token_economist")
+
+    # --- the connection limit: no advice plans an import above it (the steering storages then
+    # cover the rest where they hold energy)
+    if obs is not None and obs.tariff.get("import_limit_kw") is not None:
+        limit = float(obs.tariff["import_limit_kw"]) * obs.dt_h
+        if q > limit:
+            q = limit
+            out.notes["import_capped_at_limit"] = True
+        target = None if target is None else min(target, limit)
 
     # --- P2P
     p2p = recs.get("p2p_trader")
@@ -223,10 +238,20 @@ def combine(
         p2p_enabled=enabled,
         p2p_price_rule=rule,
         home_batteries_pooled=pooled,
+        exchange_target_kwh=target,
     )
     out.overridden = sorted(overridden)
     out.followed = sorted(followed - overridden)
     return out
+
+
+def _peak_budget(obs: Observation | None, planned_kwh: float) -> float:
+    """How far a released backlog may raise the planned import: up to the demand-charge
+    period's peak so far (beyond it the steering storages cover it), unlimited without a
+    demand charge."""
+    if obs is None or not float(obs.tariff.get("demand_charge_ct_per_kw", 0.0) or 0.0) > 0:
+        return float("inf")
+    return max(planned_kwh, float(obs.period_peak_import_kw) * obs.dt_h)
 
 
 def action_text(levers: Levers, counts: Mapping[str, int]) -> str:

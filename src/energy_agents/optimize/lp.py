@@ -75,6 +75,7 @@ class LPStorage:
     max_flow_kwh: float
     tracks: tuple[Track, ...]
     power_kw: float  # rated power the lever's setpoint fraction refers to
+    discharge_cap_kwh: np.ndarray | None = None  # a tighter per-step bound on discharge
 
 
 @dataclass(frozen=True)
@@ -405,7 +406,10 @@ def build(
     charge, discharge, track_cols, track_rows = [], [], [], []
     for j, st in enumerate(storages):
         c = m.cols(0.0, st.max_flow_kwh)
-        d = m.cols(0.0, st.max_flow_kwh)
+        d_hi: object = st.max_flow_kwh
+        if st.discharge_cap_kwh is not None:
+            d_hi = np.minimum(st.max_flow_kwh, st.discharge_cap_kwh[:T])
+        d = m.cols(0.0, d_hi)
         m.coef(bal, c, -1.0)
         m.coef(bal, d, 1.0)
         cols, rows = [], []

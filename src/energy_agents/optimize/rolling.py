@@ -1,23 +1,24 @@
-"""The rolling-horizon dispatch LP: one HiGHS model per horizon length, updated in place.
+"""The rolling-horizon dispatch LP of the ``mpc`` strategy.
 
-:class:`RollingPlanner` plans the storages over the next ``horizon`` steps from what an
-:class:`~energy_agents.sim.Observation` holds (present energies, known prices) and a given
-forecast of the community's load and PV; the ``mpc`` strategy turns the plan's first step into
-levers. Pure: numpy and highspy, no I/O, and no strategy types (it returns a :class:`RollingPlan`).
+:class:`RollingPlanner` plans the storages (each community storage as itself, the homes'
+batteries summed per efficiency class) over the next ``horizon`` steps from what an
+:class:`~energy_agents.sim.Observation` holds (present energies, known prices, the tariff and
+the run's objective) and a given forecast of the community's load, PV and carbon intensity; the
+``mpc`` strategy turns the plan's first step into levers. Pure: numpy and highspy, no I/O, and
+no strategy types (it returns a :class:`RollingPlan`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-import highspy
 import numpy as np
 
 from ..sim.observation import Observation
 from ..sim.params import MEMBER_BATTERIES, Scenario, StorageBank
-from .lp import LPStorage, build, community_storages, member_storages, new_solver, solve
+from .lp import LPStorage, community_storages, member_storages
+from .planning import horizon_terms, plan_horizon, planning_weights
 
 SEASONAL_DAYS = 7
 
@@ -92,19 +93,13 @@ class RollingPlan:
     has_community_storage: bool
 
 
-@dataclass
-class _Model:
-    h: highspy.Highs
-    layout: Any
-    storages: list[LPStorage]
-
-
 class RollingPlanner:
-    """The dispatch LP over the next ``horizon`` steps (default one day), re-solved each step
-    from the previous basis; energy left at the horizon's end is valued at
-    ``eta_d * min(day-ahead price)`` when ``terminal_value`` (so the plan does not empty the
-    storages because the horizon ends). ``scenario`` gives the storages' parameters; without
-    it (live mode) the observation's description is used."""
+    """The dispatch LP over the next ``horizon`` steps (default one day) on the run's objective
+    and tariff (:mod:`.planning`), built afresh each step (the same observation and forecast
+    give the same plan); energy left at the horizon's end is valued at what refilling it would
+    cost when ``terminal_value`` (so the plan does not empty the storages because the horizon
+    ends). ``scenario`` gives the storages' parameters; without it (live mode) the
+    observation's description is used."""
 
     def __init__(
         self,
@@ -115,7 +110,6 @@ class RollingPlanner:
         self.scenario = scenario
         self.horizon = horizon
         self.terminal_value = terminal_value
-        self._models: dict[int, _Model] = {}
 
     def horizon_for(self, obs: Observation) -> int:
         return max(1, min(self.horizon or obs.steps_per_day, obs.n_steps - obs.step))
@@ -134,11 +128,15 @@ class RollingPlanner:
             *member_storages(mb, obs.dt_h, True, member_e),
         ]
 
-    def plan(self, obs: Observation, load_kwh: np.ndarray, pv_kwh: np.ndarray) -> RollingPlan:
-        """Solve over ``horizon_for(obs)`` steps on the forecast (``load_kwh``, ``pv_kwh``)."""
+    def plan(
+        self, obs: Observation, load_kwh: np.ndarray, pv_kwh: np.ndarray, carbon_kwh: np.ndarray
+    ) -> RollingPlan:
+        """Solve over ``horizon_for(obs)`` steps on the forecast (``load_kwh``, ``pv_kwh``,
+        ``carbon_kwh``: the grid's carbon intensity)."""
         spd = obs.steps_per_day
         h = self.horizon_for(obs)
-        net = np.asarray(load_kwh, dtype=float)[:h] - np.asarray(pv_kwh, dtype=float)[:h]
+        load = np.asarray(load_kwh, dtype=float)[:h]
+        pv = np.asarray(pv_kwh, dtype=float)[:h]
         prices = tuple(
             extend_daily(p, spd, h)
             for p in (
@@ -149,64 +147,26 @@ class RollingPlanner:
             )
         )
         storages = self._storages(obs, *self._banks(obs))
+        carbon = extend_daily(carbon_kwh, spd, h)
+        weights = planning_weights(obs, load, pv, carbon)
+        terms = horizon_terms(obs, weights, h)
         value = None
         if self.terminal_value:
-            p_min = float(np.min(prices[0]))
-            value = np.array([st.tracks[0].eta_discharge * p_min for st in storages])
-        model = self._models.get(h)
-        if model is None or len(model.storages) != len(storages):
-            lp, layout = build(net, prices, storages, terminal_value_ct_per_kwh=value)  # type: ignore[arg-type]
-            hs = new_solver()
-            hs.passModel(lp)
-            model = _Model(hs, layout, storages)
-            self._models[h] = model
-        else:
-            _update(model, net, prices, storages, value)
-        solve(model.h)
-        x = np.asarray(model.h.getSolution().col_value)
-        lay = model.layout
+            refill = weights.tokens * float(np.min(prices[0])) + float(weights.import_carbon.min())
+            value = np.array([st.tracks[0].eta_discharge * refill for st in storages])
+        plan = plan_horizon(load - pv, prices, storages, terms, value)  # type: ignore[arg-type]
         flows: dict[str, float] = {}
         power: dict[str, float] = {}
         for j, st in enumerate(storages):
-            f = float(x[lay.charge[j]] - x[lay.discharge[j]])
+            f = float(plan.charge_kwh[j, 0] - plan.discharge_kwh[j, 0])
             flows[st.key] = flows.get(st.key, 0.0) + f
             power[st.key] = power.get(st.key, 0.0) + st.power_kw
         return RollingPlan(
-            import_kwh=float(x[lay.I]),
-            export_kwh=float(x[lay.X]),
+            import_kwh=float(plan.import_kwh[0]),
+            export_kwh=float(plan.export_kwh[0]),
             flows_kwh=flows,
             power_kw=power,
-            net_kwh=float(net[0]),
+            net_kwh=float(load[0] - pv[0]),
             horizon=h,
             has_community_storage=any(st.key != MEMBER_BATTERIES for st in storages),
         )
-
-
-def _update(
-    model: _Model,
-    net: np.ndarray,
-    prices: tuple[np.ndarray, ...],
-    storages: list[LPStorage],
-    value: np.ndarray | None,
-) -> None:
-    """Only what changes from step to step: the balance rows, the initial energies, the costs."""
-    hs, lay = model.h, model.layout
-    T = lay.T
-    t = np.arange(T, dtype=np.int32)
-    rows = [lay.balance_row + t]
-    lo = [net]
-    for j, st in enumerate(storages):
-        for k, tr in enumerate(st.tracks):
-            rows.append(np.array([lay.track_rows[j][k]], dtype=np.int32))
-            lo.append(np.array([tr.init]))
-    r, b = np.concatenate(rows), np.concatenate(lo)
-    hs.changeRowsBounds(r.size, r, b, b)  # type: ignore[attr-defined]
-    p_da, p_ib, p_is, p_fi = prices
-    cols = [lay.Q + t, lay.S + t, lay.E + t, lay.X + t]
-    costs = [p_da, p_ib, -p_is, -p_fi]
-    if value is not None:
-        for j, st in enumerate(storages):
-            cols.append(np.array([lay.track_cols[j][0] + T - 1], dtype=np.int32))
-            costs.append(np.array([-float(value[j]) / st.tracks[0].scale]))
-    c, v = np.concatenate(cols).astype(np.int32), np.concatenate(costs)
-    hs.changeColsCost(c.size, c, v)

@@ -31,6 +31,7 @@ def step_columns(community: Community) -> dict[str, np.ndarray]:
     cols["price_imbalance_buy"] = p.imbalance_buy[:n]
     cols["price_imbalance_sell"] = p.imbalance_sell[:n]
     cols["price_feed_in"] = p.feed_in[:n]
+    cols["carbon_kg_per_kwh"] = community.scenario.carbon[:n]
     return cols
 
 
@@ -43,5 +44,6 @@ def step_record(community: Community, t: int) -> dict[str, Any]:
     record["price_imbalance_buy"] = float(p.imbalance_buy[t])
     record["price_imbalance_sell"] = float(p.imbalance_sell[t])
     record["price_feed_in"] = float(p.feed_in[t])
+    record["carbon_kg_per_kwh"] = float(community.scenario.carbon[t])
     record["soc"] = {n: float(r[f"soc_{n}"][t]) for n in community.storage_names}
     return record

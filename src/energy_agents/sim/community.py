@@ -124,7 +124,7 @@ def home_battery_flow(
             dt_h,
             np.full(energy_kwh.size, setpoint),
             True,
-            float(_sum(own_net_kwh)) - levers.procurement_kwh,
+            float(_sum(own_net_kwh)) - levers.steering_target_kwh,
         )
     return storage.dispatch(bank, energy_kwh, dt_h, setpoint, levers.storage_follow, own_net_kwh)
 
@@ -349,7 +349,7 @@ class Community:
             dt,
             setpoints,
             lv.storage_follow and lv.p2p_enabled,
-            members_total - lv.procurement_kwh,
+            members_total - lv.steering_target_kwh,
         )
         self.community_energy = storage.apply_flow(cs, self.community_energy, comm_flow)
         comm_total = float(_sum(comm_flow))

@@ -65,6 +65,18 @@ class Levers:
     p2p_price_rule: str = "midpoint"
     """One of :data:`P2P_PRICE_RULES`."""
 
+    exchange_target_kwh: float | None = None
+    """The community's net exchange with the grid this step (import - export [kWh], < 0 an
+    export) that the steering storages (community storages, pooled home batteries) move it
+    toward. None: the procurement (so storages cover what was not bought ahead). A plan that
+    wants to export part of a surplus, or to take a smooth import, says so here."""
+
+    @property
+    def steering_target_kwh(self) -> float:
+        return (
+            self.procurement_kwh if self.exchange_target_kwh is None else self.exchange_target_kwh
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "burn_rate_ct_per_kwh": self.burn_rate_ct_per_kwh,
@@ -74,6 +86,7 @@ class Levers:
             "p2p_enabled": self.p2p_enabled,
             "home_batteries_pooled": self.home_batteries_pooled,
             "p2p_price_rule": self.p2p_price_rule,
+            "exchange_target_kwh": self.exchange_target_kwh,
         }
 
     @classmethod
@@ -96,6 +109,10 @@ class Levers:
             kwargs["storage_setpoints"] = {
                 str(k): _number(f"parameters.storage_setpoints.{k}", v) for k, v in sp.items()
             }
+        if data.get("exchange_target_kwh") is not None:
+            kwargs["exchange_target_kwh"] = _number(
+                "parameters.exchange_target_kwh", data["exchange_target_kwh"]
+            )
         for key in ("storage_follow", "p2p_enabled", "home_batteries_pooled"):
             if key in data:
                 if not isinstance(data[key], bool):
@@ -126,6 +143,9 @@ class Levers:
             p2p_enabled=bool(self.p2p_enabled),
             home_batteries_pooled=bool(self.home_batteries_pooled),
             p2p_price_rule=rule,
+            exchange_target_kwh=None
+            if self.exchange_target_kwh is None or math.isnan(float(self.exchange_target_kwh))
+            else _clip(float(self.exchange_target_kwh), -math.inf, math.inf),
         )
 
 
