@@ -109,6 +109,8 @@ def test_no_control_cost_equals_hand_computation_from_raw_csvs(tmp_path):
         "simulate",
         "--scenario",
         f"citylearn:{FIXTURE}",
+        "--strategy",
+        "none",
         "--days",
         "3",
         "--no-progress",
@@ -131,3 +133,30 @@ def test_no_control_cost_equals_hand_computation_from_raw_csvs(tmp_path):
         cost += float((price * (raw["non_shiftable_load"].to_numpy() - pv).clip(min=0)).sum())
     kpis = json.loads((out / "kpis.json").read_text())
     assert kpis["tokens_spent_ct"] == pytest.approx(cost, rel=1e-12)
+
+
+def test_simulate_defaults_to_the_live_strategy_beside_the_baseline(tmp_path):
+    """A first run without --strategy shows what the product does: weighted next to none,
+    and the LP solver's banner never reaches the user's terminal."""
+    out = tmp_path / "run"
+    done = cli("simulate", "--scenario", f"citylearn:{FIXTURE}", "--days", "2",
+               "--no-progress", "--out", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = [line.split()[0] for line in done.stdout.splitlines() if line[:1].isalpha()]
+    assert "none" in rows and "weighted" in rows
+    assert json.loads((out / "kpis.json").read_text())["tokens_saved_ct"] > 0
+    captured = done.stdout + done.stderr
+    for banner in ("HiGHS", "Copyright", "Running HiGHS"):
+        assert banner not in captured
+
+
+def test_help_of_every_command_names_its_defaults():
+    from energy_agents.cli import COMMANDS
+
+    for name in COMMANDS:
+        done = cli(name, "--help")
+        assert done.returncode == 0, (name, done.stderr)
+        assert "default" in done.stdout, name
+    simulate = " ".join(cli("simulate", "--help").stdout.split())
+    assert "(default: weighted)" in simulate
+    assert "(default: 0)" in simulate  # --seed: a falsy default is still shown

@@ -4,6 +4,7 @@ its refusals of bad input, and the full dataset when ../shared is present."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -18,7 +19,9 @@ from energy_agents.scenarios.citylearn import start_timestamp
 from energy_agents.sim.params import ScenarioError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "citylearn_mini"
-FULL = Path(__file__).resolve().parents[2] / "shared" / "data" / "citylearn_challenge_2022_phase_1"
+# The real datasets: ENERGY_AGENTS_DATA names the folder that holds them (default ../shared/data).
+DATA = Path(os.environ.get("ENERGY_AGENTS_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+FULL = DATA / "citylearn_challenge_2022_phase_1"
 BUILDINGS = ("Building_1", "Building_2", "Building_4")
 PV_KW = {"Building_1": 4.0, "Building_2": 4.0, "Building_4": 5.0}
 
@@ -304,7 +307,7 @@ def test_no_buildings(copy):
 # ----------------------------------------------------------------------------- full dataset
 @pytest.mark.skipif(
     not FULL.is_dir(),
-    reason=f"full CityLearn 2022 dataset not present at {FULL} (only in ../shared)",
+    reason=f"full CityLearn 2022 dataset not at {FULL}: set ENERGY_AGENTS_DATA to the folder holding it",
 )
 def test_full_dataset_totals():
     s = load_scenario(f"citylearn:{FULL}")

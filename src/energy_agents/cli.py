@@ -21,6 +21,20 @@ COMMANDS = {
 }
 
 
+class DefaultsFormatter(argparse.HelpFormatter):
+    """--help names each option's default, unless its help already says it in words (options
+    whose default depends on the scenario have None here and say so in their help)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        quiet = (
+            any(action.default is v for v in (None, False, argparse.SUPPRESS)) or "default" in text
+        )
+        if quiet or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser; with ``only``, just that subcommand's arguments are loaded."""
     parser = argparse.ArgumentParser(
@@ -29,7 +43,12 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            formatter_class=DefaultsFormatter,
+        )
         if only is None or name == only:
             mod = importlib.import_module(f"energy_agents.commands.{module}")
             mod.add_arguments(p)

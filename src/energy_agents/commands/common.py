@@ -21,7 +21,10 @@ def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
         help="synthetic (default, embedded), citylearn:PATH or csv:PATH",
     )
     parser.add_argument(
-        "--days", type=_positive_int, default=None, help="simulate only the first N days"
+        "--days",
+        type=_positive_int,
+        default=None,
+        help="simulate only the first N days (default: all of the scenario)",
     )
     parser.add_argument(
         "--members", type=_positive_int, default=None, help="members (synthetic: default 20)"
@@ -37,7 +40,7 @@ def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
         "--flexible-share",
         type=float,
         default=None,
-        help="share of load that can shift within the day",
+        help="share of load that can shift within the day (default: the scenario's)",
     )
     parser.add_argument(
         "--objective",
@@ -63,23 +66,25 @@ def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         metavar="KW",
-        help="tariff: connection limit for import",
+        help="tariff: connection limit for import (default: none)",
     )
     parser.add_argument(
         "--export-limit",
         type=float,
         default=None,
         metavar="KW",
-        help="tariff: connection limit for export",
+        help="tariff: connection limit for export (default: none)",
     )
     parser.add_argument(
         "--overrun-price",
         type=float,
         default=None,
         metavar="CT_PER_KWH",
-        help="tariff: price on each kWh imported above the limit",
+        help="tariff: price on each kWh imported above the limit (default: 0, served and counted)",
     )
-    parser.add_argument("--out", type=Path, default=None, help="output folder")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="output folder (default: out/COMMAND-STRATEGY)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

@@ -13,7 +13,9 @@ from .common import add_scenario_arguments, load, timed_run
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_scenario_arguments(parser)
     parser.add_argument(
-        "--strategy", default="none", help=f"one of: {', '.join(sorted(STRATEGIES))}"
+        "--strategy",
+        default="weighted",  # the live system's strategy; the no-control run is always beside it
+        help=f"one of: {', '.join(sorted(STRATEGIES))}",
     )
     parser.add_argument(
         "--format", choices=("parquet", "csv"), default="parquet", help="per-step table format"
