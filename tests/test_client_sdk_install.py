@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from server_fixtures import ServerProcess, observation_dict
 
 from energy_agents.client import AGENT_NAMES, IdentityKey
+from server_fixtures import ServerProcess, observation_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 
