@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -221,3 +222,30 @@ def test_a_client_needs_a_url():
         ServerClient([])
     with pytest.raises(ValueError, match="base_url"):
         ServerClient("127.0.0.1:9000")
+
+
+def _doc_observation() -> dict:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "client.md").read_text()
+    block = text.split("<!-- observation-example -->", 1)[1]
+    return json.loads(block.split("```json", 1)[1].split("```", 1)[0])
+
+
+def test_the_documented_minimal_observation_is_taken_by_server_and_advisors(server):
+    from energy_agents.advisors.registry import recommend_all
+    from energy_agents.coordination.registry import make_strategy
+    from energy_agents.coordination.step import coordinate
+    from energy_agents.sim.observation import Observation
+
+    obs = _doc_observation()
+    runner = ServerClient(server.url, identity=key("runner"), retry_s=0)
+    assert runner.publish_state(obs).step == 0
+    parsed = Observation.from_dict(runner.latest_state().observation)
+    recs = recommend_all(parsed)
+    assert sorted(r.agent_name for r in recs) == sorted(AGENT_NAMES)
+    decision, _, _ = coordinate(make_strategy("weighted"), parsed, {}, recs)
+    assert decision.parameters.burn_rate_ct_per_kwh >= 0
+    for name in ("n_steps", "price_day_ahead", "member_names"):
+        broken = {k: v for k, v in obs.items() if k != name}
+        with pytest.raises(InvalidRequest) as err:
+            runner.publish_state(broken)
+        assert err.value.field == f"observation.{name}"
