@@ -222,6 +222,8 @@ def test_a_client_needs_a_url():
         ServerClient([])
     with pytest.raises(ValueError, match="base_url"):
         ServerClient("127.0.0.1:9000")
+    pair = ServerClient("http://127.0.0.1:9000/, http://127.0.0.1:9001")  # a --server flag
+    assert pair.urls == ["http://127.0.0.1:9000", "http://127.0.0.1:9001"]
 
 
 def _doc_observation() -> dict:

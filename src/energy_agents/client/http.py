@@ -107,14 +107,15 @@ class ServerClient:
         identity: Any = None,
         retry_s: float = 30.0,
     ) -> None:
-        """``base_url``: one URL or a list to fail over along (the first is tried first);
+        """``base_url``: one URL, or a list (or a comma-separated string, as a command-line
+        flag gives it) to fail over along, the first tried first;
         ``token``: bearer token for reads (default ``$ENERGY_AGENTS_READ_TOKEN``);
         ``write_token``: bearer token for unsigned posts (the runner's ``--token``);
         ``identity``: the default signer of the typed posts (a uagents ``Identity`` or an
         :class:`.keys.IdentityKey`); ``retry_s``: how long the typed methods retry an
         unavailable server before raising :class:`ServerUnavailable` (0: one attempt)."""
-        urls = [base_url] if isinstance(base_url, str) else list(base_url)
-        self.urls = [u.rstrip("/") for u in urls if u and u.strip()]
+        urls = base_url.split(",") if isinstance(base_url, str) else list(base_url)
+        self.urls = [u.strip().rstrip("/") for u in urls if u and u.strip()]
         if not self.urls:
             raise ValueError("base_url: give at least one server URL")
         for u in self.urls:
