@@ -251,3 +251,20 @@ def test_the_documented_minimal_observation_is_taken_by_server_and_advisors(serv
         with pytest.raises(InvalidRequest) as err:
             runner.publish_state(broken)
         assert err.value.field == f"observation.{name}"
+
+
+def test_a_batch_of_recommendations_and_the_series(server):
+    runner = ServerClient(server.url, identity=key("runner"), retry_s=0)
+    runner.publish_state(observation_dict(4), record={"step": 3, "tokens_spent_ct": 0.25})
+    agent = ServerClient(server.url, identity=key("p2p_trader"), retry_s=0)
+    batch = [recommendation("p2p_trader", 4, f"part {i}", message_id=f"p2p:4:{i}") for i in (1, 2)]
+    receipts = agent.post_recommendations(batch)
+    assert [(r.message_id, r.step, r.signed) for r in receipts] == [
+        ("p2p:4:1", 4, True),
+        ("p2p:4:2", 4, True),
+    ]
+    with pytest.raises(InvalidRequest) as err:  # all or nothing: the second is wrong
+        agent.post_recommendations([batch[0], {**batch[1], "step": -1}])
+    assert err.value.field == "[1].step"
+    series = runner.series(since_step=3)
+    assert [r["step"] for r in series] == [3] and series[0]["tokens_spent_ct"] == 0.25
