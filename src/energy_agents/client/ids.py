@@ -11,10 +11,30 @@ from typing import Any
 RUNNER_NAME = "runner"
 """The identity that publishes states (``POST /state``) and asks for decisions."""
 
+AGENT_NAMES = (
+    "token_economist",
+    "storage_optimizer",
+    "grid_trader",
+    "demand_forecaster",
+    "p2p_trader",
+)
+"""The five agents (``advisors.types.AGENT_NAMES``; a test keeps the two equal): whose
+recommendations a runner waits for."""
+
 
 def canonical_json(data: Any) -> bytes:
-    """The bytes that are posted, signed and hashed: compact, keys sorted, UTF-8."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """The bytes that are posted, signed and hashed: compact, keys sorted, UTF-8. Arrays and
+    scalars of numpy (anything with ``tolist()``) are written as JSON lists and numbers."""
+    return json.dumps(
+        data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain
+    ).encode()
+
+
+def _plain(value: Any) -> Any:
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist):
+        return tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def observation_digest(obs: Mapping[str, Any]) -> str:

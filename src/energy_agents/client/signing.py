@@ -12,9 +12,10 @@ The digest binds method, path, time, nonce and body::
     digest = sha256(b"METHOD\\nPATH\\nTIMESTAMP\\nNONCE\\n" + sha256(body).hexdigest())
 
 with ``TIMESTAMP`` and ``NONCE`` exactly as sent in the headers. The signer is any object with
-``address`` and ``sign_digest(digest)`` (a uagents ``Identity``): this module imports no
-uagents. Signing goes through libsecp256k1 when ``coincurve`` is installed (about 0.1 ms
-instead of 1.5 ms); without it the identity signs itself.
+``address`` and ``sign_digest(digest)``: a uagents ``Identity``, or
+:class:`.keys.IdentityKey` (the same keys in the standard library, for a client without
+uagents); this module imports no uagents. Signing goes through libsecp256k1 when ``coincurve``
+is installed (about 0.1 ms instead of 1.5 ms); without it the identity signs itself.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import secrets
 import time
 from functools import lru_cache
 from typing import Any
+
+from .keys import bech32_encode
 
 HEADER_ADDRESS = "X-Agent-Address"
 HEADER_TIMESTAMP = "X-Agent-Timestamp"
@@ -80,7 +83,6 @@ def sign_digest(identity: Any, digest: bytes) -> str:
 @lru_cache(maxsize=1)
 def _fast_signer():
     try:
-        import bech32
         import coincurve
     except ImportError:  # pragma: no cover - depends on the installation
         return None
@@ -91,6 +93,6 @@ def _fast_signer():
 
     def sign(private_key_hex: str, digest: bytes) -> str:
         sig = key(private_key_hex).sign_recoverable(digest, hasher=None)[:64]
-        return bech32.bech32_encode("sig", bech32.convertbits(sig, 8, 5))
+        return bech32_encode("sig", sig)
 
     return sign

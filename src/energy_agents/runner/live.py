@@ -7,15 +7,17 @@ Each step ``N``:
 2. wait until ``/messages?step=N`` holds a recommendation from each of the five agents for
    exactly this observation (their message ids carry the observation digest), or until the
    deadline (``deadline_s`` after publishing);
-3. take the decision from ``/aggregate?strategy=S&step=N``: after a deadline the server's
-   strategy aggregates whatever arrived and lists the silent advisors in ``missing``;
+3. ask for the decision of step ``N`` (``ServerClient.request_decision``: a signed
+   ``POST /decisions``, or ``GET /aggregate?step=N`` on an older server): after a deadline
+   the server's strategy aggregates whatever arrived and lists the silent advisors in
+   ``missing``;
 4. apply ``Levers.from_dict(decision["parameters"])`` with ``Community.step``, step the
    no-control baseline (strategy ``none``, in process) in lockstep, append the step to the
    checkpoint (fsync), and sleep out the rest of the tick.
 
 A server that does not answer is retried with back-off (the runner survives a server
 restart); every request the runner repeats is idempotent (``/state`` is the latest snapshot,
-``/aggregate?step=N`` decides one step). On start the runner replays the checkpoint, so a
+a step is decided once). On start the runner replays the checkpoint, so a
 SIGKILLed runner resumes at the step it had reached.
 """
 
@@ -221,11 +223,15 @@ class LiveRunner:
                 f"runner: step {step}: no answer from {', '.join(sorted(expected - got))} "
                 f"within {self.cfg.deadline_s:g} s; deciding with {len(got)} of {len(expected)}"
             )
-        decision = self._retry(
-            "GET /aggregate", lambda: self.client.get_aggregate(self.cfg.strategy, step)
+        identity = None if self.cfg.token else self.identity
+        decision = dict(
+            self._retry(
+                "POST /decisions",
+                lambda: self.client.request_decision(
+                    step, self.cfg.strategy, identity=identity, retry_s=0
+                ),
+            ).raw
         )
-        if decision.get("step", step) != step:
-            raise RuntimeError(f"/aggregate answered step {decision.get('step')} for {step}")
         levers = Levers.from_dict(decision["parameters"])
         wall = time.monotonic() - started
         self._advance(levers, decision, wall)
