@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -104,9 +105,40 @@ def test_follow_absorbs_the_homes_residual_within_power_and_room():
     # Nearly full: only the room left, measured before the charge efficiency.
     a = actions_from_levers({"storage_follow": True}, [BuildingStep(1.0, 4.0, 0.9)], [BAT])
     assert a == [pytest.approx(0.1 * 6.4 / 0.9 / 6.4)]
-    # Deficit 2 kWh, 10 % charged: only what is stored, after the discharge efficiency.
-    a = actions_from_levers({"storage_follow": True}, [BuildingStep(2.0, 0.0, 0.1)], [BAT])
+    # Deficit 2 kWh, 10 % charged: only what is stored, after the discharge efficiency; the
+    # setpoint is the floor (0: charge only, -1: full self-consumption), as in our model.
+    deficit = [BuildingStep(2.0, 0.0, 0.1)]
+    assert actions_from_levers({"storage_follow": True}, deficit, [BAT]) == [0.0]
+    a = actions_from_levers(
+        {"storage_follow": True, "storage_setpoints": {"members": -1.0}}, deficit, [BAT]
+    )
     assert a == [pytest.approx(-0.1 * 0.9)]
+
+
+def test_pooled_batteries_steer_the_district_net_to_the_target_by_room():
+    pooled = {
+        "storage_follow": True,
+        "p2p_enabled": True,
+        "home_batteries_pooled": True,
+        "storage_setpoints": {"members": -1.0},
+        "exchange_target_kwh": 1.0,
+    }
+    bats = [BAT, Battery(10.0, 5.0, 1.0)]
+    # District residual 1 + 4 = 5 kWh, target 1: the pool discharges 4 kWh, shared by what each
+    # can give (battery 1: 0.5 x 6.4 x 0.9 = 2.88 kWh, battery 2: 5 kWh, its rating).
+    steps = [BuildingStep(1.0, 0.0, 0.5), BuildingStep(4.0, 0.0, 0.8)]
+    a = actions_from_levers(pooled, steps, bats)
+    flows = [a[0] * 6.4, a[1] * 10.0]
+    assert sum(flows) == pytest.approx(-4.0)
+    assert flows[0] / flows[1] == pytest.approx(2.88 / 5.0)
+    # Exchange target None: the procurement is the target.
+    a = actions_from_levers(
+        dict(pooled, exchange_target_kwh=None, procurement_kwh=5.0), steps, bats
+    )
+    assert a == [0.0, 0.0]
+    # Without P2P the pool is off: each battery follows its own home.
+    a = actions_from_levers(dict(pooled, p2p_enabled=False), steps, bats)
+    assert a == [pytest.approx(-1.0 / 6.4), pytest.approx(-0.4)]
 
 
 def test_depth_of_discharge_keeps_soc_min_and_setpoints_are_clipped():
@@ -118,6 +150,8 @@ def test_depth_of_discharge_keeps_soc_min_and_setpoints_are_clipped():
 
 
 def test_bad_levers_and_shapes_are_named():
+    with pytest.raises(MappingError, match="exchange_target_kwh"):
+        actions_from_levers({"exchange_target_kwh": math.nan}, [BuildingStep(0, 0, 0)], [BAT])
     with pytest.raises(MappingError, match="storage_setpoints.members"):
         actions_from_levers({"storage_setpoints": {"members": "x"}}, [BuildingStep(0, 0, 0)], [BAT])
     with pytest.raises(MappingError, match="buildings"):

@@ -11,12 +11,12 @@ the step is over. Prices look one day ahead (the 2022 data's predictions equal t
 values), feed-in 0 (CityLearn's cost pays nothing for export), no imbalance market.
 
 Levers -> actions (:func:`actions_from_levers`): CityLearn's battery action is the energy to
-move this step as a fraction of capacity, in [-1, 1]. The ``members`` setpoint s (a fraction of
-rated power) asks each battery for ``s * P * dt``; ``storage_follow`` adds the home's own
-residual of this step (PV - load, which CityLearn shows its controllers before they act); the
-sum is limited by the rated power and by the room left in the battery on either side
-(the schema's efficiency on each side, as our CityLearn loader does; CityLearn then applies its own
-power and efficiency curves, docs/integrations.md).
+move this step as a fraction of capacity, in [-1, 1]. Each battery's flow follows our model's
+rules for home batteries (schedule, follow with the setpoint as floor, pooled steering of the
+district's net), on this step's load and PV as CityLearn shows them to its controllers before
+they act; it is limited by the rated power and by the room left on either side (the schema's
+efficiency on each side, as our CityLearn loader does; CityLearn then applies its own power
+and efficiency curves, docs/integrations.md).
 """
 
 from __future__ import annotations
@@ -219,27 +219,67 @@ def actions_from_levers(
     batteries: Sequence[Battery],
     dt_h: float = 1.0,
 ) -> list[float]:
-    """CityLearn battery actions (fractions of capacity, [-1, 1]) for a decision's levers."""
+    """CityLearn battery actions (fractions of capacity, [-1, 1]) for a decision's levers.
+
+    The rules of our model's home batteries (``sim.storage.dispatch`` and ``split_pooled``,
+    restated here without numpy): schedule ``s * P * dt``; with ``storage_follow`` the setpoint
+    is a floor and each battery covers its own home's residual; pooled (follow, P2P,
+    ``home_batteries_pooled``) the batteries together move the district's net toward the
+    decision's exchange target, shared by each battery's room."""
     if len(buildings) != len(batteries):
         raise MappingError("buildings and batteries: one each per building")
     setpoints = parameters.get("storage_setpoints") or {}
     if not isinstance(setpoints, Mapping):
         raise MappingError("parameters.storage_setpoints: must be an object")
-    s = setpoints.get(MEMBERS, 0.0)
-    if isinstance(s, bool) or not isinstance(s, int | float) or not math.isfinite(s):
-        raise MappingError("parameters.storage_setpoints.members: must be a finite number")
-    s = min(max(float(s), -1.0), 1.0)
-    follow = bool(parameters.get("storage_follow", False))
-    actions = []
+    s = _finite("parameters.storage_setpoints.members", setpoints.get(MEMBERS, 0.0))
+    s = min(max(s, -1.0), 1.0)
+    follow = parameters.get("storage_follow") is True
+    pooled = follow and parameters.get("p2p_enabled") is True
+    pooled = pooled and parameters.get("home_batteries_pooled") is True
+    target = parameters.get("exchange_target_kwh")
+    if target is None:
+        target = parameters.get("procurement_kwh", 0.0)
+    target = _finite("parameters.exchange_target_kwh", target)
+    max_in, max_out, floor = [], [], []
     for b, bat in zip(buildings, batteries, strict=True):
-        want = s * bat.power_kw * dt_h  # kWh at the battery's terminals, > 0 charging
-        if follow:
-            want += b.solar_generation - b.non_shiftable_load
-        eta = bat.efficiency  # CityLearn applies it on charge and on discharge
-        soc = min(max(b.electrical_storage_soc, 0.0), 1.0)
-        room_in = max(0.0, (1.0 - soc) * bat.capacity_kwh / eta)
-        room_out = max(0.0, (soc - bat.soc_min) * bat.capacity_kwh * eta)
-        limit = bat.power_kw * dt_h
-        energy = min(max(want, -min(limit, room_out)), min(limit, room_in))
-        actions.append(min(max(energy / bat.capacity_kwh, -1.0), 1.0))
-    return actions
+        e = min(max(b.electrical_storage_soc, 0.0), 1.0) * bat.capacity_kwh
+        p = bat.power_kw * dt_h
+        max_in.append(min(max((bat.capacity_kwh - e) / bat.efficiency, 0.0), p))
+        max_out.append(min(max((e - bat.soc_min * bat.capacity_kwh) * bat.efficiency, 0.0), p))
+        floor.append(min(max(s * p, -max_out[-1]), max_in[-1]))
+    residual = [b.non_shiftable_load - b.solar_generation for b in buildings]
+    if pooled:
+        flows = _split_pooled(floor, max_in, sum(residual) - target)
+    elif follow:
+        flows = [
+            min(max(min(max(-r, f), bat.power_kw * dt_h), -mo), mi)
+            for r, f, bat, mi, mo in zip(residual, floor, batteries, max_in, max_out, strict=True)
+        ]
+    else:
+        flows = floor
+    return [
+        min(max(f / bat.capacity_kwh, -1.0), 1.0) for f, bat in zip(flows, batteries, strict=True)
+    ]
+
+
+def _split_pooled(floor: list[float], max_in: list[float], residual: float) -> list[float]:
+    """``sim.storage.split_pooled``: the pooled flow ``clip(-residual, sum floors, sum max)``,
+    each battery from the flow nearest zero its floor allows, the rest by room."""
+    pooled = min(max(-residual, sum(floor)), sum(max_in))
+    start = [max(f, 0.0) for f in floor]
+    rest = pooled - sum(start)
+    room = (
+        [m - a for m, a in zip(max_in, start, strict=True)]
+        if rest > 0
+        else [a - f for a, f in zip(start, floor, strict=True)]
+    )
+    total = sum(room)
+    if total <= 0:
+        return start
+    return [a + r * rest / total for a, r in zip(start, room, strict=True)]
+
+
+def _finite(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise MappingError(f"{name}: must be a finite number")
+    return float(value)
