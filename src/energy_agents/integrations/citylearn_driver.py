@@ -143,11 +143,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             params = None
             actions = [float(a[0]) for a in agent.predict(observations)]
         observations, _, _, _, _ = env.step([[a] for a in actions])
-        net = [float(b.net_electricity_consumption[-1]) for b in env.buildings]
+        # CityLearn's series are indexed by time step (the one just simulated is t).
+        net = [float(b.net_electricity_consumption[t]) for b in env.buildings]
         builder.record(bsteps, net, float(pricing[start + t]), float(carbon[start + t]), params)
         record.update(
             actions=actions,
-            soc=[float(b.electrical_storage.soc[-1]) for b in env.buildings],
+            soc=[float(b.electrical_storage.soc[t]) for b in env.buildings],
         )
         steps.append(record)
     wall = time.perf_counter() - t0
