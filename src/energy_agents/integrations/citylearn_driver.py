@@ -95,7 +95,6 @@ class Decider:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    import numpy as np
     from citylearn.citylearn import CityLearnEnv
 
     kwargs: dict[str, Any] = {"central_agent": False}
@@ -159,10 +158,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for r in district.itertuples()
     }
     n = len(steps)
-    net_ctrl = np.sum([b.net_electricity_consumption[:n] for b in env.buildings], axis=0)
-    net_base = np.sum(
-        [b.net_electricity_consumption_without_storage[:n] for b in env.buildings], axis=0
-    )
+    net_ctrl = _district(b.net_electricity_consumption for b in env.buildings)[:n]
+    net_base = _district(b.net_electricity_consumption_without_storage for b in env.buildings)[:n]
     return {
         "controller": args.controller,
         "strategy": args.strategy if decider else None,
@@ -171,13 +168,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "wall_s": wall,
         "late_steps": decider.late if decider else 0,
         "evaluate": evaluate,
-        "net_kwh": net_ctrl.tolist(),
-        "net_no_storage_kwh": net_base.tolist(),
+        "net_kwh": net_ctrl,
+        "net_no_storage_kwh": net_base,
         "price": [float(x) for x in pricing[start : start + n]],
         "carbon": [float(x) for x in carbon[start : start + n]],
         "capacity_kwh": [b.capacity_kwh for b in batteries],
         "steps": steps,
     }
+
+
+def _district(series: Any) -> list[float]:
+    """Sum of the buildings' series, step by step."""
+    return [float(sum(xs)) for xs in zip(*series, strict=True)]
 
 
 def main(argv: list[str] | None = None) -> int:
