@@ -15,7 +15,9 @@ from energy_agents.commands.citylearn_run import (
     run_citylearn,
 )
 
-DATA = Path("/work/shared/data/citylearn_challenge_2022_phase_1/schema.json")
+# Two weeks of three homes cut from the 2022 challenge data (in the repository, so a fresh
+# machine runs this test; attribution in the fixture's README).
+DATA = Path(__file__).parent / "fixtures" / "citylearn_mini" / "schema.json"
 
 pytestmark = pytest.mark.skipif(
     not citylearn_python().exists(), reason=f"CityLearn venv missing: run `bash {SETUP}`"
@@ -32,8 +34,6 @@ def _args(**kw) -> argparse.Namespace:
 
 @pytest.fixture(scope="module")
 def two_weeks() -> dict:
-    if not DATA.is_file():
-        pytest.skip(f"{DATA} missing")
     return run_citylearn(_args())
 
 
