@@ -64,3 +64,10 @@ def test_a_citylearn_rule_runs_without_the_server():
     res = run_citylearn(_args(days=3), controller="basic_battery_rbc")
     assert res["n_steps"] == 71 and check_steps(res) == []
     assert res["citylearn_2022"]["score"] is not None
+
+
+def test_bad_schema_and_strategy_are_named_without_a_traceback(tmp_path):
+    with pytest.raises(SystemExit, match="--schema .*no such file"):
+        run_citylearn(_args(schema=tmp_path / "schema.json"))
+    with pytest.raises(SystemExit, match="--strategy 'bogus': unknown; known: learned"):
+        run_citylearn(_args(strategy="bogus"))

@@ -173,6 +173,11 @@ def run_citylearn(args: argparse.Namespace, controller: str = "server") -> dict[
         raise SystemExit(f"citylearn-run: {py} missing: run `bash {SETUP}` first")
     if not args.schema.is_file():
         raise SystemExit(f"citylearn-run: --schema {args.schema}: no such file")
+    from ..coordination.registry import STRATEGIES
+
+    if controller == "server" and args.strategy not in STRATEGIES:
+        known = ", ".join(sorted(STRATEGIES))
+        raise SystemExit(f"citylearn-run: --strategy {args.strategy!r}: unknown; known: {known}")
     with tempfile.TemporaryDirectory(prefix="citylearn-run-") as tmp:
         work = Path(tmp)
         out = work / "run.json"

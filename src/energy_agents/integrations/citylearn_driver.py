@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     carbon = env.buildings[0].carbon_intensity.carbon_intensity
     start = int(env.episode_tracker.episode_start_time_step)
     decider = (
-        Decider(args.server, args.strategy, args.deadline, args.agents.split(","))
+        Decider(args.server, args.strategy, args.deadline, [a for a in args.agents.split(",") if a])
         if args.controller == "server"
         else None
     )
