@@ -39,7 +39,8 @@ pip=("$venv/bin/python" -m pip --quiet)
 "${pip[@]}" install "${reqs[@]:1}"
 
 if [ -f "$repo/sdk/pyproject.toml" ]; then
-  # The SDK as its own distribution, once it exists.
+  # The SDK as its own distribution, once it exists (and no copy of an earlier run beside it).
+  rm -rf "$venv/energy-agents-sdk" "$venv"/lib/python*/site-packages/energy-agents-sdk.pth
   "${pip[@]}" install "$repo/sdk"
 else
   # Until then: a copy of the client package (standard library + requests only) under an
