@@ -1,41 +1,67 @@
 #!/usr/bin/env bash
-# Throwaway venv with CityLearn 3.0.2 for benchmarks/citylearn_reference.py (not a project
-# dependency). Idempotent: re-running only checks that the pinned set imports.
-#
-#   bash benchmarks/setup_citylearn_venv.sh        # creates benchmarks/.venv-citylearn
-#
-# CityLearn 3.0.2 pins old versions of heavy packages (torch, stable-baselines3, ...) that the
-# simulator itself does not need, so it is installed with --no-deps and only the packages it
-# imports at run time are added (found by trying: `import citylearn.citylearn`, a full-year run,
-# env.evaluate()).
+# CityLearn 3.0.2 in its own venv, without torch: citylearn --no-deps plus the packages it needs to
+# import CityLearnEnv and step the 2022 schemas (measured: its metadata also names torch,
+# torchvision, openstudio and doe_xstock, which only its LSTM dynamics buildings, EnergyPlus
+# and ResStock tools import; nrel-pysam is only for PV autosizing, not used by the 2022 data).
+# Then the client SDK of this repository, so that our driver can talk to the AI Manager.
+# Idempotent: a stamp holding the requirements' digest makes a second run a no-op.
+# Used by benchmarks/citylearn_reference.py, citylearn_compare.py, citylearn_run_compare.py,
+# `energy-agents citylearn-run` and tests/test_citylearn_run.py (`make test` runs it).
+# Usage: benchmarks/setup_citylearn_venv.sh [VENV_DIR]
+#        (default: $CITYLEARN_VENV, else benchmarks/.venv-citylearn, gitignored)
 set -euo pipefail
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-VENV="${CITYLEARN_VENV:-$HERE/.venv-citylearn}"
-PY="${PYTHON:-python3}"
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+venv="${1:-${CITYLEARN_VENV:-$repo/benchmarks/.venv-citylearn}}"
+python="${PYTHON:-python3}"
 
-if [ ! -x "$VENV/bin/python" ]; then
-    "$PY" -m venv "$VENV"
-fi
-"$VENV/bin/python" -m pip install --quiet --upgrade pip
-
-RUNTIME_DEPS=(
-    "gymnasium==0.28.1"
-    "numpy<2"
-    "pandas"
-    "pyyaml"
-    "scikit-learn<=1.2.2"
-    "simplejson"
-    "platformdirs"
-    "requests"
+reqs=(
+  "citylearn==3.0.2"
+  "numpy<2"
+  "gymnasium==0.28.1"
+  "scikit-learn<=1.2.2"
+  "pandas"
+  "pyyaml"
+  "simplejson"
+  "platformdirs"
+  "requests"
 )
-"$VENV/bin/python" -m pip install --quiet "${RUNTIME_DEPS[@]}"
-"$VENV/bin/python" -m pip install --quiet --no-deps "citylearn==3.0.2"
+# The SDK's source is part of the digest: a changed client reinstalls it.
+sdk_digest=$( { cat "$repo"/src/energy_agents/client/*.py "$repo"/sdk/pyproject.toml 2>/dev/null || true; } | sha256sum | cut -c1-16)
+want="$(printf '%s\n' "${reqs[@]}" | sha256sum | cut -c1-16)-$sdk_digest"
+stamp="$venv/.citylearn-installed"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$venv/bin/python" ]; then
+  exit 0
+fi
 
-# Smoke test: the modules the reference run needs import without the skipped dependencies.
-"$VENV/bin/python" - <<'PY'
-import citylearn
+[ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+pip=("$venv/bin/python" -m pip --quiet)
+"${pip[@]}" install --no-deps "${reqs[0]}"
+"${pip[@]}" install "${reqs[@]:1}"
+
+if [ -f "$repo/sdk/pyproject.toml" ]; then
+  # The SDK as its own distribution, once it exists (and no copy of an earlier run beside it).
+  rm -rf "$venv/energy-agents-sdk" "$venv"/lib/python*/site-packages/energy-agents-sdk.pth
+  "${pip[@]}" install "$repo/sdk"
+else
+  # Until then: a copy of the client package (standard library + requests only) under an
+  # energy_agents package of its own, on the venv's path (a .pth file). The driver finds the
+  # mapping beside itself (it is run by file path).
+  site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  copy="$venv/energy-agents-sdk"
+  rm -rf "$copy" && mkdir -p "$copy/energy_agents"
+  cp -r "$repo/src/energy_agents/client" "$copy/energy_agents/client"
+  printf '"""The client SDK copied from %s for the CityLearn venv."""\n' "$repo" > "$copy/energy_agents/__init__.py"
+  echo "$copy" > "$site/energy-agents-sdk.pth"
+fi
+
+# Proof that it imports and that torch did not sneak in.
+"$venv/bin/python" - <<'PY'
+import sys
 from citylearn.citylearn import CityLearnEnv  # noqa: F401
-from citylearn.agents.rbc import BasicRBC  # noqa: F401
-print("citylearn", getattr(citylearn, "__version__", "?"), "ok")
+from citylearn.agents.rbc import BasicBatteryRBC, BasicRBC  # noqa: F401
+from citylearn.agents.baseline import BusinessAsUsualAgent  # noqa: F401
+import energy_agents.client.http  # noqa: F401
+assert "torch" not in sys.modules, "torch was imported"
 PY
-echo "venv ready: $VENV"
+echo "$want" > "$stamp"
+echo "CityLearn venv ready: $venv"

@@ -17,4 +17,5 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
   trap 'bash scripts/stop_postgres.sh "$pgdir" || true' EXIT
 fi
 
+PYTHON=$BIN/python bash benchmarks/setup_citylearn_venv.sh  # CityLearn's own venv for tests/test_citylearn_run.py
 $BIN/pytest "$@"

@@ -1,0 +1,285 @@
+"""CityLearn <-> our observation contract and levers: pure, standard library only.
+
+It runs inside CityLearn's own venv (numpy < 2, no simulator of ours), so it builds the JSON
+that ``POST /state`` accepts (``Observation.to_dict``'s fields) from plain numbers, and turns a
+decision's ``parameters`` (``Levers.to_dict``) into CityLearn's actions.
+
+CityLearn -> observation (:class:`ObservationBuilder`): one member per building, one storage
+key ``members`` (the home batteries summed, as ``scenarios.citylearn`` does); the step's own
+load and PV are NOT in the observation (ours holds the past only): they enter the history once
+the step is over. Prices look one day ahead (the 2022 data's predictions equal the actual
+values), feed-in 0 (CityLearn's cost pays nothing for export), no imbalance market.
+
+Levers -> actions (:func:`actions_from_levers`): CityLearn's battery action is the energy to
+move this step as a fraction of capacity, in [-1, 1]. Each battery's flow follows our model's
+rules for home batteries (schedule, follow with the setpoint as floor, pooled steering of the
+district's net), on this step's load and PV as CityLearn shows them to its controllers before
+they act; it is limited by the rated power and by the room left on either side (the schema's
+efficiency on each side, as our CityLearn loader does; CityLearn then applies its own power
+and efficiency curves, docs/integrations.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+MEMBERS = "members"
+HISTORY_DAYS = 7  # as sim.community: a week of community history, a day per member
+BLOCK_STEPS = 730  # CityLearn 2022's load-factor block
+
+
+class MappingError(ValueError):
+    """An input the mapping cannot use; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Battery:
+    """One building's battery as the schema gives it."""
+
+    capacity_kwh: float
+    power_kw: float
+    efficiency: float  # CityLearn's ``efficiency``: applied on charge and on discharge
+    soc_min: float = 0.0  # 1 - depth_of_discharge
+
+    def __post_init__(self) -> None:
+        if not (self.capacity_kwh > 0 and self.power_kw >= 0 and 0 < self.efficiency <= 1):
+            raise MappingError(f"battery: capacity > 0, power >= 0, efficiency in (0, 1]: {self}")
+
+
+@dataclass(frozen=True)
+class BuildingStep:
+    """What CityLearn shows about one building before a step (its observation names)."""
+
+    non_shiftable_load: float  # kWh this step
+    solar_generation: float  # kWh this step (CityLearn's own, already scaled by the PV size)
+    electrical_storage_soc: float  # fraction of capacity
+
+
+def building_steps(names: Sequence[str], values: Sequence[float]) -> BuildingStep:
+    """One building's :class:`BuildingStep` from CityLearn's observation names and values."""
+    obs = dict(zip(names, values, strict=True))
+    try:
+        return BuildingStep(
+            float(obs["non_shiftable_load"]),
+            float(obs["solar_generation"]),
+            float(obs["electrical_storage_soc"]),
+        )
+    except KeyError as exc:
+        raise MappingError(f"citylearn observation: {exc.args[0]} missing") from None
+
+
+@dataclass
+class ObservationBuilder:
+    """Builds our observation dict step by step; keeps the history CityLearn does not."""
+
+    names: tuple[str, ...]
+    batteries: tuple[Battery, ...]
+    n_steps: int
+    start: str  # "YYYY-MM-DD HH:MM:SS" of step 0
+    dt_h: float = 1.0
+    tariff: Mapping[str, Any] = field(default_factory=dict)
+    objective: Mapping[str, Any] = field(default_factory=dict)
+    max_burn_rate_ct_per_kwh: float = 1.0
+    elasticity: float = 10.0
+    hist_load: list[float] = field(default_factory=list)
+    hist_pv: list[float] = field(default_factory=list)
+    hist_import: list[float] = field(default_factory=list)
+    hist_export: list[float] = field(default_factory=list)
+    hist_carbon: list[float] = field(default_factory=list)
+    member_load: list[list[float]] = field(default_factory=list)
+    member_pv: list[list[float]] = field(default_factory=list)
+    cumulative_cost_ct: float = 0.0
+    period_peak_kw: float = 0.0
+    block_peak: float | None = None
+    last_parameters: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.names) != len(self.batteries):
+            raise MappingError("batteries: one per building")
+        self._t0 = datetime.strptime(self.start, "%Y-%m-%d %H:%M:%S")
+
+    @property
+    def step(self) -> int:
+        return len(self.hist_load)
+
+    @property
+    def steps_per_day(self) -> int:
+        return round(24 / self.dt_h)
+
+    def _time(self, t: int) -> datetime:
+        return self._t0 + timedelta(hours=self.dt_h * t)
+
+    def observation(
+        self, buildings: Sequence[BuildingStep], prices_ahead: Sequence[float]
+    ) -> dict[str, Any]:
+        """The observation of the coming step: state now, the past, a day of prices ahead."""
+        if len(buildings) != len(self.names):
+            raise MappingError(f"buildings: {len(buildings)} given, {len(self.names)} expected")
+        if not prices_ahead:
+            raise MappingError("prices_ahead: at least this step's price")
+        t, spd = self.step, self.steps_per_day
+        soc = [min(max(b.electrical_storage_soc, 0.0), 1.0) for b in buildings]
+        cap = [b.capacity_kwh for b in self.batteries]
+        energy = sum(s * c for s, c in zip(soc, cap, strict=True))
+        eff = sum(b.efficiency**2 * b.capacity_kwh for b in self.batteries) / sum(cap)
+        soc_min = sum(b.soc_min * b.capacity_kwh for b in self.batteries) / sum(cap)
+        prices = [float(p) for p in prices_ahead[:spd]]
+        lo, lo_m = max(0, t - HISTORY_DAYS * spd), max(0, t - spd)
+        imp, exp = self.hist_import[lo:], self.hist_export[lo:]
+        now = self._time(t)
+        return {
+            "step": t,
+            "n_steps": self.n_steps,
+            "timestamp": now.strftime("%Y-%m-%d %H:%M:%S"),
+            "dt_h": self.dt_h,
+            "steps_per_day": spd,
+            "member_names": list(self.names),
+            "storage_names": [MEMBERS],
+            "storage_soc": {MEMBERS: energy / sum(cap)},
+            "storage_energy_kwh": {MEMBERS: energy},
+            "storage_capacity_kwh": {MEMBERS: sum(cap)},
+            "storage_power_kw": {MEMBERS: sum(b.power_kw for b in self.batteries)},
+            "storage_efficiency": {MEMBERS: eff},
+            "storage_soc_min": {MEMBERS: soc_min},
+            "storage_soc_max": {MEMBERS: 1.0},
+            "member_soc": soc,
+            "member_battery_capacity_kwh": cap,
+            "member_battery_power_kw": [b.power_kw for b in self.batteries],
+            "flexible_share": [0.0] * len(self.names),
+            "elasticity": self.elasticity,
+            "max_burn_rate_ct_per_kwh": self.max_burn_rate_ct_per_kwh,
+            "backlog_kwh": [0.0] * len(self.names),
+            "balances_ct": [0.0] * len(self.names),
+            "token_supply_ct": 0.0,
+            "price_day_ahead": prices,
+            "price_imbalance_buy": prices,
+            "price_imbalance_sell": prices,
+            "price_feed_in": [0.0] * len(prices),
+            "hist_load_kwh": self.hist_load[lo:],
+            "hist_pv_kwh": self.hist_pv[lo:],
+            "hist_import_kwh": imp,
+            "hist_export_kwh": exp,
+            "hist_net_kwh": [i - e for i, e in zip(imp, exp, strict=True)],
+            "member_hist_load_kwh": self.member_load[lo_m:],
+            "member_hist_pv_kwh": self.member_pv[lo_m:],
+            "last_levers": None if self.last_parameters is None else dict(self.last_parameters),
+            "cumulative_cost_ct": self.cumulative_cost_ct,
+            "hist_carbon_kg_per_kwh": self.hist_carbon[lo:],
+            "period_peak_import_kw": self.period_peak_kw,
+            "period_steps_left": self._month_steps_left(t),
+            "block_peak_net_kwh": self.block_peak,
+            "block_steps_left": BLOCK_STEPS - t % BLOCK_STEPS,
+            "tariff": dict(self.tariff),
+            "objective": dict(self.objective),
+            "schema_version": 1,
+        }
+
+    def _month_steps_left(self, t: int) -> int:
+        now = self._time(t)
+        nxt = datetime(now.year + now.month // 12, now.month % 12 + 1, 1)
+        left = math.ceil((nxt - now).total_seconds() / 3600 / self.dt_h)
+        return max(1, min(left, self.n_steps - t))
+
+    def record(
+        self,
+        buildings: Sequence[BuildingStep],
+        net_kwh: Sequence[float],
+        price: float,
+        carbon: float,
+        parameters: Mapping[str, Any] | None,
+    ) -> None:
+        """Close the step: its loads, PV and each building's net consumption as CityLearn
+        computed them. Cost is CityLearn's district-netted one: max(0, sum net) x price."""
+        loads = [b.non_shiftable_load for b in buildings]
+        pvs = [b.solar_generation for b in buildings]
+        district = sum(net_kwh)
+        t = self.step
+        self.hist_load.append(sum(loads))
+        self.hist_pv.append(sum(pvs))
+        self.hist_import.append(max(district, 0.0))
+        self.hist_export.append(max(-district, 0.0))
+        self.hist_carbon.append(carbon)
+        self.member_load.append(loads)
+        self.member_pv.append(pvs)
+        self.cumulative_cost_ct += max(district, 0.0) * price
+        self.last_parameters = parameters
+        new_month = self._month_steps_left(t) == 1
+        self.period_peak_kw = 0.0 if new_month else max(self.period_peak_kw, district / self.dt_h)
+        block_peak = district if self.block_peak is None else max(self.block_peak, district)
+        self.block_peak = None if (t + 1) % BLOCK_STEPS == 0 else block_peak
+
+
+def actions_from_levers(
+    parameters: Mapping[str, Any],
+    buildings: Sequence[BuildingStep],
+    batteries: Sequence[Battery],
+    dt_h: float = 1.0,
+) -> list[float]:
+    """CityLearn battery actions (fractions of capacity, [-1, 1]) for a decision's levers.
+
+    The rules of our model's home batteries (``sim.storage.dispatch`` and ``split_pooled``,
+    restated here without numpy): schedule ``s * P * dt``; with ``storage_follow`` the setpoint
+    is a floor and each battery covers its own home's residual; pooled (follow, P2P,
+    ``home_batteries_pooled``) the batteries together move the district's net toward the
+    decision's exchange target, shared by each battery's room."""
+    if len(buildings) != len(batteries):
+        raise MappingError("buildings and batteries: one each per building")
+    setpoints = parameters.get("storage_setpoints") or {}
+    if not isinstance(setpoints, Mapping):
+        raise MappingError("parameters.storage_setpoints: must be an object")
+    s = _finite("parameters.storage_setpoints.members", setpoints.get(MEMBERS, 0.0))
+    s = min(max(s, -1.0), 1.0)
+    follow = parameters.get("storage_follow") is True
+    pooled = follow and parameters.get("p2p_enabled") is True
+    pooled = pooled and parameters.get("home_batteries_pooled") is True
+    target = parameters.get("exchange_target_kwh")
+    if target is None:
+        target = parameters.get("procurement_kwh", 0.0)
+    target = _finite("parameters.exchange_target_kwh", target)
+    max_in, max_out, floor = [], [], []
+    for b, bat in zip(buildings, batteries, strict=True):
+        e = min(max(b.electrical_storage_soc, 0.0), 1.0) * bat.capacity_kwh
+        p = bat.power_kw * dt_h
+        max_in.append(min(max((bat.capacity_kwh - e) / bat.efficiency, 0.0), p))
+        max_out.append(min(max((e - bat.soc_min * bat.capacity_kwh) * bat.efficiency, 0.0), p))
+        floor.append(min(max(s * p, -max_out[-1]), max_in[-1]))
+    residual = [b.non_shiftable_load - b.solar_generation for b in buildings]
+    if pooled:
+        flows = _split_pooled(floor, max_in, sum(residual) - target)
+    elif follow:
+        flows = [
+            min(max(min(max(-r, f), bat.power_kw * dt_h), -mo), mi)
+            for r, f, bat, mi, mo in zip(residual, floor, batteries, max_in, max_out, strict=True)
+        ]
+    else:
+        flows = floor
+    return [
+        min(max(f / bat.capacity_kwh, -1.0), 1.0) for f, bat in zip(flows, batteries, strict=True)
+    ]
+
+
+def _split_pooled(floor: list[float], max_in: list[float], residual: float) -> list[float]:
+    """``sim.storage.split_pooled``: the pooled flow ``clip(-residual, sum floors, sum max)``,
+    each battery from the flow nearest zero its floor allows, the rest by room."""
+    pooled = min(max(-residual, sum(floor)), sum(max_in))
+    start = [max(f, 0.0) for f in floor]
+    rest = pooled - sum(start)
+    room = (
+        [m - a for m, a in zip(max_in, start, strict=True)]
+        if rest > 0
+        else [a - f for a, f in zip(start, floor, strict=True)]
+    )
+    total = sum(room)
+    if total <= 0:
+        return start
+    return [a + r * rest / total for a, r in zip(start, room, strict=True)]
+
+
+def _finite(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise MappingError(f"{name}: must be a finite number")
+    return float(value)

@@ -1,0 +1,170 @@
+"""The CityLearn mapping in both directions, on hand-made CityLearn observations."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from energy_agents.advisors.registry import recommend_all
+from energy_agents.coordination.registry import make_strategy
+from energy_agents.coordination.step import coordinate
+from energy_agents.integrations.citylearn_map import (
+    Battery,
+    BuildingStep,
+    MappingError,
+    ObservationBuilder,
+    actions_from_levers,
+    building_steps,
+)
+from energy_agents.sim.levers import Levers
+from energy_agents.sim.objective import Objective
+from energy_agents.sim.observation import Observation
+
+BAT = Battery(capacity_kwh=6.4, power_kw=5.0, efficiency=0.9)
+NAMES = ("Building_1", "Building_2")
+
+
+def builder(n_steps: int = 48) -> ObservationBuilder:
+    return ObservationBuilder(
+        names=NAMES,
+        batteries=(BAT, Battery(10.0, 4.0, 0.95, soc_min=0.2)),
+        n_steps=n_steps,
+        start="2022-08-01 00:00:00",
+        objective=Objective.parse("citylearn2022").to_dict(),
+    )
+
+
+def test_building_steps_reads_citylearn_names_and_names_what_is_missing():
+    names = ["month", "hour", "non_shiftable_load", "solar_generation", "electrical_storage_soc"]
+    b = building_steps(names, [8, 1, 2.5, 0.0, 0.25])
+    assert b == BuildingStep(2.5, 0.0, 0.25)
+    with pytest.raises(MappingError, match="electrical_storage_soc"):
+        building_steps(names[:4], [8, 1, 2.5, 0.0])
+
+
+def test_observation_is_one_our_model_reads_and_keeps_the_past_only():
+    ob = builder()
+    steps = [BuildingStep(1.0, 0.0, 0.5), BuildingStep(2.0, 3.0, 0.2)]
+    prices = [0.22] * 16 + [0.54] * 5 + [0.22] * 10
+    first = ob.observation(steps, prices)
+    obs = Observation.from_dict(json.loads(json.dumps(first)))
+    assert obs.step == 0 and obs.timestamp == "2022-08-01 00:00:00"
+    assert obs.hist_load_kwh.size == 0  # this step's load is not known before it happens
+    assert len(obs.price_day_ahead) == 24 and obs.price_day_ahead[16] == 0.54
+    assert obs.storage_capacity_kwh["members"] == pytest.approx(16.4)
+    assert obs.storage_energy_kwh["members"] == pytest.approx(0.5 * 6.4 + 0.2 * 10)
+    assert obs.storage_efficiency["members"] == pytest.approx((0.81 * 6.4 + 0.9025 * 10) / 16.4)
+    assert obs.storage_soc_min["members"] == pytest.approx(2.0 / 16.4)
+    # Close the step: district net 1.2 kWh imported at 0.22.
+    ob.record(steps, [1.5, -0.3], 0.22, 0.4, {"storage_follow": True})
+    second = Observation.from_dict(ob.observation(steps, prices[1:]))
+    assert second.step == 1 and second.timestamp == "2022-08-01 01:00:00"
+    assert second.hist_load_kwh.tolist() == [3.0] and second.hist_pv_kwh.tolist() == [3.0]
+    assert second.hist_net_kwh.tolist() == pytest.approx([1.2])
+    assert second.member_hist_load_kwh.shape == (1, 2)
+    assert second.cumulative_cost_ct == pytest.approx(1.2 * 0.22)
+    assert second.period_peak_import_kw == pytest.approx(1.2)
+    assert second.block_peak_net_kwh == pytest.approx(1.2)
+    assert second.hist_carbon_kg_per_kwh.tolist() == [0.4]
+    assert second.last_levers == Levers(storage_follow=True)
+    # August 1st 01:00: 743 hours of the month left, but the run has 47 steps.
+    assert second.period_steps_left == 47
+
+
+def test_the_five_advisors_and_a_strategy_decide_on_a_mapped_observation():
+    ob = builder()
+    steps = [BuildingStep(1.0, 0.0, 0.5), BuildingStep(2.0, 3.0, 0.2)]
+    for t in range(30):
+        ob.record(steps, [1.0, -1.0 + 0.1 * t], 0.22, 0.4, None)
+    obs = Observation.from_dict(ob.observation(steps, [0.22] * 24))
+    recs = recommend_all(obs)
+    assert len(recs) == 5
+    decision, _, _ = coordinate(make_strategy("weighted"), obs, {}, recs)
+    actions = actions_from_levers(decision.parameters.to_dict(), steps, ob.batteries)
+    assert len(actions) == 2 and all(-1.0 <= a <= 1.0 for a in actions)
+
+
+def test_setpoint_asks_each_battery_for_its_rated_power_share():
+    steps = [BuildingStep(1.0, 0.0, 0.0)]
+    # 0.5 x 5 kW x 1 h = 2.5 kWh of 6.4 kWh.
+    assert actions_from_levers({"storage_setpoints": {"members": 0.5}}, steps, [BAT]) == [
+        pytest.approx(2.5 / 6.4)
+    ]
+
+
+def test_follow_absorbs_the_homes_residual_within_power_and_room():
+    # Surplus 3 kWh, battery half full: charges 3 kWh.
+    a = actions_from_levers({"storage_follow": True}, [BuildingStep(1.0, 4.0, 0.5)], [BAT])
+    assert a == [pytest.approx(3.0 / 6.4)]
+    # Surplus 9 kWh: the 5 kW rating limits.
+    a = actions_from_levers({"storage_follow": True}, [BuildingStep(1.0, 10.0, 0.0)], [BAT])
+    assert a == [pytest.approx(5.0 / 6.4)]
+    # Nearly full: only the room left, measured before the charge efficiency.
+    a = actions_from_levers({"storage_follow": True}, [BuildingStep(1.0, 4.0, 0.9)], [BAT])
+    assert a == [pytest.approx(0.1 * 6.4 / 0.9 / 6.4)]
+    # Deficit 2 kWh, 10 % charged: only what is stored, after the discharge efficiency; the
+    # setpoint is the floor (0: charge only, -1: full self-consumption), as in our model.
+    deficit = [BuildingStep(2.0, 0.0, 0.1)]
+    assert actions_from_levers({"storage_follow": True}, deficit, [BAT]) == [0.0]
+    a = actions_from_levers(
+        {"storage_follow": True, "storage_setpoints": {"members": -1.0}}, deficit, [BAT]
+    )
+    assert a == [pytest.approx(-0.1 * 0.9)]
+
+
+def test_pooled_batteries_steer_the_district_net_to_the_target_by_room():
+    pooled = {
+        "storage_follow": True,
+        "p2p_enabled": True,
+        "home_batteries_pooled": True,
+        "storage_setpoints": {"members": -1.0},
+        "exchange_target_kwh": 1.0,
+    }
+    bats = [BAT, Battery(10.0, 5.0, 1.0)]
+    # District residual 1 + 4 = 5 kWh, target 1: the pool discharges 4 kWh, shared by what each
+    # can give (battery 1: 0.5 x 6.4 x 0.9 = 2.88 kWh, battery 2: 5 kWh, its rating).
+    steps = [BuildingStep(1.0, 0.0, 0.5), BuildingStep(4.0, 0.0, 0.8)]
+    a = actions_from_levers(pooled, steps, bats)
+    flows = [a[0] * 6.4, a[1] * 10.0]
+    assert sum(flows) == pytest.approx(-4.0)
+    assert flows[0] / flows[1] == pytest.approx(2.88 / 5.0)
+    # Exchange target None: the procurement is the target.
+    a = actions_from_levers(
+        dict(pooled, exchange_target_kwh=None, procurement_kwh=5.0), steps, bats
+    )
+    assert a == [0.0, 0.0]
+    # Without P2P the pool is off: each battery follows its own home.
+    a = actions_from_levers(dict(pooled, p2p_enabled=False), steps, bats)
+    assert a == [pytest.approx(-1.0 / 6.4), pytest.approx(-0.4)]
+
+
+def test_depth_of_discharge_keeps_soc_min_and_setpoints_are_clipped():
+    bat = Battery(10.0, 4.0, 1.0, soc_min=0.2)
+    assert actions_from_levers(
+        {"storage_setpoints": {"members": -7.0}}, [BuildingStep(0.0, 0.0, 0.3)], [bat]
+    ) == [pytest.approx(-0.1)]
+    assert actions_from_levers({}, [BuildingStep(0.0, 0.0, 0.3)], [bat]) == [0.0]
+
+
+def test_bad_levers_and_shapes_are_named():
+    with pytest.raises(MappingError, match="exchange_target_kwh"):
+        actions_from_levers({"exchange_target_kwh": math.nan}, [BuildingStep(0, 0, 0)], [BAT])
+    with pytest.raises(MappingError, match="storage_setpoints.members"):
+        actions_from_levers({"storage_setpoints": {"members": "x"}}, [BuildingStep(0, 0, 0)], [BAT])
+    with pytest.raises(MappingError, match="buildings"):
+        builder().observation([BuildingStep(0, 0, 0)], [0.2])
+    with pytest.raises(MappingError, match="battery"):
+        Battery(0.0, 1.0, 0.9)
+
+
+def test_round_trip_through_numpy_arrays_is_exact():
+    ob = builder()
+    steps = [BuildingStep(1.0, 0.5, 0.5), BuildingStep(2.0, 3.0, 0.2)]
+    ob.record(steps, [0.5, -1.0], 0.22, 0.4, None)
+    d = ob.observation(steps, [0.22] * 24)
+    back = Observation.from_dict(d).to_dict()
+    for key in ("member_soc", "hist_net_kwh", "price_day_ahead"):
+        assert np.allclose(back[key], d[key])
