@@ -52,7 +52,7 @@ class CommunityEnv(gym.Env[dict[str, np.ndarray], dict[str, Any]]):
         self.exchange_bound_kwh = _bound_pow2(max(day_load, s.pv_kwh.sum(axis=1).max()) + power)
         n_st = len(s.storage_names)
         box = lambda lo, hi, n: spaces.Box(lo, hi, (n,), np.float64)  # noqa: E731
-        self.action_space = spaces.Dict(
+        self._actions = spaces.Dict(
             {
                 "burn_rate": box(0.0, 1.0, 1),  # share of max_burn_rate_ct_per_kwh
                 "procurement": box(0.0, 1.0, 1),  # share of exchange_bound_kwh
@@ -63,8 +63,9 @@ class CommunityEnv(gym.Env[dict[str, np.ndarray], dict[str, Any]]):
                 "p2p_price_rule": spaces.Discrete(len(P2P_PRICE_RULES)),
             }
         )
+        self.action_space = self._actions
         first = self._flatten(self.observation)
-        self.observation_space = spaces.Dict(
+        self.observation_space = spaces.Dict(  # type: ignore[assignment]
             {k: spaces.Box(-np.inf, np.inf, v.shape, np.float64) for k, v in first.items()}
         )
         self._weights = grid.scenario_weights(s)
@@ -112,13 +113,13 @@ class CommunityEnv(gym.Env[dict[str, np.ndarray], dict[str, Any]]):
     def decode(self, action: Mapping[str, Any]) -> Levers:
         """``Levers`` of an action; boxes are clipped to the space, anything else raises."""
         if not isinstance(action, Mapping):
-            raise ValueError(f"action: must be a dict with keys {sorted(self.action_space)}")
-        missing = set(self.action_space) - set(action)
-        extra = set(action) - set(self.action_space)
+            raise ValueError(f"action: must be a dict with keys {sorted(self._actions)}")
+        missing = set(self._actions) - set(action)
+        extra = set(action) - set(self._actions)
         if missing or extra:
             raise ValueError(f"action: missing {sorted(missing)}, unknown {sorted(extra)}")
         val: dict[str, Any] = {}
-        for key, sp in self.action_space.items():
+        for key, sp in self._actions.items():
             if isinstance(sp, spaces.Box):
                 a = np.asarray(action[key], dtype=np.float64).reshape(-1)
                 if a.shape != sp.shape:
