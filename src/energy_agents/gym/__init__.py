@@ -1,0 +1,5 @@
+"""A Gymnasium environment on the community model (docs/gym.md). Needs the ``gym`` extra."""
+
+from .env import CommunityEnv, strategy_policy
+
+__all__ = ["CommunityEnv", "strategy_policy"]

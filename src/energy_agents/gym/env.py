@@ -1,0 +1,212 @@
+"""``CommunityEnv``: one episode = one run of a scenario, one env step = one model step.
+
+The step is the batch loop's: ``Community.observe`` -> (the agent's action, decoded to
+``Levers``) -> :func:`runner.batch.apply_decision`. The reward is minus the step's increase of
+the run's objective ``J`` (sim/objective.py, weights of the whole scenario as in the KPIs), so
+the episode's return is ``-kpis["objective_value"]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import fields
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from ..coordination.registry import make_strategy
+from ..coordination.step import coordinate
+from ..runner.batch import apply_decision
+from ..sim import grid
+from ..sim.community import Community
+from ..sim.kpis import compute_kpis
+from ..sim.levers import P2P_PRICE_RULES, Levers
+from ..sim.observation import Observation
+from ..sim.params import Scenario
+
+_SKIP = {"timestamp", "member_names", "storage_names", "tariff", "objective", "last_levers"}
+_SWITCHES = ("storage_follow", "p2p_enabled", "home_batteries_pooled")
+
+
+def _bound_pow2(x: float) -> float:
+    """A power of two >= x, so that scaling by it is exact in floating point."""
+    return float(2.0 ** np.ceil(np.log2(max(x, 1e-9))))
+
+
+class CommunityEnv(gym.Env[dict[str, np.ndarray], dict[str, Any]]):
+    """Spaces derived from ``Observation`` and ``Levers`` for one scenario (docs/gym.md)."""
+
+    metadata: dict[str, Any] = {"render_modes": []}
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = s = scenario
+        self.community = Community(s)
+        self.observation: Observation = self.community.observe()
+        # No step imports more than a day's load plus every storage charging at full power,
+        # nor exports more than its PV plus every storage discharging.
+        days = np.arange(s.n_steps) // s.steps_per_day
+        day_load = np.bincount(days, weights=s.load_kwh.sum(axis=1)).max()
+        power = (s.member_batteries.power_kw.sum() + s.community_storages.power_kw.sum()) * s.dt_h
+        self.exchange_bound_kwh = _bound_pow2(max(day_load, s.pv_kwh.sum(axis=1).max()) + power)
+        n_st = len(s.storage_names)
+        box = lambda lo, hi, n: spaces.Box(lo, hi, (n,), np.float64)  # noqa: E731
+        self._actions = spaces.Dict(
+            {
+                "burn_rate": box(0.0, 1.0, 1),  # share of max_burn_rate_ct_per_kwh
+                "procurement": box(0.0, 1.0, 1),  # share of exchange_bound_kwh
+                "storage_setpoints": box(-1.0, 1.0, n_st),  # in scenario.storage_names order
+                "exchange_target": box(-1.0, 1.0, 1),  # share of exchange_bound_kwh
+                "exchange_target_set": spaces.Discrete(2),  # 0: None (the procurement)
+                **{k: spaces.Discrete(2) for k in _SWITCHES},
+                "p2p_price_rule": spaces.Discrete(len(P2P_PRICE_RULES)),
+            }
+        )
+        self.action_space = self._actions
+        first = self._flatten(self.observation)
+        self.observation_space = spaces.Dict(  # type: ignore[assignment]
+            {k: spaces.Box(-np.inf, np.inf, v.shape, np.float64) for k, v in first.items()}
+        )
+        self._weights = grid.scenario_weights(s)
+
+    # ---------------------------------------------------------------- encoding
+    def _flatten(self, obs: Observation) -> dict[str, np.ndarray]:
+        """Every numeric field of ``Observation``, fixed shapes (docs/gym.md)."""
+        s, spd = self.scenario, self.scenario.steps_per_day
+        out: dict[str, np.ndarray] = {"hour": np.array([obs.hour])}
+        for f in fields(Observation):
+            if f.name in _SKIP:
+                continue
+            v = getattr(obs, f.name)
+            if isinstance(v, Mapping):
+                a = np.array([v[n] for n in s.storage_names], dtype=np.float64)
+            elif isinstance(v, np.ndarray):
+                a = np.asarray(v, dtype=np.float64)
+                if f.name.startswith("price_"):  # look-ahead, padded with its last price
+                    a = np.pad(a, (0, spd - a.size), mode="edge")
+                elif f.name.startswith(("hist_", "member_hist_")):  # last day, zero-padded
+                    a = a[-spd:]
+                    a = np.concatenate([np.zeros((spd - a.shape[0], *a.shape[1:])), a])
+            else:
+                a = np.array([0.0 if v is None else float(v)])
+            out[f.name] = a.copy()
+        return out
+
+    def encode(self, levers: Levers) -> dict[str, Any]:
+        """The action that decodes to ``levers`` (what a strategy decided)."""
+        s, b = self.scenario, self.exchange_bound_kwh
+        mb = s.max_burn_rate_ct_per_kwh
+        target = levers.exchange_target_kwh
+        return {
+            "burn_rate": np.array([levers.burn_rate_ct_per_kwh / mb if mb > 0 else 0.0]),
+            "procurement": np.array([levers.procurement_kwh / b]),
+            "storage_setpoints": np.array(
+                [float(levers.storage_setpoints.get(n, 0.0)) for n in s.storage_names]
+            ),
+            "exchange_target": np.array([0.0 if target is None else target / b]),
+            "exchange_target_set": int(target is not None),
+            **{k: int(getattr(levers, k)) for k in _SWITCHES},
+            "p2p_price_rule": P2P_PRICE_RULES.index(levers.p2p_price_rule),
+        }
+
+    def decode(self, action: Mapping[str, Any]) -> Levers:
+        """``Levers`` of an action; boxes are clipped to the space, anything else raises."""
+        if not isinstance(action, Mapping):
+            raise ValueError(f"action: must be a dict with keys {sorted(self._actions)}")
+        missing = set(self._actions) - set(action)
+        extra = set(action) - set(self._actions)
+        if missing or extra:
+            raise ValueError(f"action: missing {sorted(missing)}, unknown {sorted(extra)}")
+        val: dict[str, Any] = {}
+        for key, sp in self._actions.items():
+            if isinstance(sp, spaces.Box):
+                a = np.asarray(action[key], dtype=np.float64).reshape(-1)
+                if a.shape != sp.shape:
+                    raise ValueError(f"action.{key}: expected shape {sp.shape}, got {a.shape}")
+                if not np.all(np.isfinite(a)):
+                    raise ValueError(f"action.{key}: must be finite")
+                val[key] = np.clip(a, sp.low, sp.high)
+            else:
+                v = action[key]
+                assert isinstance(sp, spaces.Discrete)
+                if isinstance(v, np.ndarray) and v.size == 1:
+                    v = v.item()
+                if isinstance(v, bool) or not isinstance(v, int | np.integer) or not 0 <= v < sp.n:
+                    raise ValueError(f"action.{key}: must be an integer in [0, {sp.n - 1}]")
+                val[key] = int(v)
+        s, b = self.scenario, self.exchange_bound_kwh
+        return Levers(
+            burn_rate_ct_per_kwh=float(val["burn_rate"][0]) * s.max_burn_rate_ct_per_kwh,
+            procurement_kwh=float(val["procurement"][0]) * b,
+            storage_setpoints={
+                n: float(x) for n, x in zip(s.storage_names, val["storage_setpoints"], strict=True)
+            },
+            exchange_target_kwh=float(val["exchange_target"][0]) * b
+            if val["exchange_target_set"]
+            else None,
+            p2p_price_rule=P2P_PRICE_RULES[val["p2p_price_rule"]],
+            **{k: bool(val[k]) for k in _SWITCHES},
+        )
+
+    # --------------------------------------------------------------- the API
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        super().reset(seed=seed)  # the model is deterministic; the seed only seeds np_random
+        self.community = Community(self.scenario)
+        self._prev: dict[str, float] = {}
+        self.observation = self.community.observe()
+        return self._flatten(self.observation), {"step": 0}
+
+    def step(
+        self, action: Mapping[str, Any]
+    ) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        if self.community.done:
+            raise RuntimeError("the episode is over; call reset()")
+        levers = self.decode(action)
+        apply_decision(self.community, levers)
+        reward = -self._objective_increase(self.community.t - 1)
+        self.observation = self.community.observe()
+        done = self.community.done
+        return self._flatten(self.observation), reward, done, False, {"step": self.community.t}
+
+    def _objective_increase(self, t: int) -> float:
+        """J after step t minus J before it (J before step 0 is 0: the constant goes to step 0)."""
+        w, s, r, p = self._weights, self.scenario, self.community.results, self._prev
+        imp, e = float(r["import_kwh"][t]), float(r["net_kwh"][t])
+        inc = w.tokens * float(r["tokens_spent_ct"][t]) + float(w.import_carbon[t]) * imp
+        inc += float(w.net[t]) * e + (w.constant if t == 0 else 0.0)
+        if w.daily_peak > 0:
+            new_day = t % s.steps_per_day == 0
+            old = 0.0 if new_day else p["day_peak"]
+            p["day_peak"] = imp if new_day else max(old, imp)
+            inc += w.daily_peak * (p["day_peak"] - old) / s.dt_h
+        if w.ramping > 0 and t > 0:
+            inc += w.ramping * abs(e - p["net"])
+        p["net"] = e
+        if np.any(w.block_peak > 0):
+            b = t // grid.block_steps(s.dt_h)
+            new_block = t % grid.block_steps(s.dt_h) == 0
+            old = 0.0 if new_block else p["block_max"]
+            p["block_max"] = e if new_block else max(p["block_max"], e)
+            inc += float(w.block_peak[b]) * (p["block_max"] - (0.0 if new_block else old))
+        return inc
+
+    def kpis(self, baseline_spent_ct: float | None = None) -> dict[str, Any]:
+        """The run's KPIs so far (``sim.kpis.compute_kpis``, as ``run_batch`` reports them)."""
+        return compute_kpis(self.community, baseline_spent_ct)
+
+
+def strategy_policy(env: CommunityEnv, name: str) -> Callable[[Any], dict[str, Any]]:
+    """A policy that plays strategy ``name``: the strategy decides on the env's current
+    ``Observation`` (the five advisors run in process, as in ``run_batch``)."""
+    strategy = make_strategy(name, env.scenario)
+    state: dict[str, Any] = {}
+
+    def policy(_obs: Any) -> dict[str, Any]:
+        nonlocal state
+        decision, _, state = coordinate(strategy, env.observation, state)
+        return env.encode(decision.parameters)
+
+    return policy

@@ -1,0 +1,90 @@
+"""The Gymnasium environment: API, spaces, reward = the objective's step term, equivalence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+gymnasium = pytest.importorskip("gymnasium")
+from gymnasium.utils.env_checker import check_env  # noqa: E402
+
+from energy_agents.gym import CommunityEnv, strategy_policy  # noqa: E402
+from energy_agents.runner.batch import run_batch  # noqa: E402
+from energy_agents.scenarios import with_tariff_and_objective  # noqa: E402
+from energy_agents.scenarios.tiny import tiny_scenario  # noqa: E402
+from energy_agents.sim import grid  # noqa: E402
+
+
+def test_check_env_passes():
+    check_env(CommunityEnv(tiny_scenario(0, 4, 48)), skip_render_check=True)
+
+
+def test_spaces_follow_the_member_count():
+    for n in (3, 7):
+        env = CommunityEnv(tiny_scenario(1, n, 48))
+        obs, _ = env.reset(seed=0)
+        assert obs["member_soc"].shape == (n,)
+        assert obs["member_hist_load_kwh"].shape == (24, n)
+        assert env.action_space["storage_setpoints"].shape == (len(env.scenario.storage_names),)
+        assert obs in env.observation_space
+
+
+def test_boxes_are_clipped_and_bad_actions_named():
+    env = CommunityEnv(tiny_scenario(0, 4, 48))
+    env.reset(seed=0)
+    a = env.action_space.sample()
+    a["storage_setpoints"] = np.full_like(a["storage_setpoints"], 5.0)
+    a["burn_rate"] = np.array([-3.0])
+    lv = env.decode(a)
+    assert all(v == 1.0 for v in lv.storage_setpoints.values())
+    assert lv.burn_rate_ct_per_kwh == 0.0
+    with pytest.raises(ValueError, match="action.procurement: must be finite"):
+        env.step({**a, "procurement": np.array([np.nan])})
+    with pytest.raises(ValueError, match="action.p2p_price_rule"):
+        env.step({**a, "p2p_price_rule": 9})
+    with pytest.raises(ValueError, match="missing"):
+        env.step({"burn_rate": np.array([0.0])})
+
+
+@pytest.mark.parametrize(
+    "objective", ["cost", "carbon", "citylearn2022", "cost,peak_ct_per_kw=3,ramping_ct_per_kwh=0.5"]
+)
+def test_reward_is_minus_the_objective_step_term(objective):
+    s = with_tariff_and_objective(tiny_scenario(2, 4, 48), None, objective)
+    env = CommunityEnv(s)
+    env.reset(seed=0)
+    w = grid.scenario_weights(s)
+    r = env.community.results
+    env.action_space.seed(0)
+    prev = 0.0
+    total = 0.0
+    done = False
+    while not done:
+        _, reward, done, _, _ = env.step(env.action_space.sample())
+        n = env.community.t
+        j = grid.objective_value(
+            w,
+            float(r["tokens_spent_ct"][:n].sum()),
+            r["import_kwh"][:n],
+            r["net_kwh"][:n],
+            s.dt_h,
+            s.steps_per_day,
+        )
+        assert reward == pytest.approx(-(j - prev), rel=1e-9, abs=1e-9)
+        prev, total = j, total + reward
+    assert total == pytest.approx(-env.kpis()["objective_value"], rel=1e-9)
+
+
+@pytest.mark.parametrize("name", ["none", "seed", "weighted"])
+def test_strategy_episode_matches_run_batch(name):
+    s = tiny_scenario(3, 5, 72)
+    env = CommunityEnv(s)
+    obs, _ = env.reset(seed=0)
+    policy = strategy_policy(env, name)
+    done = False
+    while not done:
+        obs, _, done, _, _ = env.step(policy(obs))
+    got, want = env.kpis(), run_batch(s, name).kpis
+    for key, v in want.items():
+        if isinstance(v, float) and key != "forecast_mae_kwh":  # the forecaster's own figure
+            assert got[key] == pytest.approx(v, rel=1e-9, abs=1e-9), key
