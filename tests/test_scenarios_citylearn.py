@@ -20,7 +20,9 @@ from energy_agents.sim.params import ScenarioError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "citylearn_mini"
 # The real datasets: ENERGY_AGENTS_DATA names the folder that holds them (default ../shared/data).
-DATA = Path(os.environ.get("ENERGY_AGENTS_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DATA = Path(
+    os.environ.get("ENERGY_AGENTS_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
 FULL = DATA / "citylearn_challenge_2022_phase_1"
 BUILDINGS = ("Building_1", "Building_2", "Building_4")
 PV_KW = {"Building_1": 4.0, "Building_2": 4.0, "Building_4": 5.0}
