@@ -8,7 +8,7 @@ Runs with the CityLearn venv's python, by file path (``benchmarks/setup_citylear
 It imports only CityLearn, the client SDK (``energy_agents.client``) and the mapping beside it.
 Each step: CityLearn's observation -> our observation (:mod:`citylearn_map`), ``POST /state``,
 wait until the five advisors answered this observation (``/messages``, message ids carry the
-observation digest) or the deadline, the decision from ``/aggregate``, its levers -> battery
+observation digest) or the deadline, the decision from ``POST /decisions``, its levers -> battery
 actions, ``env.step``. ``--controller`` runs one of CityLearn's own rules instead (no server).
 The result file holds ``env.evaluate()``, the district net series with and without storage,
 prices, carbon, every step's SOCs and decision, so the caller can score it.
@@ -88,10 +88,10 @@ class Decider:
             time.sleep(0.01)
         if not self.agents <= got:
             self.late += 1
-        decision = self.client.get_aggregate(self.strategy, step)
-        if decision.get("step", step) != step:
-            raise RuntimeError(f"/aggregate answered step {decision.get('step')} for {step}")
-        return decision
+        decision = self.client.request_decision(step, self.strategy)  # decides step once
+        if decision.step not in (None, step):
+            raise RuntimeError(f"the server answered step {decision.step} for {step}")
+        return dict(decision.raw)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
