@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -99,6 +100,11 @@ class Up:
         self.seen_pids: set[int] = set()
 
     def text(self) -> str:
+        """The terminal, then the children's log files (``up`` writes them, not quiet)."""
+        logs = sorted((self.data / "logs").glob("*.log"))
+        return "\n".join(p.read_text(errors="replace") for p in [self.log_path, *logs])
+
+    def terminal(self) -> str:
         return self.log_path.read_text(errors="replace")
 
     def remember(self) -> set[int]:
@@ -414,3 +420,48 @@ def _dead_count(data: Path, agent: str) -> int:
         return 0
     with sqlite3.connect(path) as db:
         return int(db.execute("SELECT COUNT(*) FROM dead").fetchone()[0])
+
+
+STATUS_LINE = re.compile(
+    r"^step +(\d+)  \d\d-\d\d \d\d:\d\d  saved +-?\d+\.\d CT  agents ([0-5])/5  \S.*$"
+)
+HEADER = ("energy-agents up: server ", "  messages:  ", "  aggregate: ", "  dashboard: ")
+
+
+def test_up_terminal_is_quiet_and_the_logs_go_to_files(up_factory):
+    """The URLs, then one status line per step; granian's, uagents' and the runner's output
+    in ``<data-dir>/logs/``."""
+    up = up_factory(tick=0.2)
+    up.wait(
+        "five status lines",
+        lambda: len([x for x in up.terminal().splitlines() if STATUS_LINE.match(x)]) >= 5,
+        START_S,
+    )
+    up.stop()
+    lines = up.terminal().splitlines()
+    logs = up.data / "logs"
+    assert lines[:6] == [
+        f"energy-agents up: server {up.url} (data in {up.data})",
+        f"  messages:  {up.url}/messages",
+        f"  aggregate: {up.url}/aggregate?strategy={STRATEGY}",
+        f"  dashboard: {up.url}/dashboard",
+        f"  logs:      {logs}/ (server, runner, agents; --verbose prints them here)",
+        "Ctrl-C stops everything.",
+    ]
+    status = [STATUS_LINE.match(x) for x in lines[6:-1]]
+    assert all(status), [x for x, m in zip(lines[6:-1], status, strict=True) if not m]
+    steps = [int(m.group(1)) for m in status if m]
+    assert steps == list(range(len(steps))) and len(steps) >= 5  # one line per step, in order
+    assert all(m.group(2) == "5" for m in status[1:] if m)  # every agent answered
+    assert lines[-1].startswith("[up] stopped after "), lines[-1]
+    for noise in ("_granian", "INFO", "[launcher]", "run-sim:", "runner:"):
+        assert noise not in up.terminal(), noise
+
+    server, runner, agents = (
+        (logs / f"{n}.log").read_text() for n in ("server", "runner", "agents")
+    )
+    assert "_granian: Starting granian" in server and "energy-agents serve: " in server
+    assert "run-sim: " in runner and "runner: step 0 applied" in runner
+    assert "[launcher] started grid_trader" in agents
+    assert "[grid_trader]: Starting agent with address: agent1" in agents  # uagents' log
+    assert "[up] stopped after " in (logs / "up.log").read_text()

@@ -11,6 +11,10 @@ All three start at once (the runner and the agents retry until the server answer
 that exits on its own is reported and restarted with back-off, except a runner that finished
 its run. Ctrl-C or SIGTERM stops all three at once (the server with granian's graceful
 SIGINT shutdown); whatever has not exited after 4 s is killed, with its descendants.
+
+The terminal gets the URLs and one status line per step (``up_status``); the children's
+output (granian's and uagents' logs, the runner's and the libraries' prints) goes to
+``<data-dir>/logs/<service>.log``, or to the terminal with ``--verbose``.
 """
 
 from __future__ import annotations
@@ -68,7 +72,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="use this already running server (told the addresses in <data-dir>/agents.json) "
         "instead of starting one",
     )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="print the server's, runner's and agents' logs here instead of writing them to "
+        "<data-dir>/logs/ (default: one status line per step)",
+    )
     add_run_arguments(parser)
+
+
+LOG_DIR = "logs"
+"""Under the data directory: ``server.log``, ``runner.log``, ``agents.log``, ``up.log``."""
 
 
 def agent_interval(args: argparse.Namespace) -> float:
@@ -87,11 +101,28 @@ class Service:
     restart_at: float | None = None
     started: float = 0.0
     finished: bool = False
+    log: Path | None = None  # the child's stdout and stderr (appended); None: the terminal
 
     def start(self) -> None:
         from ..agents.procs import preexec_child
 
-        self.proc = subprocess.Popen(self.argv, preexec_fn=preexec_child)
+        out, env = None, None
+        if self.log is not None:
+            out = self.log.open("ab")
+            out.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {self.name} starts\n".encode())
+            out.flush()
+            env = dict(os.environ, PYTHONUNBUFFERED="1")  # lines reach the file as they happen
+        try:
+            self.proc = subprocess.Popen(
+                self.argv,
+                preexec_fn=preexec_child,
+                stdout=out,
+                stderr=subprocess.STDOUT if out else None,
+                env=env,
+            )
+        finally:
+            if out is not None:
+                out.close()  # the child holds its own descriptor
         self.started, self.restart_at = time.monotonic(), None
 
 
@@ -157,11 +188,24 @@ def services(args: argparse.Namespace, server: str) -> list[Service]:
             ),
         ),
     ]
-    return out[1:] if args.external_server else out
+    out = out[1:] if args.external_server else out
+    if not getattr(args, "verbose", True):
+        for svc in out:
+            svc.log = args.data_dir / LOG_DIR / f"{svc.name}.log"
+    return out
 
 
-def _say(text: str) -> None:
-    print(f"[up] {text}", file=sys.stderr, flush=True)
+_UP_LOG: list[Path] = []  # up's own notices, when the terminal is quiet
+
+
+def _say(text: str, *, terminal: bool = False) -> None:
+    """A notice of ``up``; quiet, it goes to ``logs/up.log`` (and here only if ``terminal``)."""
+    line = f"[up] {text}"
+    if _UP_LOG:
+        with _UP_LOG[0].open("a") as f:
+            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
+    if terminal or not _UP_LOG:
+        print(line, file=sys.stderr, flush=True)
 
 
 def stop_services(svcs: list[Service], timeout: float = STOP_TIMEOUT_S) -> None:
@@ -208,6 +252,14 @@ def run(args: argparse.Namespace) -> int:
     runner_identity(args.data_dir)  # listed in agents.json before the server starts
     server = (args.external_server or f"http://127.0.0.1:{args.port}").rstrip("/")
     svcs = services(args, server)
+    logs = args.data_dir / LOG_DIR
+    _UP_LOG.clear()
+    if not args.verbose:
+        logs.mkdir(exist_ok=True)
+        _UP_LOG.append(logs / "up.log")
+    from .up_status import StatusPrinter
+
+    status = StatusPrinter(server)
     stop = {"sig": 0}
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -223,9 +275,15 @@ def run(args: argparse.Namespace) -> int:
             f"  messages:  {server}/messages\n"
             f"  aggregate: {server}/aggregate?strategy={args.strategy}\n"
             f"  dashboard: {server}/dashboard\n"
-            f"Ctrl-C stops everything.",
+            + (
+                ""
+                if args.verbose
+                else f"  logs:      {logs}/ (server, runner, agents; --verbose prints them here)\n"
+            )
+            + "Ctrl-C stops everything.",
             flush=True,
         )
+        status.start()
         while not stop["sig"]:
             now = time.monotonic()
             for svc in svcs:
@@ -234,28 +292,36 @@ def run(args: argparse.Namespace) -> int:
                 if svc.restart_at is not None:
                     if now >= svc.restart_at:
                         svc.start()
-                        _say(f"restarted {svc.name} (pid {svc.proc.pid})")
+                        _say(f"restarted {svc.name} (pid {svc.proc.pid})", terminal=True)
                     continue
                 code = svc.proc.poll()
                 if code is None:
                     continue
                 if svc.name == "runner" and code == 0:
                     svc.finished = True
-                    _say("the runner finished its run; server and agents keep running")
+                    _say(
+                        "the runner finished its run; server and agents keep running", terminal=True
+                    )
                     continue
                 if now - svc.started > 30:
                     svc.failures = 0
                 delay = min(30.0, 0.5 * 2**svc.failures)
                 svc.failures += 1
                 svc.restart_at = now + delay
-                _say(f"{svc.name} exited with code {code}; restarting in {delay:.1f} s")
+                seen = f" (see {svc.log})" if svc.log else ""
+                _say(
+                    f"{svc.name} exited with code {code}; restarting in {delay:.1f} s{seen}",
+                    terminal=True,
+                )
             time.sleep(0.1)
     finally:
         t0 = time.monotonic()
+        status.stop()
         stop_services(svcs)
         for s, h in old.items():
             signal.signal(s, h)
         _say(
-            f"stopped after {t0 - started:.1f} s running; shutdown took {time.monotonic() - t0:.2f} s"
+            f"stopped after {t0 - started:.1f} s running; shutdown took {time.monotonic() - t0:.2f} s",
+            terminal=True,
         )
     return 0
