@@ -348,6 +348,95 @@ def test_untrusted_message_shows_as_literal_text(server, watched, payload):
     assert watched.errors == []
 
 
+def test_no_runner_hint_when_only_agents_post(server, watched):
+    """Messages but no runner: the charts say which command starts one."""
+    post_message(server.url, "grid_trader", "hint check: no runner yet", step=0)
+    page = watched.page
+    page.goto(server.url + "/dashboard")
+    wait_live(page)
+    page.wait_for_selector("#charts-hint:not([hidden])", timeout=5000)
+    hint = page.text_content("#charts-hint")
+    assert "no runner is publishing" in hint
+    assert "energy-agents run-sim" in hint and "energy-agents up" in hint
+    empties = page.eval_on_selector_all(
+        "canvas[data-chart]", "cs => cs.map(c => c.dataset.empty || '')"
+    )
+    assert len(empties) == len(CHARTS) and all(e == hint for e in empties), empties
+    assert "waiting for data" not in " ".join(empties)
+    for chart in CHARTS:  # the hint is drawn, not only stored
+        assert probe(page, chart)["ink"] > 0, chart
+    assert watched.errors == []
+
+
+HEADER_AND_PANEL = """() => {
+  const m = /step (\\d+)/.exec(document.getElementById("decision-meta").textContent);
+  const rows = document.querySelectorAll("#timeline tbody tr");
+  return {header: document.getElementById("hl-step").textContent,
+          panel: m ? m[1] : null,
+          timeline: rows.length ? rows[0].children[0].textContent : null,
+          polls: document.body.dataset.polls};
+}"""
+
+
+def test_header_decision_panel_and_timeline_show_the_same_step(live, browser):
+    """Read in one go, many times while the runner steps: never one step apart."""
+    live.wait_for("the runner's first 3 steps", lambda: len(_series(live)) >= 3, timeout=60)
+    w = Watched(browser, 1440, 1100)
+    try:
+        page = w.page
+        page.goto(live.url + "/dashboard")
+        page.wait_for_function(
+            "() => /step \\d+/.test(document.getElementById('decision-meta').textContent)",
+            timeout=5000,
+        )
+        seen = []
+        for _ in range(40):  # 6 s: about six polling rounds, many steps at tick 0.2 s
+            got = page.evaluate(HEADER_AND_PANEL)
+            seen.append(got)
+            page.wait_for_timeout(150)
+        pairs = [g for g in seen if g["header"] not in ("-", "") and g["panel"] is not None]
+        assert len(pairs) >= 30, seen
+        bad = [g for g in pairs if not (g["header"] == g["panel"] == g["timeline"])]
+        assert not bad, "\n".join(map(str, bad[:3] + seen[-2:]))
+        assert len({g["header"] for g in pairs}) >= 2 or len(_series(live)) >= LIVE_STEPS, seen
+        assert w.errors == []
+    finally:
+        w.close()
+
+
+LEGEND_PIXELS = 12  # pixels of a series' own colour, at least, in the plot area
+
+
+def test_every_legend_entry_has_its_line_visible(live, browser):
+    """Each chart's series (its legend entries) has pixels of its own colour in the plot area:
+    storage_A's line is not hidden under storage_B's (they sit at the same SOC here)."""
+    live.wait_for("the runner's first 12 steps", lambda: len(_series(live)) >= 12, timeout=60)
+    w = Watched(browser, 1440, 1100)
+    try:
+        page = w.page
+        page.goto(live.url + "/dashboard")
+        page.wait_for_function(
+            """() => Number(document.querySelector('canvas[data-chart="soc"]')
+                              .dataset.points) >= 12""",
+            timeout=5000,
+        )
+        page.mouse.move(0, 0)  # no hover read-out over the lines
+        socs = json.loads(page.get_attribute('canvas[data-chart="soc"]', "data-series"))
+        assert {"storage_A", "storage_B"} <= {s["name"] for s in socs}, socs
+        assert len({json.dumps([s["dash"], s["width"]]) for s in socs}) == len(socs), socs
+        for chart in CHARTS:
+            series = json.loads(page.get_attribute(f'canvas[data-chart="{chart}"]', "data-series"))
+            assert series, chart
+            colors = [tuple(int(s["color"][k : k + 2], 16) for k in (1, 3, 5)) for s in series]
+            assert len(set(colors)) == len(colors), (chart, series)  # one colour per entry
+            got = probe(page, chart, colors)
+            for s, hits in zip(series, got["hits"], strict=True):
+                assert hits >= LEGEND_PIXELS, f"{chart}: {s['name']} has {hits} visible pixels"
+        assert w.errors == []
+    finally:
+        w.close()
+
+
 def test_live_run_draws_every_chart_and_both_token_curves(live, browser):
     """The whole live system: charts over simulated time from the runner's records."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout

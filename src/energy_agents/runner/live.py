@@ -13,7 +13,8 @@ Each step ``N``:
    ``missing``;
 4. apply ``Levers.from_dict(decision["parameters"])`` with ``Community.step``, step the
    no-control baseline (strategy ``none``, in process) in lockstep, append the step to the
-   checkpoint (fsync), and sleep out the rest of the tick.
+   checkpoint (fsync), publish step ``N + 1`` at once (so the record of step ``N`` reaches the
+   dashboard with its decision, not a tick later) and sleep out the rest of the tick.
 
 A server that does not answer is retried with back-off (the runner survives a server
 restart); every request the runner repeats is idempotent (``/state`` is the latest snapshot,
@@ -43,7 +44,7 @@ from ..sim.levers import Levers
 from ..sim.params import Scenario
 from .batch import apply_decision
 from .checkpoint import Checkpoint
-from .record import step_record
+from .record import step_record, stored_energy_kwh
 
 log = logging.getLogger("energy_agents.runner")
 
@@ -97,6 +98,8 @@ class LiveRunner:
         self.none = NoControl()
         self.checkpoint = Checkpoint(self.cfg.data_dir)
         self.last_record: dict[str, Any] | None = None
+        self.published: tuple[int, str, float] | None = None
+        """(step, digest, when) of the observation on the server, not yet decided."""
         self.stop_requested = False
         self.fallbacks = 0
 
@@ -136,6 +139,8 @@ class LiveRunner:
             missing=list(decision.get("missing", [])),
             baseline_tokens_spent_ct=base_spent,
             tokens_saved_ct=base_spent - record["tokens_spent_ct"],
+            stored_kwh=stored_energy_kwh(self.community),
+            baseline_stored_kwh=stored_energy_kwh(self.baseline),
             wall_s=wall_s,
         )
         return record
@@ -200,15 +205,23 @@ class LiveRunner:
         return names
 
     # ---------------------------------------------------------------- loop
-    def step_once(self) -> dict[str, Any]:
-        started = time.monotonic()
+    def publish_next(self) -> None:
+        """Publish the observation of the step to decide next (with the last step's record)."""
+        when = time.monotonic()
         obs = self.community.observe()
         obs_dict = json.loads(json.dumps(obs.to_dict()))
-        step = obs.step
         self.publish(obs_dict)
-        digest = self.published_digest(step, observation_digest(obs_dict))
+        digest = self.published_digest(obs.step, observation_digest(obs_dict))
+        self.published = (obs.step, digest, when)
+
+    def step_once(self) -> dict[str, Any]:
+        started = time.monotonic()
+        if self.published is None or self.published[0] != self.community.t:
+            self.publish_next()
+        assert self.published is not None
+        step, digest, published_at = self.published
         expected = set(self.cfg.expected_agents)
-        deadline = time.monotonic() + self.cfg.deadline_s
+        deadline = published_at + self.cfg.deadline_s
         got: set[str] = set()
         while not self.stop_requested:
             got = self.answered(step, digest) & expected
@@ -235,6 +248,7 @@ class LiveRunner:
         levers = Levers.from_dict(decision["parameters"])
         wall = time.monotonic() - started
         self._advance(levers, decision, wall)
+        self.published = None
         kept = {
             k: decision.get(k)
             for k in ("action", "details", "strategy", "followed", "overridden", "missing")
@@ -264,6 +278,8 @@ class LiveRunner:
                 f"runner: step {t} applied ({decision.get('strategy')}: "
                 f"{decision.get('action')}); missing: {decision.get('missing') or 'none'}"
             )
+            if self.community.t < limit:
+                self.publish_next()  # the record of step t goes out now, with step t + 1
             rest = self.cfg.tick_s - (time.monotonic() - tick_start)
             if rest > 0 and self.community.t < limit:
                 time.sleep(rest)

@@ -47,3 +47,8 @@ def step_record(community: Community, t: int) -> dict[str, Any]:
     record["carbon_kg_per_kwh"] = float(community.scenario.carbon[t])
     record["soc"] = {n: float(r[f"soc_{n}"][t]) for n in community.storage_names}
     return record
+
+
+def stored_energy_kwh(community: Community) -> float:
+    """Energy held in every storage now (community storages and home batteries), kWh."""
+    return float(community.community_energy.sum() + community.member_energy.sum())

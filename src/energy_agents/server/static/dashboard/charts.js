@@ -12,8 +12,13 @@
  * the first run) is the one whose operation (SOC, prices, grid, P2P, burn) is shown.
  *
  * Each drawn canvas gets data-points (number of points drawn), data-series (JSON list of
- * {name, points, color}) and data-plot (the plot area "left,top,width,height" in CSS pixels),
- * so that tests and people can check what a chart holds.
+ * {name, points, color, dash, width}), data-plot (the plot area "left,top,width,height" in CSS
+ * pixels) and data-empty (the text shown when there is nothing to draw), so that tests and
+ * people can check what a chart holds.
+ *
+ * Series that can lie on top of each other (storages at the same SOC) get their own dash
+ * pattern and width (SERIES_STYLES): the first is a wide solid line, each later one narrower
+ * and dashed, so the earlier line shows through the gaps. The legend draws the same strokes.
  */
 (function (global) {
   "use strict";
@@ -24,6 +29,14 @@
   var SMALL_FONT = "11px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
   var DENSE = 1.5; // more points than this per pixel of width: drawn as band + mean
   var COLUMN_PX = 3;
+  var LEGEND_SAMPLE_PX = 26;
+  // {dash, width, dashOffset} of the 1st, 2nd, ... of series that may coincide
+  var SERIES_STYLES = [
+    { dash: null, width: 4 },
+    { dash: [9, 6], width: 2.2, dashOffset: 0 },
+    { dash: [2, 4], width: 2.2, dashOffset: 3 },
+    { dash: [12, 3, 2, 3], width: 1.8, dashOffset: 6 },
+  ];
 
   function isNum(v) {
     return typeof v === "number" && isFinite(v);
@@ -108,15 +121,26 @@
     canvas.dataset.plot = [pad.left, pad.top, w, h].join(",");
     canvas.dataset.series = JSON.stringify(
       series.map(function (s, i) {
-        return { name: s.name, points: s.x.length, color: s.color || PALETTE[i % PALETTE.length] };
+        return {
+          name: s.name,
+          points: s.x.length,
+          color: s.color || PALETTE[i % PALETTE.length],
+          dash: s.dash || null,
+          width: s.width || 2,
+        };
       })
     );
+    var empty = opts.empty || "waiting for data";
+    canvas.dataset.empty = points ? "" : empty;
     if (!points) {
       canvas._energyView = null;
       ctx.fillStyle = "#8a9099";
       ctx.textAlign = "center";
       ctx.textBaseline = "middle";
-      ctx.fillText(opts.empty || "waiting for data", pad.left + w / 2, pad.top + h / 2);
+      var rows = wrapText(ctx, empty, w - 16);
+      rows.forEach(function (row, k) {
+        ctx.fillText(row, pad.left + w / 2, pad.top + h / 2 + 16 * (k - (rows.length - 1) / 2));
+      });
       return { points: 0 };
     }
 
@@ -139,8 +163,11 @@
     function px(x) {
       return pad.left + ((x - xmin) / (xmax - xmin)) * w;
     }
+    // a few pixels inside the frame: a line at the axis limits (SOC 0 or 1, export 0) stays
+    // visible instead of merging into the frame
+    var inset = Math.min(6, h / 10);
     function py(y) {
-      return pad.top + h - ((y - ymin) / (ymax - ymin)) * h;
+      return pad.top + h - inset - ((y - ymin) / (ymax - ymin)) * (h - 2 * inset);
     }
 
     // grid and y ticks
@@ -216,6 +243,7 @@
       ctx.lineWidth = s.width || 2;
       ctx.lineJoin = "round";
       ctx.setLineDash(s.dash || []);
+      ctx.lineDashOffset = s.dashOffset || 0;
       ctx.beginPath();
       var started = false, lastY = null;
       for (var k = 0; k < s.x.length; k++) {
@@ -239,8 +267,9 @@
     });
     ctx.restore();
     ctx.setLineDash([]);
+    ctx.lineDashOffset = 0;
 
-    // legend
+    // legend: each entry's sample is drawn with its series' stroke (colour, width, dash)
     ctx.font = SMALL_FONT;
     ctx.textAlign = "left";
     ctx.textBaseline = "middle";
@@ -248,17 +277,17 @@
     series.forEach(function (s, i) {
       var color = s.color || PALETTE[i % PALETTE.length];
       ctx.strokeStyle = color;
-      ctx.lineWidth = 2.5;
+      ctx.lineWidth = Math.min(s.width || 2, 3.5);
       ctx.setLineDash(s.dash || []);
       ctx.beginPath();
       ctx.moveTo(lx, 12);
-      ctx.lineTo(lx + 18, 12);
+      ctx.lineTo(lx + LEGEND_SAMPLE_PX, 12);
       ctx.stroke();
       ctx.setLineDash([]);
       ctx.fillStyle = "#2b303a";
       var label = String(s.name);
-      ctx.fillText(label, lx + 23, 12);
-      lx += 23 + ctx.measureText(label).width + 16;
+      ctx.fillText(label, lx + LEGEND_SAMPLE_PX + 5, 12);
+      lx += LEGEND_SAMPLE_PX + 5 + ctx.measureText(label).width + 16;
     });
 
     var dense = series.some(function (s) {
@@ -276,6 +305,20 @@
     bindHover(canvas);
     if (canvas._energyHoverX != null) drawHover(canvas, ctx, view, canvas._energyHoverX);
     return { points: points };
+  }
+
+  /* `text` in lines no wider than `maxW` (at the context's font), broken at spaces. */
+  function wrapText(ctx, text, maxW) {
+    var words = String(text).split(" "), rows = [], row = "";
+    words.forEach(function (word) {
+      var next = row ? row + " " + word : word;
+      if (row && ctx.measureText(next).width > maxW) {
+        rows.push(row);
+        row = word;
+      } else row = next;
+    });
+    if (row) rows.push(row);
+    return rows;
   }
 
   function withAlpha(hex, a) {
@@ -324,6 +367,7 @@
     ctx.lineWidth = Math.min(s.width || 2, 1.8);
     ctx.lineJoin = "round";
     ctx.setLineDash(s.dash || []);
+    ctx.lineDashOffset = s.dashOffset || 0;
     ctx.beginPath();
     cols.forEach(function (col, j) {
       var Y = py(sum[col] / cnt[col]);
@@ -332,6 +376,7 @@
     });
     ctx.stroke();
     ctx.setLineDash([]);
+    ctx.lineDashOffset = 0;
   }
 
   /* Index of the point of sorted `xs` nearest to x. */
@@ -478,8 +523,17 @@
       series: Object.keys(soc)
         .sort()
         .map(function (name, i) {
-          // thinner lines drawn later: storages at the same SOC stay visible, one inside the other
-          return { name: name, x: steps, y: soc[name], width: Math.max(1.5, 4 - 1.1 * i) };
+          // storages often sit at the same SOC: a wide solid line, then narrower dashed ones
+          var st = SERIES_STYLES[i % SERIES_STYLES.length];
+          return {
+            name: name,
+            x: steps,
+            y: soc[name],
+            color: PALETTE[i % PALETTE.length],
+            width: st.width,
+            dash: st.dash,
+            dashOffset: st.dashOffset,
+          };
         }),
     };
     specs.prices = {
@@ -555,8 +609,13 @@
     return s.saved >= 0 ? "saved " + amount : "spent " + amount + " more";
   }
 
-  function renderPanels(root, data) {
+  /* opts: {empty: text of a chart with nothing to draw} */
+  function renderPanels(root, data, opts) {
     var specs = panelSpecs(data);
+    var empty = opts && opts.empty;
+    if (empty) Object.keys(specs).forEach(function (k) {
+      specs[k].empty = empty;
+    });
     var drawn = {};
     var canvases = root.querySelectorAll("canvas[data-chart]");
     for (var i = 0; i < canvases.length; i++) {
@@ -577,6 +636,7 @@
     formatNumber: formatNumber,
     shortTime: shortTime,
     PALETTE: PALETTE,
+    SERIES_STYLES: SERIES_STYLES,
     BASELINE_COLOR: BASELINE_COLOR,
   };
 })(window);

@@ -59,6 +59,8 @@
     aggregate: null,
     kpis: null,
     clockSkewMs: 0,
+    hint: "",
+    shown: -1,
     polls: 0,
   };
 
@@ -244,6 +246,11 @@
     });
   }
 
+  /* Simulated time of a record or decision (`sim_time`, or the seed's `timestamp`). */
+  function simTime(r) {
+    return r ? r.sim_time || r.timestamp : null;
+  }
+
   function runStrategy() {
     var r = state.maxStep >= 0 ? state.records.get(state.maxStep) : null;
     return r && r.strategy ? String(r.strategy) : null;
@@ -295,12 +302,7 @@
           var d = res.data;
           state.aggregate = d && typeof d === "object" && !Array.isArray(d) ? d : null;
         });
-      })
-      .then(function () {
-      renderDecision();
-      renderTimeline();
-      renderKpis();
-    });
+      });
   }
 
   function setConn(ok, text) {
@@ -319,10 +321,19 @@
         setConn(false, "no answer: " + (e && e.message ? e.message : "server down"));
       })
       .then(function () {
-        state.polls++;
-        renderAgents();
-        if (state.chartsDirty) renderCharts();
-        setTimeout(tick, POLL_MS);
+        try {
+          state.polls++;
+          document.body.dataset.polls = String(state.polls); // rounds done (tests read it)
+          renderAgents();
+          if (chartsHint() !== state.hint || shownStep() !== state.shown) state.chartsDirty = true;
+          // one place, one moment: every panel is drawn from the same state (the same step)
+          if (state.chartsDirty) renderCharts();
+          renderDecision();
+          renderTimeline();
+          renderKpis();
+        } finally {
+          setTimeout(tick, POLL_MS); // a rendering error must not stop the polling
+        }
       });
   }
 
@@ -441,11 +452,26 @@
     });
   }
 
-  /* Decisions of a step (the runner's), oldest first; recent-window ones have no step. */
+  /* The step every panel shows: with a runner, the newest step whose record (header, charts)
+   * and decision (decision panel, timeline) the page both holds. The two come from different
+   * requests of a polling round, answered at different moments while the runner steps on
+   * (and the server stores the decision of a step just before the record of its result). */
+  function shownStep() {
+    if (state.maxStep < 0) return -1;
+    var newest = -1;
+    state.decisions.forEach(function (d) {
+      if (isNum(d.step) && d.step > newest) newest = d.step;
+    });
+    return newest < 0 ? state.maxStep : Math.min(state.maxStep, newest);
+  }
+
+  /* Decisions of a step (the runner's) up to the shown step, oldest first; recent-window
+   * decisions (no runner) have no step. */
   function stepDecisions() {
+    var upTo = state.maxStep >= 0 ? shownStep() : Infinity;
     return state.decisions
       .filter(function (d) {
-        return isNum(d.step);
+        return isNum(d.step) && d.step <= upTo;
       })
       .sort(function (a, b) {
         return a.step - b.step;
@@ -456,17 +482,20 @@
     if (state.aggregate) return state.aggregate;
     var steps = stepDecisions();
     if (steps.length) return steps[steps.length - 1];
+    if (state.maxStep >= 0) return null; // the header's step is not among the decisions held
     return state.decisions.length ? state.decisions[0] : null; // newest first
   }
 
   function renderDecision() {
     var d = currentDecision();
     if (!d) return;
+    var rec = isNum(d.step) ? state.records.get(d.step) : null;
     $("decision-action").textContent = d.action || "-";
     var bits = [];
     if (d.strategy) bits.push("strategy " + d.strategy);
     if (isNum(d.step)) bits.push("step " + d.step);
-    if (d.timestamp) bits.push(fmtSimTime(d.timestamp));
+    var when = simTime(rec) || simTime(d);
+    if (when) bits.push(fmtSimTime(when));
     if (d.details && typeof d.details === "object") {
       var counts = Object.keys(d.details)
         .filter(function (k) {
@@ -519,7 +548,7 @@
         var tr = el("tr");
         var rec = isNum(d.step) ? state.records.get(d.step) : null;
         tr.appendChild(el("td", "num", isNum(d.step) ? d.step : "-"));
-        tr.appendChild(el("td", "", fmtSimTime((rec && rec.timestamp) || d.timestamp)));
+        tr.appendChild(el("td", "", fmtSimTime(simTime(rec) || simTime(d))));
         tr.appendChild(el("td", "", d.strategy || "-"));
         var act = el("td");
         act.appendChild(el("span", "chip " + actionClass(d.action), d.action || "-"));
@@ -580,9 +609,14 @@
 
   /* Per-step runner records -> the chart data of charts.js (a strategy run and the baseline). */
   function chartData() {
-    var steps = Array.from(state.records.keys()).sort(function (a, b) {
-      return a - b;
-    });
+    var upTo = shownStep();
+    var steps = Array.from(state.records.keys())
+      .filter(function (s) {
+        return s <= upTo;
+      })
+      .sort(function (a, b) {
+        return a - b;
+      });
     var run = { name: "strategy", role: "strategy", step: steps, timestamp: [], soc: {} };
     var base = { name: "no-control baseline", role: "baseline", step: steps, tokens_spent_ct: [] };
     var cols = [
@@ -606,7 +640,7 @@
     steps.forEach(function (s) {
       var r = state.records.get(s);
       if (r.strategy) run.name = String(r.strategy);
-      run.timestamp.push(r.timestamp);
+      run.timestamp.push(simTime(r));
       cols.forEach(function (c) {
         var v = r[c];
         if (!isNum(v) && c === "price_day_ahead") v = r.price_day_ahead_ct_per_kwh;
@@ -622,10 +656,56 @@
     return { runs: [run, base] };
   }
 
+  /* What to tell the charts when they have nothing to draw: with agents posting but no runner
+   * publishing, the command that starts one. */
+  function chartsHint() {
+    if (hasRunner() || !state.seen.size) return "";
+    return "no runner is publishing: start `energy-agents run-sim` or `energy-agents up`";
+  }
+
+  /* Mean day-ahead price of the simulated day of `last` (CT/kWh), from the records held. */
+  function todaysPrice(last) {
+    var day = String(simTime(last) || "").slice(0, 10);
+    var sum = 0, n = 0;
+    state.records.forEach(function (r) {
+      if (day && String(simTime(r) || "").slice(0, 10) === day && isNum(r.price_day_ahead)) {
+        sum += r.price_day_ahead;
+        n++;
+      }
+    });
+    return n ? sum / n : null;
+  }
+
+  /* A negative saving early on is mostly energy bought into storage that the baseline did not
+   * buy: say how much, and what it is worth at today's prices. null when that is not the case. */
+  function storageExplanation(s, last) {
+    if (!s || !isNum(s.saved) || s.saved >= 0 || !last) return null;
+    if (!isNum(last.stored_kwh) || !isNum(last.baseline_stored_kwh)) return null;
+    var extra = last.stored_kwh - last.baseline_stored_kwh;
+    var price = todaysPrice(last);
+    if (!(extra > 0.05) || !isNum(price)) return null;
+    var worth = extra * price;
+    var net = s.saved + worth;
+    return {
+      worth: worth,
+      text:
+        "\u2212" + fmtCt(-s.saved) + " so far: " + EnergyCharts.formatNumber(extra) +
+        " kWh more bought into storage than the no-control baseline, worth ~" + fmtCt(worth) +
+        " at today's prices (" + EnergyCharts.formatNumber(price) + " CT/kWh mean day-ahead)" +
+        (net >= 0 ? "; counting it, ahead by ~" + fmtCt(net) : "; counting it, behind by ~" + fmtCt(-net)),
+    };
+  }
+
   function renderCharts() {
     state.chartsDirty = false;
     var data = chartData();
-    EnergyCharts.renderPanels(document, data);
+    var hint = chartsHint();
+    state.hint = hint;
+    state.shown = shownStep();
+    EnergyCharts.renderPanels(document, data, hint ? { empty: hint } : null);
+    var hintBox = $("charts-hint");
+    hintBox.textContent = hint;
+    hintBox.hidden = !hint;
     var sv = EnergyCharts.savings(data);
     var main = data.runs[0];
     var s = sv[main.name];
@@ -633,17 +713,25 @@
     if (last) {
       $("hl-strategy").textContent = last.strategy || "-";
       $("hl-step").textContent = String(last.step);
-      $("hl-time").textContent = fmtSimTime(last.timestamp);
+      $("hl-time").textContent = fmtSimTime(simTime(last));
     }
+    var explain = $("hl-explain");
+    explain.textContent = "";
+    explain.hidden = true;
     if (s) {
       $("hl-spent").textContent = fmtCt(s.spent);
       $("hl-baseline").textContent = fmtCt(s.baseline);
       var saved = $("hl-saved");
       var pct = isNum(s.saved) && s.baseline ? " (" + ((100 * s.saved) / Math.abs(s.baseline)).toFixed(1) + "%)" : "";
-      saved.textContent = isNum(s.saved) ? fmtCt(s.saved) + pct : "-";
-      saved.className = isNum(s.saved) ? (s.saved >= 0 ? "pos" : "neg") : "";
+      var why = storageExplanation(s, last);
+      saved.textContent = isNum(s.saved) ? fmtCt(s.saved) + (why ? " (charging storage)" : pct) : "-";
+      saved.className = isNum(s.saved) ? (s.saved >= 0 ? "pos" : why ? "charging" : "neg") : "";
+      if (why) {
+        explain.textContent = why.text;
+        explain.hidden = false;
+      }
       $("saving-note").textContent = isNum(s.saved)
-        ? EnergyCharts.savingText(s) + " over " + main.step.length + " steps"
+        ? (why ? why.text : EnergyCharts.savingText(s)) + " over " + main.step.length + " steps"
         : "";
     }
   }
