@@ -605,3 +605,70 @@ def test_read_token_from_the_fragment(tmp_path, browser):
     finally:
         httpd.shutdown()
         thread.join(5)
+
+
+def test_negative_saving_early_is_explained_by_the_energy_stored(tmp_path, browser):
+    """A run that charges storage first (20 members, weighted: -3.3 CT after 15 steps, with
+    20 kWh more stored than the baseline): the headline says what was bought, and its value.
+
+    The records are the live runner's own (``LiveRunner._advance``, on the batch's decisions,
+    which the live tests show are the live ones), posted to a real server as the runner does."""
+    import re
+    import tempfile
+
+    from energy_agents.runner.batch import run_batch
+    from energy_agents.runner.live import LiveRunner, RunnerConfig, load_run_scenario
+
+    n = 15
+    scenario = load_run_scenario({"scenario": "synthetic", "members": 20, "days": 2, "seed": 0})
+    batch = run_batch(scenario, "weighted", keep_decisions=True)
+    cfg = RunnerConfig("http://unused", Path(tempfile.mkdtemp(dir=tmp_path)), strategy="weighted")
+    runner = LiveRunner(cfg, scenario, client=None, say=lambda _: None)
+    port = free_port_block(1)
+    argv = ["serve", "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--database", str(tmp_path / "server.sqlite"), "--allow-unsigned"]
+    srv = Proc(argv, tmp_path / "serve.log", f"http://127.0.0.1:{port}")
+    try:
+        srv.wait_for("the server", lambda: requests.get(srv.url + "/health", timeout=2).ok, 30)
+        records = []
+        for t in range(n):
+            d = batch.decisions[t]
+            runner._advance(d.parameters, {"action": d.action, "missing": []}, 0.0)
+            records.append(runner.last_record)
+            body = {
+                "observation": json.loads(json.dumps(runner.community.observe().to_dict())),
+                "record": runner.last_record,
+                "kpis": runner.kpis(),
+            }
+            r = requests.post(srv.url + "/state", json=body, timeout=5)
+            assert r.status_code < 300, r.text
+        saved = sum(r["tokens_saved_ct"] for r in records)
+        last = records[-1]
+        extra = last["stored_kwh"] - last["baseline_stored_kwh"]
+        price = sum(r["price_day_ahead"] for r in records) / n  # all on the first day
+        assert saved < -1 and extra > 5  # the situation of the issue, in real data
+
+        w = Watched(browser)
+        try:
+            page = w.page
+            page.goto(srv.url + "/dashboard")
+            page.wait_for_selector("#hl-explain:not([hidden])", timeout=5000)
+            text = page.text_content("#hl-explain")
+            assert text.startswith(f"\u2212{-saved:.1f} CT so far: "), text
+            kwh = float(
+                re.search(r"([\d.]+) kWh more in storage than the no-control baseline", text).group(
+                    1
+                )
+            )
+            worth = float(re.search(r"worth ~([\d.]+) CT at today's prices", text).group(1))
+            assert kwh == pytest.approx(extra, rel=0.05)
+            assert worth == pytest.approx(extra * price, abs=0.06)
+            assert "ahead by ~" in text  # the stored energy is worth more than the deficit
+            assert page.get_attribute("#hl-saved", "class") == "charging"
+            assert page.text_content("#hl-saved").startswith(f"-{-saved:.1f} CT")
+            assert page.text_content("#hl-step") == str(n - 1)
+            assert w.errors == []
+        finally:
+            w.close()
+    finally:
+        srv.stop()

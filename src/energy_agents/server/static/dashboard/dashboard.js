@@ -690,7 +690,7 @@
       worth: worth,
       text:
         "\u2212" + fmtCt(-s.saved) + " so far: " + EnergyCharts.formatNumber(extra) +
-        " kWh more bought into storage than the no-control baseline, worth ~" + fmtCt(worth) +
+        " kWh more in storage than the no-control baseline, worth ~" + fmtCt(worth) +
         " at today's prices (" + EnergyCharts.formatNumber(price) + " CT/kWh mean day-ahead)" +
         (net >= 0 ? "; counting it, ahead by ~" + fmtCt(net) : "; counting it, behind by ~" + fmtCt(-net)),
     };
