@@ -465,3 +465,17 @@ def test_up_terminal_is_quiet_and_the_logs_go_to_files(up_factory):
     assert "[launcher] started grid_trader" in agents
     assert "[grid_trader]: Starting agent with address: agent1" in agents  # uagents' log
     assert "[up] stopped after " in (logs / "up.log").read_text()
+
+
+def test_up_verbose_prints_the_logs_in_the_terminal(up_factory):
+    up = up_factory("--verbose", tick=0.2)
+    up.wait(
+        "two status lines",
+        lambda: len([x for x in up.terminal().splitlines() if STATUS_LINE.match(x)]) >= 2,
+        START_S,
+    )
+    up.stop()
+    out = up.terminal()
+    assert "_granian: Starting granian" in out and "runner: step 0 applied" in out
+    assert "[grid_trader]: Starting agent with address: agent1" in out
+    assert "  logs:  " not in out and not (up.data / "logs").exists()
