@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
@@ -18,25 +17,9 @@ from werkzeug.exceptions import HTTPException
 
 from .aggregate import ObservationCache
 from .config import AllowedAgents, ServerConfig
+from .context import EXTENSION, ServerContext, ctx
 from .json_response import error_answer, json_response
 from .store import Store
-
-EXTENSION = "energy_agents"
-
-
-@dataclass
-class ServerContext:
-    """What the views share: configuration, store, allowed agents, metrics."""
-
-    config: ServerConfig
-    store: Store
-    agents: AllowedAgents
-    metrics: Any
-    observations: ObservationCache
-
-
-def ctx() -> ServerContext:
-    return current_app.extensions[EXTENSION]
 
 
 def create_app(config: ServerConfig | Mapping[str, Any] | None = None) -> Flask:

@@ -13,7 +13,7 @@ from flask import request
 
 from ..client.ids import RUNNER_NAME
 from ..client.signing import HEADER_ADDRESS
-from .app import ServerContext, ctx
+from .context import ServerContext, ctx
 from .signatures import SignatureError, has_signature, verify_request
 from .validation import ApiError
 

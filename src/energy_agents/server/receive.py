@@ -22,8 +22,8 @@ from typing import Any
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import HTTP_STATUS_CODES
 
-from .app import ServerContext
 from .auth import check_poster
+from .context import ServerContext
 from .json_response import dumps, error_answer
 from .store import NewMessage, Refusal, Store, StoredMessage
 from .store.db import Tx

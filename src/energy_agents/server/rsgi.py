@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .app import EXTENSION, ServerContext
+from .context import EXTENSION, ServerContext
 from .json_response import error_answer
 from .receive import PATH, answer, check_post, finish
 from .store.db import Ticket, WriterThread

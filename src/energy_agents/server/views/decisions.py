@@ -6,9 +6,9 @@ from flask import Blueprint, Response, request
 
 from ...coordination import STRATEGIES
 from ..aggregate import aggregate
-from ..app import ctx
 from ..auth import require_read_token
 from ..config import DEFAULT_PAGE, MAX_PAGE
+from ..context import ctx
 from ..json_response import json_response
 from ..validation import MAX_STEP, ApiError, cursor_param, int_param
 from .messages import next_page_headers

@@ -6,9 +6,9 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, request
 
-from ..app import ctx
 from ..auth import require_read_token
 from ..config import DEFAULT_PAGE, MAX_PAGE
+from ..context import ctx
 from ..json_response import json_response
 from ..receive import receive as receive_post
 from ..validation import (

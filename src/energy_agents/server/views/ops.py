@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from ..app import ctx
 from ..auth import require_read_token
+from ..context import ctx
 from ..json_response import json_response
 from ..openapi import openapi_document
 from ..store import StoreError

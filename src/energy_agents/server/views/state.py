@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from flask import Blueprint, Response, request
 
 from ...sim.observation import Observation
-from ..app import ctx
 from ..auth import require_read_token, verify_poster
+from ..context import ctx
 from ..json_response import json_response
 from ..store import Refusal
 from ..validation import (
