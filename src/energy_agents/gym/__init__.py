@@ -1,4 +1,5 @@
-"""A Gymnasium environment on the community model (docs/gym.md). Needs the ``gym`` extra."""
+"""A Gymnasium environment on the community model (docs/gym.md). Needs the ``gym`` extra;
+``CommunityParallelEnv`` (PettingZoo) is imported from ``energy_agents.gym.multi``."""
 
 from .env import CommunityEnv, strategy_policy
 
