@@ -124,13 +124,23 @@ def test_pooled_batteries_steer_the_district_net_to_the_target_by_room():
         "exchange_target_kwh": 1.0,
     }
     bats = [BAT, Battery(10.0, 5.0, 1.0)]
-    # District residual 1 + 4 = 5 kWh, target 1: the pool discharges 4 kWh, shared by what each
-    # can give (battery 1: 0.5 x 6.4 x 0.9 = 2.88 kWh, battery 2: 5 kWh, its rating).
+    # District residual 1 + 4 = 5 kWh, target 1: the pool discharges 4 kWh. Own home first:
+    # each battery starts at its home's deficit (-1, -4), and the 1 kWh the pool gives less is
+    # taken toward zero, in proportion to each one's discharge, so no battery exports.
     steps = [BuildingStep(1.0, 0.0, 0.5), BuildingStep(4.0, 0.0, 0.8)]
     a = actions_from_levers(pooled, steps, bats)
     flows = [a[0] * 6.4, a[1] * 10.0]
     assert sum(flows) == pytest.approx(-4.0)
-    assert flows[0] / flows[1] == pytest.approx(2.88 / 5.0)
+    assert flows == [pytest.approx(-0.8), pytest.approx(-3.2)]
+    # Target -2 (export 2 kWh): the pool gives 7 kWh; beyond the homes' own 5 kWh, the 2 kWh
+    # that go out are shared by what each can still give (2.88 - 1 and 5 - 4, its rating).
+    a = actions_from_levers(dict(pooled, exchange_target_kwh=-2.0), steps, bats)
+    flows = [a[0] * 6.4, a[1] * 10.0]
+    assert sum(flows) == pytest.approx(-7.0)
+    give = [2.88 - 1.0, 5.0 - 4.0]
+    assert flows == [
+        pytest.approx(o - 2.0 * g / sum(give)) for o, g in zip((-1.0, -4.0), give, strict=True)
+    ]
     # Exchange target None: the procurement is the target.
     a = actions_from_levers(
         dict(pooled, exchange_target_kwh=None, procurement_kwh=5.0), steps, bats
@@ -168,3 +178,44 @@ def test_round_trip_through_numpy_arrays_is_exact():
     back = Observation.from_dict(d).to_dict()
     for key in ("member_soc", "hist_net_kwh", "price_day_ahead"):
         assert np.allclose(back[key], d[key])
+
+
+def test_actions_are_in_units_of_the_batterys_action_energy():
+    # CityLearn 3.0.2 moves action x nominal power x 1 h: 2.5 kWh is 0.5 of 5 kWh, not of 6.4.
+    bat = Battery(6.4, 5.0, 0.9, action_kwh=5.0)
+    steps = [BuildingStep(1.0, 0.0, 0.0)]
+    assert actions_from_levers({"storage_setpoints": {"members": 0.5}}, steps, [bat]) == [0.5]
+    with pytest.raises(MappingError, match="action_kwh"):
+        Battery(6.4, 5.0, 0.9, action_kwh=0.0)
+
+
+def test_capacity_power_curve_limits_flows_near_full():
+    # CityLearn's default curve: full power to SOC 0.8, then linearly down to 0.2 at 1.0.
+    assert BAT.max_power_kw(0.5) == pytest.approx(5.0)
+    assert BAT.max_power_kw(0.9) == pytest.approx(3.0)
+    assert BAT.max_power_kw(1.0) == pytest.approx(1.0)
+    # A full battery asked for a 5 kWh discharge moves what CityLearn allows there: 1 kWh.
+    a = actions_from_levers(
+        {"storage_follow": True, "storage_setpoints": {"members": -1.0}},
+        [BuildingStep(5.0, 0.0, 1.0)],
+        [BAT],
+    )
+    assert a == [pytest.approx(-1.0 / 6.4)]
+    with pytest.raises(MappingError, match="capacity_power_curve"):
+        Battery(6.4, 5.0, 0.9, capacity_power_curve=((0.5, 1.0), (0.2, 1.0)))
+
+
+def test_building_metering_turns_the_pool_into_each_home_its_own():
+    pooled = {
+        "storage_follow": True,
+        "p2p_enabled": True,
+        "home_batteries_pooled": True,
+        "storage_setpoints": {"members": -1.0},
+        "exchange_target_kwh": -2.0,
+    }
+    steps = [BuildingStep(1.0, 0.0, 0.5), BuildingStep(4.0, 0.0, 0.8)]
+    bats = [BAT, Battery(10.0, 5.0, 1.0)]
+    own = actions_from_levers(dict(pooled, p2p_enabled=False), steps, bats)
+    assert actions_from_levers(pooled, steps, bats, metering="building") == own
+    with pytest.raises(MappingError, match="metering"):
+        actions_from_levers(pooled, steps, bats, metering="street")

@@ -48,6 +48,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--deadline", type=float, default=30.0, help="seconds to wait for the five per step"
     )
+    parser.add_argument(
+        "--metering",
+        choices=("district", "building"),
+        default="district",
+        help="one meter for the district (pooled batteries serve each other, as the 2022 score"
+        " nets it) or one per building (each battery its own home, as evaluate()'s cost_total)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="write the run's JSON here")
 
 
@@ -157,6 +164,8 @@ def driver_argv(args: argparse.Namespace, out: Path, controller: str = "server")
         json.dumps(scenario.tariff.to_dict()),
         "--deadline",
         str(args.deadline),
+        "--metering",
+        getattr(args, "metering", "district"),
         "--out",
         str(out),
         *(["--days", str(args.days)] if args.days else []),

@@ -42,6 +42,19 @@ def _agent(controller: str, env: Any) -> Any:
     }[controller](env)
 
 
+def _action_kwh(storage: Any, seconds_per_time_step: float) -> float | None:
+    """The energy CityLearn moves for an action of 1.0: by nominal power where this CityLearn
+    scales so (3.0.2's ``Building.update_electrical_storage``), else None (by capacity)."""
+    try:
+        from citylearn.internal.units import normalized_power_action_to_energy_kwh
+    except ImportError:
+        return None
+    kwh = float(
+        normalized_power_action_to_energy_kwh(1.0, storage.nominal_power, seconds_per_time_step)
+    )
+    return kwh if kwh > 0 else None
+
+
 def _batteries(env: Any) -> tuple[cmap.Battery, ...]:
     out = []
     for b in env.buildings:
@@ -52,6 +65,10 @@ def _batteries(env: Any) -> tuple[cmap.Battery, ...]:
                 power_kw=float(s.nominal_power),
                 efficiency=float(s.efficiency),
                 soc_min=1.0 - float(s.depth_of_discharge),
+                action_kwh=_action_kwh(s, float(b.seconds_per_time_step)),
+                capacity_power_curve=tuple(
+                    (float(x), float(y)) for x, y in zip(*s.capacity_power_curve, strict=True)
+                ),
             )
         )
     return tuple(out)
@@ -134,7 +151,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             obs = builder.observation(bsteps, list(pricing[start + t : start + t + 24]))
             decision = decider.decide(obs)
             params = decision["parameters"]
-            actions = cmap.actions_from_levers(params, bsteps, batteries, builder.dt_h)
+            actions = cmap.actions_from_levers(
+                params, bsteps, batteries, builder.dt_h, metering=args.metering
+            )
             record.update(
                 parameters=params, action=decision.get("action"), missing=decision.get("missing")
             )
@@ -162,6 +181,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     net_base = _district(b.net_electricity_consumption_without_storage for b in env.buildings)[:n]
     return {
         "controller": args.controller,
+        "metering": args.metering,
         "strategy": args.strategy if decider else None,
         "n_steps": n,
         "buildings": list(names),
@@ -194,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--agents", default="", help="comma-separated advisors to wait for")
     p.add_argument("--tariff-json", default="{}")
     p.add_argument("--objective-json", default="{}")
+    p.add_argument("--metering", choices=cmap.METERINGS, default="district")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
     if not args.schema.is_file():

@@ -36,6 +36,19 @@ class MappingError(ValueError):
     """An input the mapping cannot use; the message names the field."""
 
 
+METERINGS = ("district", "building")
+"""How the homes are metered: ``district`` (one meter, as the 2022 score nets the district;
+pooled batteries serve each other) or ``building`` (each home its own, as ``env.evaluate()``'s
+per-building ``cost_total`` counts)."""
+
+CITYLEARN_CAPACITY_POWER_CURVE: tuple[tuple[float, float], ...] = (
+    (0.0, 1.0),
+    (0.8, 1.0),
+    (1.0, 0.2),
+)
+"""CityLearn 3.0.2's default ``capacity_power_curve`` (``energy_model.Battery``)."""
+
+
 @dataclass(frozen=True)
 class Battery:
     """One building's battery as the schema gives it."""
@@ -44,10 +57,31 @@ class Battery:
     power_kw: float
     efficiency: float  # CityLearn's ``efficiency``: applied on charge and on discharge
     soc_min: float = 0.0  # 1 - depth_of_discharge
+    capacity_power_curve: tuple[tuple[float, float], ...] = CITYLEARN_CAPACITY_POWER_CURVE
+    """(SOC, share of ``power_kw``) points: CityLearn limits charge *and* discharge power by the
+    SOC at the step's start, linearly between the points (its ``get_max_input_power``)."""
+    action_kwh: float | None = None
+    """The energy an action of 1.0 asks for in one step. CityLearn 3.0.2 scales the action by
+    the nominal power (``normalized_power_action_to_energy_kwh``), earlier versions by the
+    capacity; None: the capacity. Asking by the wrong one moves ``power/capacity`` of the
+    intended energy (0.78 on the 2022 homes)."""
 
     def __post_init__(self) -> None:
         if not (self.capacity_kwh > 0 and self.power_kw >= 0 and 0 < self.efficiency <= 1):
             raise MappingError(f"battery: capacity > 0, power >= 0, efficiency in (0, 1]: {self}")
+        if self.action_kwh is not None and not self.action_kwh > 0:
+            raise MappingError(f"battery.action_kwh: must be > 0: {self}")
+        xs = [x for x, _ in self.capacity_power_curve]
+        if len(xs) < 2 or xs != sorted(xs) or len(set(xs)) != len(xs):
+            raise MappingError(f"battery.capacity_power_curve: two or more increasing SOCs: {self}")
+
+    def max_power_kw(self, soc: float) -> float:
+        """The power CityLearn allows at ``soc`` (interpolated; the end segments extrapolate,
+        as CityLearn's does)."""
+        c = self.capacity_power_curve
+        i = min(len(c) - 2, max(0, sum(1 for x, _ in c if x < soc) - 1))
+        (x0, y0), (x1, y1) = c[i], c[i + 1]
+        return max(self.power_kw * (y0 + (y1 - y0) * (soc - x0) / (x1 - x0)), 0.0)
 
 
 @dataclass(frozen=True)
@@ -218,8 +252,9 @@ def actions_from_levers(
     buildings: Sequence[BuildingStep],
     batteries: Sequence[Battery],
     dt_h: float = 1.0,
+    metering: str = "district",
 ) -> list[float]:
-    """CityLearn battery actions (fractions of capacity, [-1, 1]) for a decision's levers.
+    """CityLearn battery actions (in [-1, 1], of ``Battery.action_kwh``) for a decision's levers.
 
     The rules of our model's home batteries (``sim.storage.dispatch`` and ``split_pooled``,
     restated here without numpy): schedule ``s * P * dt``; with ``storage_follow`` the setpoint
@@ -236,47 +271,66 @@ def actions_from_levers(
     follow = parameters.get("storage_follow") is True
     pooled = follow and parameters.get("p2p_enabled") is True
     pooled = pooled and parameters.get("home_batteries_pooled") is True
+    if metering not in METERINGS:
+        raise MappingError(f"metering: one of {METERINGS}, not {metering!r}")
+    # Metered per building, a battery gains nothing from a neighbour's deficit (CityLearn has
+    # no local market): the pool becomes each battery following its own home.
+    pooled = pooled and metering == "district"
     target = parameters.get("exchange_target_kwh")
     if target is None:
         target = parameters.get("procurement_kwh", 0.0)
     target = _finite("parameters.exchange_target_kwh", target)
     max_in, max_out, floor = [], [], []
     for b, bat in zip(buildings, batteries, strict=True):
-        e = min(max(b.electrical_storage_soc, 0.0), 1.0) * bat.capacity_kwh
-        p = bat.power_kw * dt_h
+        soc = min(max(b.electrical_storage_soc, 0.0), 1.0)
+        e = soc * bat.capacity_kwh
+        # CityLearn's power limit at this SOC, not the nameplate: near full it is a fifth of it.
+        p = bat.max_power_kw(soc) * dt_h
         max_in.append(min(max((bat.capacity_kwh - e) / bat.efficiency, 0.0), p))
         max_out.append(min(max((e - bat.soc_min * bat.capacity_kwh) * bat.efficiency, 0.0), p))
-        floor.append(min(max(s * p, -max_out[-1]), max_in[-1]))
+        floor.append(min(max(s * bat.power_kw * dt_h, -max_out[-1]), max_in[-1]))
     residual = [b.non_shiftable_load - b.solar_generation for b in buildings]
     if pooled:
-        flows = _split_pooled(floor, max_in, sum(residual) - target)
+        flows = _split_pooled(floor, max_in, sum(residual) - target, residual)
     elif follow:
         flows = [
-            min(max(min(max(-r, f), bat.power_kw * dt_h), -mo), mi)
+            min(max(max(-r, f), -mo), mi)
             for r, f, bat, mi, mo in zip(residual, floor, batteries, max_in, max_out, strict=True)
         ]
     else:
         flows = floor
     return [
-        min(max(f / bat.capacity_kwh, -1.0), 1.0) for f, bat in zip(flows, batteries, strict=True)
+        min(max(f / (bat.action_kwh or bat.capacity_kwh), -1.0), 1.0)
+        for f, bat in zip(flows, batteries, strict=True)
     ]
 
 
-def _split_pooled(floor: list[float], max_in: list[float], residual: float) -> list[float]:
-    """``sim.storage.split_pooled``: the pooled flow ``clip(-residual, sum floors, sum max)``,
-    each battery from the flow nearest zero its floor allows, the rest by room."""
+def _split_pooled(
+    floor: list[float], max_in: list[float], residual: float, own: list[float]
+) -> list[float]:
+    """The pooled flow ``clip(-residual, sum floors, sum max)`` of ``sim.storage.split_pooled``,
+    split own home first: each battery starts at what covers its own home's residual (``own``,
+    within its floor and room), the rest toward zero first (no battery charges from another),
+    then by room. CityLearn has no local market, so a battery
+    that exports to the neighbours earns nothing in its building's ``cost_total``; this split
+    moves the same district total with the fewest such exports."""
     pooled = min(max(-residual, sum(floor)), sum(max_in))
-    start = [max(f, 0.0) for f in floor]
-    rest = pooled - sum(start)
-    room = (
-        [m - a for m, a in zip(max_in, start, strict=True)]
-        if rest > 0
-        else [a - f for a, f in zip(start, floor, strict=True)]
-    )
-    total = sum(room)
-    if total <= 0:
-        return start
-    return [a + r * rest / total for a, r in zip(start, room, strict=True)]
+    flows = [min(max(-r, f), m) for r, f, m in zip(own, floor, max_in, strict=True)]
+    # Toward zero first, then by room: no battery charges from another.
+    for phase in ("to_zero", "by_room"):
+        rest = pooled - sum(flows)
+        if rest > 0:
+            top = [min(m, 0.0) if phase == "to_zero" else m for m in max_in]
+            room = [max(t - a, 0.0) for t, a in zip(top, flows, strict=True)]
+        else:
+            bottom = [max(f, 0.0) if phase == "to_zero" else f for f in floor]
+            room = [max(a - b, 0.0) for a, b in zip(flows, bottom, strict=True)]
+        total = sum(room)
+        if total <= 0 or rest == 0:
+            continue
+        share = min(abs(rest) / total, 1.0) * (1.0 if rest > 0 else -1.0)
+        flows = [a + r * share for a, r in zip(flows, room, strict=True)]
+    return flows
 
 
 def _finite(name: str, value: Any) -> float:
