@@ -447,3 +447,54 @@ def autosize_building(ctx: BuildingContext, start: str) -> Autosized:
                 f"PVWatts on {p.source})"
             )
     return out
+
+
+def resolve_seed(schema: dict[str, Any], schema_path: Path, seed: int | None) -> int:
+    """The autosizing seed: ``seed``, else the schema's ``random_seed``, else 0."""
+    if seed is not None:
+        return int(seed)
+    raw = schema.get("random_seed")
+    if raw is None:
+        return 0
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise ScenarioError(
+            f"{schema_path}: field random_seed: {raw!r} is not an integer"
+        ) from None
+
+
+def autosize_buildings(
+    schema: dict[str, Any],
+    schema_path: Path,
+    root: Path,
+    names: list[str],
+    frames: list[pd.DataFrame],
+    rows: slice,
+    dt_h: float,
+    start: str,
+    seed: int | None,
+) -> dict[str, Autosized]:
+    """Autosize every named building (``frames``: their files, full length; ``start``: the
+    timestamp of row 0). The outdoor temperature is read from each building's weather file."""
+    from .csv_format import numeric_column, read_table
+
+    base_seed = resolve_seed(schema, schema_path, seed)
+    temps: dict[Path, np.ndarray | None] = {}
+    out: dict[str, Autosized] = {}
+    for name, frame in zip(names, frames, strict=True):
+        spec = schema["buildings"][name]
+        wname = spec.get("weather")
+        wpath = root / str(wname) if wname else None
+        if wpath is not None and wpath not in temps:
+            temps[wpath] = None
+            if wpath.is_file():
+                wdf = read_table(wpath)
+                if "outdoor_dry_bulb_temperature" in wdf.columns and len(wdf) == len(frame):
+                    temps[wpath] = numeric_column(
+                        wdf, wpath, "outdoor_dry_bulb_temperature", nonnegative=False
+                    )[rows]
+        temp = temps.get(wpath) if wpath is not None else None
+        ctx = BuildingContext(schema_path, root, name, spec, frame, rows, base_seed, dt_h, temp)
+        out[name] = autosize_building(ctx, start)
+    return out

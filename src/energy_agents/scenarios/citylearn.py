@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from ..sim.params import Prices, Scenario, ScenarioError, StorageBank
-from .autosize import BuildingContext, autosize_building, needs_autosize
+from .autosize import Autosized, autosize_buildings, needs_autosize, resolve_seed
 from .csv_format import numeric_column, read_table
 
 SCHEMA = "schema.json"
@@ -353,43 +353,45 @@ def _autosize(
 ) -> None:
     """Hook into :mod:`.autosize`: replaces the PV and battery of every building whose schema
     asks for autosizing (``autosize: true`` or no size), in place, with notes."""
-    if seed is None:
-        raw = schema.get("random_seed")
-        seed = 0 if raw is None else int(_number(schema_path, "random_seed", raw))
-    temps: dict[Path, np.ndarray | None] = {}
-    sized = 0
+    sized = autosize_buildings(
+        schema, schema_path, root, names, frames, rows, dt_h, start_full, seed
+    )
     for i, name in enumerate(names):
-        spec = schema["buildings"][name]
-        wname = spec.get("weather")
-        wpath = root / str(wname) if wname else None
-        if wpath is not None and wpath not in temps:
-            temps[wpath] = None
-            if wpath.is_file():
-                wdf = read_table(wpath)
-                if "outdoor_dry_bulb_temperature" in wdf.columns and len(wdf) == len(frames[i]):
-                    temps[wpath] = numeric_column(
-                        wdf, wpath, "outdoor_dry_bulb_temperature", nonnegative=False
-                    )[rows]
-        ctx = BuildingContext(
-            schema_path, root, name, spec, frames[i], rows, seed, dt_h,
-            temps.get(wpath) if wpath is not None else None,
-        )  # fmt: skip
-        result = autosize_building(ctx, start_full)
+        result = sized[name]
         notes.extend(result.notes)
         if result.pv is not None:
             pv_kws[i] = result.pv.nominal_kw
             pvs[i] = result.pv.w_per_kw * result.pv.nominal_kw / 1000.0 * dt_h
-            sized += 1
         if result.battery is not None:
             b = result.battery
             batteries[i] = (b.capacity_kwh, b.power_kw, b.efficiency, 1.0 - b.depth_of_discharge)
-            sized += 1
-    if sized:
+    count = sum((r.pv is not None) + (r.battery is not None) for r in sized.values())
+    if count:
         notes.append(
-            f"autosize: {sized} devices sized with seed {seed} by a reproduction of CityLearn "
-            "3.0.2's method (docs/scenarios.md); PV output from pvlib PVWatts replaces the "
-            "files' solar_generation for autosized PV"
+            f"autosize: {count} devices sized with seed {resolve_seed(schema, schema_path, seed)}"
+            " by a reproduction of CityLearn 3.0.2's method (docs/scenarios.md); PV output from"
+            " pvlib PVWatts replaces the files' solar_generation for autosized PV"
         )
+
+
+def autosized_devices(path: str | Path, *, seed: int | None = None) -> dict[str, Autosized]:
+    """Every included building's autosized PV and battery (for benchmarks and inspection)."""
+    schema_path = _schema_path(path)
+    schema = _read_schema(schema_path)
+    root = schema_path.parent
+    if schema.get("root_directory") and (root / str(schema["root_directory"])).is_dir():
+        root = root / str(schema["root_directory"])
+    names, _ = _included(schema, schema_path)
+    frames = [read_table(root / str(schema["buildings"][n]["energy_simulation"])) for n in names]
+    dt_h = _number(schema_path, "seconds_per_time_step", schema.get("seconds_per_time_step", 3600))
+    rows = _rows(schema, schema_path, len(frames[0]))
+    first = frames[0]
+    month = numeric_column(first, root, "month").astype(int)
+    hour = numeric_column(first, root, "hour").astype(int)
+    start_full, _ = start_timestamp(month, hour, dt_h / 3600.0)
+    return autosize_buildings(
+        schema, schema_path, root, names, frames, rows, dt_h / 3600.0, start_full, seed
+    )
 
 
 def _carbon(
