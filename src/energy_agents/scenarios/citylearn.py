@@ -39,6 +39,7 @@ import pandas as pd
 
 from ..sim.params import Prices, Scenario, ScenarioError, StorageBank
 from .autosize import Autosized, autosize_buildings, needs_autosize, resolve_seed
+from .citylearn_unused import unused_entries
 from .csv_format import numeric_column, read_table
 
 SCHEMA = "schema.json"
@@ -315,6 +316,7 @@ def load_citylearn(
     )
     for key, where in ignored_devices.items():
         notes.append(f"devices ignored: {key} ({', '.join(where)}); this model has no such device")
+    notes.extend(unused_entries(schema, names, USED_DEVICES))  # everything else, named
     notes.append(
         "battery: efficiency on charge and discharge, starts empty; degradation, standing loss "
         "and power curves ignored"
