@@ -8,6 +8,8 @@ Mapping (docs/scenarios.md has the full table):
   ``heating_demand`` are ignored (CityLearn serves them with devices this model lacks);
 - PV = ``solar_generation`` [W per kW installed] x ``pv.attributes.nominal_power`` / 1000
   [kWh per step];
+- PV and batteries with ``autosize: true`` (or no size) are autosized as CityLearn 3.0.2 does
+  (:mod:`.autosize`; autosized PV output from pvlib PVWatts on the dataset's weather);
 - home battery from ``electrical_storage.attributes``: ``capacity`` [kWh], ``nominal_power``
   [kW], ``efficiency`` on charge and on discharge, ``soc_min = 1 - depth_of_discharge``
   (0 when absent), ``soc_init = soc_min`` (CityLearn starts batteries empty); degradation
@@ -24,7 +26,8 @@ Mapping (docs/scenarios.md has the full table):
 - no tariff components (CityLearn has no demand charge or connection limit): a run may add
   them (``load_scenario(..., tariff=...)``).
 
-Anything the loader cannot use is listed in ``Scenario.notes``.
+Anything the loader cannot use is listed in ``Scenario.notes`` (schema entries it does not read
+by :mod:`.citylearn_unused`).
 """
 
 from __future__ import annotations
