@@ -127,6 +127,9 @@ def test_pv_module_minimum_and_roof_limit(tmp_path):
     assert any("home: pv autosized: 1.6 kW" in n and "roof limit 1.6 kW" in n for n in s.notes)
     night = (np.arange(48) % 24) < 5
     assert s.pv_kwh[night, 0].sum() == 0 and s.pv_kwh[:, 0].sum() > 0
+    # the weather's sun peaks at 12:00 local time; a south-facing array peaks within 2 h of it
+    # (the weather CSV's clock is local standard time: UTC-5 at 73 W)
+    assert abs(int(np.argmax(s.pv_kwh[:24, 0])) - 12) <= 2
     # PVWatts inverter: AC <= DC rating / DC-AC ratio 1.2
     assert s.pv_kwh[:, 0].max() <= 1.6 / 1.2 + 1e-9
 

@@ -32,7 +32,8 @@ Missing depth of discharge -> 1; missing efficiency -> U(0.90, 0.98) (CityLearn'
 hour, Perez transposition, physical IAM, SAPM open-rack cell temperature, PVWatts DC with
 gamma -0.37 %/C and 14.08 % system losses, PVWatts inverter at the design's DC/AC ratio): from
 the EPW file the schema names (``pv.autosize_attributes.epw_filepath``), else from the weather
-CSV (DNI, DHI, temperature) at ``autosize_attributes.latitude``/``longitude``. Size = floor(
+CSV (DNI, DHI, temperature) at ``autosize_attributes.latitude``/``longitude`` (the files'
+clock read as local standard time, UTC offset = round(longitude / 15) h). Size = floor(
 annual demand / annual yield per kW x share / module kW) modules, share ~ U(0.7, 1.0), at least
 one module, at most floor(roof area / module area) modules (module area = 5.263 m^2 per kW
 when the design has none). CityLearn samples the design (module, tilt, azimuth, DC/AC ratio)
@@ -324,8 +325,10 @@ def _csv_output(
         temp = numeric_column(df, wpath, "outdoor_dry_bulb_temperature", nonnegative=False)
     else:
         temp = np.full(len(df), 20.0)
+    # The files' clock is local standard time: UTC offset from the longitude, sun at mid-step.
+    offset = pd.Timedelta(hours=round(float(lon) / 15.0))
     times = pd.date_range(start, periods=len(df), freq=pd.Timedelta(hours=ctx.dt_h))
-    times = times + pd.Timedelta(hours=ctx.dt_h / 2)
+    times = (times + pd.Timedelta(hours=ctx.dt_h / 2) - offset).tz_localize("UTC")
     import pvlib
 
     with warnings.catch_warnings():
@@ -336,7 +339,7 @@ def _csv_output(
         {"dni": dni, "dhi": dhi, "ghi": ghi, "temp_air": temp, "wind_speed": 1.0}, index=times
     )
     out = pvwatts_w_per_kw(times, float(lat), float(lon), weather, design)
-    return out, f"{wpath.name} at {lat}, {lon} (times as the building file's, UTC)"
+    return out, f"{wpath.name} at {lat}, {lon} (the files' clock as local standard time)"
 
 
 def autosize_pv(
