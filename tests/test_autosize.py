@@ -14,10 +14,12 @@ from numpy.testing import assert_allclose
 from energy_agents.scenarios import load_scenario
 from energy_agents.scenarios.autosize import (
     M2_PER_KW,
+    BuildingContext,
     autosize_battery,
     battery_choices,
     device_seed,
     heat_pump_cop,
+    thermal_sizes,
 )
 from energy_agents.scenarios.citylearn import load_citylearn
 from energy_agents.sim.params import ScenarioError
@@ -232,3 +234,33 @@ def test_every_unused_schema_entry_is_named(tmp_path):
     assert "building entries not used: washing_machines (home: washing_machine_1)" in notes
     assert any(n.startswith("devices ignored: dhw_storage (home)") for n in notes)
     assert not any("rolling_episode_split" in n or "inactive_actions" in n for n in notes)
+
+
+# CityLearn 3.0.2's own sizes on this fixture (seed 112208), measured in its venv with the PV
+# removed from the schema (SAM's PVWatts refuses a 3-week EPW; the other seeds do not change).
+CITYLEARN_ON_FIXTURE = {
+    HOMES[0]: {"cooling_device": 2.0366416, "heating_device": 5.7392569,
+               "dhw_device": 12.0165854, "battery": 16.2},
+    HOMES[1]: {"cooling_device": 1.4959047, "heating_device": 6.2866154,
+               "dhw_device": 7.3266983, "dhw_storage": 8.6413849, "battery": 13.5},
+}  # fmt: skip
+
+
+def test_fixture_sizes_equal_citylearns():
+    s = load_citylearn(FIXTURE)
+    assert_allclose(
+        s.member_batteries.capacity_kwh, [CITYLEARN_ON_FIXTURE[h]["battery"] for h in HOMES]
+    )
+    schema = json.loads((FIXTURE / "schema.json").read_text())
+    temp = pd.read_csv(FIXTURE / "weather.csv")["outdoor_dry_bulb_temperature"].to_numpy()
+    for home in HOMES:
+        spec = schema["buildings"][home]
+        frame = pd.read_csv(FIXTURE / spec["energy_simulation"])
+        ctx = BuildingContext(
+            FIXTURE / "schema.json", FIXTURE, home, spec, frame, slice(0, 504), 112208, 1.0, temp
+        )
+        sizes = thermal_sizes(ctx)
+        want = {k: v for k, v in CITYLEARN_ON_FIXTURE[home].items() if k != "battery"}
+        assert set(sizes) == set(want)  # the first home has no dhw_storage
+        for device, value in want.items():
+            assert sizes[device] == pytest.approx(value, rel=1e-5), (home, device)

@@ -212,6 +212,61 @@ def baseline_consumption(ctx: BuildingContext) -> np.ndarray:
     return total
 
 
+STORAGE_SAFETY = (1.0, 2.0)
+THERMAL_STORAGES = (
+    ("cooling_storage", "cooling_demand"),
+    ("heating_storage", "heating_demand"),
+    ("dhw_storage", "dhw_demand"),
+)
+
+
+def thermal_sizes(ctx: BuildingContext) -> dict[str, float]:
+    """CityLearn's sizes of the building's thermal devices that ask for autosizing.
+
+    Heat pump / heater nominal power [kW] = max over steps of demand / COP (or / efficiency)
+    x safety factor (default 1); storage tank capacity [kWh] = max over steps of its demand x
+    safety factor (default U(1.0, 2.0)), as ``HeatPump.autosize``, ``ElectricHeater.autosize``
+    and ``StorageTank.autosize``. For the thermal devices' loader; keys are schema device
+    names. Demands are kWh per step, so kW equal kWh for hourly data (the only case sized).
+    """
+    out: dict[str, float] = {}
+    for device, col, heating in DEMANDS:
+        dev = ctx.spec.get(device)
+        if not needs_autosize(dev, "nominal_power"):
+            continue
+        assert dev is not None
+        attrs, size_attrs = dev.get("attributes") or {}, dev.get("autosize_attributes") or {}
+        s = _seed_for(ctx, device)
+        demand = _column(ctx, col)
+        safety = draw(s, size_attrs.get("safety_factor"), 1.0)
+        if str(dev.get("type", "")).endswith("ElectricHeater"):
+            eff = draw(s, attrs.get("efficiency"), HEATER_EFFICIENCY)
+            out[device] = float(np.nanmax(demand / eff, initial=0.0)) * safety
+            continue
+        if ctx.temperature_c is None:
+            raise ScenarioError(
+                f"{ctx.schema_path}: buildings.{ctx.name}.{device}: autosizing needs the "
+                "weather file's outdoor_dry_bulb_temperature"
+            )
+        eff = draw(s, attrs.get("efficiency"), HEAT_PUMP_EFFICIENCY)
+        key, rng = (
+            ("target_heating_temperature", HEATING_SUPPLY_C)
+            if heating
+            else ("target_cooling_temperature", COOLING_SUPPLY_C)
+        )
+        cop = heat_pump_cop(eff, draw(s, attrs.get(key), rng), ctx.temperature_c, heating)
+        out[device] = float(np.nanmax(demand / cop, initial=0.0)) * safety
+    for device, col in THERMAL_STORAGES:
+        dev = ctx.spec.get(device)
+        if not needs_autosize(dev, "capacity"):
+            continue
+        assert dev is not None
+        size_attrs = dev.get("autosize_attributes") or {}
+        safety = draw(_seed_for(ctx, device), size_attrs.get("safety_factor"), STORAGE_SAFETY)
+        out[device] = float(np.nanmax(_column(ctx, col), initial=0.0)) * safety
+    return out
+
+
 @lru_cache(maxsize=4)
 def battery_choices(path: Path = BATTERY_CHOICES_FILE) -> pd.DataFrame:
     return pd.read_csv(path).set_index("model")
