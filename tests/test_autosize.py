@@ -264,3 +264,21 @@ def test_fixture_sizes_equal_citylearns():
         assert set(sizes) == set(want)  # the first home has no dhw_storage
         for device, value in want.items():
             assert sizes[device] == pytest.approx(value, rel=1e-5), (home, device)
+
+
+@pytest.mark.parametrize(
+    ("device", "attrs", "field"),
+    [
+        ("pv", {"roof_area": "big", "latitude": 44.0, "longitude": -73.0}, "roof_area"),
+        ("pv", {"zero_net_energy_proportion": -0.5}, "zero_net_energy_proportion"),
+        ("electrical_storage", {"duration": [1, 2, 3]}, "duration"),
+    ],
+)
+def test_bad_sizing_attributes_refused_with_the_field(tmp_path, device, attrs, field):
+    spec = {"autosize": True, "autosize_attributes": attrs}
+    ds = _dataset(tmp_path, 1.0, **{"pv" if device == "pv" else "battery": spec})
+    with pytest.raises(
+        ScenarioError,
+        match=rf"schema.json: field buildings\.home\.{device}\.autosize_attributes\.{field}",
+    ):
+        load_citylearn(ds)

@@ -162,6 +162,44 @@ class BuildingContext:
     temperature_c: np.ndarray | None
 
 
+NUMERIC_SIZING_ATTRIBUTES = (
+    "duration",
+    "safety_factor",
+    "zero_net_energy_proportion",
+    "roof_area",
+    "latitude",
+    "longitude",
+)
+
+
+def _sizing_attributes(ctx: BuildingContext, device: str) -> dict[str, Any]:
+    """``autosize_attributes`` of a device, numbers checked (a clear error naming the field)."""
+    dev = ctx.spec.get(device) or {}
+    attrs = dev.get("autosize_attributes") or {}
+    if not isinstance(attrs, dict):
+        raise ScenarioError(
+            f"{ctx.schema_path}: field buildings.{ctx.name}.{device}.autosize_attributes: "
+            "expected an object"
+        )
+    for key in NUMERIC_SIZING_ATTRIBUTES:
+        value = attrs.get(key)
+        if value is None:
+            continue
+        values = value if isinstance(value, (list, tuple)) else [value]
+        ok = len(values) in (1, 2) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for v in values
+        )
+        if ok and key not in ("latitude", "longitude"):
+            ok = all(v >= 0 for v in values)
+        if not ok:
+            raise ScenarioError(
+                f"{ctx.schema_path}: field buildings.{ctx.name}.{device}.autosize_attributes."
+                f"{key}: {value!r} must be a finite number (or a [low, high] range), >= 0"
+            )
+    return dict(attrs)
+
+
 def _seed_for(ctx: BuildingContext, device: str) -> int:
     dev = ctx.spec.get(device) or {}
     attrs = dev.get("attributes") or {}
@@ -235,7 +273,7 @@ def thermal_sizes(ctx: BuildingContext) -> dict[str, float]:
         if not needs_autosize(dev, "nominal_power"):
             continue
         assert dev is not None
-        attrs, size_attrs = dev.get("attributes") or {}, dev.get("autosize_attributes") or {}
+        attrs, size_attrs = dev.get("attributes") or {}, _sizing_attributes(ctx, device)
         s = _seed_for(ctx, device)
         demand = _column(ctx, col)
         safety = draw(s, size_attrs.get("safety_factor"), 1.0)
@@ -261,7 +299,7 @@ def thermal_sizes(ctx: BuildingContext) -> dict[str, float]:
         if not needs_autosize(dev, "capacity"):
             continue
         assert dev is not None
-        size_attrs = dev.get("autosize_attributes") or {}
+        size_attrs = _sizing_attributes(ctx, device)
         safety = draw(_seed_for(ctx, device), size_attrs.get("safety_factor"), STORAGE_SAFETY)
         out[device] = float(np.nanmax(_column(ctx, col), initial=0.0)) * safety
     return out
@@ -401,8 +439,7 @@ def autosize_pv(
     ctx: BuildingContext, annual_demand_kwh: float, start: str, designs: pd.DataFrame | None = None
 ) -> AutosizedPV | str:
     """``PV.autosize`` for one building, or a sentence saying why it cannot be sized."""
-    dev = ctx.spec.get("pv") or {}
-    attrs = dict(dev.get("autosize_attributes") or {})
+    attrs = _sizing_attributes(ctx, "pv")
     seed = _seed_for(ctx, "pv")
     designs = pv_designs() if designs is None else designs
     design = designs.sample(1, random_state=seed).iloc[0].to_dict()
@@ -481,7 +518,7 @@ def autosize_building(ctx: BuildingContext, start: str) -> Autosized:
         b = autosize_battery(
             daily_peak,
             _seed_for(ctx, "electrical_storage"),
-            bat_dev.get("autosize_attributes") or {},
+            _sizing_attributes(ctx, "electrical_storage"),
         )
         out.battery = b
         out.notes.append(
