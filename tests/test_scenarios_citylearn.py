@@ -163,7 +163,9 @@ def test_missing_pricing_falls_back_to_flat_tariff(copy):
     assert any("pricing.csv not found" in n for n in s.notes)
 
 
-def test_autosized_devices_skipped_with_note(copy):
+def test_autosized_devices_sized_or_named(copy):
+    # The battery is autosized (scenarios/autosize.py); the PV has neither an EPW file nor a
+    # location for the weather CSV, so it cannot be, and the notes say so.
     def edit(schema):
         b = schema["buildings"]["Building_1"]
         b["electrical_storage"] = {"type": "Battery", "autosize": True, "attributes": {}}
@@ -171,10 +173,10 @@ def test_autosized_devices_skipped_with_note(copy):
 
     _edit_schema(copy, edit)
     s = load_scenario(f"citylearn:{copy}")
-    assert s.member_batteries.capacity_kwh[0] == 0
+    assert s.member_batteries.capacity_kwh[0] > 0
     assert s.pv_kwh[:, 0].sum() == 0
     assert any("Building_1: electrical_storage autosized" in n for n in s.notes)
-    assert any("Building_1: pv autosized" in n for n in s.notes)
+    assert any("Building_1: pv not autosized" in n and "no PV" in n for n in s.notes)
 
 
 def test_thermal_devices_ignored_with_note(copy):

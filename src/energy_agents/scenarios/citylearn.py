@@ -8,6 +8,8 @@ Mapping (docs/scenarios.md has the full table):
   ``heating_demand`` are ignored (CityLearn serves them with devices this model lacks);
 - PV = ``solar_generation`` [W per kW installed] x ``pv.attributes.nominal_power`` / 1000
   [kWh per step];
+- PV and batteries with ``autosize: true`` (or no size) are autosized as CityLearn 3.0.2 does
+  (:mod:`.autosize`; autosized PV output from pvlib PVWatts on the dataset's weather);
 - home battery from ``electrical_storage.attributes``: ``capacity`` [kWh], ``nominal_power``
   [kW], ``efficiency`` on charge and on discharge, ``soc_min = 1 - depth_of_discharge``
   (0 when absent), ``soc_init = soc_min`` (CityLearn starts batteries empty); degradation
@@ -24,7 +26,8 @@ Mapping (docs/scenarios.md has the full table):
 - no tariff components (CityLearn has no demand charge or connection limit): a run may add
   them (``load_scenario(..., tariff=...)``).
 
-Anything the loader cannot use is listed in ``Scenario.notes``.
+Anything the loader cannot use is listed in ``Scenario.notes`` (schema entries it does not read
+by :mod:`.citylearn_unused`).
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ import numpy as np
 import pandas as pd
 
 from ..sim.params import Prices, Scenario, ScenarioError, StorageBank
+from .autosize import Autosized, autosize_buildings, needs_autosize, resolve_seed
+from .citylearn_unused import unused_entries
 from .csv_format import numeric_column, read_table
 
 SCHEMA = "schema.json"
@@ -143,14 +148,8 @@ def _battery(
         return 0.0, 0.0, DEFAULT_EFFICIENCY, 0.0
     field = f"buildings.{name}.electrical_storage"
     attrs = dev.get("attributes") or {}
-    if "capacity" not in attrs:
-        notes.append(
-            f"{name}: electrical_storage {'autosized' if dev.get('autosize') else 'has no capacity'}"
-            " -> no battery (autosizing is not reproduced)"
-        )
-        return 0.0, 0.0, DEFAULT_EFFICIENCY, 0.0
-    if dev.get("autosize"):
-        notes.append(f"{name}: electrical_storage autosize ignored, using its capacity attribute")
+    if needs_autosize(dev, "capacity"):
+        return 0.0, 0.0, DEFAULT_EFFICIENCY, 0.0  # sized (and noted) by _autosize
     cap = _number(path, f"{field}.attributes.capacity", attrs["capacity"])
     if attrs.get("nominal_power") is not None:
         power = _number(path, f"{field}.attributes.nominal_power", attrs["nominal_power"])
@@ -178,14 +177,8 @@ def _pv_kw(path: Path, name: str, spec: dict[str, Any], notes: list[str]) -> flo
     if not dev:
         return 0.0
     attrs = dev.get("attributes") or {}
-    if attrs.get("nominal_power") is None:
-        notes.append(
-            f"{name}: pv {'autosized' if dev.get('autosize') else 'has no nominal_power'}"
-            " -> no PV (autosizing is not reproduced)"
-        )
-        return 0.0
-    if dev.get("autosize"):
-        notes.append(f"{name}: pv autosize ignored, using its nominal_power attribute")
+    if needs_autosize(dev, "nominal_power"):
+        return 0.0  # sized (and noted) by _autosize
     return _number(path, f"buildings.{name}.pv.attributes.nominal_power", attrs["nominal_power"])
 
 
@@ -213,12 +206,14 @@ def load_citylearn(
     members: int | None = None,
     community_storage: bool = False,
     flexible_share: float = 0.0,
+    seed: int | None = None,
 ) -> Scenario:
     """A scenario from a CityLearn dataset folder (or its ``schema.json``).
 
     ``members`` keeps the first included buildings; ``community_storage`` adds ``storage_A``
     and ``storage_B`` sized by the synthetic rule; ``flexible_share`` makes that share of every
-    load deferrable (CityLearn's load is non-shiftable, so the default is 0).
+    load deferrable (CityLearn's load is non-shiftable, so the default is 0). ``seed`` drives
+    autosizing (default: the schema's ``random_seed``, else 0), see :mod:`.autosize`.
     """
     schema_path = _schema_path(path)
     schema = _read_schema(schema_path)
@@ -245,7 +240,7 @@ def load_citylearn(
     dt_h = _number(schema_path, "seconds_per_time_step", schema.get("seconds_per_time_step", 3600))
     dt_h /= 3600.0
 
-    loads, pvs, batteries, pv_kws, files = [], [], [], [], []
+    loads, pvs, batteries, pv_kws, files, frames = [], [], [], [], [], []
     first: pd.DataFrame | None = None
     ignored = dict.fromkeys(IGNORED_DEMANDS, 0.0)
     ignored_devices: dict[str, list[str]] = {}
@@ -268,6 +263,7 @@ def load_citylearn(
         pv_kws.append(kw)
         batteries.append(_battery(schema_path, name, spec, notes))
         files.append(fpath)
+        frames.append(df)
         for key, dev in spec.items():
             if key not in USED_DEVICES and isinstance(dev, dict) and "type" in dev:
                 ignored_devices.setdefault(key, []).append(name)
@@ -277,7 +273,6 @@ def load_citylearn(
     assert first is not None
     rows = _rows(schema, schema_path, len(first))
     load = np.stack(loads, axis=1)[rows]
-    pv = np.stack(pvs, axis=1)[rows]
     n_steps = load.shape[0]
 
     if {"month", "hour"} <= set(first.columns):
@@ -294,6 +289,9 @@ def load_citylearn(
     start = (pd.Timestamp(start_full) + rows.start * pd.Timedelta(hours=dt_h)).strftime(
         "%Y-%m-%dT%H:%M:%S"
     )
+    _autosize(schema, schema_path, root, names, frames, rows, dt_h, start_full, seed,
+              pvs, pv_kws, batteries, notes)  # fmt: skip
+    pv = np.stack(pvs, axis=1)[rows]
 
     prices = _prices(schema, schema_path, root, names, len(first), rows, notes)
     weather = _weather(schema, root, names, len(first), rows, notes)
@@ -321,6 +319,7 @@ def load_citylearn(
     )
     for key, where in ignored_devices.items():
         notes.append(f"devices ignored: {key} ({', '.join(where)}); this model has no such device")
+    notes.extend(unused_entries(schema, names, USED_DEVICES))  # everything else, named
     notes.append(
         "battery: efficiency on charge and discharge, starts empty; degradation, standing loss "
         "and power curves ignored"
@@ -339,6 +338,64 @@ def load_citylearn(
         weather=weather,
         notes=tuple(notes),
         carbon_kg_per_kwh=carbon,
+    )
+
+
+def _autosize(
+    schema: dict[str, Any],
+    schema_path: Path,
+    root: Path,
+    names: list[str],
+    frames: list[pd.DataFrame],
+    rows: slice,
+    dt_h: float,
+    start_full: str,
+    seed: int | None,
+    pvs: list[np.ndarray],
+    pv_kws: list[float],
+    batteries: list[tuple[float, float, float, float]],
+    notes: list[str],
+) -> None:
+    """Hook into :mod:`.autosize`: replaces the PV and battery of every building whose schema
+    asks for autosizing (``autosize: true`` or no size), in place, with notes."""
+    sized = autosize_buildings(
+        schema, schema_path, root, names, frames, rows, dt_h, start_full, seed
+    )
+    for i, name in enumerate(names):
+        result = sized[name]
+        notes.extend(result.notes)
+        if result.pv is not None:
+            pv_kws[i] = result.pv.nominal_kw
+            pvs[i] = result.pv.w_per_kw * result.pv.nominal_kw / 1000.0 * dt_h
+        if result.battery is not None:
+            b = result.battery
+            batteries[i] = (b.capacity_kwh, b.power_kw, b.efficiency, 1.0 - b.depth_of_discharge)
+    count = sum((r.pv is not None) + (r.battery is not None) for r in sized.values())
+    if count:
+        notes.append(
+            f"autosize: {count} devices sized with seed {resolve_seed(schema, schema_path, seed)}"
+            " by a reproduction of CityLearn 3.0.2's method (docs/scenarios.md); PV output from"
+            " pvlib PVWatts replaces the files' solar_generation for autosized PV"
+        )
+
+
+def autosized_devices(path: str | Path, *, seed: int | None = None) -> dict[str, Autosized]:
+    """Every included building's autosized PV and battery (for benchmarks and inspection)."""
+    schema_path = _schema_path(path)
+    schema = _read_schema(schema_path)
+    root = schema_path.parent
+    if schema.get("root_directory") and (root / str(schema["root_directory"])).is_dir():
+        root = root / str(schema["root_directory"])
+    names, _ = _included(schema, schema_path)
+    frames = [read_table(root / str(schema["buildings"][n]["energy_simulation"])) for n in names]
+    dt_h = _number(schema_path, "seconds_per_time_step", schema.get("seconds_per_time_step", 3600))
+    rows = _rows(schema, schema_path, len(frames[0]))
+    first = frames[0]
+    month = numeric_column(first, root, "month").astype(int)
+    hour = numeric_column(first, root, "hour").astype(int)
+    start_full, _ = start_timestamp(month, hour, dt_h / 3600.0)
+    return autosize_buildings(
+        schema, schema_path, root, names, frames, rows, dt_h / 3600.0, start_full, seed
     )
 
 
