@@ -59,6 +59,7 @@ def test_simulate_matches_golden_kpis(tmp_path):
         "--no-progress",
         "--format",
         "csv",
+        "--png",
         "--out",
         str(out),
     )

@@ -86,6 +86,11 @@ def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", type=Path, default=None, help="output folder (default: out/COMMAND-STRATEGY)"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--png",
+        action="store_true",
+        help="also write static PNG plots (matplotlib, about 1.5 s); the report's charts need none",
+    )
 
 
 def _positive_int(text: str) -> int:

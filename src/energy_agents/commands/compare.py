@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     comparison["notes"] = list(scenario.notes)
     report.write_json(rows, out / "comparison.json")
     report.write_json(comparison, out / "comparison_full.json")
-    images = report.plot_runs(frames, out)
+    images = report.plot_runs(frames, out) if args.png else []
     report.write_html(
         f"energy-agents compare: {scenario.name}", rows, images, out, scenario.notes, frames=frames
     )

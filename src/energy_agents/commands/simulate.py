@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         if args.strategy == "none"
         else {args.strategy: frame, "none": base_frame}
     )
-    images = report.plot_runs(frames, out)
+    images = report.plot_runs(frames, out) if args.png else []
     report.write_html(
         f"energy-agents simulate: {scenario.name}, {args.strategy}",
         rows,

@@ -175,7 +175,8 @@ def write_html(
 
         fragments = write_report_assets(frames, out, title)
         head_extra, charts = fragments.head, fragments.charts
-        imgs = f'<details id="png-plots" open><summary>Static plots (PNG)</summary>{imgs}</details>'
+        if imgs:  # PNGs are written only with --png
+            imgs = f'<details id="png-plots" open><summary>Static plots (PNG)</summary>{imgs}</details>'
 
     note_html = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
     page = f"""<!doctype html>
