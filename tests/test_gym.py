@@ -88,3 +88,24 @@ def test_strategy_episode_matches_run_batch(name):
     for key, v in want.items():
         if isinstance(v, float) and key != "forecast_mae_kwh":  # the forecaster's own figure
             assert got[key] == pytest.approx(v, rel=1e-9, abs=1e-9), key
+
+
+def test_observations_stay_in_finite_bounds_under_random_actions():
+    """Every bound follows from the physics or the scenario's inputs; random actions (grid
+    charging, burns, P2P off and on) never leave the space. Only token balances are unbounded."""
+    env = CommunityEnv(tiny_scenario(2, 5, 72))
+    env.action_space.seed(3)
+    obs, _ = env.reset(seed=0)
+    space = env.observation_space
+    unbounded = {
+        k
+        for k, sp in space.items()
+        if not (np.isfinite(sp.low).all() and np.isfinite(sp.high).all())
+    }
+    assert unbounded == {"balances_ct", "token_supply_ct", "cumulative_cost_ct"}
+    assert space["storage_soc"].high.max() == 1.0 and space["hour"].high.max() == 23.0
+    done = False
+    while not done:
+        assert obs in space, [k for k in obs if obs[k] not in space[k]]
+        obs, _, done, _, _ = env.step(env.action_space.sample())
+    assert obs in space

@@ -28,6 +28,22 @@ from ..sim.params import Scenario
 
 _SKIP = {"timestamp", "member_names", "storage_names", "tariff", "objective", "last_levers"}
 _SWITCHES = ("storage_follow", "p2p_enabled", "home_batteries_pooled")
+# Observation keys fixed for the episode (the scenario's parameters).
+_STATIC = {
+    "n_steps",
+    "dt_h",
+    "steps_per_day",
+    "storage_capacity_kwh",
+    "storage_power_kw",
+    "storage_efficiency",
+    "storage_soc_min",
+    "storage_soc_max",
+    "member_battery_capacity_kwh",
+    "member_battery_power_kw",
+    "flexible_share",
+    "elasticity",
+    "max_burn_rate_ct_per_kwh",
+}
 
 
 def _bound_pow2(x: float) -> float:
@@ -66,9 +82,51 @@ class CommunityEnv(gym.Env[dict[str, np.ndarray], dict[str, Any]]):
         self.action_space = self._actions
         first = self._flatten(self.observation)
         self.observation_space = spaces.Dict(  # type: ignore[assignment]
-            {k: spaces.Box(-np.inf, np.inf, v.shape, np.float64) for k, v in first.items()}
+            {
+                k: spaces.Box(*self._bounds(k, v), v.shape, np.float64)  # type: ignore[misc]
+                for k, v in first.items()
+            }
         )
         self._weights = grid.scenario_weights(s)
+
+    def _bounds(self, key: str, first: np.ndarray) -> tuple[Any, Any]:
+        """(low, high) of one observation key: what the model's physics and the scenario's
+        inputs allow (docs/gym.md); infinite only where nothing bounds it (token balances)."""
+        s, b, inf = self.scenario, self.exchange_bound_kwh, np.inf
+        n = float(s.n_steps)
+        load, pv = s.load_kwh, s.pv_kwh
+        prices = {
+            "price_day_ahead": s.prices.day_ahead,
+            "price_imbalance_buy": s.prices.imbalance_buy,
+            "price_imbalance_sell": s.prices.imbalance_sell,
+            "price_feed_in": s.prices.feed_in,
+        }
+        if key in _STATIC:  # fixed for the episode: exactly the first observation's values
+            return first.copy(), first.copy()
+        if key in prices:  # inputs of the scenario, known in advance as the tariff is
+            return float(prices[key].min()), float(prices[key].max())
+        if key == "storage_energy_kwh":
+            return 0.0, self._flatten(self.observation)["storage_capacity_kwh"]
+        limits: dict[str, tuple[float, float]] = {
+            "hour": (0.0, 23.0),
+            "step": (0.0, n),
+            "period_steps_left": (0.0, n),
+            "block_steps_left": (0.0, n),
+            "storage_soc": (0.0, 1.0),
+            "member_soc": (0.0, 1.0),
+            "backlog_kwh": (0.0, float(load.max(initial=0.0)) * s.steps_per_day),
+            "hist_load_kwh": (0.0, float(load.sum(axis=1).max(initial=0.0))),
+            "hist_pv_kwh": (0.0, float(pv.sum(axis=1).max(initial=0.0))),
+            "member_hist_load_kwh": (0.0, float(load.max(initial=0.0))),
+            "member_hist_pv_kwh": (0.0, float(pv.max(initial=0.0))),
+            "hist_import_kwh": (0.0, b),
+            "hist_export_kwh": (0.0, b),
+            "hist_net_kwh": (-b, b),
+            "block_peak_net_kwh": (-b, b),
+            "period_peak_import_kw": (0.0, b / s.dt_h),
+            "hist_carbon_kg_per_kwh": (0.0, float(s.carbon.max(initial=0.0))),
+        }
+        return limits.get(key, (-inf, inf))
 
     # ---------------------------------------------------------------- encoding
     def _flatten(self, obs: Observation) -> dict[str, np.ndarray]:
