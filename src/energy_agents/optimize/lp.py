@@ -215,6 +215,15 @@ class GridTerms:
 
 
 # --------------------------------------------------------------------------- builder
+def _filled(value: object, size: int) -> np.ndarray:
+    """A fresh float array of ``size``: a scalar repeated, or a copy of an array of that size
+    (np.full for scalars: np.broadcast_to's Python wrapper cost most of the LP build)."""
+    if isinstance(value, int | float):
+        return np.full(size, float(value))
+    a = np.array(value, dtype=float)
+    return a if a.shape == (size,) else np.broadcast_to(a, (size,)).copy()
+
+
 class _Matrix:
     """Column and row blocks, coefficients as triplets (vectorized), assembled once into
     HiGHS' column-wise arrays. Blocks have length ``T`` unless given another ``n``."""
@@ -234,29 +243,32 @@ class _Matrix:
 
     def cols(self, lb: object, ub: object, cost: object = 0.0, n: int | None = None) -> int:
         start, size = self.n_cols, self.T if n is None else n
-        for dst, val in ((self._lb, lb), (self._ub, ub), (self._cost, cost)):
-            dst.append(np.broadcast_to(np.asarray(val, dtype=float), (size,)).copy())
+        self._lb.append(_filled(lb, size))
+        self._ub.append(_filled(ub, size))
+        self._cost.append(_filled(cost, size))
         self.n_cols += size
         return start
 
     def rows(self, lower: object, upper: object, n: int | None = None) -> int:
         start, size = self.n_rows, self.T if n is None else n
-        self._rl.append(np.broadcast_to(np.asarray(lower, dtype=float), (size,)).copy())
-        self._ru.append(np.broadcast_to(np.asarray(upper, dtype=float), (size,)).copy())
+        self._rl.append(_filled(lower, size))
+        self._ru.append(_filled(upper, size))
         self.n_rows += size
         return start
 
     def coef(self, row: int, col: int, value: float, lag: int = 0) -> None:
         """``value`` at (row + t, col + t - lag) for every t >= lag."""
         t = np.arange(lag, self.T)
-        self.add(row + t, col + t - lag, np.full(t.size, float(value)))
+        self._r.append(row + t)
+        self._c.append(col - lag + t)
+        self._v.append(np.full(t.size, float(value)))
 
     def add(self, rows: np.ndarray, cols: np.ndarray, values: object) -> None:
         """Coefficients at arbitrary (row, col) pairs."""
         rows = np.asarray(rows, dtype=np.int64)
         self._r.append(rows)
         self._c.append(np.asarray(cols, dtype=np.int64))
-        self._v.append(np.broadcast_to(np.asarray(values, dtype=float), rows.shape).copy())
+        self._v.append(_filled(values, rows.size))
 
     def add_cost(self, col: int, values: np.ndarray) -> None:
         """Add ``values`` to the costs of the ``T`` columns from ``col``."""
