@@ -82,7 +82,7 @@ def fuzz_app(request, tmp_path_factory):
     else:
         url_cm = postgres_schema()
     with url_cm as url:
-        app = _seeded(make_app(url, allow_unsigned=True, max_batch=20))
+        app = _seeded(make_app(url, allow_unsigned=True, allow_unsigned_runner=True, max_batch=20))
         yield app
         app.extensions["energy_agents"].store.close()
 

@@ -27,8 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .context import EXTENSION, ServerContext
-from .json_response import error_answer
-from .receive import PATH, answer, check_post, finish
+from .receive import PATH, Outcome, answer, check_post, respond
 from .store.db import Ticket, WriterThread
 
 
@@ -90,17 +89,15 @@ class ServerApp:
         c = self.ctx
         t0 = time.perf_counter()
         body = await proto()
-        headers: dict[str, str] | None = None
         try:
             post = check_post(c, Headers(scope.headers), "POST", PATH, body)
             assert self.loop is not None and self.writer is not None
             ticket = Ticket(post.write(c.store), waiter=self.loop.create_future())
             self.writer.submit(ticket)
-            data, headers = answer(await ticket.waiter, post)
-            status = 200
-        except Exception as exc:  # ApiError, StoreError, a bug: as Flask's error handler
-            status, data, headers = error_answer(exc, "POST", PATH)
-        out, header_list = finish(c, status, data, headers, t0)
+            outcome: Outcome = answer(await ticket.waiter, post)
+        except Exception as exc:  # ApiError, StoreError, a bug: answered by respond()
+            outcome = exc
+        status, out, header_list = respond(c, outcome, t0)
         proto.response_bytes(status, header_list, out)
 
     def _deliver(self, tickets: list[Ticket]) -> None:

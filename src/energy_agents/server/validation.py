@@ -26,10 +26,25 @@ MAX_STEP = 2**31 - 1
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"  # the seed's
 
 
+def safe_text(text: object, max_len: int = 500) -> str:
+    """``text`` as an error body may carry it: cut to ``max_len`` characters, with what cannot
+    be encoded or shown (lone surrogates, NUL and other control characters) escaped as
+    ``\\uXXXX``. Fields are built from untrusted keys, so this runs on every refusal."""
+    s = str(text)[:max_len]
+    if s.isascii() and s.isprintable():
+        return s
+    return "".join(
+        c if c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF else f"\\u{ord(c):04x}" for c in s
+    )
+
+
 class ApiError(Exception):
-    """A refused request: HTTP ``status`` and the ``field`` and ``reason`` of the refusal."""
+    """A refused request: HTTP ``status`` and the ``field`` and ``reason`` of the refusal.
+    Both are made safe to encode here (:func:`safe_text`), whatever input they came from."""
 
     def __init__(self, status: int, field: str | None, reason: str, error: str | None = None):
+        field = None if field is None else safe_text(field, 200)
+        reason = safe_text(reason, 1000)
         super().__init__(f"{field}: {reason}" if field else reason)
         self.status = status
         self.field = field
@@ -261,8 +276,10 @@ def int_param(
     if text is None or text == "":
         return default
     t = text.strip()
-    if not (t.isdigit() or (t.startswith("-") and t[1:].isdigit())) or len(t) > 19:
-        raise ApiError(400, name, "must be an integer")
+    digits = t[1:] if t.startswith("-") else t
+    # ASCII digits only: str.isdigit() is also true for "²" or "①", which int() refuses
+    if not (digits.isascii() and digits.isdigit()) or len(t) > 19:
+        raise ApiError(400, name, "must be an integer (ASCII digits)")
     value = int(t)
     if not lo <= value <= hi:
         raise ApiError(400, name, f"must be between {lo} and {hi}")
@@ -274,6 +291,8 @@ def since_param(args: Mapping[str, str], name: str = "since") -> float | None:
     text = args.get(name)
     if text is None or text == "":
         return None
+    if not text.isascii():  # float() would take other scripts' digits
+        raise ApiError(400, name, "must be unix seconds or an ISO 8601 date-time")
     try:
         value = float(text)
     except ValueError:
@@ -293,7 +312,7 @@ def cursor_param(args: Mapping[str, str]) -> int | None:
     text = args.get("cursor")
     if text is None or text == "":
         return None
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
         raise ApiError(400, "cursor", "not a cursor from a previous page")
     return int(text)
 
