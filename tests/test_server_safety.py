@@ -259,3 +259,83 @@ def test_allow_unsigned_runner_opens_the_runner_endpoints(app):
     c = app.test_client()
     assert c.post("/state", json={"observation": observation_dict(0)}).status_code == 200
     assert c.post("/decisions", json={"step": 0}).status_code == 200
+
+
+# ----------------------------------------------------------------------- checked at the door
+def _obs(**changes):
+    obs = observation_dict(1)
+    obs.update(changes)
+    return obs
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"timestamp": 5}, "observation.timestamp"),
+        ({"timestamp": "yesterday"}, "observation.timestamp"),
+        ({"dt_h": "x"}, "observation.dt_h"),
+        ({"dt_h": 0}, "observation.dt_h"),
+        ({"dt_h": True}, "observation.dt_h"),
+        ({"n_steps": 1.5}, "observation.n_steps"),
+        ({"steps_per_day": 0}, "observation.steps_per_day"),
+        ({"member_names": "abc"}, "observation.member_names"),
+        ({"member_names": [1, 2, 3]}, "observation.member_names[0]"),
+        ({"storage_names": ["a", "a"]}, "observation.storage_names"),
+        ({"member_soc": [0.5]}, "observation.member_soc"),
+        ({"member_soc": ["x", 1, 2]}, "observation.member_soc[0]"),
+        ({"price_day_ahead": {"a": 1}}, "observation.price_day_ahead"),
+        ({"member_hist_load_kwh": [[1.0]]}, "observation.member_hist_load_kwh[0]"),
+        ({"storage_soc": {"nope": 0.5}}, "observation.storage_soc"),
+        ({"elasticity": None}, "observation.elasticity"),
+        ({"max_burn_rate_ct_per_kwh": -1}, "observation.max_burn_rate_ct_per_kwh"),
+        ({"tariff": []}, "observation.tariff"),
+        ({"last_levers": {"warp": 1}}, "observation.last_levers.warp"),
+        (
+            {"last_levers": {"burn_rate_ct_per_kwh": -1e308}},
+            "observation.last_levers.burn_rate_ct_per_kwh",
+        ),
+    ],
+)
+def test_observation_is_validated_fully(app, changes, field):
+    """``timestamp: 5`` or ``dt_h: "x"`` were stored, and every strategy that reads the
+    observation failed afterwards."""
+    c = app.test_client()
+    r = c.post("/state", json={"observation": _obs(**changes)})
+    assert r.status_code == 400, r.get_json()
+    assert _error(r)["field"] == field
+    assert c.get("/state").status_code == 404
+    assert c.post("/state", json={"observation": _obs()}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("levers", "field"),
+    [
+        ({"burn_rate_ct_per_kwh": -1e308}, "levers.burn_rate_ct_per_kwh"),
+        ({"burn_rate_ct_per_kwh": -0.1}, "levers.burn_rate_ct_per_kwh"),
+        ({"burn_rate_ct_per_kwh": 1e300}, "levers.burn_rate_ct_per_kwh"),
+        ({"procurement_kwh": -5}, "levers.procurement_kwh"),
+        ({"procurement_kwh": 1e308}, "levers.procurement_kwh"),
+        ({"exchange_target_kwh": -1e308}, "levers.exchange_target_kwh"),
+        ({"storage_setpoints": {"storage_A": 1.5}}, "levers.storage_setpoints.storage_A"),
+        ({"storage_setpoints": {f"s{i}": 0.0 for i in range(5000)}}, "levers.storage_setpoints"),
+        ({"storage_setpoints": {"": 0.0}}, "levers.storage_setpoints"),
+    ],
+)
+def test_levers_that_can_never_be_valid_are_refused(app, levers, field):
+    c = app.test_client()
+    r = c.post("/receive", json=recommendation("grid_trader", 0, "x", levers=levers))
+    assert r.status_code == 400 and _error(r)["field"] == field
+    assert c.get("/messages").get_json() == []
+
+
+def test_levers_at_the_bounds_are_taken(app):
+    levers = {
+        "burn_rate_ct_per_kwh": 0.0,
+        "procurement_kwh": 0.0,
+        "storage_setpoints": {"storage_A": -1.0, "storage_B": 1.0, "members": 0.0},
+        "exchange_target_kwh": -3.0,
+    }
+    r = app.test_client().post(
+        "/receive", json=recommendation("grid_trader", 0, "x", levers=levers)
+    )
+    assert r.status_code == 200, r.get_json()
