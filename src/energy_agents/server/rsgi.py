@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .context import EXTENSION, ServerContext
+from .json_response import refusal
 from .receive import PATH, Outcome, answer, check_post, respond
 from .store.db import Ticket, WriterThread
 
@@ -132,7 +133,11 @@ class WSGIBridge:
     async def __call__(self, scope: Any, proto: Any) -> None:
         environ = await self._environ(scope, proto)
         loop = asyncio.get_running_loop()
-        status, headers, body = await loop.run_in_executor(self.pool, self._run, environ)
+        try:
+            status, headers, body = await loop.run_in_executor(self.pool, self._run, environ)
+        except Exception as exc:  # a bug past Flask's handlers: a JSON 500, not an empty one
+            status, body, extra = refusal(exc, scope.method, scope.path)
+            headers = [*extra.items(), ("Content-Type", "application/json")]
         proto.response_bytes(status, headers, body)
 
     async def _environ(self, scope: Any, proto: Any) -> dict[str, Any]:
