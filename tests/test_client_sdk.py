@@ -105,6 +105,7 @@ def test_a_step_publish_recommend_decide_read(server):
     assert isinstance(decision, Decision)
     assert (decision.step, decision.strategy, decision.missing) == (0, "seed", ())
     assert "burn_rate_ct_per_kwh" in decision.parameters
+    assert runner.decisions_endpoint is True  # the runner's signed POST /decisions
     again = runner.request_decision(0, "seed")  # decided once: the stored decision
     assert again.parameters == decision.parameters
     stored = runner.decisions(strategy="seed")

@@ -627,6 +627,7 @@ def test_negative_saving_early_is_explained_by_the_energy_stored(tmp_path, brows
     port = free_port_block(1)
     argv = ["serve", "--host", "127.0.0.1", "--port", str(port)]
     argv += ["--database", str(tmp_path / "server.sqlite"), "--allow-unsigned"]
+    argv += ["--allow-unsigned-runner"]  # this test publishes /state itself
     srv = Proc(argv, tmp_path / "serve.log", f"http://127.0.0.1:{port}")
     try:
         srv.wait_for("the server", lambda: requests.get(srv.url + "/health", timeout=2).ok, 30)

@@ -48,7 +48,7 @@ SEED_MESSAGES = [
 
 @pytest.fixture
 def client(store_url):
-    app = make_app(store_url, allow_unsigned=True)
+    app = make_app(store_url, allow_unsigned=True, allow_unsigned_runner=True)
     yield app.test_client()
     app.extensions["energy_agents"].store.close()
 
@@ -399,29 +399,39 @@ def test_aggregate_step_window_and_state(client):
             for a in AGENT_NAMES
         ]
         client.post("/receive", json=batch)
-        agg = client.get(f"/aggregate?strategy={strategy}").get_json()
+        preview = client.get(f"/aggregate?strategy={strategy}").get_json()
+        assert preview["stored"] is False and "id" not in preview
+        r = client.post("/decisions", json={"step": step, "strategy": strategy})
+        assert r.status_code == 200, r.get_json()
+        agg = r.get_json()
         assert agg["step"] == step and agg["strategy"] == strategy
         assert sorted(agg["message_ids"]) == sorted(f"{a}:{step}" for a in AGENT_NAMES)
         assert agg["missing"] == []
+        read = client.get(f"/aggregate?strategy={strategy}").get_json()
+        assert read.pop("stored") is True and read == agg  # GET reads the stored decision
+        assert {k: v for k, v in preview.items() if k not in ("stored", "window")} == {
+            k: v for k, v in agg.items() if k not in ("id", "decided_at", "window")
+        }
     first = client.get(f"/aggregate?strategy={strategy}&step=1").get_json()
-    again = client.get(f"/aggregate?strategy={strategy}&step=1").get_json()
-    for d in (first, again):
-        d.pop("id"), d.pop("window")
-    assert first == again  # recomputing a step is idempotent
+    again = client.post("/decisions", json={"step": 1, "strategy": strategy}).get_json()
+    assert first.pop("stored") is True and first == again  # decided once
     assert first["details"]["surplus_count"] == 5
     assert (
         client.get(f"/aggregate?strategy={strategy}&step=0").get_json()["details"]["deficit_count"]
         == 5
     )
-    # an empty step: everyone missing, no failure
-    empty = client.get(f"/aggregate?strategy={strategy}&step=40").get_json()
-    assert empty["message_ids"] == [] and sorted(empty["missing"]) == sorted(AGENT_NAMES)
+    # beyond the published step: refused, nothing decided
+    for r in (
+        client.get(f"/aggregate?strategy={strategy}&step=40"),
+        client.post("/decisions", json={"step": 40, "strategy": strategy}),
+    ):
+        assert r.status_code == 409 and r.get_json()["field"] == "step"
     decisions = client.get("/decisions").get_json()
-    assert [d["step"] for d in decisions] == [40, 2, 1, 0]  # newest first, one per (strategy, step)
+    assert [d["step"] for d in decisions] == [2, 1, 0]  # newest first, one per (strategy, step)
     page = client.get("/decisions?limit=2")
     assert len(page.get_json()) == 2
     rest = client.get(f"/decisions?limit=2&cursor={page.headers['X-Next-Cursor']}").get_json()
-    assert [d["step"] for d in rest] == [1, 0]
+    assert [d["step"] for d in rest] == [0]
     assert client.get(f"/decisions?strategy={strategy}").status_code == 200
 
 

@@ -82,7 +82,7 @@ def fuzz_app(request, tmp_path_factory):
     else:
         url_cm = postgres_schema()
     with url_cm as url:
-        app = _seeded(make_app(url, allow_unsigned=True, max_batch=20))
+        app = _seeded(make_app(url, allow_unsigned=True, allow_unsigned_runner=True, max_batch=20))
         yield app
         app.extensions["energy_agents"].store.close()
 
@@ -224,3 +224,135 @@ def test_receive_fuzz(store_url, allow_unsigned):
         assert client.get("/messages").status_code == 200
     finally:
         app.extensions["energy_agents"].store.close()
+
+
+# ----------------------------------------------------------------------------- served
+BAD_STRINGS = [  # JSON string literals (and raw bytes) no server may answer with a 5xx
+    b'"\\ud800"',
+    b'"\\udfff"',
+    b'"x\\udc00y"',
+    b'"\\u0000"',
+    b'"a\\u0000b"',
+    b'"\xff"',  # invalid UTF-8
+    b'"\xed\xa0\x80"',  # a surrogate encoded as UTF-8: invalid
+    b'"\xc3"',  # truncated sequence
+    b'"\x00"',  # a raw NUL: not JSON
+    b'"\\ud83d\\ude00"',  # a valid pair
+    b'"\xc2\xb2\xe2\x91\xa0"',  # "²①"
+]
+GOOD = b'"k"'
+
+
+def _served_bodies() -> list[bytes]:
+    """Each bad string as a key and as a value, at every place the endpoints look into."""
+    obs = json.dumps(observation_dict(1)).encode()
+    rec = b'"agent_name": "grid_trader", "message": "m", "step": 1'
+    templates = [
+        b"{%K: %V, " + rec + b"}",
+        b'{"agent_name": %V, "message": "m"}',
+        b'{"agent_name": "grid_trader", "message": %V, "message_id": %V}',
+        b'{"agent_name": "grid_trader", "message": "m", "timestamp": %V}',
+        b"{" + rec + b', "data": {%K: %V, "n": {%K: [%V]}}}',
+        b"{" + rec + b', "levers": {%K: 1}}',
+        b"{" + rec + b', "levers": {"storage_setpoints": {%K: %V}, "p2p_price_rule": %V}}',
+        b"[{" + rec + b"}, {%K: %V, " + rec + b"}]",
+        b'{"observation": {%K: %V, ' + obs[1:] + b"}",
+        b'{"observation": ' + obs + b', "record": {"step": 0, %K: %V}, "kpis": {%K: %V}}',
+        b'{"observation": {"timestamp": %V, ' + obs[1:] + b"}",
+        b'{"observation": {"member_names": [%V, %V, %V], ' + obs[1:] + b"}",
+        b'{"observation": {"storage_soc": {%K: %V}, ' + obs[1:] + b"}",
+        b'{"step": 1, "strategy": %V}',
+        b'{%K: %V, "step": 1}',
+        b"{%K: %V}",
+        b"[%V]",
+    ]
+    out = []
+    for t in templates:
+        for bad in BAD_STRINGS:
+            out.append(t.replace(b"%K", bad).replace(b"%V", GOOD))
+            out.append(t.replace(b"%K", GOOD).replace(b"%V", bad))
+    return out
+
+
+SERVED_QUERIES = [
+    "%ED%A0%80",
+    "%FF",
+    "%00",
+    "a%00b",
+    "%C2%B2",
+    "%E2%91%A0",
+    "-%C2%B2",
+    "%D9%A3",
+    "1e999",
+    "9" * 40,
+]
+SERVED_GETS = {
+    "/messages": ("agent", "step", "since", "limit", "cursor", "order"),
+    "/aggregate": ("strategy", "step"),
+    "/decisions": ("strategy", "limit", "cursor"),
+    "/series": ("since_step", "limit"),
+    "/state": (),
+    "/kpis": (),
+    "/health": (),
+    "/": (),
+    "/openapi.json": (),
+    "/metrics": (),
+    "/dashboard": (),
+}
+
+
+@pytest.mark.parametrize("interface", ["rsgi", "wsgi"])
+def test_served_fuzz_never_5xx(tmp_path, interface):
+    """Lone surrogates, NUL and invalid UTF-8 in keys and values, on every endpoint, through a
+    real granian server on each interface (RSGI: /receive on the event loop, the rest through
+    the WSGI bridge; WSGI: the FastReceive middleware and Flask): 0 x 5xx, every refusal a
+    UTF-8 JSON object naming the field, and the metrics count what was sent."""
+    import requests
+
+    from server_fixtures import ServerProcess
+
+    server = ServerProcess(
+        tmp_path,
+        str(tmp_path / "fuzz.sqlite"),
+        *("--interface", interface, "--allow-unsigned", "--allow-unsigned-runner"),
+        workers=1,
+        threads=4,
+    ).start()
+    session = requests.Session()
+    json_type = {"Content-Type": "application/json"}
+    try:
+        for step in (0, 1):  # a run in progress: the endpoints look deeper
+            body = json.dumps({"observation": observation_dict(step)})
+            assert session.post(server.url + "/state", data=body, headers=json_type).ok
+        statuses: dict[int, int] = {}
+        bad: list[tuple[str, bytes, int, bytes]] = []
+
+        def check(what: str, sent: bytes, r) -> None:
+            statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+            if r.status_code >= 500:
+                bad.append((what, sent, r.status_code, r.content[:300]))
+            elif r.status_code >= 400 and r.headers.get("Content-Type", "").startswith(
+                "application/json"
+            ):
+                err = json.loads(r.content.decode("utf-8"))
+                if set(err) != {"error", "field", "reason"}:
+                    bad.append((what, sent, r.status_code, r.content[:300]))
+
+        bodies = _served_bodies()
+        for path in ("/receive", "/state", "/decisions"):
+            for body in bodies:
+                check(path, body, session.post(server.url + path, data=body, headers=json_type))
+        for path, params in SERVED_GETS.items():
+            for param in params or ("x",):
+                for q in SERVED_QUERIES:
+                    url = f"{server.url}{path}?{param}={q}"
+                    check(path, url.encode(), session.get(url))
+        assert not bad, bad[:5]
+        assert sum(statuses.values()) > 1000 and statuses.get(400, 0) > 500, statuses
+        metrics = session.get(server.url + "/metrics").text
+        five = [line for line in metrics.splitlines() if 'status="5' in line]
+        assert not five, five
+        assert 'endpoint="/receive",method="POST",status="400"' in metrics
+    finally:
+        session.close()
+        server.stop()

@@ -197,7 +197,7 @@ def run_citylearn(args: argparse.Namespace, controller: str = "server") -> dict[
         port = _free_port()
         server = f"http://127.0.0.1:{port}"
         serve = ["serve", "--port", str(port), "--database", str(work / "server.sqlite")]
-        serve += ["--allow-unsigned", "--workers", "1"]
+        serve += ["--allow-unsigned", "--allow-unsigned-runner", "--workers", "1"]
         if args.live:
             from ..agents.launcher import prepare_identities
 

@@ -53,6 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help='accept unsigned posts (the seed\'s plain JSON); answers say "signed": false',
     )
     parser.add_argument(
+        "--allow-unsigned-runner",
+        action="store_true",
+        default=None,
+        help="also accept unsigned POST /state and POST /decisions, the runner's endpoints "
+        "(without it they need the runner's signature or --runner-token)",
+    )
+    parser.add_argument(
         "--strategy",
         default=None,
         help="default strategy of /aggregate (default: weighted, else seed, else none)",
@@ -122,6 +129,7 @@ def build_config(args: argparse.Namespace):
         database=args.database,
         agents_file=args.agents_file,
         allow_unsigned=args.allow_unsigned,
+        allow_unsigned_runner=args.allow_unsigned_runner,
         strategy=args.strategy,
         read_token=args.read_token,
         runner_token=args.runner_token,

@@ -1,4 +1,11 @@
-"""``/aggregate``: the current window's messages -> Recommendations -> a strategy's Decision.
+"""Deciding: the window's messages -> Recommendations -> a strategy's Decision.
+
+Two entry points. :func:`decide_step` is ``POST /decisions`` (the runner's, signed): it
+decides a published step once, stores the decision and the strategy's state, and answers the
+stored decision to a repeat. :func:`read_aggregate` is ``GET /aggregate``, a pure read: the
+stored decision of the step, or else a decision computed over the window and not stored (the
+seed's way of use without a runner); it writes nothing, so no page or stray client can make
+the server decide, store or prune anything.
 
 The window:
 
@@ -69,30 +76,47 @@ def recommendation_of(msg: Mapping[str, Any], step: int) -> Recommendation:
     )
 
 
-def aggregate(
+def _strategy(strategy_name: str) -> Any:
+    try:
+        return make_strategy(strategy_name)
+    except ValueError as exc:  # e.g. a strategy that needs the whole scenario
+        raise ApiError(409, "strategy", f"cannot run on the server: {exc}") from None
+
+
+def _published_step(store: Store, step: int | None) -> int | None:
+    """``step`` checked against the latest published one (None: that one, or None before any
+    publication). A step beyond it is refused: it has no observation, and deciding it would
+    run the strategy's state ahead of the run."""
+    latest = store.latest_state()
+    if latest is None:
+        if step is not None:
+            raise ApiError(409, "step", f"step {step}: no state published yet")
+        return None
+    if step is None:
+        return int(latest["step"])
+    if step > latest["step"]:
+        raise ApiError(409, "step", f"step {step} is beyond the published step {latest['step']}")
+    return step
+
+
+def compute(
     store: Store,
     strategy_name: str,
     step: int | None,
     *,
     window_s: float,
     observations: ObservationCache,
-) -> dict[str, Any]:
-    """Decide (and store the decision) for ``step`` (None: see the module docstring)."""
-    try:
-        strategy = make_strategy(strategy_name)
-    except ValueError as exc:  # e.g. a strategy that needs the whole scenario
-        raise ApiError(409, "strategy", f"cannot run on the server: {exc}") from None
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The decision over the window of ``step`` (None: the recent window) and the strategy's
+    state after it (None in the recent window). Reads only."""
+    strategy = _strategy(strategy_name)
     obs: Observation | None = None
-    if step is None:
-        latest = store.latest_state()
-        if latest is not None:
-            step = latest["step"]
     if step is not None:
         found = store.observation_for(step)
         if found is not None:
             obs = observations.get(*found)
         msgs = store.window_for_step(step)
-        window = {"mode": "step", "step": step}
+        window: dict[str, Any] = {"mode": "step", "step": step}
         state = store.strategy_state_before(strategy_name, step)
     else:
         since = time.time() - window_s
@@ -110,10 +134,48 @@ def aggregate(
     out["window"] = window
     if rejected:
         out["rejected"] = rejected
-    out = _finite(out)
-    out["id"] = store.save_decision(
-        strategy_name, step, out, new_state if step is not None else None
+    return _finite(out), (new_state if step is not None else None)
+
+
+def decide_step(
+    store: Store,
+    strategy_name: str,
+    step: int,
+    *,
+    window_s: float,
+    observations: ObservationCache,
+) -> dict[str, Any]:
+    """``POST /decisions``: the decision of published ``step``, decided and stored once."""
+    _strategy(strategy_name)
+    _published_step(store, step)
+    stored = store.decision_for(strategy_name, step)
+    if stored is not None:
+        return stored
+    out, new_state = compute(
+        store, strategy_name, step, window_s=window_s, observations=observations
     )
+    return store.save_decision_once(strategy_name, step, out, new_state or {})
+
+
+def read_aggregate(
+    store: Store,
+    strategy_name: str,
+    step: int | None,
+    *,
+    window_s: float,
+    observations: ObservationCache,
+) -> dict[str, Any]:
+    """``GET /aggregate``: the stored decision of ``step`` (default: the latest published
+    step); else the decision over its window (or, before any publication, the recent
+    window), computed and not stored (``"stored": false``). Writes nothing."""
+    _strategy(strategy_name)
+    step = _published_step(store, step)
+    if step is not None:
+        stored = store.decision_for(strategy_name, step)
+        if stored is not None:
+            return dict(stored, stored=True)
+    out, _ = compute(store, strategy_name, step, window_s=window_s, observations=observations)
+    out["stored"] = False
     return out
 
 

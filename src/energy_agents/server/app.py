@@ -18,8 +18,9 @@ from werkzeug.exceptions import HTTPException
 from .aggregate import ObservationCache
 from .config import AllowedAgents, ServerConfig
 from .context import EXTENSION, ServerContext, ctx
-from .json_response import error_answer, json_response
+from .json_response import json_response, refusal
 from .store import Store
+from .validation import safe_text
 
 
 def create_app(config: ServerConfig | Mapping[str, Any] | None = None) -> Flask:
@@ -95,7 +96,9 @@ def _install_hooks(app: Flask) -> None:
             405: f"{request.method} is not allowed on {request.path}",
             413: f"request body larger than {current_app.config['MAX_CONTENT_LENGTH']} bytes",
         }.get(status, exc.description or exc.name)
-        resp = json_response({"error": exc.name.lower(), "field": field, "reason": reason}, status)
+        resp = json_response(
+            {"error": exc.name.lower(), "field": field, "reason": safe_text(reason)}, status
+        )
         valid = getattr(exc, "valid_methods", None)
         if status == 405 and valid:
             resp.headers["Allow"] = ", ".join(valid)
@@ -103,5 +106,5 @@ def _install_hooks(app: Flask) -> None:
 
     @app.errorhandler(Exception)  # ApiError (4xx), StoreError (503), a bug (500, logged)
     def _error(exc: Exception) -> Response:
-        status, body, headers = error_answer(exc, request.method, request.path)
-        return json_response(body, status, headers)
+        status, body, headers = refusal(exc, request.method, request.path)
+        return Response(body, status=status, headers=headers, mimetype="application/json")

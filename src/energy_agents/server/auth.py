@@ -45,6 +45,29 @@ def require_read_token() -> None:
         raise ApiError(401, "Authorization", "this server wants a bearer token for reads")
 
 
+CROSS_SITE = frozenset({"cross-site", "same-site"})
+
+
+def cross_site_check(headers: Mapping[str, str]) -> None:
+    """Refuse a state-changing request a browser sends on behalf of another origin (a page on
+    another site, or on another port of this host: ``same-site``). Browsers mark what they
+    send with ``Sec-Fetch-Site`` and, on a POST, ``Origin``; clients that are not browsers send
+    neither, so the runner, the agents and curl are unaffected. (The JSON content type that
+    every post needs already keeps out plain HTML forms; this also covers browsers and pages
+    that could send more.)"""
+    site = (headers.get("Sec-Fetch-Site") or "").strip().lower()
+    if site in CROSS_SITE:
+        raise ApiError(403, "Sec-Fetch-Site", f"{site} request from a browser page: refused")
+    origin = headers.get("Origin")
+    if origin is not None:
+        host = headers.get("Host")
+        if host is None or origin.strip().lower() not in (
+            f"http://{host.lower()}",
+            f"https://{host.lower()}",
+        ):
+            raise ApiError(403, "Origin", "request from a page of another origin: refused")
+
+
 def verify_poster(body: bytes, *, runner: bool = False) -> Poster:
     """:func:`check_poster` for Flask's current request."""
     path = request.script_root + request.path
@@ -60,11 +83,14 @@ def check_poster(
     *,
     runner: bool = False,
 ) -> Poster:
-    """Check a post's signature (or the runner's bearer token for ``POST /state``).
+    """Check a post's signature (or the runner's bearer token on the runner's endpoints).
 
-    Signed: the signature, the time window and the address (allowed, and for ``/state`` the
-    runner's); the nonce is checked and stored with the write. Unsigned: only when the server
-    allows unsigned posts."""
+    One key, one role: ``runner=True`` (``POST /state``, ``POST /decisions``) takes only the
+    runner's identity or ``--runner-token``; ``runner=False`` (``POST /receive``) only an
+    agent's. Signed: the signature, the time window and the address; the nonce is checked and
+    stored with the write. Unsigned: ``/receive`` only with ``--allow-unsigned``, the runner's
+    endpoints only with ``--allow-unsigned-runner`` too."""
+    cross_site_check(headers)
     if not has_signature(headers):
         if runner and c.config.runner_token is not None:
             given = _bearer(headers)
@@ -72,14 +98,18 @@ def check_poster(
                 given.encode(), c.config.runner_token.encode()
             ):
                 return Poster(signed=False, name=RUNNER_NAME)
-        if c.config.allow_unsigned:
+        if c.config.allow_unsigned and (c.config.allow_unsigned_runner or not runner):
             return Poster(signed=False)
-        what = "the runner's signature or bearer token" if runner else "an agent signature"
+        if runner:
+            flag = "--allow-unsigned-runner"
+            what = "the runner's signature or bearer token (--runner-token)"
+        else:
+            flag, what = "--allow-unsigned", "an agent signature"
         raise ApiError(
             401,
             "X-Agent-Signature",
-            f"missing: this server wants {what} (unsigned posts are refused unless the server "
-            "runs with --allow-unsigned)",
+            f"missing: this server wants {what} (unsigned, refused unless the server runs "
+            f"with {flag})",
         )
     address = headers.get(HEADER_ADDRESS)
     if address and c.agents.name_of(address) is None:  # before any cryptography
@@ -99,7 +129,16 @@ def check_poster(
         raise ApiError(403, "X-Agent-Address", "not an allowed agent address")
     if runner and name != RUNNER_NAME:
         raise ApiError(
-            403, "X-Agent-Address", f"only the {RUNNER_NAME!r} identity may publish state"
+            403,
+            "X-Agent-Address",
+            f"the role 'runner' publishes states and asks for decisions; {name!r} is an agent",
+        )
+    if not runner and name == RUNNER_NAME:
+        raise ApiError(
+            403,
+            "X-Agent-Address",
+            "the role 'agent' posts recommendations; this is the runner's identity "
+            "(it publishes states and asks for decisions)",
         )
     return Poster(
         signed=True,

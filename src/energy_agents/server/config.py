@@ -22,6 +22,7 @@ ENV_AGENTS_FILE = "ENERGY_AGENTS_AGENTS_FILE"
 ENV_READ_TOKEN = "ENERGY_AGENTS_READ_TOKEN"
 ENV_RUNNER_TOKEN = "ENERGY_AGENTS_RUNNER_TOKEN"
 ENV_ALLOW_UNSIGNED = "ENERGY_AGENTS_ALLOW_UNSIGNED"
+ENV_ALLOW_UNSIGNED_RUNNER = "ENERGY_AGENTS_ALLOW_UNSIGNED_RUNNER"
 ENV_STRATEGY = "ENERGY_AGENTS_STRATEGY"
 
 
@@ -45,6 +46,10 @@ class ServerConfig:
     agents_file: str | None = None
     agents: dict[str, str] = field(default_factory=dict)
     allow_unsigned: bool = False
+    """Accept unsigned ``POST /receive`` (the seed's plain JSON; a local experiment only)."""
+    allow_unsigned_runner: bool = False
+    """Also accept unsigned ``POST /state`` and ``POST /decisions`` (the runner's endpoints),
+    which ``allow_unsigned`` alone keeps to the runner's signature or token."""
     read_token: str | None = None
     runner_token: str | None = None
     strategy: str | None = None
@@ -94,6 +99,8 @@ class ServerConfig:
             "database": env.get(ENV_DATABASE) or DEFAULT_DATABASE,
             "agents_file": env.get(ENV_AGENTS_FILE) or None,
             "allow_unsigned": env.get(ENV_ALLOW_UNSIGNED, "").lower() in ("1", "true", "yes"),
+            "allow_unsigned_runner": env.get(ENV_ALLOW_UNSIGNED_RUNNER, "").lower()
+            in ("1", "true", "yes"),
             "read_token": env.get(ENV_READ_TOKEN) or None,
             "runner_token": env.get(ENV_RUNNER_TOKEN) or None,
             "strategy": env.get(ENV_STRATEGY) or None,

@@ -20,8 +20,38 @@ def dumps(data: Any) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+def encode(data: Any) -> bytes:
+    """The JSON of ``data`` as UTF-8 bytes, always encodable: a string that UTF-8 cannot carry
+    (a lone surrogate) is sent as its JSON escape (``ensure_ascii``) instead of failing while
+    the answer is written."""
+    text = dumps(data)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode()
+
+
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(dumps(data), status=status, headers=headers, mimetype="application/json")
+    return Response(encode(data), status=status, headers=headers, mimetype="application/json")
+
+
+_LAST_RESORT = (
+    500,
+    b'{"error":"internal server error","field":null,"reason":"the answer could not be built"}',
+    {},
+)
+
+
+def refusal(exc: Exception, method: str, path: str) -> tuple[int, bytes, dict[str, str]]:
+    """The one way every refusal and failure is answered (Flask's error handlers and both fast
+    paths): status, encoded body and headers. It cannot raise: anything going wrong while
+    building the answer gives a fixed 500."""
+    try:
+        status, body, headers = error_answer(exc, method, path)
+        return status, encode(body), headers
+    except Exception:  # pragma: no cover - a bug in the error path itself
+        log.exception("cannot build the error answer on %r %r", method, path)
+        return _LAST_RESORT
 
 
 def error_answer(exc: Exception, method: str, path: str) -> tuple[int, dict, dict[str, str]]:

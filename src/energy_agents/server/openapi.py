@@ -225,6 +225,10 @@ def schemas(max_batch: int) -> dict[str, Any]:
                 "data": {"type": "object"},
                 "id": {"type": "integer"},
                 "decided_at": {"type": "number"},
+                "stored": {
+                    "type": "boolean",
+                    "description": "GET /aggregate: false when computed and not stored",
+                },
             },
         },
         "StateIn": {
@@ -270,7 +274,10 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
     post_errors = {
         "400": _error("not JSON, not an object/array, a field missing or wrong (named)"),
         "401": _error("signature missing, wrong or stale"),
-        "403": _error("address not allowed, or not the agent named in the message"),
+        "403": _error(
+            "address not allowed, not the agent named in the message, the key of another "
+            "role, or a browser request from another origin (Origin, Sec-Fetch-Site)"
+        ),
         "409": _error("replayed nonce, or message_id reused with a different body"),
         "413": _error("body or batch too large"),
         "415": _error("Content-Type is not application/json"),
@@ -346,18 +353,51 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
         },
         "/aggregate": {
             "get": {
-                "summary": "the coordinated decision over the current window",
+                "summary": "a pure read: the stored decision of the step (default: the latest "
+                "published), else the decision over its window computed and not stored",
                 "parameters": [strategy, step],
                 "responses": {
-                    "200": _json(_ref("Decision"), "the decision (stored)"),
+                    "200": _json(_ref("Decision"), "the decision (stored: true or false)"),
                     "409": _error(
-                        "the strategy cannot decide this window (e.g. needs an observation)"
+                        "a step beyond the published one (field step), or a strategy that "
+                        "cannot decide this window (field strategy)"
                     ),
                     **READ_ERRORS,
                 },
             }
         },
         "/decisions": {
+            "post": {
+                "summary": "the runner asks for the decision of a published step: decided "
+                "once and stored; a repeat answers the stored decision",
+                "description": "Signed by the 'runner' identity, or Authorization: Bearer "
+                "<runner token>; unsigned only with --allow-unsigned --allow-unsigned-runner.",
+                "parameters": _signature_params(),
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["step"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "step": {"type": "integer", "minimum": 0, "maximum": MAX_STEP},
+                                    "strategy": {"type": "string"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json(_ref("Decision"), "the stored decision of the step"),
+                    **post_errors,
+                    "409": _error(
+                        "a step beyond the published one (field step), a strategy that cannot "
+                        "decide it (strategy), or a replayed nonce"
+                    ),
+                },
+            },
             "get": {
                 "summary": "stored decisions, newest first, one page",
                 "parameters": [strategy, page["limit"], page["cursor"]],
@@ -367,7 +407,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                     ),
                     **READ_ERRORS,
                 },
-            }
+            },
         },
         "/state": {
             "get": {

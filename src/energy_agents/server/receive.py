@@ -22,9 +22,10 @@ from typing import Any
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import HTTP_STATUS_CODES
 
+from ..client.ids import RUNNER_NAME
 from .auth import check_poster
 from .context import ServerContext
-from .json_response import dumps, error_answer
+from .json_response import encode, log, refusal
 from .store import NewMessage, Refusal, Store, StoredMessage
 from .store.db import Tx
 from .validation import ApiError, check_json_content_type, parse_json, parse_receive
@@ -61,13 +62,19 @@ def check_post(
     check_json_content_type(headers.get("Content-Type"))
     poster = check_poster(c, headers, method, path, body)
     messages, batch = parse_receive(parse_json(body), c.config.max_batch)
-    if poster.signed:
-        for i, m in enumerate(messages):
-            if m.agent_name != poster.name:
-                field = f"[{i}].agent_name" if batch else "agent_name"
-                raise ApiError(
-                    403, field, f"{m.agent_name!r} is not the signing agent ({poster.name!r})"
-                )
+    for i, m in enumerate(messages):
+        field = f"[{i}].agent_name" if batch else "agent_name"
+        if poster.signed and m.agent_name != poster.name:
+            raise ApiError(
+                403, field, f"{m.agent_name!r} is not the signing agent ({poster.name!r})"
+            )
+        if m.agent_name == RUNNER_NAME:  # unsigned: the name alone is the claim
+            raise ApiError(
+                403,
+                field,
+                "the role 'agent' posts recommendations; 'runner' is the runner's name "
+                "(it publishes states and asks for decisions)",
+            )
     return Post(messages, batch, poster.signed, poster.nonce)
 
 
@@ -96,13 +103,30 @@ def answer(
     }, None
 
 
-def finish(
-    c: ServerContext, status: int, data: Any, headers: dict[str, str] | None, t0: float
-) -> tuple[bytes, list[tuple[str, str]]]:
-    """The answer's body and headers (the fast paths' shared last step), the request counted
-    in the metrics."""
-    c.metrics.observe(PATH, "POST", status, time.perf_counter() - t0)
-    return dumps(data).encode(), [*(headers or {}).items(), ("Content-Type", "application/json")]
+Outcome = tuple[dict[str, Any], dict[str, str] | None] | Exception
+
+
+def respond(
+    c: ServerContext, outcome: Outcome, t0: float
+) -> tuple[int, bytes, list[tuple[str, str]]]:
+    """What is sent for a request's outcome (its answer's JSON and extra headers, or the
+    exception that refused it): status, body and headers. Every refusal goes through
+    :func:`.json_response.refusal`, which cannot raise, and the request is counted with the
+    status actually sent."""
+    status, out, headers = 500, b"", None
+    if not isinstance(outcome, Exception):
+        data, headers = outcome
+        try:
+            status, out = 200, encode(data)
+        except Exception as exc:  # a bug: answered as one
+            outcome = exc
+    if isinstance(outcome, Exception):  # ApiError, StoreError, a bug: as Flask's handler
+        status, out, headers = refusal(outcome, "POST", PATH)
+    try:
+        c.metrics.observe(PATH, "POST", status, time.perf_counter() - t0)
+    except Exception:  # pragma: no cover - a metrics failure must not change the answer
+        log.exception("metrics")
+    return status, out, [*(headers or {}).items(), ("Content-Type", "application/json")]
 
 
 StartResponse = Callable[..., Any]
@@ -132,12 +156,12 @@ class FastReceive:
         if len(body) != int(length):  # a client that went away: Flask answers as always
             environ["wsgi.input"] = io.BytesIO(body)
             return self.flask_wsgi(environ, start_response)
+        outcome: Outcome
         try:
-            data, headers = receive(self.ctx, EnvironHeaders(environ), "POST", PATH, body)
-            status = 200
-        except Exception as exc:  # ApiError, StoreError, a bug: as Flask's error handler
-            status, data, headers = error_answer(exc, "POST", PATH)
-        out, header_list = finish(self.ctx, status, data, headers, t0)
+            outcome = receive(self.ctx, EnvironHeaders(environ), "POST", PATH, body)
+        except Exception as exc:
+            outcome = exc
+        status, out, header_list = respond(self.ctx, outcome, t0)
         start_response(
             f"{status} {HTTP_STATUS_CODES.get(status, 'UNKNOWN').upper()}",
             [*header_list, ("Content-Length", str(len(out)))],

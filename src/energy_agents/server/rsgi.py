@@ -27,8 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .context import EXTENSION, ServerContext
-from .json_response import error_answer
-from .receive import PATH, answer, check_post, finish
+from .json_response import refusal
+from .receive import PATH, Outcome, answer, check_post, respond
 from .store.db import Ticket, WriterThread
 
 
@@ -90,17 +90,15 @@ class ServerApp:
         c = self.ctx
         t0 = time.perf_counter()
         body = await proto()
-        headers: dict[str, str] | None = None
         try:
             post = check_post(c, Headers(scope.headers), "POST", PATH, body)
             assert self.loop is not None and self.writer is not None
             ticket = Ticket(post.write(c.store), waiter=self.loop.create_future())
             self.writer.submit(ticket)
-            data, headers = answer(await ticket.waiter, post)
-            status = 200
-        except Exception as exc:  # ApiError, StoreError, a bug: as Flask's error handler
-            status, data, headers = error_answer(exc, "POST", PATH)
-        out, header_list = finish(c, status, data, headers, t0)
+            outcome: Outcome = answer(await ticket.waiter, post)
+        except Exception as exc:  # ApiError, StoreError, a bug: answered by respond()
+            outcome = exc
+        status, out, header_list = respond(c, outcome, t0)
         proto.response_bytes(status, header_list, out)
 
     def _deliver(self, tickets: list[Ticket]) -> None:
@@ -135,7 +133,11 @@ class WSGIBridge:
     async def __call__(self, scope: Any, proto: Any) -> None:
         environ = await self._environ(scope, proto)
         loop = asyncio.get_running_loop()
-        status, headers, body = await loop.run_in_executor(self.pool, self._run, environ)
+        try:
+            status, headers, body = await loop.run_in_executor(self.pool, self._run, environ)
+        except Exception as exc:  # a bug past Flask's handlers: a JSON 500, not an empty one
+            status, body, extra = refusal(exc, scope.method, scope.path)
+            headers = [*extra.items(), ("Content-Type", "application/json")]
         proto.response_bytes(status, headers, body)
 
     async def _environ(self, scope: Any, proto: Any) -> dict[str, Any]:

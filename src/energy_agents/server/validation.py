@@ -26,10 +26,25 @@ MAX_STEP = 2**31 - 1
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"  # the seed's
 
 
+def safe_text(text: object, max_len: int = 500) -> str:
+    """``text`` as an error body may carry it: cut to ``max_len`` characters, with what cannot
+    be encoded or shown (lone surrogates, NUL and other control characters) escaped as
+    ``\\uXXXX``. Fields are built from untrusted keys, so this runs on every refusal."""
+    s = str(text)[:max_len]
+    if s.isascii() and s.isprintable():
+        return s
+    return "".join(
+        c if c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF else f"\\u{ord(c):04x}" for c in s
+    )
+
+
 class ApiError(Exception):
-    """A refused request: HTTP ``status`` and the ``field`` and ``reason`` of the refusal."""
+    """A refused request: HTTP ``status`` and the ``field`` and ``reason`` of the refusal.
+    Both are made safe to encode here (:func:`safe_text`), whatever input they came from."""
 
     def __init__(self, status: int, field: str | None, reason: str, error: str | None = None):
+        field = None if field is None else safe_text(field, 200)
+        reason = safe_text(reason, 1000)
         super().__init__(f"{field}: {reason}" if field else reason)
         self.status = status
         self.field = field
@@ -220,6 +235,7 @@ def parse_message(item: Any, prefix: str = "") -> NewMessage:
         field, _, reason = str(exc).partition(": ")
         field = "levers" + field[len("parameters") :] if field.startswith("parameters") else field
         raise ApiError(400, p + field, reason or str(exc)) from None
+    check_levers(rec.levers, p + "levers")
     return NewMessage(
         agent_name=agent,
         message=message,
@@ -261,8 +277,10 @@ def int_param(
     if text is None or text == "":
         return default
     t = text.strip()
-    if not (t.isdigit() or (t.startswith("-") and t[1:].isdigit())) or len(t) > 19:
-        raise ApiError(400, name, "must be an integer")
+    digits = t[1:] if t.startswith("-") else t
+    # ASCII digits only: str.isdigit() is also true for "²" or "①", which int() refuses
+    if not (digits.isascii() and digits.isdigit()) or len(t) > 19:
+        raise ApiError(400, name, "must be an integer (ASCII digits)")
     value = int(t)
     if not lo <= value <= hi:
         raise ApiError(400, name, f"must be between {lo} and {hi}")
@@ -274,6 +292,8 @@ def since_param(args: Mapping[str, str], name: str = "since") -> float | None:
     text = args.get(name)
     if text is None or text == "":
         return None
+    if not text.isascii():  # float() would take other scripts' digits
+        raise ApiError(400, name, "must be unix seconds or an ISO 8601 date-time")
     try:
         value = float(text)
     except ValueError:
@@ -293,7 +313,7 @@ def cursor_param(args: Mapping[str, str]) -> int | None:
     text = args.get("cursor")
     if text is None or text == "":
         return None
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
         raise ApiError(400, "cursor", "not a cursor from a previous page")
     return int(text)
 
@@ -303,3 +323,184 @@ def text_param(args: Mapping[str, str], name: str, max_len: int = MAX_AGENT_NAME
     if text is None:
         return None
     return _text(name, text, max_len, allow_empty=False)
+
+
+# ---------------------------------------------------------------------- levers at the door
+MAX_STORAGES = 64
+"""Storages a ``storage_setpoints`` object may name (the model's storages, ``members``
+included; a community of this model has a handful)."""
+MAX_LEVER_KWH = 1e9
+"""Largest ``procurement_kwh`` / ``|exchange_target_kwh|`` (a TWh per step: no community)."""
+MAX_BURN_RATE = 1e6
+"""Largest ``burn_rate_ct_per_kwh`` (the model clips to the scenario's maximum, 1 CT/kWh by
+default)."""
+
+
+def check_levers(levers: Mapping[str, Any], field: str) -> None:
+    """Refuse at the door what the model can never apply (it clips the rest): a negative or
+    absurd burn rate or procurement, setpoints outside [-1, 1] (discharge fully .. charge
+    fully), more storages than a community has. ``levers`` passed ``Levers.from_dict``."""
+    bounds = {
+        "burn_rate_ct_per_kwh": (0.0, MAX_BURN_RATE),
+        "procurement_kwh": (0.0, MAX_LEVER_KWH),
+        "exchange_target_kwh": (-MAX_LEVER_KWH, MAX_LEVER_KWH),
+    }
+    for key, (lo, hi) in bounds.items():
+        value = levers.get(key)
+        if value is not None and not lo <= value <= hi:
+            raise ApiError(400, f"{field}.{key}", f"must be between {lo:g} and {hi:g}")
+    setpoints = levers.get("storage_setpoints") or {}
+    if len(setpoints) > MAX_STORAGES:
+        raise ApiError(
+            400, f"{field}.storage_setpoints", f"{len(setpoints)} storages; at most {MAX_STORAGES}"
+        )
+    for name, value in setpoints.items():
+        _text(f"{field}.storage_setpoints", name, MAX_AGENT_NAME, allow_empty=False)
+        if not -1.0 <= value <= 1.0:
+            raise ApiError(400, f"{field}.storage_setpoints.{name}", "must be between -1 and 1")
+
+
+# ---------------------------------------------------------------------- observations
+_OBS_INTS = {  # name: lowest value
+    "step": 0,
+    "n_steps": 1,
+    "steps_per_day": 1,
+    "period_steps_left": 0,
+    "block_steps_left": 0,
+}
+_OBS_NUMBERS = (
+    "dt_h",
+    "elasticity",
+    "max_burn_rate_ct_per_kwh",
+    "token_supply_ct",
+    "cumulative_cost_ct",
+    "period_peak_import_kw",
+    "block_peak_net_kwh",  # or null
+)
+_OBS_PER_MEMBER = (
+    "member_soc",
+    "member_battery_capacity_kwh",
+    "member_battery_power_kw",
+    "flexible_share",
+    "backlog_kwh",
+    "balances_ct",
+)
+_OBS_SERIES = (
+    "price_day_ahead",
+    "price_imbalance_buy",
+    "price_imbalance_sell",
+    "price_feed_in",
+    "hist_load_kwh",
+    "hist_pv_kwh",
+    "hist_import_kwh",
+    "hist_export_kwh",
+    "hist_net_kwh",
+    "hist_carbon_kg_per_kwh",
+)
+_OBS_MEMBER_HISTORY = ("member_hist_load_kwh", "member_hist_pv_kwh")
+_OBS_STORAGE = (
+    "storage_soc",
+    "storage_energy_kwh",
+    "storage_capacity_kwh",
+    "storage_power_kw",
+    "storage_efficiency",
+    "storage_soc_min",
+    "storage_soc_max",
+)
+
+
+def _is_number(v: Any) -> bool:
+    return type(v) in (int, float) and math.isfinite(v)
+
+
+def _numbers(field: str, value: Any) -> list:
+    if not isinstance(value, list):
+        raise ApiError(400, field, "must be an array of numbers")
+    for i, v in enumerate(value):
+        if not _is_number(v):
+            raise ApiError(400, f"{field}[{i}]", "must be a finite number")
+    return value
+
+
+def _names(field: str, value: Any) -> list[str]:
+    if not isinstance(value, list):
+        raise ApiError(400, field, "must be an array of names")
+    for i, v in enumerate(value):
+        _text(f"{field}[{i}]", v, MAX_AGENT_NAME, allow_empty=False)
+    if len(set(value)) != len(value):
+        raise ApiError(400, field, "names must be unique")
+    return value
+
+
+def validate_observation(obs: Mapping[str, Any], field: str = "observation") -> None:
+    """Every field of an ``Observation.to_dict()`` checked for type and shape before it is
+    stored: what the agents and strategies read later must parse (a wrongly typed field once
+    passed and made ``/aggregate?strategy=mpc`` answer 409). Optional fields may be absent;
+    unknown keys are ignored."""
+    from dataclasses import MISSING, fields
+
+    from ..sim.observation import Observation
+
+    for f in fields(Observation):
+        if f.name not in obs and f.default is MISSING and f.default_factory is MISSING:
+            raise ApiError(400, f"{field}.{f.name}", "missing")
+    for name, lo in _OBS_INTS.items():
+        v = obs.get(name, lo)
+        if type(v) is not int or not lo <= v <= MAX_STEP:
+            raise ApiError(
+                400, f"{field}.{name}", f"must be an integer between {lo} and {MAX_STEP}"
+            )
+    ts = obs["timestamp"]
+    if not isinstance(ts, str) or len(ts) != 19:
+        raise ApiError(400, f"{field}.timestamp", f"must be a string {TIMESTAMP_FORMAT!r}")
+    try:
+        datetime.strptime(ts, TIMESTAMP_FORMAT)
+    except ValueError:
+        raise ApiError(
+            400, f"{field}.timestamp", f"must be a string {TIMESTAMP_FORMAT!r}"
+        ) from None
+    for name in _OBS_NUMBERS:
+        v = obs.get(name, 0.0)
+        if not (_is_number(v) or (v is None and name == "block_peak_net_kwh")):
+            raise ApiError(400, f"{field}.{name}", "must be a finite number")
+    if not obs["dt_h"] > 0:
+        raise ApiError(400, f"{field}.dt_h", "must be > 0 hours")
+    if obs["max_burn_rate_ct_per_kwh"] < 0:
+        raise ApiError(400, f"{field}.max_burn_rate_ct_per_kwh", "must be >= 0")
+    members = _names(f"{field}.member_names", obs["member_names"])
+    storages = _names(f"{field}.storage_names", obs["storage_names"])
+    if len(storages) > MAX_STORAGES:
+        raise ApiError(400, f"{field}.storage_names", f"at most {MAX_STORAGES} storages")
+    for name in _OBS_PER_MEMBER:
+        if len(_numbers(f"{field}.{name}", obs[name])) != len(members):
+            raise ApiError(
+                400, f"{field}.{name}", f"must have one number per member ({len(members)})"
+            )
+    for name in _OBS_SERIES:
+        if name in obs:
+            _numbers(f"{field}.{name}", obs[name])
+    for name in _OBS_MEMBER_HISTORY:
+        rows = obs[name]
+        if not isinstance(rows, list):
+            raise ApiError(400, f"{field}.{name}", "must be an array of per-member arrays")
+        for i, row in enumerate(rows):
+            if len(_numbers(f"{field}.{name}[{i}]", row)) != len(members):
+                raise ApiError(400, f"{field}.{name}[{i}]", f"must have {len(members)} numbers")
+    for name in _OBS_STORAGE:
+        d = obs[name]
+        if not isinstance(d, dict) or set(d) != set(storages):
+            raise ApiError(400, f"{field}.{name}", "must map each of storage_names to a number")
+        for k, v in d.items():
+            if not _is_number(v):
+                raise ApiError(400, f"{field}.{name}.{k}", "must be a finite number")
+    for name in ("tariff", "objective"):
+        if name in obs and not isinstance(obs[name], dict):
+            raise ApiError(400, f"{field}.{name}", "must be an object")
+    last = obs["last_levers"]
+    if last is not None:
+        try:
+            levers = Levers.from_dict(last)
+        except LeverError as exc:
+            key, _, reason = str(exc).partition(": ")
+            raise ApiError(400, f"{field}.last_levers{key[len('parameters') :]}", reason) from None
+        check_levers(levers.to_dict(), f"{field}.last_levers")

@@ -22,7 +22,7 @@ from .migrations import LATEST_VERSION, MIGRATIONS, statements
 log = logging.getLogger("energy_agents.server.store")
 
 STATES_KEPT = 2000  # published observations kept (the latest ones); records are all kept
-STRATEGY_STATES_KEPT = 1000  # steps of strategy state kept behind the newest decided step
+STRATEGY_STATES_KEPT = 1000  # steps of strategy state kept behind the latest published step
 WINDOW_AGENTS_MAX = 100
 NONCE_PRUNE_EVERY_S = 10.0
 
@@ -341,6 +341,10 @@ class Store:
         tx.execute("INSERT INTO nonces (address, nonce, ts) VALUES (?, ?, ?)", nonce)
         return None
 
+    def use_nonce(self, nonce: tuple[str, str, float]) -> Refusal | None:
+        """Record a signed request's nonce on its own (a request that writes nothing else)."""
+        return self.db.write(lambda tx: self._use_nonce(tx, nonce, time.time()))
+
     def _current_step(self, tx: Tx) -> int | None:
         if "current_step" not in tx.cache:
             row = tx.one("SELECT step FROM states ORDER BY seq DESC LIMIT 1")
@@ -435,8 +439,9 @@ class Store:
         nonce: tuple[str, str, float] | None = None,
     ) -> int | Refusal:
         """Store a published observation (and the finished step's record, the KPIs). A step
-        published again (runner restarted, or a new run) drops the records and strategy states
-        of that step and later: they belonged to another trajectory."""
+        published again (runner restarted, or a new run) drops the records, strategy states
+        and decisions of that step and later: they belonged to another trajectory (a step is
+        decided once, so a stale decision would otherwise be answered to the new run)."""
         obs_text = json.dumps(observation, separators=(",", ":"))
         kpis_text = None if kpis is None else json.dumps(kpis, separators=(",", ":"))
         rec_text = None if record is None else json.dumps(record, separators=(",", ":"))
@@ -448,6 +453,7 @@ class Store:
                 return refusal
             tx.execute("DELETE FROM records WHERE step >= ?", (step,))
             tx.execute("DELETE FROM strategy_states WHERE step >= ?", (step,))
+            tx.execute("DELETE FROM decisions WHERE step_key >= ?", (step,))
             if rec_text is not None and record is not None and "step" in record:
                 tx.execute(
                     "INSERT INTO records (step, record, published_at) VALUES (?, ?, ?) "
@@ -517,38 +523,54 @@ class Store:
             )
         return {} if row is None else json.loads(row[0])
 
-    def save_decision(
+    def decision_for(self, strategy: str, step: int) -> dict[str, Any] | None:
+        """The stored decision of ``strategy`` for ``step`` (as ``/decisions`` lists it)."""
+        with self.db.read() as tx:
+            row = tx.one(
+                "SELECT id, decision, decided_at FROM decisions WHERE strategy = ? AND step_key = ?",
+                (strategy, step),
+            )
+        return None if row is None else _decision_row(row)
+
+    def save_decision_once(
         self,
         strategy: str,
-        step: int | None,
+        step: int,
         decision: Mapping[str, Any],
-        state: Mapping[str, Any] | None,
-    ) -> int:
-        """Store (or replace) the decision of ``strategy`` for ``step`` and the strategy state
-        after it; ``step`` None: the recent-window decision (one slot per strategy)."""
+        state: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        """Store the decision of ``strategy`` for ``step`` and the strategy state after it,
+        unless one is stored already (another worker decided first): a step is decided once.
+        Returns the stored decision. Retention counts from the latest published step, never
+        from ``step``: states of steps at or after the published one are never dropped."""
         text = json.dumps(decision, separators=(",", ":"))
-        state_text = None if state is None else json.dumps(state, separators=(",", ":"))
-        key = -1 if step is None else step
+        state_text = json.dumps(state, separators=(",", ":"))
 
-        def write(tx: Tx) -> int:
-            if state_text is not None and step is not None:
-                tx.execute(
-                    "INSERT INTO strategy_states (strategy, step, state) VALUES (?, ?, ?) "
-                    "ON CONFLICT (strategy, step) DO UPDATE SET state = excluded.state",
-                    (strategy, step, state_text),
-                )
-                # Only recent states can seed a decision again: keep STRATEGY_STATES_KEPT steps.
+        def write(tx: Tx) -> dict[str, Any]:
+            row = tx.one(
+                "SELECT id, decision, decided_at FROM decisions WHERE strategy = ? AND step_key = ?",
+                (strategy, step),
+            )
+            if row is not None:
+                return _decision_row(row)
+            now = time.time()
+            tx.execute(
+                "INSERT INTO strategy_states (strategy, step, state) VALUES (?, ?, ?) "
+                "ON CONFLICT (strategy, step) DO UPDATE SET state = excluded.state",
+                (strategy, step, state_text),
+            )
+            published = self._current_step(tx)
+            if published is not None:  # only recent states can seed a decision again
                 tx.execute(
                     "DELETE FROM strategy_states WHERE strategy = ? AND step < ?",
-                    (strategy, step - STRATEGY_STATES_KEPT),
+                    (strategy, min(step, published) - STRATEGY_STATES_KEPT),
                 )
             row = tx.one(
                 "INSERT INTO decisions (strategy, step_key, decision, decided_at) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (strategy, step_key) DO UPDATE SET "
-                "decision = excluded.decision, decided_at = excluded.decided_at RETURNING id",
-                (strategy, key, text, time.time()),
+                "VALUES (?, ?, ?, ?) RETURNING id",
+                (strategy, step, text, now),
             )
-            return int(row[0])
+            return _decision_row((row[0], text, now))
 
         return self.db.write(write)
 
@@ -569,12 +591,7 @@ class Store:
         params.append(limit + 1)
         with self.db.read() as tx:
             rows = tx.all(sql, params)
-        items = []
-        for pk, text, decided in rows[:limit]:
-            d = json.loads(text)
-            d["id"] = int(pk)
-            d["decided_at"] = decided
-            items.append(d)
+        items = [_decision_row(r) for r in rows[:limit]]
         nxt = items[-1]["id"] if len(rows) > limit else None
         return items, nxt
 
@@ -633,6 +650,14 @@ class Store:
         if batch:
             n += flush(batch)
         return n
+
+
+def _decision_row(row: Sequence[Any]) -> dict[str, Any]:
+    pk, text, decided = row
+    d = json.loads(text)
+    d["id"] = int(pk)
+    d["decided_at"] = decided
+    return d
 
 
 def _is_db_error(exc: BaseException) -> bool:

@@ -19,6 +19,7 @@ from ..validation import (
     check_json_content_type,
     int_param,
     parse_json,
+    validate_observation,
 )
 
 bp = Blueprint("state", __name__)
@@ -28,8 +29,8 @@ SERIES_MAX = 10_000
 
 
 def parse_state(data: object) -> tuple[int, dict, dict | None, dict | None]:
-    """Validate ``{"observation", "record"?, "kpis"?}``; the observation must be one that
-    ``Observation.from_dict`` reads."""
+    """Validate ``{"observation", "record"?, "kpis"?}``: every field of the observation
+    (``validate_observation``: types, shapes, ranges), then ``Observation.from_dict``."""
     if not isinstance(data, dict):
         raise ApiError(400, "body", "must be a JSON object")
     obs = data.get("observation")
@@ -44,6 +45,7 @@ def parse_state(data: object) -> tuple[int, dict, dict | None, dict | None]:
     step = obs.get("step")
     if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= MAX_STEP:
         raise ApiError(400, "observation.step", "must be an integer >= 0")
+    validate_observation(obs)
     try:
         Observation.from_dict(obs)
     except ValueError as exc:
