@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 
@@ -165,6 +166,26 @@ def test_recent_window_is_not_stored(app):
     assert _rows(app) == before
     r = c.get("/aggregate?step=0")  # no state published: no step to read
     assert r.status_code == 409 and r.get_json()["field"] == "step"
+
+
+def test_simulated_and_wall_clock_times_are_named_apart(app):
+    """Issue 17: ``timestamp`` (the seed's) is simulated time in some answers and wall-clock in
+    others; ``sim_time`` and ``decided_at`` say which is which."""
+    c = app.test_client()
+    t0 = time.time()
+    recent = c.get("/aggregate").get_json()  # the seed's use: no state, the server's clock
+    assert recent["sim_time"] is None and t0 - 1 <= recent["decided_at"] <= time.time() + 1
+    _publish(c, 2)
+    sim = observation_dict(2)["timestamp"]
+    for answer in (
+        c.post("/decisions", json={"step": 2}).get_json(),
+        c.get("/aggregate?step=2").get_json(),
+        c.get("/decisions").get_json()[0],
+    ):
+        assert answer["sim_time"] == answer["timestamp"] == sim
+        assert t0 - 1 <= answer["decided_at"] <= time.time() + 1
+    msg = c.get("/messages").get_json()[0]
+    assert t0 - 1 <= msg["received_at"] <= time.time() + 1
 
 
 def test_decide_once_and_beyond_the_published_step(app):

@@ -128,6 +128,9 @@ def compute(
     out = decision.to_dict()
     out["details"] = count_keywords(r.message for r in recs)  # the seed's counts, any strategy
     out["step"] = step
+    # ``timestamp`` is the seed's field: the step's simulated time when a state was published,
+    # else the server's clock. ``sim_time`` and ``decided_at`` name the two apart.
+    out["sim_time"] = obs.timestamp if obs is not None else None
     if not out.get("timestamp"):
         out["timestamp"] = seed_timestamp()
     out["message_ids"] = [m["message_id"] for m in msgs]
@@ -175,6 +178,7 @@ def read_aggregate(
         if stored is not None:
             return dict(stored, stored=True)
     out, _ = compute(store, strategy_name, step, window_s=window_s, observations=observations)
+    out["decided_at"] = time.time()
     out["stored"] = False
     return out
 

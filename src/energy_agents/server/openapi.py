@@ -224,7 +224,11 @@ def schemas(max_batch: int) -> dict[str, Any]:
                 "window": {"type": "object"},
                 "data": {"type": "object"},
                 "id": {"type": "integer"},
-                "decided_at": {"type": "number"},
+                "decided_at": {"type": "number", "description": "unix seconds, server clock"},
+                "sim_time": {
+                    "type": ["string", "null"],
+                    "description": "the step's simulated time (its published state), or null",
+                },
                 "stored": {
                     "type": "boolean",
                     "description": "GET /aggregate: false when computed and not stored",
