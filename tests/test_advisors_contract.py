@@ -12,6 +12,7 @@ import pytest
 from energy_agents.advisors.registry import ADVISORS, FORECASTER, recommend_all
 from energy_agents.advisors.types import AGENT_NAMES, Recommendation
 from energy_agents.scenarios.tiny import tiny_scenario
+from energy_agents.server.validation import check_levers
 from energy_agents.sim import P2P_PRICE_RULES, Community, Levers, Observation, Scenario
 from energy_agents.sim.params import Prices
 
@@ -75,8 +76,10 @@ def test_values_within_physical_limits(name, observations):
             assert isinstance(lv["p2p_enabled"], bool)
         if "storage_follow" in lv:
             assert isinstance(lv["storage_follow"], bool)
-        # The levers parse as the simulator's levers.
+        # The levers parse as the simulator's levers, and pass the server's door (a live agent
+        # posting them must never be refused).
         Levers.from_dict(lv)
+        check_levers(lv, "levers")
 
 
 def _future_twin(s: Scenario, t: int, seed: int) -> Scenario:

@@ -166,7 +166,8 @@ def advise(obs: Observation, forecast: Mapping[str, Any] | None = None) -> Recom
                 )
             else:
                 parts.append(f"{name} optimal ({soc:.2f}%). No action needed.")
-    procurement = float(plan.import_kwh[0])
+    # max(0, .): HiGHS may return a bound's value off by its tolerance (-1e-12 kWh).
+    procurement = max(0.0, float(plan.import_kwh[0]))
     # Under the exact schedule nothing steers the exchange, so forecast errors reach the grid:
     # the newsvendor quantile of the import.
     errors = np.asarray((forecast or {}).get("one_step_error_kwh", []), dtype=float)
@@ -184,7 +185,9 @@ def advise(obs: Observation, forecast: Mapping[str, Any] | None = None) -> Recom
             # Where the exchange's shape is priced, the pools steer to the planned net exchange
             # (a planned export included); otherwise to the procurement, so a surplus the plan
             # would export when indifferent is stored instead.
-            "exchange_target_kwh": procurement - float(plan.export_kwh[0]) if both_ways else None,
+            "exchange_target_kwh": procurement - max(0.0, float(plan.export_kwh[0]))
+            if both_ways
+            else None,
         },
         confidence=0.8 if forecast is not None else 0.6,
         expected_saving_ct=energy_saving_ct(obs, plan, load - pv),

@@ -30,9 +30,10 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..advisors.types import Recommendation, canonical_order
+from ..advisors.types import Recommendation
 from ..coordination import make_strategy
 from ..coordination.seed import count_keywords
+from ..coordination.step import coordinate
 from ..sim.observation import Observation
 from .store import Store
 from .validation import ApiError, seed_timestamp
@@ -123,7 +124,7 @@ def compute(
         msgs = store.window_recent(since)
         window = {"mode": "recent", "since": since, "seconds": window_s}
         state = {}
-    recs = canonical_order(recommendation_of(m, step if step is not None else 0) for m in msgs)
+    recs = [recommendation_of(m, step if step is not None else 0) for m in msgs]
     decision, new_state, rejected = _decide(strategy, obs, recs, state)
     out = decision.to_dict()
     out["details"] = count_keywords(r.message for r in recs)  # the seed's counts, any strategy
@@ -189,14 +190,15 @@ def _decide(
     recs: Sequence[Recommendation],
     state: Mapping[str, Any],
 ) -> tuple[Any, dict[str, Any], list[str]]:
-    """``strategy.decide``; a recommendation it cannot digest is left out and named."""
+    """The batch loop's :func:`coordinate` on the posted recommendations; one a strategy cannot
+    digest is left out and named."""
     try:
-        decision, new_state = strategy.decide(obs, recs, state)
-        return decision, dict(new_state), []
+        decision, _, new_state = coordinate(strategy, obs, state, recs)
+        return decision, new_state, []
     except Exception:
         log.exception("strategy %s failed on %d recommendations", strategy.name, len(recs))
     try:
-        strategy.decide(obs, [], state)
+        coordinate(strategy, obs, state, [])
     except Exception as exc:  # it cannot decide in this window at all (e.g. no observation)
         reason = f"{strategy.name} cannot decide this window: {exc}"
         if obs is None:
@@ -205,12 +207,12 @@ def _decide(
     good, rejected = [], []
     for r in recs:
         try:
-            strategy.decide(obs, [r], state)
+            coordinate(strategy, obs, state, [r])
             good.append(r)
         except Exception:
             rejected.append(r.agent_name)
-    decision, new_state = strategy.decide(obs, good, state)
-    return decision, dict(new_state), rejected
+    decision, _, new_state = coordinate(strategy, obs, state, good)
+    return decision, new_state, rejected
 
 
 def _finite(value: Any) -> Any:
