@@ -38,7 +38,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -373,6 +376,58 @@ def receive_phase(args, tmp: Path) -> dict:
     return out
 
 
+def bulk_insert_plain(
+    store: Any, rows: Iterable[tuple[str, str, str, int | None]], *, chunk: int = 50_000
+) -> int:
+    """Insert many ``(agent_name, message, timestamp, step)`` messages fast, straight into the
+    store's tables (a large store for the read benchmarks; same invariants as
+    ``Store.add_messages``: message ids, the latest row per agent, the stored count)."""
+    n = 0
+    batch: list[tuple[str, str, str, int | None]] = []
+
+    def flush(items: list[tuple[str, str, str, int | None]]) -> int:
+        def write(tx: Any) -> int:
+            row = tx.one("SELECT received_at FROM messages ORDER BY id DESC LIMIT 1")
+            received = max(time.time(), float(row[0]) if row else 0.0)
+            params = [
+                (a, uuid.uuid4().hex, msg, ts, step, received, "") for a, msg, ts, step in items
+            ]
+            sql = (
+                "INSERT INTO messages (agent_name, message_id, message, timestamp, step, signed, "
+                "received_at, body_hash) VALUES (?, ?, ?, ?, ?, 0, ?, ?)"
+            )
+            if tx.dialect == "postgresql":
+                sql = sql.replace("?", "%s")
+                with tx.conn.cursor() as cur:
+                    cur.executemany(sql, params)
+            else:
+                tx.conn.executemany(sql, params)
+            for a in {p[0] for p in params}:
+                r = tx.one("SELECT MAX(id) FROM messages WHERE agent_name = ?", (a,))
+                tx.execute(
+                    "INSERT INTO agent_latest (agent_name, message_pk, received_at) "
+                    "VALUES (?, ?, ?) ON CONFLICT (agent_name) DO UPDATE SET "
+                    "message_pk = excluded.message_pk, received_at = excluded.received_at",
+                    (a, r[0], received),
+                )
+            tx.execute(
+                "UPDATE stats SET value = value + ? WHERE name = 'messages_stored'",
+                (len(items),),
+            )
+            return len(items)
+
+        return store.db.write(write)
+
+    for r in rows:
+        batch.append(r)
+        if len(batch) >= chunk:
+            n += flush(batch)
+            batch = []
+    if batch:
+        n += flush(batch)
+    return n
+
+
 def fill(database: str, upto: int) -> int:
     """Bulk-load plain messages until ``upto`` are stored (5 agents, 5 messages a step)."""
     from energy_agents.server.store import Store
@@ -386,9 +441,20 @@ def fill(database: str, upto: int) -> int:
         for i in range(have, upto):
             yield AGENTS[i % 5], f"{words[(i // 5) % 5]} #{i}", "2025-03-22 19:39:10", i // 5
 
-    n = store.bulk_insert_plain(rows())
+    n = bulk_insert_plain(store, rows())
     store.close()
     return have + n
+
+
+def publish_state(url: str, step: int) -> None:
+    """Publish a real observation (a tiny community's) as the state of ``step``."""
+    from energy_agents.scenarios.tiny import tiny_scenario
+    from energy_agents.sim.community import Community
+
+    obs = Community(tiny_scenario(seed=0, n_members=3, n_steps=48)).observe().to_dict()
+    obs.update(step=step, n_steps=step + 1)
+    r = requests.post(url + "/state", json={"observation": obs}, timeout=30)
+    r.raise_for_status()
 
 
 def latency(url: str, path: str, seconds: float) -> dict:
@@ -401,7 +467,10 @@ def read_phase(args, tmp: Path) -> dict:
     """Both stores served side by side, each endpoint measured on each in turn, for
     ``--rounds`` rounds (medians): a burst of outside load hits both sizes alike."""
     sizes = (1000, args.messages)
-    servers: dict[int, tuple[subprocess.Popen, str]] = {}
+    # Per size two servers on copies of one store: "recent" has no state published (the seed's
+    # use: /aggregate decides over the recent window), "step" has the last step's state
+    # published (/aggregate?step=N reads that step's window; nothing is decided or stored).
+    servers: dict[tuple[int, str], tuple[subprocess.Popen, str]] = {}
     out: dict = {}
     try:
         for size in sizes:
@@ -409,19 +478,33 @@ def read_phase(args, tmp: Path) -> dict:
             t0 = time.monotonic()
             stored = fill(database, size)
             out[str(size)] = {"stored": stored, "load_s": round(time.monotonic() - t0, 1)}
-            servers[size] = serve(tmp, database, args, "--allow-unsigned", "--strategy", "seed")
+            step_db = str(tmp / f"read-{size}-step.sqlite")
+            shutil.copyfile(database, step_db)
+            servers[size, "recent"] = serve(
+                tmp, database, args, "--allow-unsigned", "--strategy", "seed"
+            )
+            servers[size, "step"] = serve(
+                tmp,
+                step_db,
+                args,
+                "--allow-unsigned",
+                "--allow-unsigned-runner",
+                "--strategy",
+                "seed",
+            )
+            publish_state(servers[size, "step"][1], stored // 5 - 1)
         paths = {
-            "aggregate_recent": lambda n: "/aggregate",
-            "aggregate_step": lambda n: f"/aggregate?step={n // 5 - 1}",
-            "messages_first_page": lambda n: "/messages",
-            "messages_newest_page": lambda n: "/messages?order=desc",
-            "messages_agent_page": lambda n: "/messages?agent=grid_trader",
+            "aggregate_recent": ("recent", lambda n: "/aggregate"),
+            "aggregate_step": ("step", lambda n: f"/aggregate?step={n // 5 - 1}"),
+            "messages_first_page": ("recent", lambda n: "/messages"),
+            "messages_newest_page": ("recent", lambda n: "/messages?order=desc"),
+            "messages_agent_page": ("recent", lambda n: "/messages?agent=grid_trader"),
         }
         runs: dict = {(size, key): [] for size in sizes for key in paths}
         for _ in range(args.rounds):
-            for key, path in paths.items():
+            for key, (which, path) in paths.items():
                 for size in sizes:
-                    url = servers[size][1]
+                    url = servers[size, which][1]
                     runs[size, key].append(
                         latency(url, path(out[str(size)]["stored"]), args.read_seconds)
                     )

@@ -409,9 +409,9 @@ def test_aggregate_step_window_and_state(client):
         assert agg["missing"] == []
         read = client.get(f"/aggregate?strategy={strategy}").get_json()
         assert read.pop("stored") is True and read == agg  # GET reads the stored decision
-        assert {k: v for k, v in preview.items() if k not in ("stored", "window")} == {
-            k: v for k, v in agg.items() if k not in ("id", "decided_at", "window")
-        }
+        assert {
+            k: v for k, v in preview.items() if k not in ("stored", "window", "decided_at")
+        } == {k: v for k, v in agg.items() if k not in ("id", "decided_at", "window")}
     first = client.get(f"/aggregate?strategy={strategy}&step=1").get_json()
     again = client.post("/decisions", json={"step": 1, "strategy": strategy}).get_json()
     assert first.pop("stored") is True and first == again  # decided once

@@ -1,12 +1,10 @@
-"""``POST /receive`` has three paths: the async one of the RSGI app (``rsgi.py``, what
-``serve`` runs by default), the WSGI fast path in front of Flask (``receive.py``) and the
-Flask view. All must answer every request alike, good or bad, and store the same: each request
-here goes, byte for byte, to each path (each its own store); the served ones through a real
-granian server."""
+"""``POST /receive`` has two paths: the async one of the RSGI app (``rsgi.py``, what ``serve``
+runs by default) and the Flask view (every post under a WSGI server, granian's included). Both
+must answer every request alike, good or bad, and store the same: each request here goes, byte
+for byte, to a real granian server and to the Flask view (each its own store)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 from collections.abc import Iterator
@@ -48,17 +46,6 @@ def urls_fixture(request, tmp_path) -> Iterator[tuple[str, str]]:
             yield a, b
 
 
-@contextlib.contextmanager
-def two_apps(urls: tuple[str, str], **config: Any) -> Iterator[tuple[Any, Any]]:
-    fast = make_app(urls[0], fast_receive=True, max_content_length=4096, **config)
-    flask = make_app(urls[1], fast_receive=False, max_content_length=4096, **config)
-    try:
-        yield fast, flask
-    finally:
-        for app in (fast, flask):
-            app.extensions["energy_agents"].store.close()
-
-
 def signed(payload: Any, name: str, *, signer: str | None = None) -> tuple[bytes, dict]:
     body = payload if isinstance(payload, bytes) else canonical(payload)
     headers = {"Content-Type": "application/json"}
@@ -92,8 +79,8 @@ def stored(app) -> list[dict]:
 
 @pytest.mark.parametrize("interface", ["rsgi", "wsgi"])
 def test_served_paths_answer_like_the_flask_view(urls, tmp_path, interface):
-    """Through granian, as ``serve`` runs: the RSGI app's async path (the default) and the
-    WSGI fast path, against the Flask view; then the seed's unsigned post and the verbs."""
+    """Through granian, as ``serve`` runs: the RSGI app's async path (the default) and its
+    WSGI interface (the Flask view), against the Flask view; then the verbs."""
     agents = tmp_path / "agents.json"
     agents.write_text(json.dumps(agents_map()))
     server = ServerProcess(
@@ -101,7 +88,7 @@ def test_served_paths_answer_like_the_flask_view(urls, tmp_path, interface):
         urls[0],
         *("--interface", interface, "--agents-file", str(agents), "--max-body", "4096"),
     ).start()
-    flask = make_app(urls[1], fast_receive=False, max_content_length=4096)
+    flask = make_app(urls[1], max_content_length=4096)
     try:
         for what, body, headers, status in signed_cases():
             a, b = answer(server, body, headers), answer(flask, body, headers)
@@ -154,17 +141,7 @@ def signed_cases() -> list[tuple[str, bytes, dict, int]]:
     return cases
 
 
-def test_both_paths_answer_signed_posts_alike(urls):
-    with two_apps(urls) as (fast, flask):
-        for what, body, headers, status in signed_cases():
-            a, b = answer(fast, body, headers), answer(flask, body, headers)
-            assert a == b, what
-            assert a[0] == status, (what, a)
-        assert stored(fast) == stored(flask)
-        assert len(stored(fast)) == 3  # the recommendation and the batch: nothing refused
-
-
-def test_both_paths_answer_unsigned_posts_alike(urls):
+def test_served_path_answers_unsigned_posts_like_the_flask_view(urls, tmp_path):
     seed = {"agent_name": "grid_trader", "message": "deficit", "timestamp": "2025-03-22 19:39:10"}
     plain = {"Content-Type": "application/json"}
     cases = [
@@ -176,24 +153,25 @@ def test_both_paths_answer_unsigned_posts_alike(urls):
         (canonical(seed), {"Content-Type": "application/merge-patch+json"}, 200),
         (canonical(seed), {"Content-Type": "application/json; charset=utf-8"}, 200),
     ]
-    with two_apps(urls, allow_unsigned=True) as (fast, flask):
+    server = ServerProcess(tmp_path, urls[0], "--allow-unsigned", "--max-body", "4096").start()
+    flask = make_app(urls[1], allow_unsigned=True, max_content_length=4096)
+    try:
         for i, (body, headers, status) in enumerate(cases):
-            a, b = answer(fast, body, headers), answer(flask, body, headers)
+            a, b = answer(server, body, headers), answer(flask, body, headers)
             assert a == b, i
             assert a[0] == status, (i, a)
         assert a[2]["signed"] is False
-        for method in ("GET", "PUT"):  # Flask answers both (405)
-            assert answer(fast, b"", {}, method) == answer(flask, b"", {}, method)
-        assert len(stored(fast)) == len(stored(flask)) == 4
+        assert len(stored(server)) == len(stored(flask)) == 4
+    finally:
+        server.stop()
+        flask.extensions["energy_agents"].store.close()
 
 
-def test_fast_path_skips_flask_and_counts_metrics(tmp_path):
+def test_flask_view_counts_metrics(tmp_path):
     app = make_app(str(tmp_path / "s.sqlite"), allow_unsigned=True)
-    seen: list[str] = []
-    app.before_request(lambda: seen.append("flask"))
     client = app.test_client()
     r = client.post("/receive", json={"agent_name": "grid_trader", "message": "deficit"})
-    assert r.status_code == 200 and seen == []
+    assert r.status_code == 200
     client.post("/receive", data=b"{", headers={"Content-Type": "application/json"})
     metrics = client.get("/metrics").get_data(as_text=True)
     for status in (200, 400):
@@ -209,20 +187,21 @@ def test_fast_path_skips_flask_and_counts_metrics(tmp_path):
 @pytest.mark.parametrize(
     ("error", "status"), [(StoreError("database is down"), 503), (RuntimeError("bug"), 500)]
 )
-def test_both_paths_answer_failures_alike(tmp_path, error, status):
-    urls = (str(tmp_path / "a.sqlite"), str(tmp_path / "b.sqlite"))
-    with two_apps(urls) as (fast, flask):
-        for app in (fast, flask):
+def test_flask_view_answers_failures_as_the_one_refusal_path(tmp_path, error, status):
+    from energy_agents.server.json_response import error_answer
 
-            def fail(*args, **kwargs):
-                raise error
+    app = make_app(str(tmp_path / "a.sqlite"), max_content_length=4096)
 
-            app.extensions["energy_agents"].store.add_messages = fail
-        body, headers = signed(REC, "grid_trader")
-        a, b = answer(fast, body, headers), answer(flask, body, headers)
-        assert a == b
-        assert a[0] == status
-        assert json.dumps(a[2]).count("database") == (1 if status == 503 else 0)
+    def fail(*args, **kwargs):
+        raise error
+
+    app.extensions["energy_agents"].store.add_messages = fail
+    body, headers = signed(REC, "grid_trader")
+    got = answer(app, body, headers)
+    want_status, want_body, _ = error_answer(error, "POST", "/receive")
+    assert (got[0], got[2]) == (want_status, want_body) and got[0] == status
+    assert json.dumps(got[2]).count("database") == (1 if status == 503 else 0)
+    app.extensions["energy_agents"].store.close()
 
 
 @pytest.mark.postgres

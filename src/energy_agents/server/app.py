@@ -56,10 +56,6 @@ def create_app(config: ServerConfig | Mapping[str, Any] | None = None) -> Flask:
         app.register_blueprint(bp)
     _register_dashboard(app)
     _install_hooks(app)
-    if config.fast_receive:
-        from .receive import FastReceive
-
-        app.wsgi_app = FastReceive(app.wsgi_app, context)  # type: ignore[method-assign]
     return app
 
 

@@ -58,9 +58,6 @@ class ServerConfig:
     max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH
     max_batch: int = DEFAULT_MAX_BATCH
     metrics_dir: str | None = None
-    fast_receive: bool = True
-    """Serve ``POST /receive`` through the Flask-free fast path (``receive.py``); the tests
-    check that both paths answer alike."""
     sqlite_synchronous: str = "full"
     """SQLite only: ``full`` (default) fsyncs every commit before answering; ``normal``
     survives a killed server but not necessarily a power cut (see docs/server.md)."""

@@ -1,26 +1,18 @@
-"""``POST /receive``: the request's work, and a WSGI fast path in front of Flask.
+"""``POST /receive``: the request's work, on plain inputs.
 
 :func:`check_post` (content type, signature, validation) and :func:`answer` are the
-endpoint's work on plain inputs, :func:`receive` the whole endpoint with its store call. The
-Flask view and :class:`FastReceive` call ``receive``; the RSGI app (``rsgi.py``) calls the two
-parts around its own queued write; all build their answers with ``json_response`` (same JSON,
-same error bodies and headers). The fast path exists because
-``/receive`` is the hot endpoint: Flask's routing, request and response objects and hooks cost
-about as much CPU as the endpoint's own work. It handles only the plain case (``POST
-/receive``, a ``Content-Length`` within the limit); anything else (other paths, chunked or
-oversized bodies, a mounted prefix) goes to Flask unchanged, so those answers cannot differ.
+endpoint's work, :func:`receive` the whole endpoint with its store call. The Flask view calls
+``receive`` (the WSGI path, for any WSGI server); the RSGI app (``rsgi.py``, what ``serve`` runs
+by default) calls the two parts around its own queued write on the worker's writer thread.
+Both build their answers with ``json_response`` (same JSON, same error bodies and headers).
 """
 
 from __future__ import annotations
 
-import io
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-from werkzeug.datastructures import EnvironHeaders
-from werkzeug.http import HTTP_STATUS_CODES
 
 from ..client.ids import RUNNER_NAME
 from .auth import check_poster
@@ -127,43 +119,3 @@ def respond(
     except Exception:  # pragma: no cover - a metrics failure must not change the answer
         log.exception("metrics")
     return status, out, [*(headers or {}).items(), ("Content-Type", "application/json")]
-
-
-StartResponse = Callable[..., Any]
-WSGIApp = Callable[[dict, StartResponse], Iterable[bytes]]
-
-
-class FastReceive:
-    """WSGI middleware: ``POST /receive`` without Flask's dispatch, everything else to Flask."""
-
-    def __init__(self, flask_wsgi: WSGIApp, context: ServerContext) -> None:
-        self.flask_wsgi = flask_wsgi
-        self.ctx = context
-
-    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
-        length = environ.get("CONTENT_LENGTH") or ""
-        if (
-            environ.get("PATH_INFO") != PATH
-            or environ.get("REQUEST_METHOD") != "POST"
-            or environ.get("SCRIPT_NAME")
-            or "HTTP_TRANSFER_ENCODING" in environ
-            or not length.isdigit()
-            or int(length) > self.ctx.config.max_content_length  # Flask answers 413
-        ):
-            return self.flask_wsgi(environ, start_response)
-        t0 = time.perf_counter()
-        body = environ["wsgi.input"].read(int(length))
-        if len(body) != int(length):  # a client that went away: Flask answers as always
-            environ["wsgi.input"] = io.BytesIO(body)
-            return self.flask_wsgi(environ, start_response)
-        outcome: Outcome
-        try:
-            outcome = receive(self.ctx, EnvironHeaders(environ), "POST", PATH, body)
-        except Exception as exc:
-            outcome = exc
-        status, out, header_list = respond(self.ctx, outcome, t0)
-        start_response(
-            f"{status} {HTTP_STATUS_CODES.get(status, 'UNKNOWN').upper()}",
-            [*header_list, ("Content-Length", str(len(out)))],
-        )
-        return [out]

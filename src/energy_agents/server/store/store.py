@@ -12,7 +12,7 @@ import logging
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -599,57 +599,6 @@ class Store:
     def ping(self) -> None:
         with self.db.read() as tx:
             tx.one("SELECT 1")
-
-    # ------------------------------------------------------------------ bulk (benchmarks)
-    def bulk_insert_plain(
-        self, rows: Iterable[tuple[str, str, str, int | None]], *, chunk: int = 50_000
-    ) -> int:
-        """Insert many ``(agent_name, message, timestamp, step)`` messages fast (benchmarks and
-        tests that need a large store); same invariants as :meth:`add_messages`."""
-        n = 0
-        batch: list[tuple[str, str, str, int | None]] = []
-
-        def flush(items: list[tuple[str, str, str, int | None]]) -> int:
-            def write(tx: Tx) -> int:
-                row = tx.one("SELECT received_at FROM messages ORDER BY id DESC LIMIT 1")
-                received = max(time.time(), float(row[0]) if row else 0.0)
-                params = [
-                    (a, uuid.uuid4().hex, msg, ts, step, received, "") for a, msg, ts, step in items
-                ]
-                sql = (
-                    "INSERT INTO messages (agent_name, message_id, message, timestamp, step, signed, "
-                    "received_at, body_hash) VALUES (?, ?, ?, ?, ?, 0, ?, ?)"
-                )
-                if tx.dialect == "postgresql":
-                    sql = sql.replace("?", "%s")
-                    with tx.conn.cursor() as cur:
-                        cur.executemany(sql, params)
-                else:
-                    tx.conn.executemany(sql, params)
-                for a in {p[0] for p in params}:
-                    r = tx.one("SELECT MAX(id) FROM messages WHERE agent_name = ?", (a,))
-                    tx.execute(
-                        "INSERT INTO agent_latest (agent_name, message_pk, received_at) "
-                        "VALUES (?, ?, ?) ON CONFLICT (agent_name) DO UPDATE SET "
-                        "message_pk = excluded.message_pk, received_at = excluded.received_at",
-                        (a, r[0], received),
-                    )
-                tx.execute(
-                    "UPDATE stats SET value = value + ? WHERE name = 'messages_stored'",
-                    (len(items),),
-                )
-                return len(items)
-
-            return self.db.write(write)
-
-        for r in rows:
-            batch.append(r)
-            if len(batch) >= chunk:
-                n += flush(batch)
-                batch = []
-        if batch:
-            n += flush(batch)
-        return n
 
 
 def _decision_row(row: Sequence[Any]) -> dict[str, Any]:

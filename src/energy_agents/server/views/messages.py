@@ -33,9 +33,8 @@ def index() -> Response:
 
 @bp.post("/receive")
 def receive() -> Response:
-    """The Flask route of ``POST /receive``: what answers a chunked or oversized body (or one
-    under a mounted prefix); the plain case is served by ``rsgi.ServerApp`` under ``serve``,
-    by ``receive.FastReceive`` under a WSGI server."""
+    """The Flask route of ``POST /receive``: every post under a WSGI server, and under
+    ``serve``'s RSGI app what its fast path leaves (a chunked or oversized body)."""
     c = ctx()
     check_json_content_type(request.headers.get("Content-Type"))  # before reading the body
     body = request.get_data(cache=False)
