@@ -149,5 +149,5 @@ def test_writer_thread_groups_and_fails_only_the_failing_group(store_url):
         assert store.messages_stored() == 7
     with pytest.raises(StoreError, match="stopping"):
         writer.submit(Ticket(bug))
-    assert store.add_messages([msg("a", "after", 2)], signed=False)  # back to GroupCommit
+    assert store.add_messages([msg("a", "after", 2)], signed=False)  # a new writer thread
     store.close()

@@ -1,12 +1,12 @@
 """Connections, transactions and group commit for the two databases (SQLite, PostgreSQL).
 
 - Reads use one connection per thread (autocommit; WAL readers never wait for the writer).
-- Writes go through :class:`GroupCommit`: each request's write is a function of the open
-  transaction; the first waiting thread becomes the leader, takes the write lock, runs every
-  function queued by then in one transaction, commits once (one fsync for the group) and wakes
-  the threads of its group. Nothing is answered before its transaction committed. An event
-  loop uses :class:`WriterThread` instead: the same groups, run by one thread of its own, so
-  the loop never blocks on the database.
+- Writes go through the process's one :class:`WriterThread` (started on the first write):
+  each request's write is a function of the open transaction; the thread takes the write
+  lock, runs every function queued by then in one transaction, commits once (one fsync for
+  the group) and wakes the group's callers: a blocking thread (Flask under any WSGI server)
+  or the event loop's futures (the RSGI app), so the loop never blocks on the database.
+  Nothing is answered before its transaction committed.
 - Writers of all processes (server workers, hosts) are serialized: SQLite by its write lock
   (``BEGIN IMMEDIATE``, retried with sub-millisecond sleeps instead of SQLite's coarse busy
   handler; this server's workers queue on a blocking ``flock`` first), PostgreSQL by a
@@ -85,7 +85,6 @@ class Database:
         self._writer: Any = None
         self._lock_fd: int | None = None
         self._pid = os.getpid()
-        self.group = GroupCommit(self._run_group)
         self._writer_thread: WriterThread | None = None
         self.on_group: Callable[[int], None] | None = None  # told each committed group's size
 
@@ -119,7 +118,6 @@ class Database:
             self._writer = None
             self._lock_fd = None  # flock is per open file: each process opens its own
             self._pid = os.getpid()
-            self.group = GroupCommit(self._run_group)
             self._writer_thread = None  # threads do not survive a fork
 
     def reader(self) -> Tx:
@@ -151,6 +149,7 @@ class Database:
                 conn.close()
 
     def close(self) -> None:
+        self.stop_writer_thread()
         self._drop_reader()
         if self._writer is not None:
             with contextlib.suppress(Exception):
@@ -198,20 +197,20 @@ class Database:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def write(self, fn: Callable[[Tx], Any]) -> Any:
-        """Run ``fn`` inside a committed write transaction (grouped with concurrent writes);
-        on the writer thread when there is one (the process's one writer connection must
-        never run two transactions at once)."""
-        self._check_fork()
-        if self._writer_thread is not None:
-            return self._writer_thread.call(fn)
-        return self.group.submit(fn)
+        """Run ``fn`` inside a committed write transaction, grouped with concurrent writes on
+        the process's writer thread (its one writer connection never runs two at once)."""
+        return self.start_writer_thread().call(fn)
 
-    def start_writer_thread(self, deliver: Callable[[list[Ticket]], None]) -> WriterThread:
-        """Start this process's :class:`WriterThread` (for an event loop; see there): from
-        now on every write of the process goes through it."""
+    def start_writer_thread(
+        self, deliver: Callable[[list[Ticket]], None] | None = None
+    ) -> WriterThread:
+        """This process's :class:`WriterThread`, started if need be; ``deliver`` (an event
+        loop's, see there) receives the finished tickets that carry a ``waiter``."""
         self._check_fork()
         if self._writer_thread is None:
-            self._writer_thread = WriterThread(self._run_group, deliver)
+            self._writer_thread = WriterThread(self._run_group, deliver or _no_waiters)
+        elif deliver is not None:
+            self._writer_thread.deliver = deliver
         return self._writer_thread
 
     def stop_writer_thread(self) -> None:
@@ -278,6 +277,10 @@ def _held_lock() -> Any:
     return lock
 
 
+def _no_waiters(tickets: list[Ticket]) -> None:
+    """The default ``deliver``: only blocking callers, whom the writer thread wakes itself."""
+
+
 @dataclass(eq=False)
 class Ticket:
     fn: Callable[[Tx], Any]
@@ -290,60 +293,10 @@ class Ticket:
     waiter: Any = None  # for WriterThread's caller: what to wake when the group is done
 
 
-class GroupCommit:
-    """Leader/follower group commit (see the module docstring); no background thread.
-
-    ``run(take)`` opens the transaction, calls ``take()`` for the group (every ticket queued
-    by then: the requests that arrived while the previous group committed or while the
-    write lock was held by another process), runs it and commits; it returns the group."""
-
-    def __init__(self, run: Callable[[Callable[[], list[Ticket]]], list[Ticket]]) -> None:
-        self._run = run
-        self._lock = threading.Lock()
-        self._queue: list[Ticket] = []
-        self._leader = False
-
-    def _take(self) -> list[Ticket]:
-        with self._lock:
-            batch, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
-        return batch
-
-    def submit(self, fn: Callable[[Tx], Any]) -> Any:
-        ticket = Ticket(fn)
-        with self._lock:
-            self._queue.append(ticket)
-            follower = self._leader
-            self._leader = True
-        if follower:
-            ticket.wake.acquire()  # until committed, or handed the lead
-        if not ticket.done:  # the leader: its ticket is the queue's first, so in the group
-            batch: list[Ticket] = []
-            try:
-                batch = self._run(self._take)
-            except BaseException as exc:  # run() fails tickets itself; this is an interrupt
-                batch = self._take()
-                for t in batch:
-                    t.error = exc
-                raise
-            finally:
-                with self._lock:
-                    nxt = self._queue[0] if self._queue else None
-                    self._leader = nxt is not None
-                for t in batch:
-                    t.done = True
-                    if t is not ticket:
-                        t.wake.release()
-                if nxt is not None:
-                    nxt.wake.release()  # the next group's leader
-        if ticket.error is not None:
-            raise ticket.error
-        return ticket.result
-
-
 class WriterThread:
     """Group commit for an event loop: ``submit`` queues a ticket and returns at once; one
     thread runs whatever is queued as one transaction (``run(take)``, as
-    :class:`GroupCommit`). The finished group's tickets with a ``waiter`` (the loop's) go to
+    the module docstring). The finished group's tickets with a ``waiter`` (the loop's) go to
     ``deliver``, called on this thread (it must only schedule their wake-ups); the others
     come from blocking :meth:`call` callers, woken here."""
 
@@ -353,7 +306,7 @@ class WriterThread:
         deliver: Callable[[list[Ticket]], None],
     ) -> None:
         self._run = run
-        self._deliver = deliver
+        self.deliver = deliver
         self._cv = threading.Condition()
         self._queue: deque[Ticket] = deque()
         self._stopping = False
@@ -399,7 +352,7 @@ class WriterThread:
             for t in group:
                 if t.waiter is None:
                     t.wake.release()
-            self._deliver([t for t in group if t.waiter is not None])
+            self.deliver([t for t in group if t.waiter is not None])
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Write what is queued, then end the thread."""
