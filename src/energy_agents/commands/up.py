@@ -251,6 +251,13 @@ def run(args: argparse.Namespace) -> int:
 
     runner_identity(args.data_dir)  # listed in agents.json before the server starts
     server = (args.external_server or f"http://127.0.0.1:{args.port}").rstrip("/")
+    if not args.external_server:
+        from . import CliError
+        from .serve_host import refuse_taken_port
+
+        taken = refuse_taken_port("127.0.0.1", args.port)
+        if taken:  # else the server's restarts would loop on it
+            raise CliError(f"{taken}; stop it, pick another --port or use --external-server")
     svcs = services(args, server)
     logs = args.data_dir / LOG_DIR
     _UP_LOG.clear()
