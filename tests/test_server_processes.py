@@ -219,3 +219,65 @@ def test_slow_bodies_lock_nobody_out_and_time_out(tmp_path):
         for s in socks:
             s.close()
         server.stop()
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def test_up_leaves_nothing_after_its_server_is_sigkilled(tmp_path):
+    from ports import free_port_block
+
+    port = free_port_block(7)
+    argv = [*CLI, "up", "--port", str(port), "--base-port", str(port + 1)]
+    argv += ["--data-dir", str(tmp_path / "data"), "--tick", "0.5", "--scenario", "synthetic"]
+    argv += ["--members", "3", "--days", "1", "--strategy", "seed", "--seed", "0"]
+    log = (tmp_path / "up.log").open("w")
+    up = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    seen: set[int] = set()
+
+    def servers() -> list[int]:
+        seen.update(descendants(up.pid))
+        return [p for p in descendants(up.pid) if " serve " in _cmdline(p)]
+
+    def health() -> bool:
+        with contextlib.suppress(requests.RequestException):
+            return requests.get(f"http://127.0.0.1:{port}/health", timeout=1).ok
+        return False
+
+    try:
+        wait_for(lambda: health() and len(servers()) == 3, 60, "up's server and 2 workers")
+        first = servers()
+        (main,) = [p for p in first if _parent(p) == up.pid]
+        os.kill(main, signal.SIGKILL)  # the server process only: its workers are not told
+        wait_for(lambda: not any(pid_alive(p) for p in first), 5, "the old workers exit")
+        wait_for(lambda: health() and len(servers()) == 3, 30, "up's restarted server")
+        again = servers()
+        assert not set(again) & set(first)
+        workers = [p for p in again if _parent(p) != up.pid]
+        # one server on the port: one socket per worker of the new server, nothing else
+        wait_for(lambda: listeners(port) == dict.fromkeys(workers, 1), 10, "one listener each")
+        time.sleep(0.5)
+        assert listeners(port) == dict.fromkeys(workers, 1)
+        up.send_signal(signal.SIGINT)  # Ctrl-C
+        up.wait(20)
+        wait_for(lambda: not any(pid_alive(p) for p in seen), 5, f"all of {sorted(seen)} exit")
+        assert listeners(port) == {}
+    finally:
+        if up.poll() is None:
+            os.killpg(up.pid, signal.SIGKILL)
+            up.wait(5)
+        for pid in seen:
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        log.close()
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
