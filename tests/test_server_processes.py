@@ -102,6 +102,22 @@ def test_a_taken_port_is_refused(tmp_path):
         server.stop()
 
 
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["serve", "--port", "70000"], "port 70000: must be 1-65535"),
+        (["serve", "--header-timeout", "nan"], "header-timeout and body-timeout"),
+        (["serve", "--body-timeout", "0"], "header-timeout and body-timeout"),
+        (["up", "--port", "0"], "port 0: must be 1-65535"),
+    ],
+)
+def test_bad_port_or_timeout_is_a_message(tmp_path, args, said):
+    argv = [*CLI, *args, "--data-dir" if args[0] == "up" else "--database", str(tmp_path / "d")]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert r.returncode == 1 and said in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
+
+
 def test_stale_metrics_directories_are_removed_at_start(tmp_path, monkeypatch):
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     first = ServerProcess(tmp_path, str(tmp_path / "s.sqlite"), "--allow-unsigned").start()

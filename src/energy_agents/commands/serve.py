@@ -212,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
         if config.allow_unsigned:
             _say(
                 f"WARNING: --allow-unsigned: this server is open to anyone who can reach "
-                f"{args.host}:{args.port}; any client may post messages and publish /state"
+                f"{args.host}:{args.port}: unsigned posts are accepted from any client there"
             )
         if args.host not in ("127.0.0.1", "localhost", "::1") and not config.read_token:
             _say(f"warning: listening on {args.host} and reads need no token (see --read-token)")

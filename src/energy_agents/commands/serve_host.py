@@ -31,6 +31,8 @@ _FILE_PID = re.compile(r"_(\d+)\.db$")  # prometheus_client's multiprocess files
 
 def refuse_taken_port(host: str, port: int) -> str | None:
     """None if ``host:port`` is free to listen on, else why not (names the port)."""
+    if not 0 < port < 65536:
+        return f"port {port}: must be 1-65535"
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
         # SO_REUSEADDR: connections of an earlier server in TIME_WAIT do not count; a

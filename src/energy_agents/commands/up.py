@@ -288,6 +288,14 @@ def run(args: argparse.Namespace) -> int:
 
     if args.strategy not in STRATEGIES:
         raise UnknownStrategyError(args.strategy)
+    if not args.external_server:
+        from . import CliError
+        from .serve_host import refuse_taken_port
+
+        taken = refuse_taken_port("127.0.0.1", args.port)
+        if taken:  # else the server's restarts would loop on it
+            hint = "; stop it, pick another --port or use --external-server"
+            raise CliError(taken + (hint if "in use" in taken else ""))
     args.data_dir = args.data_dir.resolve()
     args.data_dir.mkdir(parents=True, exist_ok=True)
     prepare_identities(args.data_dir)
@@ -295,13 +303,6 @@ def run(args: argparse.Namespace) -> int:
 
     runner_identity(args.data_dir)  # listed in agents.json before the server starts
     server = (args.external_server or f"http://127.0.0.1:{args.port}").rstrip("/")
-    if not args.external_server:
-        from . import CliError
-        from .serve_host import refuse_taken_port
-
-        taken = refuse_taken_port("127.0.0.1", args.port)
-        if taken:  # else the server's restarts would loop on it
-            raise CliError(f"{taken}; stop it, pick another --port or use --external-server")
     svcs = services(args, server)
     logs = args.data_dir / LOG_DIR
     _UP_LOG.clear()
