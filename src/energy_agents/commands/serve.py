@@ -130,7 +130,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=DEFAULT_BODY_TIMEOUT_S,
         help="seconds a client has to send its request body, else 408 "
-        f"(default {DEFAULT_BODY_TIMEOUT_S:g}; rsgi)",
+        f"(default {DEFAULT_BODY_TIMEOUT_S:g}; rsgi only)",
     )
     parser.add_argument(
         "--sqlite-sync",
@@ -213,6 +213,11 @@ def run(args: argparse.Namespace) -> int:
             _say(
                 f"WARNING: --allow-unsigned: this server is open to anyone who can reach "
                 f"{args.host}:{args.port}: unsigned posts are accepted from any client there"
+            )
+        if args.interface == "wsgi":
+            _say(
+                "note: --interface wsgi has no request-body deadline: a few slow clients "
+                "(one per thread) can hold every thread; rsgi (the default) times bodies out"
             )
         if args.host not in ("127.0.0.1", "localhost", "::1") and not config.read_token:
             _say(f"warning: listening on {args.host} and reads need no token (see --read-token)")
