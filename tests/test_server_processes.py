@@ -63,7 +63,7 @@ def test_sigkilled_server_takes_its_workers_with_it(tmp_path):
     try:
         workers = descendants(server.proc.pid)
         assert len(workers) >= 2
-        assert set(listeners(server.port)) == set(workers)
+        wait_for(lambda: set(listeners(server.port)) == set(workers), 10, "a listener each")
         os.kill(server.proc.pid, signal.SIGKILL)  # the server process only, not its group
         server.proc.wait(5)
         wait_for(lambda: not any(pid_alive(p) for p in workers), 5, f"workers {workers} exit")
@@ -80,7 +80,9 @@ def test_sigkilled_server_takes_its_workers_with_it(tmp_path):
 def test_a_taken_port_is_refused(tmp_path):
     server = ServerProcess(tmp_path, str(tmp_path / "s.sqlite"), "--allow-unsigned").start()
     try:
-        before = listeners(server.port)
+        before = wait_for(
+            lambda: len(listeners(server.port)) == 2 and listeners(server.port), 10, "2 listeners"
+        )
         for argv in (
             [*CLI, "serve", "--port", str(server.port), "--database", str(tmp_path / "b.sqlite")],
             [sys.executable, "ai_manager_server.py", "--port", str(server.port)],

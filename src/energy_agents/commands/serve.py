@@ -213,6 +213,11 @@ def run(args: argparse.Namespace) -> int:
             _say(
                 f"WARNING: --allow-unsigned: this server is open to anyone who can reach "
                 f"{args.host}:{args.port}: unsigned posts are accepted from any client there"
+                + (
+                    ", and anyone may publish /state (--allow-unsigned-runner)"
+                    if config.allow_unsigned_runner
+                    else ""
+                )
             )
         if args.interface == "wsgi":
             _say(
