@@ -183,8 +183,10 @@ class ServerProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
-            with contextlib.suppress(requests.RequestException):
-                if requests.get(self.url + "/health", timeout=1).status_code == 200:
+            # A closed session: a keep-alive connection left open would hold up the
+            # server's graceful stop (granian waits up to its 10 s kill timeout for it).
+            with contextlib.suppress(requests.RequestException), requests.Session() as s:
+                if s.get(self.url + "/health", timeout=1).status_code == 200:
                     return self
             time.sleep(0.1)
         raise RuntimeError(f"server did not start: {self.log_path.read_text()[-3000:]}")

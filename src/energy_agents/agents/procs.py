@@ -3,6 +3,8 @@
 - :func:`die_with_parent`: the kernel sends us SIGTERM when our parent dies (Linux
   ``prctl(PR_SET_PDEATHSIG)`` via ctypes), so no process outlives the one that started it; if
   the parent is already gone when this runs, we exit at once.
+- :func:`become_subreaper`: orphans below us are re-parented to us, not to init, so a
+  process whose parent was killed stays in our tree (``energy-agents up`` stops it).
 - :func:`interrupt_on_term`: SIGTERM and SIGINT raise ``KeyboardInterrupt`` once (the clean
   exit path of asyncio and uagents); later signals are ignored so a clean shutdown is not
   interrupted halfway (the parent escalates to SIGKILL if it takes too long).
@@ -20,6 +22,7 @@ from types import FrameType
 
 PR_SET_PDEATHSIG = 1
 PR_SET_NAME = 15
+PR_SET_CHILD_SUBREAPER = 36
 
 
 def _libc():
@@ -32,6 +35,16 @@ def die_with_parent(expected_parent: int | None = None, sig: int = signal.SIGTER
             _libc().prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
     if expected_parent is not None and os.getppid() != expected_parent:
         os._exit(0)  # the parent died before the death signal was armed
+
+
+def become_subreaper() -> bool:
+    """True if orphaned descendants now come to this process (Linux >= 3.4)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        return _libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except OSError:
+        return False
 
 
 def set_process_name(name: str) -> None:
@@ -64,6 +77,17 @@ def pid_alive(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
     return state not in ("Z", "X")
+
+
+def start_time(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks after boot): with the pid, names one process even
+    after the pid is reused. None once it is gone or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+    return None if fields[0] in ("Z", "X") else int(fields[19])
 
 
 def descendants(pid: int) -> list[int]:

@@ -7,6 +7,12 @@ event loop with one writer thread (``server/rsgi.py``) and runs the Flask app fo
 else on ``--threads`` threads; ``--interface wsgi`` serves the plain WSGI app on
 ``--threads`` threads. The store is migrated once here before the workers start. Binds
 127.0.0.1 unless ``--host`` says otherwise. Why granian and not gunicorn: docs/server.md.
+
+Processes and connections (docs/server.md): each worker gets SIGKILL when this process dies
+(``PR_SET_PDEATHSIG``; the store commits before it answers, so nothing acknowledged is lost);
+a taken port is refused (exit 1); a client has ``--header-timeout`` seconds for its headers
+and ``--body-timeout`` for its body, and up to ``CONNECTIONS_PER_WORKER`` connections are
+served per worker, so a thousand slow clients lock nobody out.
 """
 
 from __future__ import annotations
@@ -14,14 +20,20 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import sys
-import tempfile
 
 DEFAULT_WORKERS = 2
 # Python threads per worker. rsgi: they run the Flask app (reads, /state, the dashboard), not
 # /receive. wsgi: they run every request, and most of them wait for their group's commit (a
 # larger group costs less per request; 64 connections on 2 workers: one thread for each).
 DEFAULT_THREADS = {"rsgi": 8, "wsgi": 32}
+# granian's `backpressure`: connections a worker serves at once, keep-alive and unfinished
+# ones included (its default, backlog/workers = 512, let ~1,100 slow clients lock out all
+# others). Bounded by the open-files limit, raised at start.
+CONNECTIONS_PER_WORKER = 8192
+DEFAULT_HEADER_TIMEOUT_S = 5.0
+DEFAULT_BODY_TIMEOUT_S = 10.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -108,6 +120,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-body", type=int, default=DEFAULT_MAX_CONTENT_LENGTH, help="bytes per request body"
     )
     parser.add_argument(
+        "--header-timeout",
+        type=float,
+        default=DEFAULT_HEADER_TIMEOUT_S,
+        help=f"seconds a client has to send its request headers (default {DEFAULT_HEADER_TIMEOUT_S:g})",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=float,
+        default=DEFAULT_BODY_TIMEOUT_S,
+        help="seconds a client has to send its request body, else 408 "
+        f"(default {DEFAULT_BODY_TIMEOUT_S:g}; rsgi only)",
+    )
+    parser.add_argument(
         "--sqlite-sync",
         choices=("full", "normal"),
         default=None,
@@ -148,8 +173,18 @@ def run(args: argparse.Namespace) -> int:
         args.threads = DEFAULT_THREADS[args.interface]
     if args.workers < 1 or args.threads < 1:
         raise CliError("workers and threads: must be >= 1")
+    if not (0 < args.header_timeout <= 3600 and 0 < args.body_timeout <= 3600):
+        raise CliError("header-timeout and body-timeout: seconds, > 0 and <= 3600")
     config = build_config(args)
-    metrics_dir = tempfile.mkdtemp(prefix="energy-agents-metrics-")
+    from .serve_host import metrics_dir as make_metrics_dir
+    from .serve_host import raise_fd_limit, refuse_taken_port
+
+    taken = refuse_taken_port(args.host, args.port)
+    if taken:
+        raise CliError(taken)
+    args.fd_limit = raise_fd_limit()
+    args.server_pid = os.getpid()
+    metrics_dir = make_metrics_dir()
     # Before anything imports prometheus_client: the workers' metrics go to per-process files.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
@@ -174,6 +209,21 @@ def run(args: argparse.Namespace) -> int:
             + (f"; allowed agents from {config.agents_file}" if config.agents_file else "")
             + ("; reads need a bearer token" if config.read_token else "")
         )
+        if config.allow_unsigned:
+            _say(
+                f"WARNING: --allow-unsigned: this server is open to anyone who can reach "
+                f"{args.host}:{args.port}: unsigned posts are accepted from any client there"
+                + (
+                    ", and anyone may publish /state (--allow-unsigned-runner)"
+                    if config.allow_unsigned_runner
+                    else ""
+                )
+            )
+        if args.interface == "wsgi":
+            _say(
+                "note: --interface wsgi has no request-body deadline: a few slow clients "
+                "(one per thread) can hold every thread; rsgi (the default) times bodies out"
+            )
         if args.host not in ("127.0.0.1", "localhost", "::1") and not config.read_token:
             _say(f"warning: listening on {args.host} and reads need no token (see --read-token)")
         _granian(args, config).serve(target_loader=lambda _target: _load_app(args, config))
@@ -190,13 +240,17 @@ def _load_app(args: argparse.Namespace, config):
     """In each worker (forked from this process): the app."""
     import gc
 
+    from ..agents.procs import die_with_parent
+
+    # First: a worker outliving a SIGKILLed server would go on serving (and storing) alone.
+    die_with_parent(args.server_pid, signal.SIGKILL)
     from ..server import create_app
 
     app = create_app(config)
     if args.interface == "rsgi":
         from ..server.rsgi import ServerApp
 
-        app = ServerApp(app, args.threads)
+        app = ServerApp(app, args.threads, body_timeout_s=args.body_timeout)
     # What exists now lives as long as the worker: out of the collector's sight, a full
     # collection takes about 1 ms instead of 25 ms (a 25 ms stall of every request in flight).
     gc.collect()
@@ -209,6 +263,7 @@ def _granian(args: argparse.Namespace, config):
     are forked from this process, so each one builds its own app (connections, metrics) from
     ``config`` (``_load_app``)."""
     from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
     from granian.server import Server
 
@@ -220,10 +275,11 @@ def _granian(args: argparse.Namespace, config):
         workers=args.workers,
         # wsgi: --threads Python threads run the requests; more wait on granian's Rust side.
         # rsgi: one event loop thread (granian allows no more); ServerApp has its own pool.
-        # (granian's `backpressure` caps *connections*, keep-alive ones included: left at its
-        # default of backlog/workers, so idle keep-alive clients never lock others out.)
         blocking_threads=args.threads if args.interface == "wsgi" else 1,
+        backlog=4096,
+        backpressure=max(64, min(CONNECTIONS_PER_WORKER, args.fd_limit - 256)),
         http=HTTPModes.http1,
+        http1_settings=HTTP1Settings(header_read_timeout=int(args.header_timeout * 1000)),
         websockets=False,
         log_level=LogLevels(args.log_level),
         log_dictconfig=_logging(args.log_level),

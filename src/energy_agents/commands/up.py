@@ -12,6 +12,11 @@ that exits on its own is reported and restarted with back-off, except a runner t
 its run. Ctrl-C or SIGTERM stops all three at once (the server with granian's graceful
 SIGINT shutdown); whatever has not exited after 4 s is killed, with its descendants.
 
+``up`` tracks every process it ever started (:class:`Tracker`): each child as it starts and,
+twice a second, every process below it. It is their subreaper, so the workers of a
+SIGKILLed server stay in its tree instead of going to init; whatever of them is still alive
+at the stop is killed too (by pid and start time, never a recycled pid).
+
 The terminal gets the URLs and one status line per step (``up_status``); the children's
 output (granian's and uagents' logs, the runner's and the libraries' prints) goes to
 ``<data-dir>/logs/<service>.log``, or to the terminal with ``--verbose``.
@@ -208,13 +213,48 @@ def _say(text: str, *, terminal: bool = False) -> None:
         print(line, file=sys.stderr, flush=True)
 
 
-def stop_services(svcs: list[Service], timeout: float = STOP_TIMEOUT_S) -> None:
-    from ..agents.procs import descendants, pid_alive
+class Tracker:
+    """Every process ``up`` started, directly or below: pid -> start time (so a pid the
+    kernel handed to another process since is never killed)."""
 
-    tree: dict[str, list[int]] = {}
+    def __init__(self) -> None:
+        self.seen: dict[int, int] = {}
+        self.children: set[int] = set()  # up's own Popen children: subprocess reaps those
+
+    def record(self, pid: int, child: bool = False) -> None:
+        from ..agents.procs import start_time
+
+        t = start_time(pid)
+        if t is not None:
+            self.seen.setdefault(pid, t)
+        if child:
+            self.children.add(pid)
+
+    def scan(self) -> None:
+        """Record everything below ``up`` now; reap orphans re-parented to it that died."""
+        from ..agents.procs import descendants, start_time
+
+        for pid in descendants(os.getpid()):
+            self.record(pid)
+        for pid in list(self.seen):
+            if pid not in self.children and start_time(pid) is None:  # dead, maybe a zombie
+                with contextlib.suppress(ChildProcessError, OSError):
+                    os.waitpid(pid, os.WNOHANG)  # not our child: ECHILD, ignored
+
+    def alive(self) -> list[int]:
+        from ..agents.procs import start_time
+
+        return [p for p, t in self.seen.items() if start_time(p) == t and p != os.getpid()]
+
+
+def stop_services(
+    svcs: list[Service], timeout: float = STOP_TIMEOUT_S, tracker: Tracker | None = None
+) -> None:
+    tracker = tracker or Tracker()
     for svc in svcs:
         if svc.proc is not None and svc.proc.poll() is None:
-            tree[svc.name] = [svc.proc.pid, *descendants(svc.proc.pid)]
+            tracker.record(svc.proc.pid, child=True)
+    tracker.scan()
     deadline = time.monotonic() + timeout
     for svc in svcs:  # all at once: the agents' outboxes keep whatever the server misses
         if svc.proc is not None and svc.proc.poll() is None:
@@ -225,17 +265,21 @@ def stop_services(svcs: list[Service], timeout: float = STOP_TIMEOUT_S) -> None:
         if svc.proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 svc.proc.wait(max(0.1, deadline - time.monotonic()))
-    for name, pids in tree.items():
-        left = [p for p in pids if pid_alive(p)]
-        if left:
-            _say(f"{name}: killing {len(left)} process(es) still running")
-        for pid in left:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+    tracker.scan()
+    left = tracker.alive()
+    if left:
+        _say(f"killing {len(left)} process(es) still running: {sorted(left)}")
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     for svc in svcs:
         if svc.proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 svc.proc.wait(1.0)
+    wait_until = time.monotonic() + 2.0
+    while tracker.alive() and time.monotonic() < wait_until:
+        tracker.scan()  # reaps the killed orphans
+        time.sleep(0.02)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -244,6 +288,14 @@ def run(args: argparse.Namespace) -> int:
 
     if args.strategy not in STRATEGIES:
         raise UnknownStrategyError(args.strategy)
+    if not args.external_server:
+        from . import CliError
+        from .serve_host import refuse_taken_port
+
+        taken = refuse_taken_port("127.0.0.1", args.port)
+        if taken:  # else the server's restarts would loop on it
+            hint = "; stop it, pick another --port or use --external-server"
+            raise CliError(taken + (hint if "in use" in taken else ""))
     args.data_dir = args.data_dir.resolve()
     args.data_dir.mkdir(parents=True, exist_ok=True)
     prepare_identities(args.data_dir)
@@ -261,6 +313,11 @@ def run(args: argparse.Namespace) -> int:
 
     status = StatusPrinter(server)
     stop = {"sig": 0}
+    from ..agents.procs import become_subreaper
+
+    become_subreaper()
+    tracker = Tracker()
+    next_scan = 0.0
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop["sig"] = signum
@@ -270,6 +327,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         for svc in svcs:
             svc.start()
+            assert svc.proc is not None
+            tracker.record(svc.proc.pid, child=True)
         print(
             f"energy-agents up: server {server} (data in {args.data_dir})\n"
             f"  messages:  {server}/messages\n"
@@ -286,12 +345,17 @@ def run(args: argparse.Namespace) -> int:
         status.start()
         while not stop["sig"]:
             now = time.monotonic()
+            if now >= next_scan:
+                tracker.scan()
+                next_scan = now + 0.5
             for svc in svcs:
                 if svc.proc is None or svc.finished:
                     continue
                 if svc.restart_at is not None:
                     if now >= svc.restart_at:
                         svc.start()
+                        assert svc.proc is not None
+                        tracker.record(svc.proc.pid, child=True)
                         _say(f"restarted {svc.name} (pid {svc.proc.pid})", terminal=True)
                     continue
                 code = svc.proc.poll()
@@ -317,7 +381,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         t0 = time.monotonic()
         status.stop()
-        stop_services(svcs)
+        stop_services(svcs, tracker=tracker)
         for s, h in old.items():
             signal.signal(s, h)
         _say(

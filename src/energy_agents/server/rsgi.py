@@ -14,6 +14,9 @@ Every other request, and an unusual ``/receive`` (chunked, over the size limit),
 Flask app in a thread pool through :class:`WSGIBridge`: the same app and code as under any
 WSGI server, so the same answers. ``tests/test_server_receive_paths.py`` holds the async path
 to the Flask view's answers and stored rows.
+
+A body must arrive within ``body_timeout_s`` (granian times out headers, not bodies): a
+client sending a byte now and then is answered 408 and its connection closed.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from .context import EXTENSION, ServerContext
 from .json_response import refusal
 from .receive import PATH, Outcome, answer, check_post, respond
 from .store.db import Ticket, WriterThread
+from .validation import ApiError
 
 
 class Headers:
@@ -53,8 +57,9 @@ class ServerApp:
 
     ``threads``: the thread pool that runs the Flask app (reads, ``/state``, the dashboard)."""
 
-    def __init__(self, flask_app: Any, threads: int) -> None:
-        self.wsgi = WSGIBridge(flask_app, threads)
+    def __init__(self, flask_app: Any, threads: int, body_timeout_s: float | None = None) -> None:
+        self.wsgi = WSGIBridge(flask_app, threads, body_timeout_s)
+        self.body_timeout_s = body_timeout_s
         self.ctx: ServerContext = flask_app.extensions[EXTENSION]
         self.max_body = self.ctx.config.max_content_length
         self.writer: WriterThread | None = None
@@ -89,7 +94,12 @@ class ServerApp:
     async def receive(self, scope: Any, proto: Any) -> None:
         c = self.ctx
         t0 = time.perf_counter()
-        body = await proto()
+        try:
+            body = await asyncio.wait_for(proto(), self.body_timeout_s)
+        except TimeoutError:
+            status, out, header_list = respond(c, body_timeout(self.body_timeout_s), t0)
+            proto.response_bytes(status, [*header_list, ("Connection", "close")], out)
+            return
         try:
             post = check_post(c, Headers(scope.headers), "POST", PATH, body)
             assert self.loop is not None and self.writer is not None
@@ -125,13 +135,18 @@ class WSGIBridge:
     read at all). The answer is sent whole (every answer here is small: JSON, the
     dashboard's page and its static files)."""
 
-    def __init__(self, app: Any, threads: int) -> None:
+    def __init__(self, app: Any, threads: int, body_timeout_s: float | None = None) -> None:
         self.app = app
+        self.body_timeout_s = body_timeout_s
         self.max_body: int = app.config["MAX_CONTENT_LENGTH"]
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="energy-agents-wsgi")
 
     async def __call__(self, scope: Any, proto: Any) -> None:
-        environ = await self._environ(scope, proto)
+        try:
+            environ = await asyncio.wait_for(self._environ(scope, proto), self.body_timeout_s)
+        except TimeoutError:
+            _body_timed_out(proto, scope, self.body_timeout_s)
+            return
         loop = asyncio.get_running_loop()
         try:
             status, headers, body = await loop.run_in_executor(self.pool, self._run, environ)
@@ -207,3 +222,15 @@ async def _read_upto(proto: Any, limit: int) -> bytes:
         if size >= limit:
             break
     return b"".join(chunks)[:limit]
+
+
+def body_timeout(seconds: float | None) -> ApiError:
+    """408: the body did not arrive in time (a slow client holds no connection)."""
+    reason = f"the request body did not arrive within {seconds:g} s"
+    return ApiError(408, "body", reason, "request timeout")
+
+
+def _body_timed_out(proto: Any, scope: Any, seconds: float | None) -> None:
+    status, body, extra = refusal(body_timeout(seconds), scope.method, scope.path)
+    headers = [*extra.items(), ("Content-Type", "application/json"), ("Connection", "close")]
+    proto.response_bytes(status, headers, body)
