@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import requests
 
 from energy_agents.cli import main
 from ports import free_port_block
@@ -31,12 +32,13 @@ class Cluster:
     """A scheduler and ``n`` workers (no nanny: a killed worker stays dead)."""
 
     def __init__(self, tmp: Path, n: int = 2) -> None:
-        port = free_port_block(1)
+        port = free_port_block(2)
         self.address = f"tcp://127.0.0.1:{port}"
+        self.dashboard = f"http://127.0.0.1:{port + 1}/status"
         self.logs = tmp
         self.procs = [
             self._start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                        "--no-dashboard"),
+                        "--dashboard-address", f"127.0.0.1:{port + 1}"),
         ]  # fmt: skip
         for i in range(n):
             self.procs.append(
@@ -123,7 +125,8 @@ def test_rows_equal_serial_simulate_runs(cluster, tmp_path, capsys):
     assert sweep(str(file), "--out", str(out), "--scheduler", cluster.address) == 0
     printed = capsys.readouterr().out
     assert "5 cases: 0 finished earlier, 5 to run" in printed
-    assert "dask dashboard:" in printed
+    assert f"dask dashboard: {cluster.dashboard}" in printed
+    assert requests.get(cluster.dashboard, timeout=10).status_code == 200  # bokeh serves it
     table = pd.read_parquet(out / "results.parquet")
     assert len(table) == 5 and set(table["status"]) == {"ok"}
     pids = set(cluster.pids().values())
@@ -165,16 +168,19 @@ def test_rows_equal_serial_simulate_runs(cluster, tmp_path, capsys):
 
 
 def test_resume_skips_finished_cases(cluster, tmp_path, capsys):
+    """First on the default LocalCluster (data as bytes), resumed on the scheduler with
+    ``--shared-fs``: a case's id does not depend on where or how it runs."""
     file = write_sweep(tmp_path / "small.toml", SMALL)
     out = tmp_path / "out"
-    assert sweep(str(file), "--out", str(out), "--scheduler", cluster.address) == 0
+    assert sweep(str(file), "--out", str(out), "--workers", "1", "--dashboard", ":0") == 0
+    assert "dask: scheduler tcp://127.0.0.1:" in capsys.readouterr().out
     first = journal(out)
-    assert len(first) == 5
+    assert len(first) == 5 and len({r["pid"] for r in first}) == 1
     # An interruption: two cases journaled, a third cut off in the middle of its line.
     lines = (out / "cases.jsonl").read_text().splitlines()
     (out / "cases.jsonl").write_text("\n".join(lines[:2]) + "\n" + lines[2][:40])
     capsys.readouterr()
-    assert sweep(str(file), "--out", str(out), "--scheduler", cluster.address) == 0
+    assert sweep(str(file), "--out", str(out), "--scheduler", cluster.address, "--shared-fs") == 0
     assert "5 cases: 2 finished earlier, 3 to run" in capsys.readouterr().out
     ids = Counter(r["id"] for r in journal_lines(out))
     assert len(ids) == 5 and set(ids.values()) == {1}  # the two finished ones did not run again
