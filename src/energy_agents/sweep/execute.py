@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -56,9 +57,13 @@ def run_cases(
     if not cases:
         return counts
     with ExitStack() as stack:
+        start = time.perf_counter()
         client = _client(stack, scheduler, workers, dashboard)
         n_workers = len(client.scheduler_info(n_workers=-1).get("workers", {}))
-        echo(f"dask: scheduler {client.scheduler.address}, {n_workers} workers")
+        echo(
+            f"dask: scheduler {client.scheduler.address}, {n_workers} workers "
+            f"(ready in {time.perf_counter() - start:.1f} s)"
+        )
         echo(f"dask dashboard: {client.dashboard_link}")
         token = uuid.uuid4().hex[:8]  # keys unique per run: a shared scheduler may hold others
         held: dict[str, Any] = {}
