@@ -13,6 +13,7 @@ from .commands import CliError
 COMMANDS = {
     "simulate": ("simulate", "run the community in batch under one strategy"),
     "compare": ("compare", "run several strategies on one scenario and compare them"),
+    "sweep": ("sweep", "many cases (scenario x strategy x objective x tariff) on Dask"),
     "bench": ("bench", "benchmarks: simulation speed and memory"),
     "serve": ("serve", "the AI Manager server under granian"),
     "agents": ("agents", "start the five uagents agents (multiprocessing launcher)"),

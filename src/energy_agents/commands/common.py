@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
-from ..runner.batch import BatchRun, run_batch
+from ..runner.timed import timed_run
 from ..sim.params import Scenario
+
+__all__ = ["add_scenario_arguments", "load", "tariff_overrides", "timed_run"]
 
 
 def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
@@ -128,40 +126,3 @@ def tariff_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "overrun_ct_per_kwh": args.overrun_price,
     }
     return {k: v for k, v in given.items() if v is not None}
-
-
-def timed_run(
-    scenario: Scenario,
-    strategy: str,
-    *,
-    progress: bool,
-    baseline_spent_ct: float | None = None,
-    keep_decisions: bool = False,
-) -> BatchRun:
-    bar = tqdm(
-        total=scenario.n_steps,
-        desc=f"{strategy:>9}",
-        unit="step",
-        disable=not progress,
-        file=sys.stderr,
-        leave=False,
-        mininterval=0.5,
-    )
-    last = [0]
-
-    def on_step(t: int) -> None:
-        if t - last[0] >= 97 or t == scenario.n_steps:
-            bar.update(t - last[0])
-            last[0] = t
-
-    start = time.perf_counter()
-    run = run_batch(
-        scenario,
-        strategy,
-        on_step=on_step if progress else None,
-        baseline_spent_ct=baseline_spent_ct,
-        keep_decisions=keep_decisions,
-    )
-    run.kpis["wall_s"] = time.perf_counter() - start
-    bar.close()
-    return run

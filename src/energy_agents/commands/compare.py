@@ -13,8 +13,10 @@ from typing import Any
 
 from ..coordination.registry import STRATEGIES, UnknownStrategyError
 from ..reporting import report
+from ..sim.kpis import savings_capture
 from .common import add_scenario_arguments, load, timed_run
 
+__all__ = ["add_arguments", "run", "savings_capture"]
 DEFAULT_STRATEGIES = "none,seed,weighted,learned,mpc,optimal"
 
 
@@ -25,13 +27,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_STRATEGIES,
         help=f"comma-separated, from: {', '.join(sorted(STRATEGIES))} (default {DEFAULT_STRATEGIES})",
     )
-
-
-def savings_capture(c_none: float, c: float, c_optimal: float | None) -> float | None:
-    """``(C_none - C) / (C_none - C_optimal)`` on the run's objective (tokens for ``cost``)."""
-    if c_optimal is None or c_none - c_optimal <= 1e-9 * max(1.0, abs(c_none)):
-        return None
-    return (c_none - c) / (c_none - c_optimal)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from ..coordination.registry import STRATEGIES, UnknownStrategyError
 from ..reporting import report
-from .common import add_scenario_arguments, load, timed_run
+from ..runner.timed import run_against_baseline
+from .common import add_scenario_arguments, load
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,22 +31,8 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     progress = not args.no_progress
 
-    baseline = timed_run(scenario, "none", progress=progress)
-    baseline.kpis["tokens_saved_ct"] = 0.0
-    if args.strategy == "none":
-        result = baseline
-    else:
-        result = timed_run(
-            scenario,
-            args.strategy,
-            progress=progress,
-            baseline_spent_ct=baseline.kpis["tokens_spent_ct"],
-        )
-
-    kpis = dict(result.kpis)
-    kpis["scenario"] = scenario.name
-    kpis["baseline_tokens_spent_ct"] = baseline.kpis["tokens_spent_ct"]
-    kpis["notes"] = list(scenario.notes)
+    pair = run_against_baseline(scenario, args.strategy, progress=progress)
+    baseline, result, kpis = pair.baseline, pair.result, pair.kpis
     frame = report.steps_frame(result.community)
     base_frame = report.steps_frame(baseline.community)
     report.write_steps(frame, out, args.format)

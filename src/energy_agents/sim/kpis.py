@@ -99,3 +99,11 @@ def grid_kpis(community: Community, tokens_spent_ct: float) -> dict[str, Any]:
             weights, tokens_spent_ct, imp, net, s.dt_h, s.steps_per_day
         ),
     }
+
+
+def savings_capture(c_none: float, c: float, c_optimal: float | None) -> float | None:
+    """``(C_none - C) / (C_none - C_optimal)`` on the run's objective (tokens for ``cost``);
+    ``None`` without a bound or when the bound saves nothing."""
+    if c_optimal is None or c_none - c_optimal <= 1e-9 * max(1.0, abs(c_none)):
+        return None
+    return (c_none - c) / (c_none - c_optimal)
