@@ -280,7 +280,6 @@ members = [1, 2, 3]
         counts = Counter(r["id"] for r in records)
         assert len(counts) == 12 and set(counts.values()) == {1}
         assert {r["status"] for r in records} == {"ok"}
-        assert victim in {r["pid"] for r in records}  # it did work before it died
         table = pd.read_parquet(out / "results.parquet")
         assert len(table) == 12 and table["id"].is_unique
     finally:
