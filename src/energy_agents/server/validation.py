@@ -16,6 +16,12 @@ from typing import Any
 
 from ..advisors.types import Recommendation, RecommendationError
 from ..sim.levers import LeverError, Levers
+from ..sim.observation import (
+    MEMBER_HISTORY_FIELDS,
+    PER_MEMBER_FIELDS,
+    SERIES_FIELDS,
+    STORAGE_FIELDS,
+)
 from .store import NewMessage
 
 MAX_AGENT_NAME = 64
@@ -377,36 +383,6 @@ _OBS_NUMBERS = (
     "period_peak_import_kw",
     "block_peak_net_kwh",  # or null
 )
-_OBS_PER_MEMBER = (
-    "member_soc",
-    "member_battery_capacity_kwh",
-    "member_battery_power_kw",
-    "flexible_share",
-    "backlog_kwh",
-    "balances_ct",
-)
-_OBS_SERIES = (
-    "price_day_ahead",
-    "price_imbalance_buy",
-    "price_imbalance_sell",
-    "price_feed_in",
-    "hist_load_kwh",
-    "hist_pv_kwh",
-    "hist_import_kwh",
-    "hist_export_kwh",
-    "hist_net_kwh",
-    "hist_carbon_kg_per_kwh",
-)
-_OBS_MEMBER_HISTORY = ("member_hist_load_kwh", "member_hist_pv_kwh")
-_OBS_STORAGE = (
-    "storage_soc",
-    "storage_energy_kwh",
-    "storage_capacity_kwh",
-    "storage_power_kw",
-    "storage_efficiency",
-    "storage_soc_min",
-    "storage_soc_max",
-)
 
 
 def _is_number(v: Any) -> bool:
@@ -471,22 +447,22 @@ def validate_observation(obs: Mapping[str, Any], field: str = "observation") -> 
     storages = _names(f"{field}.storage_names", obs["storage_names"])
     if len(storages) > MAX_STORAGES:
         raise ApiError(400, f"{field}.storage_names", f"at most {MAX_STORAGES} storages")
-    for name in _OBS_PER_MEMBER:
+    for name in PER_MEMBER_FIELDS:
         if len(_numbers(f"{field}.{name}", obs[name])) != len(members):
             raise ApiError(
                 400, f"{field}.{name}", f"must have one number per member ({len(members)})"
             )
-    for name in _OBS_SERIES:
+    for name in SERIES_FIELDS:
         if name in obs:
             _numbers(f"{field}.{name}", obs[name])
-    for name in _OBS_MEMBER_HISTORY:
+    for name in MEMBER_HISTORY_FIELDS:
         rows = obs[name]
         if not isinstance(rows, list):
             raise ApiError(400, f"{field}.{name}", "must be an array of per-member arrays")
         for i, row in enumerate(rows):
             if len(_numbers(f"{field}.{name}[{i}]", row)) != len(members):
                 raise ApiError(400, f"{field}.{name}[{i}]", f"must have {len(members)} numbers")
-    for name in _OBS_STORAGE:
+    for name in STORAGE_FIELDS:
         d = obs[name]
         if not isinstance(d, dict) or set(d) != set(storages):
             raise ApiError(400, f"{field}.{name}", "must map each of storage_names to a number")

@@ -17,13 +17,15 @@ import numpy as np
 
 from .levers import Levers
 
-_ARRAY_FIELDS = (
+PER_MEMBER_FIELDS = (  # shape (n_members,)
     "member_soc",
     "member_battery_capacity_kwh",
     "member_battery_power_kw",
     "flexible_share",
     "backlog_kwh",
     "balances_ct",
+)
+SERIES_FIELDS = (  # community-level series: prices ahead, history behind
     "price_day_ahead",
     "price_imbalance_buy",
     "price_imbalance_sell",
@@ -33,11 +35,11 @@ _ARRAY_FIELDS = (
     "hist_import_kwh",
     "hist_export_kwh",
     "hist_net_kwh",
-    "member_hist_load_kwh",
-    "member_hist_pv_kwh",
     "hist_carbon_kg_per_kwh",
 )
-_DICT_FIELDS = (
+MEMBER_HISTORY_FIELDS = ("member_hist_load_kwh", "member_hist_pv_kwh")  # (h_m, n_members)
+_ARRAY_FIELDS = PER_MEMBER_FIELDS + SERIES_FIELDS + MEMBER_HISTORY_FIELDS
+STORAGE_FIELDS = (  # keyed by storage name
     "storage_soc",
     "storage_energy_kwh",
     "storage_capacity_kwh",
@@ -158,7 +160,7 @@ class Observation:
             v = data[f.name]
             if f.name in _ARRAY_FIELDS:
                 kwargs[f.name] = np.asarray(v, dtype=np.float64)
-            elif f.name in _DICT_FIELDS:
+            elif f.name in STORAGE_FIELDS:
                 kwargs[f.name] = {str(k): float(x) for k, x in dict(v).items()}
             elif f.name in ("member_names", "storage_names"):
                 kwargs[f.name] = tuple(str(x) for x in v)
