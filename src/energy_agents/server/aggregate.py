@@ -65,16 +65,13 @@ class ObservationCache:
 
 
 def recommendation_of(msg: Mapping[str, Any], step: int) -> Recommendation:
-    """A stored message as the strategies see it; a plain seed message has no levers."""
-    return Recommendation(
-        agent_name=msg["agent_name"],
-        step=int(msg.get("step", step) if msg.get("step") is not None else step),
-        message=msg["message"],
-        levers=dict(msg.get("levers") or {}),
-        confidence=float(msg["confidence"]) if msg.get("confidence") is not None else 0.5,
-        expected_saving_ct=float(msg.get("expected_saving_ct") or 0.0),
-        data=dict(msg.get("data") or {}),
-    )
+    """A stored message as the strategies see it, through the one parser
+    (``Recommendation.from_dict``): a plain seed message has no step (the window's), levers
+    or data; stored nulls take the parser's defaults."""
+    fields = ("agent_name", "message", "levers", "data", "confidence", "expected_saving_ct")
+    d = {k: msg[k] for k in fields if msg.get(k) is not None}
+    d["step"] = msg["step"] if msg.get("step") is not None else step
+    return Recommendation.from_dict(d)
 
 
 def _strategy(strategy_name: str) -> Any:

@@ -61,10 +61,8 @@ def create_app(config: ServerConfig | Mapping[str, Any] | None = None) -> Flask:
 
 def _register_dashboard(app: Flask) -> None:
     """The monitoring page at ``/dashboard`` (its own blueprint; it reads the JSON API)."""
-    try:
-        from . import dashboard
-    except ImportError:  # pragma: no cover - the dashboard module is optional
-        return
+    from . import dashboard
+
     app.register_blueprint(dashboard.bp)
 
 
