@@ -7,17 +7,27 @@
   process whose parent was killed stays in our tree (``energy-agents up`` stops it).
 - :func:`interrupt_on_term`: SIGTERM and SIGINT raise ``KeyboardInterrupt`` once (the clean
   exit path of asyncio and uagents); later signals are ignored so a clean shutdown is not
-  interrupted halfway (the parent escalates to SIGKILL if it takes too long).
+  interrupted halfway (the parent escalates to SIGKILL if it takes too long). For
+  synchronous loops (the runner).
+- :func:`stop_on_term`: the same for an asyncio program (an agent), robustly: until the loop
+  runs the signal is only noted (:func:`stop_requested`); once it runs, the loop's own signal
+  handler raises ``KeyboardInterrupt`` from a loop callback, the one place asyncio passes it
+  straight out of ``run_until_complete``. A ``KeyboardInterrupt`` raised from a plain signal
+  handler may land in a library's ``__del__``, weakref callback or broad ``except`` and be
+  swallowed; the process then ignored every later SIGTERM until its parent killed it. A
+  watchdog exits the process ``grace_s`` after the first signal, whatever the shutdown does.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import ctypes.util
 import os
 import signal
 import sys
+import threading
 from types import FrameType
 
 PR_SET_PDEATHSIG = 1
@@ -62,6 +72,50 @@ def interrupt_on_term() -> None:
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
+
+
+_stop = threading.Event()
+
+
+def stop_requested() -> bool:
+    """True once SIGTERM or SIGINT arrived (see :func:`stop_on_term`)."""
+    return _stop.is_set()
+
+
+def _note_stop(grace_s: float) -> None:
+    if _stop.is_set():
+        return
+    _stop.set()
+
+    def force_exit() -> None:
+        sys.stderr.write(f"shutdown took more than {grace_s:g} s; exiting now\n")
+        sys.stderr.flush()
+        os._exit(0)
+
+    timer = threading.Timer(grace_s, force_exit)
+    timer.daemon = True
+    timer.start()
+
+
+def stop_on_term(grace_s: float = 2.5) -> None:
+    """Phase 1 (before the event loop runs): SIGTERM/SIGINT only note the stop request."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        _note_stop(grace_s)
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def interrupt_loop_on_term(loop: asyncio.AbstractEventLoop, grace_s: float = 2.5) -> None:
+    """Phase 2: the loop's signal handler raises ``KeyboardInterrupt`` out of ``loop``."""
+
+    def on_signal() -> None:
+        _note_stop(grace_s)
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
 
 
 def preexec_child() -> None:

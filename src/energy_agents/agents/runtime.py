@@ -22,6 +22,7 @@ import contextlib
 import json
 import logging
 import os
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -327,10 +328,16 @@ def build_agent(cfg: AgentConfig):
 
 def run_agent(cfg: AgentConfig, parent_pid: int | None = None) -> None:
     """Process target: build the agent here (never in the parent) and run it until signalled."""
-    from .procs import die_with_parent, interrupt_on_term, set_process_name
+    from .procs import (
+        die_with_parent,
+        interrupt_loop_on_term,
+        set_process_name,
+        stop_on_term,
+        stop_requested,
+    )
 
     die_with_parent(parent_pid)
-    interrupt_on_term()
+    stop_on_term()  # a signal during the build is noted, never raised into library code
     set_process_name(cfg.name)
     home = Path(cfg.data_dir) / "agents" / cfg.name
     home.mkdir(parents=True, exist_ok=True)
@@ -341,7 +348,14 @@ def run_agent(cfg: AgentConfig, parent_pid: int | None = None) -> None:
         force=True,
     )
     logging.getLogger("energy_agents").setLevel(cfg.log_level)
-    asyncio.set_event_loop(asyncio.new_event_loop())
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     agent, _ = build_agent(cfg)
-    with contextlib.suppress(KeyboardInterrupt):
-        agent.run()
+    interrupt_loop_on_term(loop)
+    if not stop_requested():
+        with contextlib.suppress(KeyboardInterrupt):
+            agent.run()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # stopped: do not wait for library threads (executors, HTTP pools) to join

@@ -1,0 +1,75 @@
+"""The agents' stop path (agents/procs.py): a SIGTERM always ends an asyncio agent process,
+even when its code swallows every exception or its shutdown hangs."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+CHILD = textwrap.dedent(
+    """
+    import asyncio, os, sys, time
+    from energy_agents.agents.procs import interrupt_loop_on_term, stop_on_term, stop_requested
+
+    stop_on_term(grace_s=1.0)
+    loop = asyncio.new_event_loop()
+    print("building", flush=True)
+    time.sleep(float(sys.argv[1]))  # a signal now is only noted
+    interrupt_loop_on_term(loop, grace_s=1.0)
+
+    async def stubborn():
+        while True:
+            try:
+                await asyncio.sleep(0.01)
+            except BaseException:  # a library that swallows everything
+                pass
+
+    if not stop_requested():
+        print("running", flush=True)
+        try:
+            loop.run_until_complete(stubborn())
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+            if sys.argv[2] == "hang":
+                time.sleep(60)  # a shutdown that never ends
+    print("stopped", flush=True)
+    os._exit(0)  # as run_agent does: no interpreter finalization (which runs no watchdog)
+    """
+)
+
+
+def _run(build_s: float, then: str, after: str) -> tuple[float, str, int]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(build_s), then],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines = []
+    while (line := proc.stdout.readline().strip()) != after:
+        lines.append(line)
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=10)
+    return time.monotonic() - t0, "\n".join(lines) + "\n" + out, proc.returncode
+
+
+def test_sigterm_while_running_interrupts_code_that_swallows_everything():
+    took, out, code = _run(0.0, "return", "running")
+    assert "interrupted" in out and "stopped" in out
+    assert code == 0 and took < 1.0  # before the watchdog: the clean path
+
+
+def test_sigterm_during_the_build_is_noted_and_the_loop_never_starts():
+    took, out, code = _run(0.5, "return", "building")
+    assert "running" not in out and "stopped" in out
+    assert code == 0 and took < 1.0  # the build finished, then the noted stop was honoured
+
+
+def test_a_hanging_shutdown_is_ended_by_the_watchdog():
+    took, out, code = _run(0.0, "hang", "running")
+    assert "interrupted" in out and "stopped" not in out
+    assert code == 0 and 0.9 < took < 5.0
