@@ -20,6 +20,7 @@ TOP_LEVEL_READ = frozenset(
         "simulation_start_time_step",
         "simulation_end_time_step",
         "random_seed",  # the autosizing seed
+        "electric_vehicles_def",  # the EVs the chargers serve (citylearn_ev)
     }
 )
 BUILDING_READ = frozenset(

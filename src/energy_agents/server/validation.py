@@ -17,6 +17,7 @@ from typing import Any
 from ..advisors.types import Recommendation, RecommendationError
 from ..sim.levers import LeverError, Levers
 from ..sim.observation import (
+    EV_FIELDS,
     MEMBER_HISTORY_FIELDS,
     PER_MEMBER_FIELDS,
     SERIES_FIELDS,
@@ -335,6 +336,8 @@ def text_param(args: Mapping[str, str], name: str, max_len: int = MAX_AGENT_NAME
 MAX_STORAGES = 64
 """Storages a ``storage_setpoints`` object may name (the model's storages, ``members``
 included; a community of this model has a handful)."""
+MAX_CHARGERS = 100_000
+"""EV chargers an ``ev_setpoints`` object may name (one or two per home of a large community)."""
 MAX_LEVER_KWH = 1e9
 """Largest ``procurement_kwh`` / ``|exchange_target_kwh|`` (a TWh per step: no community)."""
 MAX_BURN_RATE = 1e6
@@ -355,15 +358,14 @@ def check_levers(levers: Mapping[str, Any], field: str) -> None:
         value = levers.get(key)
         if value is not None and not lo <= value <= hi:
             raise ApiError(400, f"{field}.{key}", f"must be between {lo:g} and {hi:g}")
-    setpoints = levers.get("storage_setpoints") or {}
-    if len(setpoints) > MAX_STORAGES:
-        raise ApiError(
-            400, f"{field}.storage_setpoints", f"{len(setpoints)} storages; at most {MAX_STORAGES}"
-        )
-    for name, value in setpoints.items():
-        _text(f"{field}.storage_setpoints", name, MAX_AGENT_NAME, allow_empty=False)
-        if not -1.0 <= value <= 1.0:
-            raise ApiError(400, f"{field}.storage_setpoints.{name}", "must be between -1 and 1")
+    for key, most in (("storage_setpoints", MAX_STORAGES), ("ev_setpoints", MAX_CHARGERS)):
+        setpoints = levers.get(key) or {}
+        if len(setpoints) > most:
+            raise ApiError(400, f"{field}.{key}", f"{len(setpoints)} entries; at most {most}")
+        for name, value in setpoints.items():
+            _text(f"{field}.{key}", name, MAX_AGENT_NAME, allow_empty=False)
+            if not -1.0 <= value <= 1.0:
+                raise ApiError(400, f"{field}.{key}.{name}", "must be between -1 and 1")
 
 
 # ---------------------------------------------------------------------- observations
@@ -469,6 +471,15 @@ def validate_observation(obs: Mapping[str, Any], field: str = "observation") -> 
         for k, v in d.items():
             if not _is_number(v):
                 raise ApiError(400, f"{field}.{name}.{k}", "must be a finite number")
+    chargers = _names(f"{field}.ev_names", obs.get("ev_names", []))
+    if len(chargers) > MAX_CHARGERS:
+        raise ApiError(400, f"{field}.ev_names", f"at most {MAX_CHARGERS} chargers")
+    for name in EV_FIELDS:
+        if name in obs or chargers:
+            if len(_numbers(f"{field}.{name}", obs.get(name))) != len(chargers):
+                raise ApiError(
+                    400, f"{field}.{name}", f"must have one number per charger ({len(chargers)})"
+                )
     for name in ("tariff", "objective"):
         if name in obs and not isinstance(obs[name], dict):
             raise ApiError(400, f"{field}.{name}", "must be an object")

@@ -11,6 +11,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from . import ev as ev_model
 from . import grid, market, storage
 from .ledger import TokenLedger
 from .levers import Levers
@@ -51,6 +52,8 @@ RESULT_COLUMNS = (
     "city_cost_ct",  # CityLearn 2022: max(0, price * district net) with storage
     "city_base_cost_ct",  # the same without any storage and without demand response
     "storage_discharge_kwh",
+    "ev_kwh",  # EV charging at the chargers' terminals (< 0: V2G)
+    "ev_energy_kwh",  # energy in the connected EVs after the step
 )
 
 
@@ -188,6 +191,56 @@ class Community:
         self._block_left = _steps_left(self._block)
         self.period_peak_kw = 0.0
         self.block_peak_net_kwh = -np.inf
+        # EVs: energy per charger (0 without an EV), and what their departures met.
+        ev = s.evs
+        self._ev_names = ev.names
+        self.ev_energy = ev_model.plug_in(ev, 0, np.zeros(ev.n)) if ev.n else np.zeros(0)
+        self._ev_feasible = self._feasible(0)
+        self.ev_departures = 0
+        self.ev_short_departures = 0  # below the requirement although it was reachable
+        self.ev_infeasible_departures = 0  # the requirement was out of reach on arrival
+        self.ev_shortfall_kwh = 0.0
+        if ev.n:
+            base_net = base_net + s.uncontrolled_ev_kwh.sum(axis=1)
+            self.results["city_base_cost_ct"][:] = np.maximum(0.0, s.prices.day_ahead * base_net)
+
+    def _feasible(self, t: int) -> np.ndarray:
+        """Per charger: can the EV's requirement still be met (checked when it arrives)?"""
+        ev = self.scenario.evs
+        if not ev.n:
+            return np.zeros(0, bool)
+        need = ev.required_soc[t] * ev.capacity_kwh[t] - ev_model.REQUIRED_TOL_KWH
+        reach = ev_model.reachable_kwh(ev, t, self.ev_energy, self.scenario.dt_h)
+        ok = reach >= need
+        if t > 0:
+            ok = np.where(ev.arrival[t] > 0, ok, self._ev_feasible)
+        return ok
+
+    def _step_evs(self, t: int, lv: Levers, home_net: np.ndarray) -> np.ndarray:
+        """The EVs' step: flows under the levers, departures counted, arrivals for ``t + 1``.
+        Returns the charging per home [kWh]."""
+        s = self.scenario
+        ev = s.evs
+        setpoints = np.array([lv.ev_setpoints.get(n, np.nan) for n in ev.names])
+        flow = ev_model.flows(
+            ev, t, self.ev_energy, s.dt_h, setpoints, lv.storage_follow, home_net
+        )
+        self.ev_energy = ev_model.apply_flow(ev, t, self.ev_energy, flow)
+        leaving = (ev.departs[t] > 0) & (ev.required_now[t] > 0)
+        if leaving.any():
+            short = np.maximum(ev.required_soc[t] * ev.capacity_kwh[t] - self.ev_energy, 0.0)
+            short = np.where(leaving, short, 0.0)
+            is_short = short > ev_model.REQUIRED_TOL_KWH
+            self.ev_departures += int(leaving.sum())
+            self.ev_short_departures += int((is_short & self._ev_feasible).sum())
+            self.ev_infeasible_departures += int((leaving & ~self._ev_feasible).sum())
+            self.ev_shortfall_kwh += float(short.sum())
+        self.results["ev_kwh"][t] = float(_sum(flow))
+        self.results["ev_energy_kwh"][t] = float(_sum(self.ev_energy))
+        if t + 1 < self._n_steps:
+            self.ev_energy = ev_model.plug_in(ev, t + 1, self.ev_energy)
+            self._ev_feasible = self._feasible(t + 1)
+        return np.bincount(ev.member, weights=flow, minlength=s.n_members)
 
     @property
     def done(self) -> bool:
@@ -241,6 +294,24 @@ class Community:
             "flexible_share": frozen(s.flexible_share),
             "tariff": MappingProxyType(s.tariff.to_dict()),
             "objective": MappingProxyType(s.objective.to_dict()),
+            "ev_names": s.evs.names,
+            "ev_member": frozen(s.evs.member.astype(float)),
+            "ev_charge_kw": frozen(s.evs.charge_kw),
+            "ev_discharge_kw": frozen(s.evs.discharge_kw),
+            "ev_efficiency": frozen(s.evs.efficiency),
+        }
+
+    def _ev_view(self, t: int) -> dict[str, np.ndarray]:
+        """The EV fields of the observation of step ``t`` (empty arrays without chargers)."""
+        ev = self.scenario.evs
+        cap = ev.capacity_kwh[t]
+        return {
+            "ev_connected": ev.connected[t].copy(),
+            "ev_energy_kwh": self.ev_energy.copy(),
+            "ev_capacity_kwh": cap.copy(),
+            "ev_min_kwh": ev.soc_min[t] * cap,
+            "ev_required_kwh": ev.required_soc[t] * cap * ev.required_now[t],
+            "ev_steps_left": ev.steps_left[t].astype(float),
         }
 
     def observe(self) -> Observation:
@@ -296,6 +367,7 @@ class Community:
             if np.isfinite(self.block_peak_net_kwh)
             else None,
             block_steps_left=int(self._block_left[t]),
+            **self._ev_view(t),
             **self._static,  # type: ignore[arg-type]
         )
 
@@ -305,7 +377,7 @@ class Community:
         s, t = self.scenario, self.t
         if t >= self._n_steps:
             raise IndexError("the simulation has already run all its steps")
-        lv = levers.clipped(self.storage_names, s.max_burn_rate_ct_per_kwh)
+        lv = levers.clipped(self.storage_names, s.max_burn_rate_ct_per_kwh, self._ev_names)
         dt = s.dt_h
         p_da = float(s.prices.day_ahead[t])
         p_fi = float(s.prices.feed_in[t])
@@ -321,9 +393,12 @@ class Community:
         served = load - deferred + released
         flex_served = flex - deferred + released
 
-        # 2. Home batteries (schedule, plus self-consumption when following).
-        mb = s.member_batteries
+        # 2. EVs (uncontrolled charging, or the levers' setpoints above the departure floor),
+        #    then home batteries (schedule, plus self-consumption when following).
         own_net = served - pv
+        ev_home = self._step_evs(t, lv, own_net) if self._ev_names else self._zero
+        own_net = own_net + ev_home
+        mb = s.member_batteries
         if self._has_member_batteries:
             battery = home_battery_flow(mb, self.member_energy, dt, lv, own_net)
             self.member_energy = storage.apply_flow(mb, self.member_energy, battery)
@@ -404,7 +479,7 @@ class Community:
         # 6. Checks and records.
         member_err = float(
             np.max(
-                np.abs(served + battery - pv - (bought - sold + res_deficit - res_surplus)),
+                np.abs(served + ev_home + battery - pv - (bought - sold + res_deficit - res_surplus)),
                 initial=0.0,
             )
         )

@@ -37,7 +37,7 @@ def compute_kpis(community: Community, baseline_spent_ct: float | None = None) -
     s, n = community.scenario, community.t
     r = {k: v[:n] for k, v in community.results.items()}
     spent = float(r["tokens_spent_ct"].sum())
-    served = float(r["served_kwh"].sum())
+    served = float(r["served_kwh"].sum() + r["ev_kwh"].sum())  # the homes' and EVs' demand
     pv = float(r["pv_kwh"].sum())
     imp = float(r["import_kwh"].sum())
     exp = float(r["export_kwh"].sum())
@@ -63,10 +63,25 @@ def compute_kpis(community: Community, baseline_spent_ct: float | None = None) -
         "imbalance_kwh": float(r["shortfall_kwh"].sum() + r["excess_kwh"].sum()),
         "storage_cycles": community.discharge_throughput / capacity if capacity > 0 else 0.0,
         **grid_kpis(community, spent),
+        **ev_kpis(community),
         "max_energy_balance_error_kwh": community.max_energy_error,
         "max_token_conservation_error_ct": community.max_token_error,
         "members": s.n_members,
         "steps": n,
+    }
+
+
+def ev_kpis(community: Community) -> dict[str, Any]:
+    """The EVs' departures against their required SOC (empty without chargers)."""
+    if not community.scenario.evs.n:
+        return {}
+    n = community.t
+    return {
+        "ev_charged_kwh": float(community.results["ev_kwh"][:n].sum()),
+        "ev_departures": community.ev_departures,
+        "ev_short_departures": community.ev_short_departures,
+        "ev_infeasible_departures": community.ev_infeasible_departures,
+        "ev_shortfall_kwh": community.ev_shortfall_kwh,
     }
 
 

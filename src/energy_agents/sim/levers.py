@@ -71,6 +71,14 @@ class Levers:
     toward. None: the procurement (so storages cover what was not bought ahead). A plan that
     wants to export part of a surplus, or to take a smooth import, says so here."""
 
+    ev_setpoints: Mapping[str, float] = field(default_factory=dict)
+    """Charging power per EV charger as a fraction in ``[-1, 1]`` (of its charge power; below
+    0, of its discharge power: V2G where the charger allows it). Keys are the scenario's
+    charger names. A charger without a key charges uncontrolled (full power on arrival until
+    the required SOC). With ``storage_follow`` the setpoint is a floor and the EV also absorbs
+    its home's surplus. Whatever is asked, the charger takes at least what keeps the
+    departure SOC reachable (docs/model.md)."""
+
     @property
     def steering_target_kwh(self) -> float:
         return (
@@ -87,6 +95,7 @@ class Levers:
             "home_batteries_pooled": self.home_batteries_pooled,
             "p2p_price_rule": self.p2p_price_rule,
             "exchange_target_kwh": self.exchange_target_kwh,
+            "ev_setpoints": dict(self.ev_setpoints),
         }
 
     @classmethod
@@ -102,13 +111,12 @@ class Levers:
         for key in ("burn_rate_ct_per_kwh", "procurement_kwh"):
             if key in data:
                 kwargs[key] = _number(f"parameters.{key}", data[key])
-        if "storage_setpoints" in data:
-            sp = data["storage_setpoints"]
-            if not isinstance(sp, Mapping):
-                raise LeverError("parameters.storage_setpoints: must be an object")
-            kwargs["storage_setpoints"] = {
-                str(k): _number(f"parameters.storage_setpoints.{k}", v) for k, v in sp.items()
-            }
+        for key in ("storage_setpoints", "ev_setpoints"):
+            if key in data:
+                sp = data[key]
+                if not isinstance(sp, Mapping):
+                    raise LeverError(f"parameters.{key}: must be an object")
+                kwargs[key] = {str(k): _number(f"parameters.{key}.{k}", v) for k, v in sp.items()}
         if data.get("exchange_target_kwh") is not None:
             kwargs["exchange_target_kwh"] = _number(
                 "parameters.exchange_target_kwh", data["exchange_target_kwh"]
@@ -127,11 +135,22 @@ class Levers:
             kwargs["p2p_price_rule"] = rule
         return cls(**kwargs)
 
-    def clipped(self, storage_names: tuple[str, ...], max_burn_rate: float) -> Levers:
-        """The same levers within physical limits; NaN counts as 0, unknown storages are dropped."""
+    def clipped(
+        self,
+        storage_names: tuple[str, ...],
+        max_burn_rate: float,
+        ev_names: tuple[str, ...] = (),
+    ) -> Levers:
+        """The same levers within physical limits; NaN counts as 0, unknown storages and
+        chargers are dropped (a charger without a setpoint stays without one)."""
         setpoints = {
             name: _clip(float(self.storage_setpoints.get(name, 0.0)), -1.0, 1.0)
             for name in storage_names
+        }
+        ev_setpoints = {
+            name: _clip(float(self.ev_setpoints[name]), -1.0, 1.0)
+            for name in ev_names
+            if name in self.ev_setpoints
         }
         rule = self.p2p_price_rule if self.p2p_price_rule in P2P_PRICE_RULES else "midpoint"
         return replace(
@@ -139,6 +158,7 @@ class Levers:
             burn_rate_ct_per_kwh=_clip(float(self.burn_rate_ct_per_kwh), 0.0, max_burn_rate),
             procurement_kwh=_clip(float(self.procurement_kwh), 0.0, math.inf),
             storage_setpoints=setpoints,
+            ev_setpoints=ev_setpoints,
             storage_follow=bool(self.storage_follow),
             p2p_enabled=bool(self.p2p_enabled),
             home_batteries_pooled=bool(self.home_batteries_pooled),

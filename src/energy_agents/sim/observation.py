@@ -38,7 +38,19 @@ SERIES_FIELDS = (  # community-level series: prices ahead, history behind
     "hist_carbon_kg_per_kwh",
 )
 MEMBER_HISTORY_FIELDS = ("member_hist_load_kwh", "member_hist_pv_kwh")  # (h_m, n_members)
-_ARRAY_FIELDS = PER_MEMBER_FIELDS + SERIES_FIELDS + MEMBER_HISTORY_FIELDS
+EV_FIELDS = (  # shape (n_chargers,), in the order of ev_names
+    "ev_member",
+    "ev_connected",
+    "ev_energy_kwh",
+    "ev_capacity_kwh",
+    "ev_min_kwh",
+    "ev_required_kwh",
+    "ev_steps_left",
+    "ev_charge_kw",
+    "ev_discharge_kw",
+    "ev_efficiency",
+)
+_ARRAY_FIELDS = PER_MEMBER_FIELDS + SERIES_FIELDS + MEMBER_HISTORY_FIELDS + EV_FIELDS
 STORAGE_FIELDS = (  # keyed by storage name
     "storage_soc",
     "storage_energy_kwh",
@@ -113,6 +125,26 @@ class Observation:
     """``Tariff.to_dict()``: demand charge, connection limits (``None``: no limit), overrun."""
     objective: Mapping[str, Any] = field(default_factory=dict)
     """``Objective.to_dict()``: what this run minimizes (empty: ``cost``)."""
+    # EV chargers (optional: none by default). One value per charger, in ``ev_names`` order.
+    ev_names: tuple[str, ...] = ()
+    ev_member: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """Index into ``member_names`` of the home each charger is behind."""
+    ev_connected: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """1 while an EV is plugged in for this step, else 0."""
+    ev_energy_kwh: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """Energy in the connected EV now [kWh] (an arriving EV's arrival energy)."""
+    ev_capacity_kwh: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    ev_min_kwh: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """The EV's lowest energy (V2G stops there) [kWh]."""
+    ev_required_kwh: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """Energy the EV must hold when it leaves [kWh] (0: no departure in the data)."""
+    ev_steps_left: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """Steps until the EV leaves, this one included (the driver's departure time)."""
+    ev_charge_kw: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    ev_discharge_kw: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """The charger's V2G power (0: charge only) [kW]."""
+    ev_efficiency: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """On each direction, in (0, 1]."""
 
     @property
     def step_of_day(self) -> int:
@@ -162,7 +194,7 @@ class Observation:
                 kwargs[f.name] = np.asarray(v, dtype=np.float64)
             elif f.name in STORAGE_FIELDS:
                 kwargs[f.name] = {str(k): float(x) for k, x in dict(v).items()}
-            elif f.name in ("member_names", "storage_names"):
+            elif f.name in ("member_names", "storage_names", "ev_names"):
                 kwargs[f.name] = tuple(str(x) for x in v)
             elif f.name == "last_levers":
                 kwargs[f.name] = None if v is None else Levers.from_dict(v)

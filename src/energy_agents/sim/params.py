@@ -11,27 +11,21 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 
+from .checks import ScenarioError, as_array
+from . import ev as ev_model
+from .ev import EVChargers
 from .objective import Objective
+
+__all__ = ["MEMBER_BATTERIES", "EVChargers", "Prices", "Scenario", "ScenarioError", "StorageBank", "Tariff"]
 
 MEMBER_BATTERIES = "members"
 """Lever key of the member-owned batteries (driven as one group, each at its own power)."""
 
 
-class ScenarioError(ValueError):
-    """A scenario that cannot be simulated; the message names the file, column or field."""
-
-
-def _as_array(name: str, value: object, shape: tuple[int, ...]) -> np.ndarray:
-    arr = np.ascontiguousarray(np.asarray(value, dtype=np.float64))
-    if arr.shape != shape:
-        raise ScenarioError(f"{name}: expected shape {shape}, got {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        bad = int(np.flatnonzero(~np.isfinite(arr.ravel()))[0])
-        raise ScenarioError(f"{name}: value at flat index {bad} is NaN or infinite")
-    return arr
 
 
 @dataclass(frozen=True)
@@ -64,7 +58,7 @@ class StorageBank:
             "soc_max",
             "soc_init",
         ):
-            object.__setattr__(self, fname, _as_array(f"storage.{fname}", getattr(self, fname), n))
+            object.__setattr__(self, fname, as_array(f"storage.{fname}", getattr(self, fname), n))
         if np.any(self.capacity_kwh < 0):
             raise ScenarioError("storage.capacity_kwh: must be >= 0")
         if np.any(self.power_kw < 0):
@@ -132,7 +126,7 @@ class Prices:
     def check(self, n_steps: int) -> None:
         for fname in ("day_ahead", "imbalance_buy", "imbalance_sell", "feed_in"):
             object.__setattr__(
-                self, fname, _as_array(f"prices.{fname}", getattr(self, fname), (n_steps,))
+                self, fname, as_array(f"prices.{fname}", getattr(self, fname), (n_steps,))
             )
         eps = 1e-12
         checks = (
@@ -265,6 +259,7 @@ class Scenario:
     carbon_kg_per_kwh: np.ndarray | None = None
     tariff: Tariff = field(default_factory=Tariff)
     objective: Objective = field(default_factory=Objective)
+    ev_chargers: EVChargers | None = None
 
     def __post_init__(self) -> None:
         if not self.dt_h > 0 or (self.dt_h * 4) % 1 != 0:
@@ -282,13 +277,13 @@ class Scenario:
         shape = (load.shape[0], n_members)
         if shape[0] < 1:
             raise ScenarioError("load_kwh: needs at least one step")
-        object.__setattr__(self, "load_kwh", _as_array("load_kwh", load, shape))
-        object.__setattr__(self, "pv_kwh", _as_array("pv_kwh", self.pv_kwh, shape))
+        object.__setattr__(self, "load_kwh", as_array("load_kwh", load, shape))
+        object.__setattr__(self, "pv_kwh", as_array("pv_kwh", self.pv_kwh, shape))
         if np.any(self.load_kwh < 0):
             raise ScenarioError("load_kwh: must be >= 0")
         if np.any(self.pv_kwh < 0):
             raise ScenarioError("pv_kwh: must be >= 0")
-        flex = _as_array("flexible_share", self.flexible_share, (n_members,))
+        flex = as_array("flexible_share", self.flexible_share, (n_members,))
         if np.any((flex < 0) | (flex > 1)):
             raise ScenarioError("flexible_share: must be within [0, 1]")
         object.__setattr__(self, "flexible_share", flex)
@@ -309,11 +304,11 @@ class Scenario:
             if not (np.isfinite(value) and value >= 0):
                 raise ScenarioError(f"{key}: must be a finite number >= 0")
         weather = {
-            k: _as_array(f"weather.{k}", v, (shape[0],)) for k, v in dict(self.weather).items()
+            k: as_array(f"weather.{k}", v, (shape[0],)) for k, v in dict(self.weather).items()
         }
         object.__setattr__(self, "weather", weather)
         carbon = np.zeros(shape[0]) if self.carbon_kg_per_kwh is None else self.carbon_kg_per_kwh
-        carbon = _as_array("carbon_kg_per_kwh", carbon, (shape[0],))
+        carbon = as_array("carbon_kg_per_kwh", carbon, (shape[0],))
         if np.any(carbon < 0):
             raise ScenarioError("carbon_kg_per_kwh: must be >= 0")
         object.__setattr__(self, "carbon_kg_per_kwh", carbon)
@@ -321,6 +316,14 @@ class Scenario:
             raise ScenarioError("tariff: must be a Tariff")
         if not isinstance(self.objective, Objective):
             raise ScenarioError("objective: must be an Objective")
+        ev = EVChargers.empty(shape[0]) if self.ev_chargers is None else self.ev_chargers
+        if not isinstance(ev, EVChargers):
+            raise ScenarioError("ev_chargers: must be EVChargers")
+        if ev.n_steps != shape[0]:
+            raise ScenarioError(f"ev_chargers: {ev.n_steps} steps, the scenario has {shape[0]}")
+        if ev.n and ev.member.max() >= n_members:
+            raise ScenarioError(f"ev_chargers.member: index beyond the {n_members} members")
+        object.__setattr__(self, "ev_chargers", ev)
 
     @property
     def n_steps(self) -> int:
@@ -333,6 +336,17 @@ class Scenario:
     @property
     def steps_per_day(self) -> int:
         return int(round(24 / self.dt_h))
+
+    @property
+    def evs(self) -> EVChargers:
+        """The EV chargers (none: an empty set)."""
+        assert self.ev_chargers is not None  # set in __post_init__
+        return self.ev_chargers
+
+    @cached_property
+    def uncontrolled_ev_kwh(self) -> np.ndarray:
+        """(n_steps, n_members) the EVs' charging without control (the no-control run's)."""
+        return ev_model.uncontrolled_kwh(self.evs, self.n_members, self.dt_h)
 
     @property
     def carbon(self) -> np.ndarray:
@@ -367,4 +381,5 @@ class Scenario:
             ),
             weather={k: v[:n] for k, v in self.weather.items()},
             carbon_kg_per_kwh=self.carbon[:n],
+            ev_chargers=self.evs.head(n),
         )
