@@ -26,6 +26,10 @@ charge, and no energy kept for dearer hours is spent on a forecast error), excep
 pays for the shape of its exchange (a demand charge, an import limit, an objective with peaks,
 ramping or the load factor: :func:`~energy_agents.optimize.planning.shapes_the_exchange`):
 there the floor is ``-1`` so that a forecast error is covered both ways.
+
+EVs plugged in now are planned in the same LP, each as itself up to its departure (its required
+energy then, :mod:`~energy_agents.optimize.ev_lp`); the plan's first step becomes the charger's
+``ev_setpoints`` (a floor: with ``storage_follow`` the EV also soaks up its home's surplus).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from ..optimize.ev_lp import ev_setpoints, is_ev_key, observed_ev_storages
 from ..optimize.lp import LPStorage, Track
 from ..optimize.planning import (
     HorizonPlan,
@@ -107,7 +112,7 @@ def solve_plan(
 ) -> tuple[list[LPStorage], HorizonPlan]:
     """The look-ahead LP on the run's objective: (the pooled storages, the plan)."""
     horizon = load.size
-    storages = storages_of(obs, load)
+    storages = storages_of(obs, load) + observed_ev_storages(obs, horizon)
     buy = np.asarray(obs.price_day_ahead[:horizon], dtype=float)
     prices = (
         buy,
@@ -123,7 +128,10 @@ def solve_plan(
     terms = horizon_terms(obs, weights, horizon)
     # Energy left at the horizon is worth what refilling it would cost in the same terms.
     refill = weights.tokens * float(buy.min()) + float(weights.import_carbon.min())
-    value = np.array([refill / st.tracks[0].eta_charge for st in storages])
+    # An EV's energy leaves with it: worth nothing to the community beyond its requirement.
+    value = np.array(
+        [0.0 if is_ev_key(st.key) else refill / st.tracks[0].eta_charge for st in storages]
+    )
     plan = plan_horizon(load - pv, prices, storages, terms, value)
     return storages, plan
 
@@ -131,7 +139,7 @@ def solve_plan(
 def advise(obs: Observation, forecast: Mapping[str, Any] | None = None) -> Recommendation:
     names = tuple(obs.storage_names)
     both_ways = shapes_the_exchange(obs)
-    if not names:
+    if not names and not np.any(np.asarray(obs.ev_connected) > 0):
         return Recommendation(
             NAME, obs.step, "No storage to optimize. No action needed.", {}, 0.5, 0.0, {}
         )
@@ -141,8 +149,12 @@ def advise(obs: Observation, forecast: Mapping[str, Any] | None = None) -> Recom
     setpoints: dict[str, float] = {}
     schedule: dict[str, float] = {}
     parts = []
+    ev_flows = {}
     for k, st in enumerate(storages):
         c, d = float(plan.charge_kwh[k, 0]), float(plan.discharge_kwh[k, 0])
+        if is_ev_key(st.key):
+            ev_flows[st.key] = c - d
+            continue
         step_power = st.max_flow_kwh
         members = (
             [st.key] if st.key == MEMBER_BATTERIES else [n for n in names if n != MEMBER_BATTERIES]
@@ -188,6 +200,13 @@ def advise(obs: Observation, forecast: Mapping[str, Any] | None = None) -> Recom
             "exchange_target_kwh": procurement - max(0.0, float(plan.export_kwh[0]))
             if both_ways
             else None,
+            "ev_setpoints": ev_setpoints(
+                ev_flows,
+                tuple(obs.ev_names),
+                np.asarray(obs.ev_charge_kw),
+                np.asarray(obs.ev_discharge_kw),
+                obs.dt_h,
+            ),
         },
         confidence=0.8 if forecast is not None else 0.6,
         expected_saving_ct=energy_saving_ct(obs, plan, load - pv),

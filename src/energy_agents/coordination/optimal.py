@@ -10,7 +10,8 @@ The strategy solves two LPs once, at construction (see :mod:`energy_agents.optim
   load only through burning CT, with an all-or-nothing release of the backlog, which a fixed
   plan cannot steer, so the executed plan shifts no load. All home batteries share the single
   ``members`` setpoint (fraction of each battery's own rated power), so the plan keeps every
-  home battery within its own bounds at a common fraction.
+  home battery within its own bounds at a common fraction. Each EV charger follows its own
+planned flow (``ev_setpoints``; the LP models every session exactly, :mod:`..optimize.ev_lp`).
 
 When the relaxation is tight (no flexible load, home batteries homogeneous up to scale) both
 LPs are the same and one is solved; the executed run then costs the bound up to solver
@@ -23,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..advisors.types import Recommendation
+from ..optimize.ev_lp import ev_setpoints, is_ev_key
 from ..optimize.lp import executable_plan, lp_lower_bound, plan_setpoints, relaxation_is_tight
 from ..sim.levers import Levers
 from ..sim.observation import Observation
@@ -49,6 +51,22 @@ class OptimalStrategy:
         self.tight = relaxation_is_tight(scenario)
         self.plan = executable_plan(scenario)
         self.setpoints = plan_setpoints(self.plan, scenario.dt_h)
+        ev = scenario.evs
+        flows = {k: v for k, v in self.plan.storage_flow_kwh.items() if is_ev_key(k)}
+        self.ev_setpoints = (
+            [
+                ev_setpoints(
+                    {k: float(v[t]) for k, v in flows.items()},
+                    ev.names,
+                    ev.charge_kw,
+                    ev.discharge_kw,
+                    scenario.dt_h,
+                )
+                for t in range(scenario.n_steps)
+            ]
+            if ev.n
+            else None
+        )
 
     def levers(self, t: int) -> Levers:
         return Levers(
@@ -57,6 +75,7 @@ class OptimalStrategy:
             storage_setpoints={k: float(v[t]) for k, v in self.setpoints.items()},
             storage_follow=False,
             p2p_enabled=True,
+            ev_setpoints=self.ev_setpoints[t] if self.ev_setpoints else {},
         )
 
     def decide(

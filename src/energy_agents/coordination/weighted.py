@@ -27,12 +27,13 @@ Levers:
   released backlog raises it) is added to the procurement, and its burn rate is taken as is
   (it is the only advisor on that lever).
 - **P2P**: the P2P trader's on/off and price rule.
+- **EV chargers** (``ev_setpoints``): the storage optimizer's, the only advisor that plans them.
 
 Fallbacks (an advisor is *missing* when its recommendation is absent or was made for another
 step, i.e. late): no storage advice -> every storage follows with floor -1 (plain
 self-consumption, the safe default); no procurement advice -> yesterday's import at this hour
 (the ``none`` rule) plus the expected shift; no token economist -> burn 0 (burning can only
-cost CT without a plan); no P2P trader -> P2P on with ``midpoint`` (the market never raises the
+cost CT without a plan); no storage optimizer -> EVs charge uncontrolled; no P2P trader -> P2P on with ``midpoint`` (the market never raises the
 community's cost, and community storages need it to follow); no forecaster -> the other
 advisors run its method themselves.
 """
@@ -230,7 +231,15 @@ def combine(
     if "demand_forecaster" in recs and "demand_forecaster" not in overridden:
         followed.add("demand_forecaster")
 
+    # --- EV chargers: only the storage optimizer plans them; without it they charge
+    # uncontrolled (no setpoint), which always meets the departures
+    so = recs.get("storage_optimizer")
+    ev_sp = (
+        {str(k): float(v) for k, v in dict(so.levers.get("ev_setpoints", {})).items()} if so else {}
+    )
+
     out.levers = Levers(
+        ev_setpoints=ev_sp,
         burn_rate_ct_per_kwh=burn,
         procurement_kwh=max(0.0, q),
         storage_setpoints=setpoints,

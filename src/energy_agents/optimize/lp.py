@@ -45,37 +45,17 @@ import numpy as np
 
 from ..sim import grid
 from ..sim.params import MEMBER_BATTERIES, Scenario, StorageBank, Tariff
+from .ev_lp import is_ev_key, scenario_ev_storages
 from .solver import quiet_highs
+from .storages import LPStorage, Track
+
+__all__ = ["LPStorage", "Track"]  # re-exported: where the LPs' users found them first
 
 INF = highspy.kHighsInf
 
 
 class LPError(RuntimeError):
     """HiGHS did not return an optimal solution (the message says its status)."""
-
-
-@dataclass(frozen=True)
-class Track:
-    """One energy balance of an LP storage: ``z_t = z_{t-1} + scale*(eta_c*c_t - d_t/eta_d)``,
-    ``z_{-1} = init``, ``lo <= z_t <= hi`` (kWh for a real storage, hours for a shared track)."""
-
-    eta_charge: float
-    eta_discharge: float
-    scale: float
-    lo: float
-    hi: float
-    init: float
-
-
-@dataclass(frozen=True)
-class LPStorage:
-    """One storage of the LP with charge/discharge ``c, d in [0, max_flow_kwh]`` [kWh/step]."""
-
-    key: str  # lever key: a community storage's name or ``members``
-    max_flow_kwh: float
-    tracks: tuple[Track, ...]
-    power_kw: float  # rated power the lever's setpoint fraction refers to
-    discharge_cap_kwh: np.ndarray | None = None  # a tighter per-step bound on discharge
 
 
 @dataclass(frozen=True)
@@ -166,11 +146,18 @@ def member_storages(
 
 
 def scenario_storages(scenario: Scenario, relaxed: bool) -> list[LPStorage]:
+    """Every storage of the scenario in the LP, the EV chargers included (:mod:`.ev_lp`)."""
     s = scenario
     return [
         *community_storages(s.community_storages, s.dt_h),
         *member_storages(s.member_batteries, s.dt_h, relaxed),
+        *scenario_ev_storages(s.evs, s.dt_h),
     ]
+
+
+def _head(v: float | np.ndarray, n: int) -> float | np.ndarray:
+    """A per-step bound's first ``n`` steps (a scalar as it is)."""
+    return v[:n] if isinstance(v, np.ndarray) else v
 
 
 def _clip(x: float, lo: float, hi: float) -> float:
@@ -417,7 +404,10 @@ def build(
             m.coef(row, X, -sign, lag=1)
     charge, discharge, track_cols, track_rows = [], [], [], []
     for j, st in enumerate(storages):
-        c = m.cols(0.0, st.max_flow_kwh)
+        c_hi: object = st.max_flow_kwh
+        if st.charge_cap_kwh is not None:
+            c_hi = np.minimum(st.max_flow_kwh, st.charge_cap_kwh[:T])
+        c = m.cols(0.0, c_hi)
         d_hi: object = st.max_flow_kwh
         if st.discharge_cap_kwh is not None:
             d_hi = np.minimum(st.max_flow_kwh, st.discharge_cap_kwh[:T])
@@ -429,12 +419,19 @@ def build(
             cost = np.zeros(T)
             if terminal_value_ct_per_kwh is not None and k == 0:
                 cost[-1] = -float(terminal_value_ct_per_kwh[j]) / tr.scale
-            z = m.cols(tr.lo, tr.hi, cost)
+            z = m.cols(_head(tr.lo, T), _head(tr.hi, T), cost)
             rhs = np.zeros(T)
             rhs[0] = tr.init
+            reset = None if tr.reset is None else np.asarray(tr.reset[:T], bool)
+            if reset is not None:  # z_{t-1} replaced by a constant where reset
+                rhs[reset] = np.asarray(tr.reset_value, float)[:T][reset]
             row = m.rows(rhs, rhs)  # z_t - z_{t-1} - scale*eta_c*c_t + scale/eta_d*d_t = init@0
             m.coef(row, z, 1.0)
-            m.coef(row, z, -1.0, lag=1)
+            if reset is None:
+                m.coef(row, z, -1.0, lag=1)
+            else:
+                t = np.flatnonzero(~reset[1:]) + 1
+                m.add(row + t, z + t - 1, -1.0)
             m.coef(row, c, -tr.scale * tr.eta_charge)
             m.coef(row, d, tr.scale / tr.eta_discharge)
             cols.append(z)
@@ -697,6 +694,8 @@ def plan_setpoints(plan: LPResult, dt_h: float) -> dict[str, np.ndarray]:
     """Setpoint fractions per lever key and step: planned net flow / (rated power * dt)."""
     out = {}
     for key, flow in plan.storage_flow_kwh.items():
+        if is_ev_key(key):
+            continue  # the chargers' setpoints: ev_lp.ev_setpoints
         p = plan.storage_power_kw.get(key, 0.0) * dt_h
         out[key] = np.clip(flow / p, -1.0, 1.0) if p > 0 else np.zeros_like(flow)
     return out

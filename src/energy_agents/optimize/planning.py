@@ -23,7 +23,7 @@ from ..sim import grid
 from ..sim.objective import Objective
 from ..sim.observation import Observation
 from ..sim.params import Tariff
-from .lp import GridTerms, LPStorage, build, grid_terms, solve
+from .lp import GridTerms, LPError, LPStorage, build, grid_terms, solve
 from .solver import quiet_highs
 
 
@@ -177,7 +177,17 @@ def plan_horizon(
     h = _small_solver()
     h.clearModel()  # a fresh start: no basis from an earlier solve, so no history dependence
     h.passModel(lp)
-    solve(h)
+    try:
+        solve(h)
+    except LPError:
+        # Primal simplex without presolve, fast here, stalls on a rare degenerate look-ahead
+        # (status "Unknown", measured once in a year with EVs): dual simplex solves it.
+        h.setOptionValue("simplex_strategy", 1)
+        h.clearSolver()
+        try:
+            solve(h)
+        finally:
+            h.setOptionValue("simplex_strategy", 4)
     x = np.asarray(h.getSolution().col_value)
     T = lay.T
     charge = np.array([x[c : c + T] for c in lay.charge]).reshape(len(storages), T)

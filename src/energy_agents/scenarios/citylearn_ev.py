@@ -172,7 +172,9 @@ def load_chargers(
             fa = f"{field}.attributes"
             top = _attr(schema_path, fa, attrs, "nominal_power", DEFAULT_POWER_KW)
             charge.append(_attr(schema_path, fa, attrs, "max_charging_power", top))
-            discharge.append(_attr(schema_path, fa, attrs, "max_discharging_power", DEFAULT_POWER_KW))
+            discharge.append(
+                _attr(schema_path, fa, attrs, "max_discharging_power", DEFAULT_POWER_KW)
+            )
             e = _attr(schema_path, fa, attrs, "efficiency", 1.0)
             if not 0 < e <= 1:
                 raise ScenarioError(f"{schema_path}: field {fa}.efficiency: must be in (0, 1]")

@@ -222,9 +222,7 @@ class Community:
         s = self.scenario
         ev = s.evs
         setpoints = np.array([lv.ev_setpoints.get(n, np.nan) for n in ev.names])
-        flow = ev_model.flows(
-            ev, t, self.ev_energy, s.dt_h, setpoints, lv.storage_follow, home_net
-        )
+        flow = ev_model.flows(ev, t, self.ev_energy, s.dt_h, setpoints, lv.storage_follow, home_net)
         self.ev_energy = ev_model.apply_flow(ev, t, self.ev_energy, flow)
         leaving = (ev.departs[t] > 0) & (ev.required_now[t] > 0)
         if leaving.any():
@@ -479,7 +477,9 @@ class Community:
         # 6. Checks and records.
         member_err = float(
             np.max(
-                np.abs(served + ev_home + battery - pv - (bought - sold + res_deficit - res_surplus)),
+                np.abs(
+                    served + ev_home + battery - pv - (bought - sold + res_deficit - res_surplus)
+                ),
                 initial=0.0,
             )
         )

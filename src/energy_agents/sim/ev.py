@@ -25,7 +25,15 @@ import numpy as np
 
 from .checks import ScenarioError, as_array
 
-PER_STEP = ("connected", "arrival", "departs", "capacity_kwh", "arrival_soc", "required_soc", "soc_min")
+PER_STEP = (
+    "connected",
+    "arrival",
+    "departs",
+    "capacity_kwh",
+    "arrival_soc",
+    "required_soc",
+    "soc_min",
+)
 PER_CHARGER = ("charge_kw", "discharge_kw", "efficiency")
 REQUIRED_TOL_KWH = 1e-6
 """A departure counts as short when the EV lacks more than this [kWh] of its required energy."""
@@ -53,7 +61,9 @@ class EVChargers:
         if len(set(self.names)) != n:
             raise ScenarioError("ev_chargers.names: must be unique")
         member = np.asarray(self.member)
-        if member.shape != (n,) or (n and (member.min() < 0 or not np.all(member == member.astype(int)))):
+        if member.shape != (n,) or (
+            n and (member.min() < 0 or not np.all(member == member.astype(int)))
+        ):
             raise ScenarioError("ev_chargers.member: one home index >= 0 per charger")
         object.__setattr__(self, "member", member.astype(np.int64))
         for key in PER_CHARGER:

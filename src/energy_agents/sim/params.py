@@ -20,12 +20,18 @@ from . import ev as ev_model
 from .ev import EVChargers
 from .objective import Objective
 
-__all__ = ["MEMBER_BATTERIES", "EVChargers", "Prices", "Scenario", "ScenarioError", "StorageBank", "Tariff"]
+__all__ = [
+    "MEMBER_BATTERIES",
+    "EVChargers",
+    "Prices",
+    "Scenario",
+    "ScenarioError",
+    "StorageBank",
+    "Tariff",
+]
 
 MEMBER_BATTERIES = "members"
 """Lever key of the member-owned batteries (driven as one group, each at its own power)."""
-
-
 
 
 @dataclass(frozen=True)
