@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..advisors.types import FORECASTER, Recommendation
+from ..optimize.ev_lp import ev_setpoints, is_ev_key
 from ..optimize.planning import shapes_the_exchange
 from ..optimize.rolling import RollingPlan, RollingPlanner, extend_daily, seasonal_forecast
 from ..sim.levers import Levers
@@ -88,6 +89,8 @@ class MPCStrategy:
         both_ways = shapes_the_exchange(obs)
         setpoints: dict[str, float] = {}
         for key, flow in plan.flows_kwh.items():
+            if is_ev_key(key):
+                continue  # below: ev_setpoints
             p = float(plan.power_kw.get(key, 0.0)) * dt
             if p <= 0:
                 setpoints[key] = 0.0
@@ -109,7 +112,15 @@ class MPCStrategy:
             tau = float(forecast_data.get("newsvendor_tau", 0.5))
             if errors.size >= 6:
                 q += float(np.quantile(errors, tau))
+        chargers = ev_setpoints(
+            plan.flows_kwh,
+            tuple(obs.ev_names),
+            np.asarray(obs.ev_charge_kw),
+            np.asarray(obs.ev_discharge_kw),
+            dt,
+        )
         return Levers(
+            ev_setpoints=chargers,
             burn_rate_ct_per_kwh=0.0,
             procurement_kwh=max(q, 0.0),
             storage_setpoints=setpoints,

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..sim.observation import Observation
 from ..sim.params import MEMBER_BATTERIES, Scenario, StorageBank
+from .ev_lp import is_ev_key, observed_ev_storages
 from .lp import LPStorage, community_storages, member_storages
 from .planning import horizon_terms, plan_horizon, planning_weights
 
@@ -81,8 +82,8 @@ def banks_from_obs(obs: Observation) -> tuple[StorageBank, StorageBank]:
 
 @dataclass(frozen=True)
 class RollingPlan:
-    """The first step of a plan over the horizon [kWh]; storage dicts keyed by lever key,
-    flows ``> 0`` charging."""
+    """The first step of a plan over the horizon [kWh]; storage dicts keyed by lever key
+    (EV chargers by ``ev:<name>``), flows ``> 0`` charging."""
 
     import_kwh: float
     export_kwh: float
@@ -146,14 +147,19 @@ class RollingPlanner:
                 obs.price_feed_in,
             )
         )
-        storages = self._storages(obs, *self._banks(obs))
+        storages = self._storages(obs, *self._banks(obs)) + observed_ev_storages(obs, h)
         carbon = extend_daily(carbon_kwh, spd, h)
         weights = planning_weights(obs, load, pv, carbon)
         terms = horizon_terms(obs, weights, h)
         value = None
         if self.terminal_value:
             refill = weights.tokens * float(np.min(prices[0])) + float(weights.import_carbon.min())
-            value = np.array([st.tracks[0].eta_discharge * refill for st in storages])
+            value = np.array(  # an EV's energy leaves with it
+                [
+                    0.0 if is_ev_key(st.key) else st.tracks[0].eta_discharge * refill
+                    for st in storages
+                ]
+            )
         plan = plan_horizon(load - pv, prices, storages, terms, value)  # type: ignore[arg-type]
         flows: dict[str, float] = {}
         power: dict[str, float] = {}
@@ -168,5 +174,7 @@ class RollingPlanner:
             power_kw=power,
             net_kwh=float(load[0] - pv[0]),
             horizon=h,
-            has_community_storage=any(st.key != MEMBER_BATTERIES for st in storages),
+            has_community_storage=any(
+                st.key != MEMBER_BATTERIES and not is_ev_key(st.key) for st in storages
+            ),
         )

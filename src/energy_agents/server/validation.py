@@ -475,11 +475,12 @@ def validate_observation(obs: Mapping[str, Any], field: str = "observation") -> 
     if len(chargers) > MAX_CHARGERS:
         raise ApiError(400, f"{field}.ev_names", f"at most {MAX_CHARGERS} chargers")
     for name in EV_FIELDS:
-        if name in obs or chargers:
-            if len(_numbers(f"{field}.{name}", obs.get(name))) != len(chargers):
-                raise ApiError(
-                    400, f"{field}.{name}", f"must have one number per charger ({len(chargers)})"
-                )
+        if (name in obs or chargers) and len(_numbers(f"{field}.{name}", obs.get(name))) != len(
+            chargers
+        ):
+            raise ApiError(
+                400, f"{field}.{name}", f"must have one number per charger ({len(chargers)})"
+            )
     for name in ("tariff", "objective"):
         if name in obs and not isinstance(obs[name], dict):
             raise ApiError(400, f"{field}.{name}", "must be an object")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 
@@ -299,7 +300,7 @@ class Community:
             "ev_efficiency": frozen(s.evs.efficiency),
         }
 
-    def _ev_view(self, t: int) -> dict[str, np.ndarray]:
+    def _ev_view(self, t: int) -> dict[str, Any]:
         """The EV fields of the observation of step ``t`` (empty arrays without chargers)."""
         ev = self.scenario.evs
         cap = ev.capacity_kwh[t]

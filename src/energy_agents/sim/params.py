@@ -15,8 +15,8 @@ from functools import cached_property
 
 import numpy as np
 
-from .checks import ScenarioError, as_array
 from . import ev as ev_model
+from .checks import ScenarioError, as_array
 from .ev import EVChargers
 from .objective import Objective
 
