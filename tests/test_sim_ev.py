@@ -109,12 +109,12 @@ def test_a_session_cut_by_the_episode_has_no_requirement():
 
 
 def test_follow_soaks_up_the_homes_surplus():
-    s = with_ev(one_session(required=0.2))  # nothing required: only the surplus is taken
+    s = with_ev(one_session())  # 6 kWh needed: soaked from the surplus, then no more
     pv = s.pv_kwh.copy()
     pv[:, 0] = s.load_kwh[:, 0] + 2.0  # home 0 has 2 kWh of surplus every step
     s = replace(s, pv_kwh=pv)
     c = run(s, lambda t: Levers(ev_setpoints={"c1": 0.0}, storage_follow=True))
-    np.testing.assert_allclose(c.results["ev_kwh"], [0, 2, 2, 2, 2, 0], atol=1e-9)
+    np.testing.assert_allclose(c.results["ev_kwh"], [0, 2, 2, 2, 0, 0], atol=1e-9)
 
 
 @pytest.fixture(scope="module")

@@ -194,17 +194,22 @@ def flows(
 
     ``setpoints`` per charger in ``[-1, 1]`` (a fraction of the charge power, below 0 of the
     discharge power), NaN for "no lever": uncontrolled charging (:func:`to_required`). With
-    ``follow`` the setpoint is a floor and the EV also absorbs its home's surplus
-    (``home_net_kwh`` < 0, shared among the home's connected EVs) and covers its deficit down to
-    that floor, as a home battery does. The departure floor and the limits always hold."""
+    ``follow`` a charging setpoint is a floor above which the EV also absorbs its home's
+    surplus (``home_net_kwh`` < 0, shared among the home's connected EVs), up to the energy it
+    still needs for its departure. The departure floor and the limits always hold."""
     max_c, max_d, floor = limits(ev, t, energy_kwh, dt_h)
     p_c = ev.charge_kw * dt_h
     sched = np.where(setpoints >= 0, setpoints * p_c, setpoints * ev.discharge_kw * dt_h)
     if follow and ev.n:
+        # Soak up the home's surplus toward what the EV still needs for its departure (beyond
+        # it the energy would leave with the car, and the home battery needs it more); a
+        # planned V2G discharge stays as planned (it reaches the neighbours through the market).
         conn = ev.connected[t] > 0
         share = np.bincount(ev.member[conn], minlength=home_net_kwh.size)[ev.member]
         own = home_net_kwh[ev.member] / np.maximum(share, 1)
-        sched = np.where(conn, np.minimum(np.maximum(-own, sched), p_c), sched)
+        needed = to_required(ev, t, energy_kwh, max_c)
+        soak = np.minimum(np.maximum(-own, 0.0), needed)
+        sched = np.where(conn & (sched >= 0), np.maximum(sched, soak), sched)
     flow = np.where(np.isnan(setpoints), to_required(ev, t, energy_kwh, max_c), sched)
     return np.minimum(np.maximum(np.maximum(flow, floor), -max_d), max_c)
 
