@@ -237,3 +237,34 @@ def test_a_killed_server_loses_nothing_acknowledged(tmp_path, pg_url, one_server
     finally:
         a.kill()
         b.stop()
+
+
+def test_a_client_fails_over_from_a_server_answering_5xx(tmp_path):
+    """Server X lost its database (its schema dropped under it: every query fails, it answers
+    503); a client listing X first goes on to Y and stays there; with X alone it gets X's 503
+    after its retries."""
+    import psycopg
+
+    from energy_agents.client import ServerUnavailable
+
+    with postgres_schema() as broken_url, postgres_schema() as good_url:
+        (x,) = start_servers(tmp_path, broken_url, 1)
+        (y,) = start_servers(tmp_path, good_url, 1)
+        try:
+            schema = broken_url.rsplit("search_path%3D", 1)[1]
+            with psycopg.connect(broken_url.split("?")[0], autocommit=True) as conn:
+                conn.execute(f"DROP SCHEMA {schema} CASCADE")
+            assert requests.get(x.url + "/kpis", timeout=5).status_code == 503
+            client = ServerClient([x.url, y.url], identity=key("runner"), retry_s=0)
+            assert client.publish_state(observation_dict(0)).step == 0
+            assert client.base_url == y.url
+            assert client.latest_state().step == 0
+            client.close()
+            lonely = ServerClient(x.url, identity=key("runner"), retry_s=0.3)
+            with pytest.raises(ServerUnavailable) as err:
+                lonely.publish_state(observation_dict(0))
+            assert err.value.status == 503
+            lonely.close()
+        finally:
+            x.stop()
+            y.stop()
