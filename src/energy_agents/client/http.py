@@ -25,6 +25,7 @@ The older, untyped methods (``get_state``, ``get_messages``, ``get_aggregate``,
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import secrets
 import time
@@ -67,6 +68,8 @@ __all__ = [
     "UnexpectedAnswer",
     "server_urls",
 ]
+
+log = logging.getLogger("energy_agents.client")
 
 READ_TOKEN_ENV = "ENERGY_AGENTS_READ_TOKEN"
 """Bearer token sent with reads when the server requires one (read endpoints exposed)."""
@@ -183,8 +186,11 @@ class ServerClient:
                 errors.append(f"{base}: {exc.__class__.__name__}")
                 continue
             if resp.status_code >= 500:  # a server in trouble: try the next
+                errors.append(f"{base}: HTTP {resp.status_code}")
                 failed = failed or (index, resp)
                 continue
+            if index != self._current:
+                log.warning("%s %s: failed over to %s (%s)", method, path, base, "; ".join(errors))
             self._current = index
             return resp
         if failed is not None:
