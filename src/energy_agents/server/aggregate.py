@@ -40,7 +40,7 @@ from .validation import ApiError, seed_timestamp
 
 log = logging.getLogger("energy_agents.server.aggregate")
 
-DECIDE_ATTEMPTS = 3  # a step republished this often while being decided answers 409
+DECIDE_ATTEMPTS = 3  # a step published again this often while being decided: 503, ask again
 
 
 class ObservationCache:
@@ -168,7 +168,7 @@ def decide_step(
         saved = store.save_decision_once(strategy_name, step, out, new_state or {}, seq)
         if saved is not None:
             return saved
-    raise ApiError(409, "step", f"step {step} is being published again; ask again")
+    raise ApiError(503, "step", f"step {step} is being published again; ask again")
 
 
 def read_aggregate(
