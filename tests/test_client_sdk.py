@@ -226,6 +226,14 @@ def test_a_client_needs_a_url():
     pair = ServerClient("http://127.0.0.1:9000/, http://127.0.0.1:9001")  # a --server flag
     assert pair.urls == ["http://127.0.0.1:9000", "http://127.0.0.1:9001"]
 
+    import argparse
+
+    from energy_agents.commands.agents import server_list
+
+    assert server_list("http://a:9000/, http://b:9000") == "http://a:9000,http://b:9000"
+    with pytest.raises(argparse.ArgumentTypeError, match="'b:9000' is not an http"):
+        server_list("http://a:9000,b:9000")
+
 
 def _doc_observation() -> dict:
     text = (Path(__file__).resolve().parents[1] / "docs" / "client.md").read_text()

@@ -215,6 +215,30 @@ def test_decide_once_and_beyond_the_published_step(app):
     assert c.get("/decisions").get_json() == []
 
 
+def test_a_step_published_again_while_being_decided_is_decided_anew(app, monkeypatch):
+    """The race of two servers: this one computes step 0's decision while a restarted runner
+    publishes step 0 again (another observation) through another server. The decision stored
+    and answered is the new observation's."""
+    c = app.test_client()
+    _publish(c, 0)
+    store = app.extensions["energy_agents"].store
+    again = dict(observation_dict(0), timestamp="2031-05-05 05:00:00")
+    save = store.save_decision_once
+    saves: list[int | None] = []
+
+    def racing(strategy, step, decision, state, observation_seq=None):
+        if not saves:  # the other server's publication lands between compute and commit
+            assert isinstance(store.publish_state(0, again, None, None), int)
+        saves.append(observation_seq)
+        return save(strategy, step, decision, state, observation_seq)
+
+    monkeypatch.setattr(store, "save_decision_once", racing)
+    answer = c.post("/decisions", json={"step": 0}).get_json()
+    assert len(saves) == 2 and saves[0] != saves[1]
+    assert answer["sim_time"] == "2031-05-05 05:00:00"
+    assert [d["sim_time"] for d in c.get("/decisions").get_json()] == ["2031-05-05 05:00:00"]
+
+
 def test_retention_never_drops_states_at_or_after_the_published_step(app, monkeypatch):
     import energy_agents.server.store.store as store_mod
 

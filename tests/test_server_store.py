@@ -151,3 +151,22 @@ def test_writer_thread_groups_and_fails_only_the_failing_group(store_url):
         writer.submit(Ticket(bug))
     assert store.add_messages([msg("a", "after", 2)], signed=False)  # a new writer thread
     store.close()
+
+
+def test_a_decision_of_a_step_published_again_meanwhile_is_not_stored(store_url):
+    """Two servers: one computes step 0's decision from the first publication while a
+    restarted runner publishes step 0 again through the other. The stale decision is not
+    stored (the caller decides again from the new observation)."""
+    store = Store(store_url)
+    store.migrate()
+    first = store.publish_state(0, {"step": 0, "run": 1}, None, None)
+    assert isinstance(first, int)
+    second = store.publish_state(0, {"step": 0, "run": 2}, None, None)
+    assert isinstance(second, int)
+    assert store.save_decision_once("seed", 0, {"run": 1}, {}, first) is None
+    assert store.decision_for("seed", 0) is None
+    saved = store.save_decision_once("seed", 0, {"run": 2}, {}, second)
+    assert saved is not None and saved["run"] == 2
+    again = store.save_decision_once("seed", 0, {"run": 3}, {}, second)  # decided once
+    assert again == saved
+    store.close()

@@ -26,6 +26,7 @@ from typing import Any
 _EXPORTS = {
     "ServerClient": "http",
     "PostResult": "http",
+    "server_urls": "http",
     "ClientError": "errors",
     "ServerUnavailable": "errors",
     "ServerRefused": "errors",

@@ -3,8 +3,8 @@
 Synchronous (``requests``); the agents call it from a worker thread (``asyncio.to_thread``).
 
 - **Several URLs.** ``ServerClient(["http://a:9000", "http://b:9000"])`` sends to the first
-  that answers: a connection error or timeout moves on to the next (and stays there), so a
-  client survives one server of a pair going away. Every write it repeats is idempotent
+  that answers: a connection error, a timeout or a 5xx answer moves on to the next (and stays
+  there when it answers), so a client survives one server of a pair going away or failing. Every write it repeats is idempotent
   (``/state`` is the latest snapshot, ``/decisions`` decides a step once, a recommendation's
   ``message_id`` makes a re-post a no-op), so a post that timed out may safely go elsewhere.
 - **Signing.** A POST is signed with a uagents identity (:func:`.signing.sign_headers`; a
@@ -25,6 +25,7 @@ The older, untyped methods (``get_state``, ``get_messages``, ``get_aggregate``,
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import secrets
 import time
@@ -65,7 +66,10 @@ __all__ = [
     "ServerRefused",
     "ServerUnavailable",
     "UnexpectedAnswer",
+    "server_urls",
 ]
+
+log = logging.getLogger("energy_agents.client")
 
 READ_TOKEN_ENV = "ENERGY_AGENTS_READ_TOKEN"
 """Bearer token sent with reads when the server requires one (read endpoints exposed)."""
@@ -114,13 +118,7 @@ class ServerClient:
         ``identity``: the default signer of the typed posts (a uagents ``Identity`` or an
         :class:`.keys.IdentityKey`); ``retry_s``: how long the typed methods retry an
         unavailable server before raising :class:`ServerUnavailable` (0: one attempt)."""
-        urls = base_url.split(",") if isinstance(base_url, str) else list(base_url)
-        self.urls = [u.strip().rstrip("/") for u in urls if u and u.strip()]
-        if not self.urls:
-            raise ValueError("base_url: give at least one server URL")
-        for u in self.urls:
-            if urlsplit(u).scheme not in ("http", "https") or not urlsplit(u).netloc:
-                raise ValueError(f"base_url: {u!r} is not an http(s) URL")
+        self.urls = server_urls(base_url)
         self._current = 0
         self.timeout = timeout
         self.token = token if token is not None else os.environ.get(READ_TOKEN_ENV)
@@ -155,8 +153,10 @@ class ServerClient:
         body: bytes | None = None,
         identity: Any = None,
     ) -> requests.Response:
-        """One request, failing over along the URLs on connection errors and timeouts."""
+        """One request, failing over along the URLs on connection errors, timeouts and 5xx
+        answers; when every URL answers 5xx (or none answers), the first 5xx answer."""
         errors = []
+        failed: tuple[int, requests.Response] | None = None  # the first 5xx answer
         n = len(self.urls)
         for i in range(n):
             index = (self._current + i) % n
@@ -185,8 +185,17 @@ class ServerClient:
             except requests.RequestException as exc:
                 errors.append(f"{base}: {exc.__class__.__name__}")
                 continue
+            if resp.status_code >= 500:  # a server in trouble: try the next
+                errors.append(f"{base}: HTTP {resp.status_code}")
+                failed = failed or (index, resp)
+                continue
+            if index != self._current:
+                log.warning("%s %s: failed over to %s (%s)", method, path, base, "; ".join(errors))
             self._current = index
             return resp
+        if failed is not None:
+            self._current = failed[0]
+            return failed[1]
         raise ServerUnavailable(f"{method} {path}: no answer ({'; '.join(errors)})")
 
     @staticmethod
@@ -566,6 +575,19 @@ class ServerClient:
             resp.status_code in RETRYABLE_STATUS,
             resp.headers.get("X-Duplicate") == "true",
         )
+
+
+def server_urls(base_url: str | Sequence[str]) -> list[str]:
+    """The failover list of ``base_url``: one URL, a list, or a comma-separated string (a
+    command-line flag's ``URL1,URL2``); each an http(s) URL, without a trailing slash."""
+    urls = base_url.split(",") if isinstance(base_url, str) else list(base_url)
+    out = [u.strip().rstrip("/") for u in urls if u and u.strip()]
+    if not out:
+        raise ValueError("base_url: give at least one server URL")
+    for u in out:
+        if urlsplit(u).scheme not in ("http", "https") or not urlsplit(u).netloc:
+            raise ValueError(f"base_url: {u!r} is not an http(s) URL")
+    return out
 
 
 def with_message_id(recommendation: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,11 +9,32 @@ DEFAULT_SERVER = "http://127.0.0.1:9000"
 DEFAULT_DATA_DIR = ".energy-agents"
 
 
+def server_list(text: str) -> str:
+    """``--server``: one URL, or several comma-separated (the client fails over along them,
+    docs/client.md), checked here; kept as text, the way children get it on their command
+    line."""
+    from ..client.http import server_urls
+
+    try:
+        return ",".join(server_urls(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("base_url: ")) from None
+
+
+def add_server_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--server",
+        type=server_list,
+        default=DEFAULT_SERVER,
+        metavar="URL[,URL...]",
+        help=f"AI Manager URL, or several comma-separated, tried in order: a connection error "
+        f"or a 5xx moves on to the next (default {DEFAULT_SERVER})",
+    )
+
+
 def add_agent_arguments(parser: argparse.ArgumentParser, *, with_server: bool = True) -> None:
     if with_server:
-        parser.add_argument(
-            "--server", default=DEFAULT_SERVER, help=f"AI Manager URL (default {DEFAULT_SERVER})"
-        )
+        add_server_argument(parser)
     parser.add_argument(
         "--data-dir",
         type=Path,
@@ -72,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         log_level=args.log_level.upper(),
     )
     print(
-        f"agents: {', '.join(names)} -> {args.server}/receive; "
+        f"agents: {', '.join(names)} -> POST /receive on {args.server.replace(',', ', ')}; "
         f"allowed addresses in {args.data_dir / 'agents.json'}",
         flush=True,
     )

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from .agents import DEFAULT_DATA_DIR, DEFAULT_SERVER
+from .agents import DEFAULT_DATA_DIR, add_server_argument
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,9 +45,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--server", default=DEFAULT_SERVER, help=f"AI Manager URL (default {DEFAULT_SERVER})"
-    )
+    add_server_argument(parser)
     parser.add_argument(
         "--data-dir",
         type=Path,

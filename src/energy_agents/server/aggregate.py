@@ -40,6 +40,8 @@ from .validation import ApiError, seed_timestamp
 
 log = logging.getLogger("energy_agents.server.aggregate")
 
+DECIDE_ATTEMPTS = 3  # a step published again this often while being decided: 503, ask again
+
 
 class ObservationCache:
     """Parsed observations by publication sequence number (immutable data: a cache, not
@@ -104,14 +106,17 @@ def compute(
     *,
     window_s: float,
     observations: ObservationCache,
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """The decision over the window of ``step`` (None: the recent window) and the strategy's
-    state after it (None in the recent window). Reads only."""
+) -> tuple[dict[str, Any], dict[str, Any] | None, int | None]:
+    """The decision over the window of ``step`` (None: the recent window), the strategy's
+    state after it (None in the recent window) and the publication (``seq``) of the
+    observation it used (None: none). Reads only."""
     strategy = _strategy(strategy_name)
     obs: Observation | None = None
+    seq: int | None = None
     if step is not None:
         found = store.observation_for(step)
         if found is not None:
+            seq = found[0]
             obs = observations.get(*found)
         msgs = store.window_for_step(step)
         window: dict[str, Any] = {"mode": "step", "step": step}
@@ -135,7 +140,7 @@ def compute(
     out["window"] = window
     if rejected:
         out["rejected"] = rejected
-    return _finite(out), (new_state if step is not None else None)
+    return _finite(out), (new_state if step is not None else None), seq
 
 
 def decide_step(
@@ -146,16 +151,24 @@ def decide_step(
     window_s: float,
     observations: ObservationCache,
 ) -> dict[str, Any]:
-    """``POST /decisions``: the decision of published ``step``, decided and stored once."""
+    """``POST /decisions``: the decision of published ``step``, decided and stored once.
+
+    Several workers or hosts may race on one step: each computes outside the write lock, the
+    first to commit stores its decision, the others answer it. A step published again while
+    it was being decided (a restarted runner) is decided again from the new observation."""
     _strategy(strategy_name)
     _published_step(store, step)
-    stored = store.decision_for(strategy_name, step)
-    if stored is not None:
-        return stored
-    out, new_state = compute(
-        store, strategy_name, step, window_s=window_s, observations=observations
-    )
-    return store.save_decision_once(strategy_name, step, out, new_state or {})
+    for _ in range(DECIDE_ATTEMPTS):
+        stored = store.decision_for(strategy_name, step)
+        if stored is not None:
+            return stored
+        out, new_state, seq = compute(
+            store, strategy_name, step, window_s=window_s, observations=observations
+        )
+        saved = store.save_decision_once(strategy_name, step, out, new_state or {}, seq)
+        if saved is not None:
+            return saved
+    raise ApiError(503, "step", f"step {step} is being published again; ask again")
 
 
 def read_aggregate(
@@ -175,7 +188,7 @@ def read_aggregate(
         stored = store.decision_for(strategy_name, step)
         if stored is not None:
             return dict(stored, stored=True)
-    out, _ = compute(store, strategy_name, step, window_s=window_s, observations=observations)
+    out, _, _ = compute(store, strategy_name, step, window_s=window_s, observations=observations)
     out["decided_at"] = time.time()
     out["stored"] = False
     return out

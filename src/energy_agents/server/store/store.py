@@ -538,21 +538,28 @@ class Store:
         step: int,
         decision: Mapping[str, Any],
         state: Mapping[str, Any],
-    ) -> dict[str, Any]:
+        observation_seq: int | None = None,
+    ) -> dict[str, Any] | None:
         """Store the decision of ``strategy`` for ``step`` and the strategy state after it,
-        unless one is stored already (another worker decided first): a step is decided once.
-        Returns the stored decision. Retention counts from the latest published step, never
-        from ``step``: states of steps at or after the published one are never dropped."""
+        unless one is stored already (another worker or host decided first): a step is decided
+        once. Returns the stored decision, or None when the latest publication of ``step`` is
+        no longer ``observation_seq``, the one the decision was computed from (the step was
+        published again meanwhile: nothing is stored, decide again). Retention counts from the
+        latest published step, never from ``step``: states of steps at or after the
+        published one are never dropped."""
         text = json.dumps(decision, separators=(",", ":"))
         state_text = json.dumps(state, separators=(",", ":"))
 
-        def write(tx: Tx) -> dict[str, Any]:
+        def write(tx: Tx) -> dict[str, Any] | None:
             row = tx.one(
                 "SELECT id, decision, decided_at FROM decisions WHERE strategy = ? AND step_key = ?",
                 (strategy, step),
             )
             if row is not None:
                 return _decision_row(row)
+            row = tx.one("SELECT seq FROM states WHERE step = ? ORDER BY seq DESC LIMIT 1", (step,))
+            if (None if row is None else int(row[0])) != observation_seq:
+                return None
             now = time.time()
             tx.execute(
                 "INSERT INTO strategy_states (strategy, step, state) VALUES (?, ?, ?) "
