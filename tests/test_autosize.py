@@ -219,18 +219,15 @@ def test_every_unused_schema_entry_is_named(tmp_path):
     # without a word before; now each is named (the typed thermal devices by "devices ignored").
     ds = _dataset(tmp_path, 1.0, battery={"attributes": {"capacity": 5.0, "nominal_power": 2.0}})
     schema = json.loads((ds / "schema.json").read_text())
-    schema["electric_vehicles_def"] = {"Electric_Vehicle_1": {"battery": {}}}
     schema["start_date"] = "2022-08-01"
     schema["rolling_episode_split"] = False  # a default: asks for nothing, not named
     home = schema["buildings"]["home"]
-    home["chargers"] = {"charger_1_1": {"type": "citylearn.electric_vehicle_charger.Charger"}}
     home["washing_machines"] = {"washing_machine_1": {"type": "x.WashingMachine"}}
     home["dhw_storage"] = {"type": "citylearn.energy_model.StorageTank", "autosize": True}
     home["inactive_actions"] = []
     (ds / "schema.json").write_text(json.dumps(schema))
     notes = load_citylearn(ds).notes
-    assert "schema entries not used: electric_vehicles_def, start_date" in notes
-    assert "building entries not used: chargers (home: charger_1_1)" in notes
+    assert "schema entries not used: start_date" in notes  # EVs and chargers: test_sim_ev
     assert "building entries not used: washing_machines (home: washing_machine_1)" in notes
     assert any(n.startswith("devices ignored: dhw_storage (home)") for n in notes)
     assert not any("rolling_episode_split" in n or "inactive_actions" in n for n in notes)

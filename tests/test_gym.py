@@ -109,3 +109,36 @@ def test_observations_stay_in_finite_bounds_under_random_actions():
         assert obs in space, [k for k in obs if obs[k] not in space[k]]
         obs, _, done, _, _ = env.step(env.action_space.sample())
     assert obs in space
+
+
+@pytest.fixture(scope="module")
+def ev_homes():
+    from energy_agents.scenarios import load_scenario
+
+    return load_scenario("citylearn:tests/fixtures/citylearn_ev_mini", days=4)
+
+
+def test_ev_chargers_in_the_spaces(ev_homes):
+    env = CommunityEnv(ev_homes)
+    check_env(env, skip_render_check=True)
+    assert env.action_space["ev_setpoints"].shape == (3,)
+    env.action_space.seed(5)
+    obs, _ = env.reset(seed=0)
+    done = False
+    while not done:  # random charger actions: in the spaces, and no departure missed
+        assert obs in env.observation_space
+        obs, _, done, _, _ = env.step(env.action_space.sample())
+    assert env.kpis()["ev_short_departures"] == 0
+
+
+@pytest.mark.parametrize("name", ["none", "weighted"])
+def test_ev_episode_matches_run_batch(ev_homes, name):
+    env = CommunityEnv(ev_homes)
+    obs, _ = env.reset(seed=0)
+    policy = strategy_policy(env, name)
+    done = False
+    while not done:
+        obs, _, done, _, _ = env.step(policy(obs))
+    got, want = env.kpis(), run_batch(ev_homes, name).kpis
+    for key in ("tokens_spent_ct", "ev_charged_kwh", "carbon_kg"):
+        assert got[key] == pytest.approx(want[key], rel=1e-9, abs=1e-9), key

@@ -55,3 +55,11 @@ def test_team_rewards_equal_and_episode_matches_run_batch():
     want = run_batch(s, "weighted").kpis
     assert total == pytest.approx(-want["objective_value"], rel=1e-9)
     assert env.env.kpis()["tokens_spent_ct"] == pytest.approx(want["tokens_spent_ct"], rel=1e-9)
+
+
+def test_the_storage_optimizer_owns_the_chargers():
+    from energy_agents.scenarios import load_scenario
+
+    env = CommunityParallelEnv(load_scenario("citylearn:tests/fixtures/citylearn_ev_mini", days=2))
+    parallel_api_test(env, num_cycles=30)
+    assert "ev_setpoints" in env.action_space("storage_optimizer").spaces

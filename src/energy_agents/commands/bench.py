@@ -23,11 +23,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=8760, help="hourly steps (default a year)")
     parser.add_argument("--scenario", choices=("synthetic", "tiny"), default="synthetic")
     parser.add_argument(
+        "--ev-share",
+        type=float,
+        default=0.0,
+        help="synthetic: share of homes with an EV (default 0); half of the cycle's decisions "
+        "drive the chargers, the others leave them uncontrolled",
+    )
+    parser.add_argument(
         "--out", type=Path, default=Path("out") / "bench", help="where bench_sim.json goes"
     )
 
 
-def measure(members: int, steps: int, scenario_kind: str) -> dict[str, Any]:
+def measure(members: int, steps: int, scenario_kind: str, ev_share: float = 0.0) -> dict[str, Any]:
     """One size, in this process: build the scenario, then time the loop."""
     from ..sim import Community, Levers
 
@@ -35,13 +42,14 @@ def measure(members: int, steps: int, scenario_kind: str) -> dict[str, Any]:
     if scenario_kind == "synthetic":
         from ..scenarios import load_scenario
 
-        scenario = load_scenario("synthetic", members=members).head(steps)
+        scenario = load_scenario("synthetic", members=members, ev_share=ev_share).head(steps)
     else:
         from ..scenarios.tiny import tiny_scenario
 
         scenario = tiny_scenario(n_members=members, n_steps=steps)
     build_s = time.perf_counter() - start
     names = scenario.storage_names
+    chargers = scenario.evs.names
     cycle = [
         Levers(
             procurement_kwh=0.5 * members,
@@ -55,6 +63,7 @@ def measure(members: int, steps: int, scenario_kind: str) -> dict[str, Any]:
             storage_follow=False,
             p2p_enabled=True,
             burn_rate_ct_per_kwh=0.02,
+            ev_setpoints=dict.fromkeys(chargers, 0.0),
         ),
         Levers(
             procurement_kwh=0.5 * members,
@@ -62,6 +71,7 @@ def measure(members: int, steps: int, scenario_kind: str) -> dict[str, Any]:
             storage_follow=False,
             p2p_enabled=True,
             p2p_price_rule="sdr",
+            ev_setpoints=dict.fromkeys(chargers, -0.5),
         ),
     ]
     community = Community(scenario)
@@ -72,6 +82,7 @@ def measure(members: int, steps: int, scenario_kind: str) -> dict[str, Any]:
     loop_s = time.perf_counter() - start
     return {
         "members": members,
+        "ev_chargers": scenario.evs.n,
         "steps": scenario.n_steps,
         "build_s": build_s,
         "loop_s": loop_s,
@@ -88,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     for n in sizes:
         code = (
             "import json,sys; from energy_agents.commands.bench import measure; "
-            f"print(json.dumps(measure({n}, {args.steps}, {args.scenario!r})))"
+            f"print(json.dumps(measure({n}, {args.steps}, {args.scenario!r}, {args.ev_share!r})))"
         )
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         if done.returncode != 0:

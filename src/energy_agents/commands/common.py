@@ -41,6 +41,12 @@ def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
         help="share of load that can shift within the day (default: the scenario's)",
     )
     parser.add_argument(
+        "--ev-share",
+        type=float,
+        default=None,
+        help="synthetic: share of homes with an EV and a home charger (default 0)",
+    )
+    parser.add_argument(
         "--objective",
         default=None,
         help="what the run minimizes and is judged on: a preset (cost, carbon, citylearn2022) "
@@ -113,6 +119,7 @@ def load(args: argparse.Namespace) -> Scenario:
         flexible_share=args.flexible_share,
         tariff=tariff_overrides(args),
         objective=args.objective,
+        ev_share=args.ev_share,
     )
 
 

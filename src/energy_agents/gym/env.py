@@ -26,7 +26,15 @@ from ..sim.levers import P2P_PRICE_RULES, Levers
 from ..sim.observation import Observation
 from ..sim.params import Scenario
 
-_SKIP = {"timestamp", "member_names", "storage_names", "tariff", "objective", "last_levers"}
+_SKIP = {
+    "timestamp",
+    "member_names",
+    "storage_names",
+    "ev_names",
+    "tariff",
+    "objective",
+    "last_levers",
+}
 _SWITCHES = ("storage_follow", "p2p_enabled", "home_batteries_pooled")
 # Observation keys fixed for the episode (the scenario's parameters).
 _STATIC = {
@@ -43,6 +51,10 @@ _STATIC = {
     "flexible_share",
     "elasticity",
     "max_burn_rate_ct_per_kwh",
+    "ev_member",
+    "ev_charge_kw",
+    "ev_discharge_kw",
+    "ev_efficiency",
 }
 
 
@@ -64,7 +76,14 @@ class CommunityEnv(gym.Env[dict[str, np.ndarray], dict[str, Any]]):
         # nor exports more than its PV plus every storage discharging.
         days = np.arange(s.n_steps) // s.steps_per_day
         day_load = np.bincount(days, weights=s.load_kwh.sum(axis=1)).max()
-        power = (s.member_batteries.power_kw.sum() + s.community_storages.power_kw.sum()) * s.dt_h
+        # ... and every EV charger at its full charge or discharge power.
+        ev = s.evs
+        power = (
+            s.member_batteries.power_kw.sum()
+            + s.community_storages.power_kw.sum()
+            + ev.charge_kw.sum()
+            + ev.discharge_kw.sum()
+        ) * s.dt_h
         self.exchange_bound_kwh = _bound_pow2(max(day_load, s.pv_kwh.sum(axis=1).max()) + power)
         n_st = len(s.storage_names)
         box = lambda lo, hi, n: spaces.Box(lo, hi, (n,), np.float64)  # noqa: E731
@@ -77,6 +96,13 @@ class CommunityEnv(gym.Env[dict[str, np.ndarray], dict[str, Any]]):
                 "exchange_target_set": spaces.Discrete(2),  # 0: None (the procurement)
                 **{k: spaces.Discrete(2) for k in _SWITCHES},
                 "p2p_price_rule": spaces.Discrete(len(P2P_PRICE_RULES)),
+                # EV chargers (only with chargers): setpoints in scenario.evs.names order, and
+                # whether they apply (0: every charger uncontrolled, as without a lever)
+                **(
+                    {"ev_setpoints": box(-1.0, 1.0, ev.n), "ev_setpoints_set": spaces.Discrete(2)}
+                    if ev.n
+                    else {}
+                ),
             }
         )
         self.action_space = self._actions
@@ -125,6 +151,12 @@ class CommunityEnv(gym.Env[dict[str, np.ndarray], dict[str, Any]]):
             "block_peak_net_kwh": (-b, b),
             "period_peak_import_kw": (0.0, b / s.dt_h),
             "hist_carbon_kg_per_kwh": (0.0, float(s.carbon.max(initial=0.0))),
+            "ev_connected": (0.0, 1.0),
+            "ev_steps_left": (0.0, n),
+            **dict.fromkeys(
+                ("ev_energy_kwh", "ev_capacity_kwh", "ev_min_kwh", "ev_required_kwh"),
+                (0.0, float(s.evs.capacity_kwh.max(initial=0.0))),
+            ),
         }
         return limits.get(key, (-inf, inf))
 
@@ -166,6 +198,16 @@ class CommunityEnv(gym.Env[dict[str, np.ndarray], dict[str, Any]]):
             "exchange_target_set": int(target is not None),
             **{k: int(getattr(levers, k)) for k in _SWITCHES},
             "p2p_price_rule": P2P_PRICE_RULES.index(levers.p2p_price_rule),
+            **(
+                {
+                    "ev_setpoints": np.array(
+                        [float(levers.ev_setpoints.get(n, 0.0)) for n in s.evs.names]
+                    ),
+                    "ev_setpoints_set": int(bool(levers.ev_setpoints)),
+                }
+                if s.evs.n
+                else {}
+            ),
         }
 
     def decode(self, action: Mapping[str, Any]) -> Levers:
@@ -205,6 +247,11 @@ class CommunityEnv(gym.Env[dict[str, np.ndarray], dict[str, Any]]):
             else None,
             p2p_price_rule=P2P_PRICE_RULES[val["p2p_price_rule"]],
             **{k: bool(val[k]) for k in _SWITCHES},
+            ev_setpoints={
+                n: float(x) for n, x in zip(s.evs.names, val["ev_setpoints"], strict=True)
+            }
+            if s.evs.n and val["ev_setpoints_set"]
+            else {},
         )
 
     # --------------------------------------------------------------- the API

@@ -30,6 +30,8 @@ ROLE_ACTIONS: dict[str, tuple[str, ...]] = {
         "home_batteries_pooled",
         "exchange_target",
         "exchange_target_set",
+        "ev_setpoints",  # these two only with EV chargers
+        "ev_setpoints_set",
     ),
     "p2p_trader": ("p2p_enabled", "p2p_price_rule"),
 }
@@ -44,14 +46,17 @@ class CommunityParallelEnv(ParallelEnv[str, dict[str, np.ndarray], dict[str, Any
     def __init__(self, scenario: Scenario) -> None:
         self.env = CommunityEnv(scenario)
         joint = self.env.action_space
-        owned = [k for keys in ROLE_ACTIONS.values() for k in keys]
+        self.role_actions = {
+            a: tuple(k for k in keys if k in joint.spaces) for a, keys in ROLE_ACTIONS.items()
+        }
+        owned = [k for keys in self.role_actions.values() for k in keys]
         # Every lever has exactly one owner, so the joint action is always complete.
         assert sorted(owned) == sorted(joint.spaces), "ROLE_ACTIONS must partition the levers"
         self.possible_agents = list(ROLE_ACTIONS)
         self.agents: list[str] = []
         self.render_mode = None
         self._action_spaces = {
-            a: spaces.Dict({k: joint[k] for k in keys}) for a, keys in ROLE_ACTIONS.items()
+            a: spaces.Dict({k: joint[k] for k in keys}) for a, keys in self.role_actions.items()
         }
 
     def observation_space(self, agent: str) -> spaces.Space[Any]:
@@ -87,8 +92,9 @@ class CommunityParallelEnv(ParallelEnv[str, dict[str, np.ndarray], dict[str, Any
         joint: dict[str, Any] = {}
         for agent in self.agents:
             part = actions[agent]
-            if not isinstance(part, Mapping) or set(part) != set(ROLE_ACTIONS[agent]):
-                raise ValueError(f"actions.{agent}: must be a dict with keys {ROLE_ACTIONS[agent]}")
+            keys = self.role_actions[agent]
+            if not isinstance(part, Mapping) or set(part) != set(keys):
+                raise ValueError(f"actions.{agent}: must be a dict with keys {keys}")
             joint.update(part)
         obs, reward, done, truncated, info = self.env.step(joint)
         agents = self.agents
@@ -104,4 +110,4 @@ class CommunityParallelEnv(ParallelEnv[str, dict[str, np.ndarray], dict[str, Any
 
     def split(self, action: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         """The per-agent actions of a joint ``CommunityEnv`` action (e.g. a strategy's)."""
-        return {a: {k: action[k] for k in keys} for a, keys in ROLE_ACTIONS.items()}
+        return {a: {k: action[k] for k in keys} for a, keys in self.role_actions.items()}

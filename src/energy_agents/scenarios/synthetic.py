@@ -17,6 +17,8 @@
   each month's highest import; a connection limit of 1.5 kW per member for import (a typical
   after-diversity maximum demand per home) and 60 % of the installed PV for export (at least
   the import limit), 1 CT/kWh on import above the limit (:func:`default_tariff`).
+- EVs (``ev_share`` of the homes, 0 by default): one home charger per EV, overnight sessions
+  from a parametric model with published figures (:mod:`.synthetic_ev`).
 - Carbon: the measured hourly grid carbon intensity of the CityLearn Challenge 2022 dataset,
   placed on this calendar by month, day and hour (``scenarios/data/carbon_intensity.csv``,
   written by ``scripts/make_synthetic_carbon.py``; the only full year of hourly grid carbon
@@ -37,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from ..sim.params import Prices, Scenario, ScenarioError, StorageBank, Tariff
+from .synthetic_ev import synthetic_chargers
 
 YEAR = 2023
 """Calendar year of the synthetic community (2023-01-01 is a Sunday; 365 days)."""
@@ -45,6 +48,9 @@ N_STEPS = 8760
 DEFAULT_MEMBERS = 20
 DEFAULT_FLEXIBLE_SHARE = 0.15
 DEFAULT_ELASTICITY = 10.0
+DEFAULT_EV_SHARE = 0.0
+"""Homes with an EV by default (``--ev-share`` sets it; 0 keeps the published figures of the
+default community comparable across versions)."""
 
 ANNUAL_LOAD_KWH = (2000.0, 6000.0)
 """Range of the members' annual consumption [kWh/yr], drawn uniformly."""
@@ -330,12 +336,16 @@ def build_synthetic(
     community_storage: bool = True,
     flexible_share: float = DEFAULT_FLEXIBLE_SHARE,
     elasticity: float = DEFAULT_ELASTICITY,
+    ev_share: float = DEFAULT_EV_SHARE,
 ) -> Scenario:
-    """A synthetic community of ``members`` households over one year (8,760 hourly steps)."""
+    """A synthetic community of ``members`` households over one year (8,760 hourly steps);
+    a share ``ev_share`` of the homes has an EV and a charger (:mod:`.synthetic_ev`)."""
     if isinstance(members, bool) or not isinstance(members, int | np.integer) or members < 1:
         raise ScenarioError(f"members: must be a positive integer, got {members!r}")
     if not 0.0 <= flexible_share <= 1.0:
         raise ScenarioError(f"flexible_share: must be within [0, 1], got {flexible_share}")
+    if not 0.0 <= ev_share <= 1.0:
+        raise ScenarioError(f"ev_share: must be within [0, 1], got {ev_share}")
     n = int(members)
     rng = np.random.default_rng(seed)
     annual = rng.uniform(*ANNUAL_LOAD_KWH, n)
@@ -368,6 +378,16 @@ def build_synthetic(
         f"import, {tariff.export_limit_kw:g} kW export, {OVERRUN_CT_PER_KWH:g} CT/kWh above it",
         "carbon: hourly grid carbon intensity of the CityLearn 2022 dataset on this calendar",
     )
+    # EVs from their own stream, so that a share of 0 leaves every other draw as it was.
+    ev_rng = np.random.default_rng([seed, 1])
+    ev_homes = np.flatnonzero(ev_rng.random(n) < ev_share)
+    evs = synthetic_chargers(ev_rng, ev_homes, np.datetime64(START, "s"), N_STEPS)
+    if evs.n:
+        notes = (
+            *notes,
+            f"ev: {evs.n} homes with an EV and an 11 kW charger, one overnight session on most "
+            "days, 80 % required at departure (parametric, scenarios/synthetic_ev.py)",
+        )
     return Scenario(
         name=f"synthetic-{n}-seed{seed}",
         start=START,
@@ -384,4 +404,5 @@ def build_synthetic(
         notes=notes,
         carbon_kg_per_kwh=carbon_intensity(),
         tariff=tariff,
+        ev_chargers=evs,
     )
