@@ -36,7 +36,8 @@ def step_columns(community: Community) -> dict[str, np.ndarray]:
 
 
 def step_record(community: Community, t: int) -> dict[str, Any]:
-    """Step ``t`` (already run) as one flat record, plus ``soc`` by storage name."""
+    """Step ``t`` (already run) as one flat record, plus ``soc`` by storage name (and, with EV
+    chargers, ``EVs``: the energy in the connected EVs over their capacity, None when none is)."""
     r = community.results
     p = community.scenario.prices
     record: dict[str, Any] = {"step": t, "timestamp": sim_time(community, t)}
@@ -46,6 +47,11 @@ def step_record(community: Community, t: int) -> dict[str, Any]:
     record["price_feed_in"] = float(p.feed_in[t])
     record["carbon_kg_per_kwh"] = float(community.scenario.carbon[t])
     record["soc"] = {n: float(r[f"soc_{n}"][t]) for n in community.storage_names}
+    ev = community.scenario.evs
+    if ev.n:  # the connected EVs as one more series of the dashboard's SOC chart
+        cap = float(ev.capacity_kwh[t].sum())
+        record["ev_connected"] = int((ev.connected[t] > 0).sum())
+        record["soc"]["EVs"] = float(r["ev_energy_kwh"][t]) / cap if cap > 0 else None
     return record
 
 
