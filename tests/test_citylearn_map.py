@@ -219,3 +219,50 @@ def test_building_metering_turns_the_pool_into_each_home_its_own():
     assert actions_from_levers(pooled, steps, bats, metering="building") == own
     with pytest.raises(MappingError, match="metering"):
         actions_from_levers(pooled, steps, bats, metering="street")
+
+
+def test_ev_flows_restate_the_models_charger_rules():
+    """The mapping's charger rules (no numpy, for CityLearn's venv) equal ``sim.ev.flows`` on
+    random states, setpoints, follow and home surpluses."""
+    from energy_agents.integrations.citylearn_map import Charger, EVState, ev_actions, ev_flows
+    from energy_agents.sim import ev as ev_model
+    from energy_agents.sim.ev import EVChargers
+
+    rng = np.random.default_rng(11)
+    for _ in range(300):
+        left = int(rng.integers(1, 12))
+        cap, soc_min = float(rng.choice([40.0, 60.0, 80.0])), float(rng.uniform(0, 0.2))
+        e = float(rng.uniform(soc_min, 1.0)) * cap
+        req = float(rng.uniform(0.0, 1.0))
+        p_c, p_d, eta = float(rng.uniform(3, 22)), float(rng.choice([0.0, 7.0])), 0.9
+        one = np.ones((left, 1))
+        first, last = np.zeros((left, 1)), np.zeros((left, 1))
+        first[0], last[-1] = 1, 1
+        bank = EVChargers(
+            ("c",), np.array([0]), np.array([p_c]), np.array([p_d]), np.array([eta]),
+            one, first, last, one * cap, first * e / cap, one * req, one * soc_min,
+        )  # fmt: skip
+        sp = float(rng.uniform(-1, 1)) if rng.random() < 0.8 else None
+        follow = bool(rng.random() < 0.5)
+        net = float(rng.uniform(-5, 5))
+        want = ev_model.flows(
+            bank, 0, np.array([e]), 1.0, np.array([np.nan if sp is None else sp]), follow,
+            np.array([net]),
+        )[0]  # fmt: skip
+        params = {"ev_setpoints": {} if sp is None else {"c": sp}, "storage_follow": follow}
+        charger = Charger("c", 0, p_c, p_d, eta)
+        state = EVState(True, e, cap, req * cap, left, soc_min * cap)
+        got = ev_flows(params, [charger], [state], [net])[0]
+        assert got == pytest.approx(float(want), abs=1e-9)
+        action = ev_actions([got], [charger])[0]
+        assert -1.0 <= action <= 1.0
+
+
+def test_session_steps_left_from_a_charger_file():
+    from energy_agents.integrations.citylearn_map import session_steps_left
+
+    nan = float("nan")
+    state = [1, 1, 1, 1, 3, 2, 1, 1, 1, 1]
+    ids = ["ev1"] * 4 + [""] + ["ev1"] * 5
+    countdown = [3, 2, 1, 0, nan, nan, nan, nan, 1, 5]  # a blank countdown; a restart at 9
+    assert session_steps_left(state, ids, countdown) == [4, 3, 2, 1, 0, 0, 3, 2, 1, 1]

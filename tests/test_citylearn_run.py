@@ -71,3 +71,16 @@ def test_bad_schema_and_strategy_are_named_without_a_traceback(tmp_path):
         run_citylearn(_args(schema=tmp_path / "schema.json"))
     with pytest.raises(SystemExit, match="--strategy 'bogus': unknown; known: learned"):
         run_citylearn(_args(strategy="bogus"))
+
+
+def test_ev_chargers_driven_in_citylearn_meet_every_departure():
+    # The EV fixture (three homes with chargers, 2022 data): CityLearn's own chargers and EV
+    # batteries, driven by the decisions' ev_setpoints through the mapping's departure floor.
+    ev_data = Path(__file__).parent / "fixtures" / "citylearn_ev_mini" / "schema.json"
+    res = run_citylearn(_args(schema=ev_data, days=4))
+    assert res["chargers"] == ["charger_1_1", "charger_4_1", "charger_5_1"]
+    assert res["schema_changes"] == ["washing machines removed (Building_1)"]
+    assert res["ev_departures"] >= 8
+    assert res["ev_short_departures"] == 0
+    assert check_steps(res) == []
+    assert all(-1.0 <= a <= 1.0 for r in res["steps"] for a in r["actions"])

@@ -20,6 +20,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -111,15 +112,68 @@ class Decider:
         return dict(decision.raw)
 
 
+def citylearn_schema(path: Path) -> tuple[dict[str, Any], list[str]]:
+    """The schema CityLearn is given, and what was changed in it: the washing machines go
+    (CityLearn 3.0.2 cannot read the 2022 EV dataset's washing-machine files, a KeyError on
+    ``washing_machine_start_time_step``, and our model does not use them either, so both sides
+    simulate the same devices); the files are read from the schema's own folder."""
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    changes = []
+    machines = [
+        n for n, b in schema.get("buildings", {}).items() if b.pop("washing_machines", None)
+    ]
+    for section in ("observations", "actions"):
+        for key in [k for k in schema.get(section) or {} if k.startswith("washing_machine")]:
+            del schema[section][key]
+    if machines:
+        changes.append(f"washing machines removed ({', '.join(machines)})")
+    root = (
+        path.parent / str(schema["root_directory"]) if schema.get("root_directory") else path.parent
+    )
+    schema["root_directory"] = str(root.resolve())
+    return schema, changes
+
+
+def _chargers(env: Any) -> tuple[cmap.Charger, ...]:
+    return tuple(
+        cmap.Charger(
+            str(c.charger_id),
+            i,
+            float(c.max_charging_power),
+            float(c.max_discharging_power),
+            float(c.efficiency),
+            float(c.min_charging_power or 0.0),
+            float(c.min_discharging_power or 0.0),
+        )
+        for i, b in enumerate(env.buildings)
+        for c in (b.electric_vehicle_chargers or [])
+    )
+
+
+def _building_actions(action_names: list[str], battery: float, ev: dict[str, float]) -> list[float]:
+    """One building's action vector in CityLearn's order (0 for devices we do not drive)."""
+    out = []
+    for name in action_names:
+        if name == "electrical_storage":
+            out.append(battery)
+        elif name.startswith("electric_vehicle_storage_"):
+            out.append(ev.get(name[len("electric_vehicle_storage_") :], 0.0))
+        else:
+            out.append(0.0)
+    return out
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from citylearn.citylearn import CityLearnEnv
 
     kwargs: dict[str, Any] = {"central_agent": False}
     if args.days:
         kwargs["episode_time_steps"] = 24 * args.days
-    env = CityLearnEnv(str(args.schema), **kwargs)
+    schema, changes = citylearn_schema(args.schema)
+    env = CityLearnEnv(schema, **kwargs)
     observations, _ = env.reset()
     batteries = _batteries(env)
+    chargers = _chargers(env)
     names = tuple(b.name for b in env.buildings)
     n_steps = int(env.episode_tracker.episode_time_steps)
     builder = cmap.ObservationBuilder(
@@ -130,7 +184,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         dt_h=env.seconds_per_time_step / 3600.0,
         tariff=json.loads(args.tariff_json),
         objective=json.loads(args.objective_json),
+        chargers=chargers,
     )
+    dt_h = env.seconds_per_time_step / 3600.0
+    sessions = {  # steps left per row of each charger's file: when its EV really leaves
+        str(c.charger_id): cmap.session_steps_left(
+            [float(x) for x in c.charger_simulation.electric_vehicle_charger_state],
+            [str(x) for x in c.charger_simulation.electric_vehicle_id],
+            [float(x) for x in c.charger_simulation.electric_vehicle_departure_time],
+        )
+        for b in env.buildings
+        for c in (b.electric_vehicle_chargers or [])
+    }
     pricing = env.buildings[0].pricing.electricity_pricing
     carbon = env.buildings[0].carbon_intensity.carbon_intensity
     start = int(env.episode_tracker.episode_start_time_step)
@@ -141,31 +206,73 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     agent = None if decider else _agent(args.controller, env)
     steps: list[dict[str, Any]] = []
+    departures: dict[str, Any] = {
+        "ev_departures": 0,
+        "ev_short_departures": 0,
+        "ev_shortfall_kwh": 0.0,
+        "ev_short": [],
+    }
+    # CityLearn's EV battery loses after the charger: plan with the worst case of its curve,
+    # and lower it where a step showed worse (_learn_efficiency).
+    worst = min(
+        (float(min(ev.battery.power_efficiency_curve[1])) for ev in env.electric_vehicles or []),
+        default=1.0,
+    )
+    eff = {c.name: c.efficiency * worst**0.5 for c in chargers}
     t0 = time.perf_counter()
     while not env.terminated:
         t = env.time_step
         obs_names = env.observation_names
         bsteps = [cmap.building_steps(obs_names[i], observations[i]) for i in range(len(names))]
+        evs = [
+            st
+            for i in range(len(names))
+            for st in cmap.ev_states(
+                obs_names[i],
+                observations[i],
+                [c for c in chargers if c.member == i],
+                dt_h,
+                [sessions[c.name][start + t] for c in chargers if c.member == i],
+            )
+        ]
         record: dict[str, Any] = {"step": t}
+        live = tuple(replace(c, efficiency=eff[c.name]) for c in chargers)
+        builder.chargers = live
+        flows = [0.0] * len(chargers)
         if decider is not None:
-            obs = builder.observation(bsteps, list(pricing[start + t : start + t + 24]))
+            obs = builder.observation(bsteps, list(pricing[start + t : start + t + 24]), evs)
             decision = decider.decide(obs)
             params = decision["parameters"]
-            actions = cmap.actions_from_levers(
-                params, bsteps, batteries, builder.dt_h, metering=args.metering
+            own = [b.non_shiftable_load - b.solar_generation for b in bsteps]
+            flows = cmap.ev_flows(params, live, evs, own, dt_h)
+            per_home = [
+                sum(f for f, c in zip(flows, chargers, strict=True) if c.member == i)
+                for i in range(len(names))
+            ]
+            battery = cmap.actions_from_levers(
+                params, bsteps, batteries, builder.dt_h, metering=args.metering, ev_kwh=per_home
             )
+            ev_act = dict(
+                zip((c.name for c in chargers), cmap.ev_actions(flows, chargers, dt_h), strict=True)
+            )
+            actions = [
+                _building_actions(env.action_names[i], battery[i], ev_act)
+                for i in range(len(names))
+            ]
             record.update(
                 parameters=params, action=decision.get("action"), missing=decision.get("missing")
             )
         else:
             params = None
-            actions = [float(a[0]) for a in agent.predict(observations)]
-        observations, _, _, _, _ = env.step([[a] for a in actions])
+            actions = [[float(x) for x in a] for a in agent.predict(observations)]
+        observations, _, _, _, _ = env.step(actions)
+        _count_departures(env, chargers, evs, t, departures)
+        _learn_efficiency(env, chargers, evs, flows, t, eff)
         # CityLearn's series are indexed by time step (the one just simulated is t).
         net = [float(b.net_electricity_consumption[t]) for b in env.buildings]
         builder.record(bsteps, net, float(pricing[start + t]), float(carbon[start + t]), params)
         record.update(
-            actions=actions,
+            actions=[x for a in actions for x in a],  # every building's, in action_names order
             soc=[float(b.electrical_storage.soc[t]) for b in env.buildings],
         )
         steps.append(record)
@@ -193,8 +300,60 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "price": [float(x) for x in pricing[start : start + n]],
         "carbon": [float(x) for x in carbon[start : start + n]],
         "capacity_kwh": [b.capacity_kwh for b in batteries],
+        "chargers": [c.name for c in chargers],
+        **departures,
+        "schema_changes": changes,
         "steps": steps,
     }
+
+
+def _count_departures(
+    env: Any, chargers: tuple[cmap.Charger, ...], states: list[Any], t: int, out: dict[str, Any]
+) -> None:
+    """After step ``t``: each EV leaving now against the energy it required (CityLearn's own
+    EV battery, read from the charger's record of step ``t``)."""
+    by_name = {
+        str(c.charger_id): c for b in env.buildings for c in (b.electric_vehicle_chargers or [])
+    }
+    for ch, st in zip(chargers, states, strict=True):
+        if not st.connected or st.steps_left != 1 or st.required_kwh <= 0:
+            continue
+        ev = by_name[ch.name].past_connected_evs[t]
+        if ev is None:
+            continue
+        short = max(st.required_kwh - float(ev.battery.soc[t]) * st.capacity_kwh, 0.0)
+        out["ev_departures"] += 1
+        if short > 1e-3 * st.capacity_kwh:  # 0.1 % of capacity
+            out["ev_short_departures"] += 1
+            out["ev_short"].append({"step": t, "charger": ch.name, "short_kwh": short})
+        out["ev_shortfall_kwh"] += short
+
+
+def _learn_efficiency(
+    env: Any,
+    chargers: tuple[cmap.Charger, ...],
+    states: list[Any],
+    flows: list[float],
+    t: int,
+    eff: dict[str, float],
+) -> None:
+    """The energy an EV stored per kWh its charger drew, from CityLearn's own record of step
+    ``t``. CityLearn's EV battery applies its own power-dependent efficiency (the square root
+    of its ``power_efficiency_curve``, and degradation) after the charger's (measured: 0.886
+    more at 5.5 kW on the 2022 EVs), which the schema's charger ``efficiency`` does not say;
+    the next steps plan with the lowest seen."""
+    by_name = {
+        str(c.charger_id): c for b in env.buildings for c in (b.electric_vehicle_chargers or [])
+    }
+    for ch, st, f in zip(chargers, states, flows, strict=True):
+        if not st.connected or f <= 0.1 or st.capacity_kwh <= 0:
+            continue
+        ev = by_name[ch.name].past_connected_evs[t]
+        if ev is None:
+            continue
+        stored = float(ev.battery.soc[t]) * st.capacity_kwh - st.energy_kwh
+        if stored < 0.999 * st.capacity_kwh - st.energy_kwh:  # not capped by a full battery
+            eff[ch.name] = min(eff[ch.name], max(stored / f, 0.3))
 
 
 def _district(series: Any) -> list[float]:

@@ -93,6 +93,173 @@ class BuildingStep:
     electrical_storage_soc: float  # fraction of capacity
 
 
+@dataclass(frozen=True)
+class Charger:
+    """One EV charger as CityLearn describes it (``Building.electric_vehicle_chargers``)."""
+
+    name: str
+    member: int  # index of its building
+    charge_kw: float
+    discharge_kw: float
+    efficiency: float
+    min_charge_kw: float = 0.0  # CityLearn's dead band: a smaller request is not served
+    min_discharge_kw: float = 0.0
+
+
+@dataclass(frozen=True)
+class EVState:
+    """One charger before a step, from CityLearn's observation (its ``*_charger_<id>_*`` names).
+
+    CityLearn's departure countdown is 0 on a session's last step, so the steps left, this
+    one included, are ``departure_time / dt + 1``."""
+
+    connected: bool
+    energy_kwh: float = 0.0
+    capacity_kwh: float = 0.0
+    required_kwh: float = 0.0
+    steps_left: int = 0
+    min_kwh: float = 0.0
+
+
+def ev_states(
+    names: Sequence[str],
+    values: Sequence[float],
+    chargers: Sequence[Charger],
+    dt_h: float,
+    steps_left: Sequence[int | None] | None = None,
+) -> list[EVState]:
+    """The :class:`EVState` of ``chargers`` from one building's observation names and values;
+    ``steps_left`` per charger from its file (:func:`session_steps_left`) replaces the
+    observation's countdown where given."""
+    obs = dict(zip(names, values, strict=True))
+    out = []
+    for c in chargers:
+        key = f"electric_vehicle_charger_{c.name}_connected_state"
+        if key not in obs:
+            raise MappingError(f"citylearn observation: {key} missing (activate it in the schema)")
+        if obs[key] < 0.5:
+            out.append(EVState(False))
+            continue
+        at = f"connected_electric_vehicle_at_charger_{c.name}_"
+        try:
+            cap = float(obs[at + "battery_capacity"])
+            soc = min(max(float(obs[at + "soc"]), 0.0), 1.0)
+            req = min(max(float(obs[at + "required_soc_departure"]), 0.0), 1.0)
+            left = int(round(float(obs[at + "departure_time"]) / dt_h)) + 1
+        except KeyError as exc:
+            raise MappingError(f"citylearn observation: {exc.args[0]} missing") from None
+        known = None if steps_left is None else steps_left[len(out)]
+        out.append(EVState(True, soc * cap, cap, req * cap, max(known or left, 1)))
+    return out
+
+
+def session_steps_left(
+    state: Sequence[float], ev_id: Sequence[str], countdown: Sequence[float]
+) -> list[int]:
+    """Per row of a charger file: the connected rows left in its session, this one included
+    (0 where no EV is connected), with the session boundaries of our loader
+    (``scenarios.citylearn_ev``: the EV id changes, the state leaves 1, or the departure
+    countdown restarts after reaching 1). CityLearn's observation carries the countdown only
+    where the file has one (-1 elsewhere); the file's rows say when the EV really leaves."""
+    n = len(state)
+    left = [0] * n
+    run = 0
+    for t in range(n - 1, -1, -1):
+        if state[t] != 1:
+            run = 0
+        else:
+            nxt = t + 1
+            goes_on = (
+                nxt < n
+                and state[nxt] == 1
+                and ev_id[nxt] == ev_id[t]
+                and not (countdown[t] <= 1 and countdown[nxt] > countdown[t])
+            )
+            run = run + 1 if goes_on else 1
+        left[t] = run
+    return left
+
+
+def ev_fields(chargers: Sequence[Charger], states: Sequence[EVState]) -> dict[str, Any]:
+    """The observation's ``ev_*`` fields (``Observation`` docs) for the chargers' states."""
+    if len(chargers) != len(states):
+        raise MappingError("ev states: one per charger")
+    return {
+        "ev_names": [c.name for c in chargers],
+        "ev_member": [float(c.member) for c in chargers],
+        "ev_connected": [1.0 if s.connected else 0.0 for s in states],
+        "ev_energy_kwh": [s.energy_kwh for s in states],
+        "ev_capacity_kwh": [s.capacity_kwh for s in states],
+        "ev_min_kwh": [s.min_kwh for s in states],
+        "ev_required_kwh": [s.required_kwh for s in states],
+        "ev_steps_left": [float(s.steps_left) for s in states],
+        "ev_charge_kw": [c.charge_kw for c in chargers],
+        "ev_discharge_kw": [c.discharge_kw for c in chargers],
+        "ev_efficiency": [c.efficiency for c in chargers],
+    }
+
+
+def ev_flows(
+    parameters: Mapping[str, Any],
+    chargers: Sequence[Charger],
+    states: Sequence[EVState],
+    home_net_kwh: Sequence[float],
+    dt_h: float = 1.0,
+) -> list[float]:
+    """Each charger's terminal flow [kWh, > 0 charging] by our model's rules (``sim.ev.flows``,
+    restated without numpy): the decision's setpoint (no setpoint: uncontrolled, full power to
+    the required energy), with ``storage_follow`` its home's surplus soaked up toward what the
+    EV still needs, never below the departure floor, within the limits."""
+    setpoints = parameters.get("ev_setpoints") or {}
+    if not isinstance(setpoints, Mapping):
+        raise MappingError("parameters.ev_setpoints: must be an object")
+    follow = parameters.get("storage_follow") is True
+    n_conn: dict[int, int] = {}
+    for c, st in zip(chargers, states, strict=True):
+        n_conn[c.member] = n_conn.get(c.member, 0) + (1 if st.connected else 0)
+    out = []
+    for c, st in zip(chargers, states, strict=True):
+        if not st.connected:
+            out.append(0.0)
+            continue
+        eta, e = c.efficiency, st.energy_kwh
+        p_c, p_d = c.charge_kw * dt_h, c.discharge_kw * dt_h
+        max_c = min(p_c, max(st.capacity_kwh - e, 0.0) / eta)
+        max_d = min(p_d, max(e - st.min_kwh, 0.0) * eta)
+        need = st.required_kwh - (st.steps_left - 1) * p_c * eta
+        floor = (need - e) / eta if need > e else -(e - need) * eta
+        to_required = min(max(st.required_kwh - e, 0.0) / eta, max_c)
+        if c.name in setpoints:
+            sp = min(max(_finite(f"parameters.ev_setpoints.{c.name}", setpoints[c.name]), -1), 1)
+            f = sp * p_c if sp >= 0 else sp * p_d
+            if follow and f >= 0:  # (a V2G request on a charge-only charger is 0)
+                surplus = max(-float(home_net_kwh[c.member]), 0.0) / max(n_conn[c.member], 1)
+                f = max(f, min(surplus, to_required))
+        else:
+            f = to_required
+        f = min(max(f, floor, -max_d), max_c)
+        # CityLearn serves no request below the charger's minimum power: a needed top-up is
+        # raised to it (the EV then holds a little more), an optional one dropped.
+        if 0.0 < f < c.min_charge_kw * dt_h:
+            f = c.min_charge_kw * dt_h if floor > 0 else 0.0
+        elif 0.0 < -f < c.min_discharge_kw * dt_h:
+            f = 0.0
+        out.append(f)
+    return out
+
+
+def ev_actions(
+    flows: Sequence[float], chargers: Sequence[Charger], dt_h: float = 1.0
+) -> list[float]:
+    """CityLearn's charger actions: a fraction of the charge power (below 0: of the discharge
+    power), as its ``Charger`` reads them."""
+    out = []
+    for f, c in zip(flows, chargers, strict=True):
+        p = (c.charge_kw if f >= 0 else c.discharge_kw) * dt_h
+        out.append(min(max(f / p, -1.0), 1.0) if p > 0 else 0.0)
+    return out
+
+
 def building_steps(names: Sequence[str], values: Sequence[float]) -> BuildingStep:
     """One building's :class:`BuildingStep` from CityLearn's observation names and values."""
     obs = dict(zip(names, values, strict=True))
@@ -119,6 +286,7 @@ class ObservationBuilder:
     objective: Mapping[str, Any] = field(default_factory=dict)
     max_burn_rate_ct_per_kwh: float = 1.0
     elasticity: float = 10.0
+    chargers: tuple[Charger, ...] = ()
     hist_load: list[float] = field(default_factory=list)
     hist_pv: list[float] = field(default_factory=list)
     hist_import: list[float] = field(default_factory=list)
@@ -148,9 +316,13 @@ class ObservationBuilder:
         return self._t0 + timedelta(hours=self.dt_h * t)
 
     def observation(
-        self, buildings: Sequence[BuildingStep], prices_ahead: Sequence[float]
+        self,
+        buildings: Sequence[BuildingStep],
+        prices_ahead: Sequence[float],
+        evs: Sequence[EVState] = (),
     ) -> dict[str, Any]:
-        """The observation of the coming step: state now, the past, a day of prices ahead."""
+        """The observation of the coming step: state now, the past, a day of prices ahead (and
+        the chargers' ``evs`` states, one per charger of ``chargers``)."""
         if len(buildings) != len(self.names):
             raise MappingError(f"buildings: {len(buildings)} given, {len(self.names)} expected")
         if not prices_ahead:
@@ -209,6 +381,7 @@ class ObservationBuilder:
             "block_steps_left": BLOCK_STEPS - t % BLOCK_STEPS,
             "tariff": dict(self.tariff),
             "objective": dict(self.objective),
+            **(ev_fields(self.chargers, evs) if self.chargers else {}),
             "schema_version": 1,
         }
 
@@ -253,6 +426,7 @@ def actions_from_levers(
     batteries: Sequence[Battery],
     dt_h: float = 1.0,
     metering: str = "district",
+    ev_kwh: Sequence[float] | None = None,
 ) -> list[float]:
     """CityLearn battery actions (in [-1, 1], of ``Battery.action_kwh``) for a decision's levers.
 
@@ -260,7 +434,9 @@ def actions_from_levers(
     restated here without numpy): schedule ``s * P * dt``; with ``storage_follow`` the setpoint
     is a floor and each battery covers its own home's residual; pooled (follow, P2P,
     ``home_batteries_pooled``) the batteries together move the district's net toward the
-    decision's exchange target, shared by each battery's room."""
+    decision's exchange target, shared by each battery's room. ``ev_kwh``: each building's EV
+    charging this step (:func:`ev_flows`), part of the residual the batteries see, as in our
+    model (EVs first, then batteries)."""
     if len(buildings) != len(batteries):
         raise MappingError("buildings and batteries: one each per building")
     setpoints = parameters.get("storage_setpoints") or {}
@@ -290,6 +466,8 @@ def actions_from_levers(
         max_out.append(min(max((e - bat.soc_min * bat.capacity_kwh) * bat.efficiency, 0.0), p))
         floor.append(min(max(s * bat.power_kw * dt_h, -max_out[-1]), max_in[-1]))
     residual = [b.non_shiftable_load - b.solar_generation for b in buildings]
+    if ev_kwh is not None:
+        residual = [r + float(e) for r, e in zip(residual, ev_kwh, strict=True)]
     if pooled:
         flows = _split_pooled(floor, max_in, sum(residual) - target, residual)
     elif follow:
