@@ -197,6 +197,8 @@ class Community:
         self._ev_names = ev.names
         self.ev_energy = ev_model.plug_in(ev, 0, np.zeros(ev.n)) if ev.n else np.zeros(0)
         self._ev_feasible = self._feasible(0)
+        self._ev_arrives = ev.arrival.any(axis=1) if ev.n else np.zeros(s.n_steps, bool)
+        self._ev_uncontrolled = np.full(ev.n, np.nan)
         self.ev_departures = 0
         self.ev_short_departures = 0  # below the requirement although it was reachable
         self.ev_infeasible_departures = 0  # the requirement was out of reach on arrival
@@ -222,7 +224,13 @@ class Community:
         Returns the charging per home [kWh]."""
         s = self.scenario
         ev = s.evs
-        setpoints = np.array([lv.ev_setpoints.get(n, np.nan) for n in ev.names])
+        given = lv.ev_setpoints
+        if not given:
+            setpoints = self._ev_uncontrolled
+        elif len(given) == ev.n:  # every charger, in charger order (Levers.clipped)
+            setpoints = np.fromiter(given.values(), float, ev.n)
+        else:
+            setpoints = np.array([given.get(n, np.nan) for n in ev.names])
         flow = ev_model.flows(ev, t, self.ev_energy, s.dt_h, setpoints, lv.storage_follow, home_net)
         self.ev_energy = ev_model.apply_flow(ev, t, self.ev_energy, flow)
         leaving = (ev.departs[t] > 0) & (ev.required_now[t] > 0)
@@ -238,7 +246,8 @@ class Community:
         self.results["ev_energy_kwh"][t] = float(_sum(self.ev_energy))
         if t + 1 < self._n_steps:
             self.ev_energy = ev_model.plug_in(ev, t + 1, self.ev_energy)
-            self._ev_feasible = self._feasible(t + 1)
+            if self._ev_arrives[t + 1]:  # feasibility is judged on arrival only
+                self._ev_feasible = self._feasible(t + 1)
         return np.bincount(ev.member, weights=flow, minlength=s.n_members)
 
     @property
@@ -303,6 +312,8 @@ class Community:
     def _ev_view(self, t: int) -> dict[str, Any]:
         """The EV fields of the observation of step ``t`` (empty arrays without chargers)."""
         ev = self.scenario.evs
+        if not ev.n:
+            return {}  # the fields' defaults: no per-step cost without chargers
         cap = ev.capacity_kwh[t]
         return {
             "ev_connected": ev.connected[t].copy(),

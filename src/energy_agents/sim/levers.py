@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
 P2P_PRICE_RULES = ("midpoint", "sdr", "buyer", "seller")
 """How a P2P match is priced between feed-in (sellers' alternative) and import (buyers').
 
@@ -147,11 +149,13 @@ class Levers:
             name: _clip(float(self.storage_setpoints.get(name, 0.0)), -1.0, 1.0)
             for name in storage_names
         }
-        ev_setpoints = {
-            name: _clip(float(self.ev_setpoints[name]), -1.0, 1.0)
-            for name in ev_names
-            if name in self.ev_setpoints
-        }
+        ev_setpoints: dict[str, float] = {}
+        if self.ev_setpoints:  # only the keys given: a charger without one stays uncontrolled
+            given = self.ev_setpoints
+            keys = [n for n in ev_names if n in given]  # in the scenario's charger order
+            values = np.array([given[n] for n in keys], dtype=float)  # vectorized: 1000s of EVs
+            values = np.clip(np.nan_to_num(values, nan=0.0), -1.0, 1.0)
+            ev_setpoints = dict(zip(keys, values.tolist(), strict=True))
         rule = self.p2p_price_rule if self.p2p_price_rule in P2P_PRICE_RULES else "midpoint"
         return replace(
             self,
