@@ -228,7 +228,7 @@ def test_a_client_needs_a_url():
 
     import argparse
 
-    from energy_agents.commands.agents import server_list
+    from energy_agents.commands.live_options import server_list
 
     assert server_list("http://a:9000/, http://b:9000") == "http://a:9000,http://b:9000"
     with pytest.raises(argparse.ArgumentTypeError, match="'b:9000' is not an http"):

@@ -3,44 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-DEFAULT_SERVER = "http://127.0.0.1:9000"
-DEFAULT_DATA_DIR = ".energy-agents"
-
-
-def server_list(text: str) -> str:
-    """``--server``: one URL, or several comma-separated (the client fails over along them,
-    docs/client.md), checked here; kept as text, the way children get it on their command
-    line."""
-    from ..client.http import server_urls
-
-    try:
-        return ",".join(server_urls(text))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc).removeprefix("base_url: ")) from None
-
-
-def add_server_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--server",
-        type=server_list,
-        default=DEFAULT_SERVER,
-        metavar="URL[,URL...]",
-        help=f"AI Manager URL, or several comma-separated, tried in order: a connection error "
-        f"or a 5xx moves on to the next (default {DEFAULT_SERVER})",
-    )
+from .live_options import add_data_dir_argument, add_server_argument
 
 
 def add_agent_arguments(parser: argparse.ArgumentParser, *, with_server: bool = True) -> None:
     if with_server:
         add_server_argument(parser)
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=Path(DEFAULT_DATA_DIR),
-        help=f"keys, outboxes, agents.json (default {DEFAULT_DATA_DIR})",
-    )
+    add_data_dir_argument(parser, "keys, outboxes, agents.json")
     parser.add_argument(
         "--interval",
         type=float,

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from .agents import DEFAULT_DATA_DIR, add_server_argument
+from .live_options import add_data_dir_argument, add_server_argument
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,12 +46,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_server_argument(parser)
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=Path(DEFAULT_DATA_DIR),
-        help=f"checkpoint and runner key (default {DEFAULT_DATA_DIR})",
-    )
+    add_data_dir_argument(parser, "checkpoint and runner key")
     parser.add_argument(
         "--token",
         default=os.environ.get("ENERGY_AGENTS_RUNNER_TOKEN") or None,

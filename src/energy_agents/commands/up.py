@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from .agents import DEFAULT_DATA_DIR
+from .live_options import add_data_dir_argument
 from .run_sim import add_run_arguments, deadline_of
 
 STOP_TIMEOUT_S = 4.0
@@ -43,12 +43,7 @@ STOP_TIMEOUT_S = 4.0
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=9000, help="server port (default 9000)")
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=Path(DEFAULT_DATA_DIR),
-        help=f"database, keys, outboxes, checkpoint (default {DEFAULT_DATA_DIR})",
-    )
+    add_data_dir_argument(parser, "database, keys, outboxes, checkpoint")
     parser.add_argument(
         "--agent-interval",
         type=float,

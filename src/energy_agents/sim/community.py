@@ -197,7 +197,7 @@ class Community:
         self._ev_names = ev.names
         self.ev_energy = ev_model.plug_in(ev, 0, np.zeros(ev.n)) if ev.n else np.zeros(0)
         self._ev_feasible = self._feasible(0)
-        self._ev_arrives = ev.arrival.any(axis=1) if ev.n else np.zeros(s.n_steps, bool)
+        self._ev_arrives: np.ndarray = np.any(ev.arrival > 0, axis=1)  # (n_steps,)
         self._ev_uncontrolled = np.full(ev.n, np.nan)
         self.ev_departures = 0
         self.ev_short_departures = 0  # below the requirement although it was reachable
