@@ -222,13 +222,11 @@ def test_every_unused_schema_entry_is_named(tmp_path):
     schema["start_date"] = "2022-08-01"
     schema["rolling_episode_split"] = False  # a default: asks for nothing, not named
     home = schema["buildings"]["home"]
-    home["washing_machines"] = {"washing_machine_1": {"type": "x.WashingMachine"}}
     home["dhw_storage"] = {"type": "citylearn.energy_model.StorageTank", "autosize": True}
     home["inactive_actions"] = []
     (ds / "schema.json").write_text(json.dumps(schema))
     notes = load_citylearn(ds).notes
-    assert "schema entries not used: start_date" in notes  # EVs and chargers: test_sim_ev
-    assert "building entries not used: washing_machines (home: washing_machine_1)" in notes
+    assert "schema entries not used: start_date" in notes  # EVs, washing machines: test_sim_ev
     assert any(n.startswith("devices ignored: dhw_storage (home)") for n in notes)
     assert not any("rolling_episode_split" in n or "inactive_actions" in n for n in notes)
 

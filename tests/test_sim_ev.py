@@ -172,7 +172,7 @@ def test_loader_reads_sessions_as_the_charger_files_say(ev_scenario):
     assert np.all(dep[leave] <= 1)
     notes = " ".join(ev_scenario.notes)
     assert "ev: 3 chargers" in notes and "min_charging_power" in notes
-    assert "washing_machines" in notes  # still named as not used
+    assert "appliances: 1 washing machines (Building_1/washing_machine_1)" in notes
 
 
 def _edit(tmp_path, edit):

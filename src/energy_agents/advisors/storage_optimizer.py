@@ -30,6 +30,8 @@ there the floor is ``-1`` so that a forecast error is covered both ways.
 EVs plugged in now are planned in the same LP, each as itself up to its departure (its required
 energy then, :mod:`~energy_agents.optimize.ev_lp`); the plan's first step becomes the charger's
 ``ev_setpoints`` (a floor: with ``storage_follow`` the EV also soaks up its home's surplus).
+The flexible appliances' waiting jobs start by the rule of :mod:`.appliances` on the same
+forecast (``appliance_start``).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from ..optimize.planning import (
 )
 from ..sim.observation import Observation
 from ..sim.params import MEMBER_BATTERIES
-from . import demand_forecaster
+from . import appliances, demand_forecaster
 from .types import Recommendation
 
 NAME = "storage_optimizer"
@@ -139,7 +141,7 @@ def solve_plan(
 def advise(obs: Observation, forecast: Mapping[str, Any] | None = None) -> Recommendation:
     names = tuple(obs.storage_names)
     both_ways = shapes_the_exchange(obs)
-    if not names and not np.any(np.asarray(obs.ev_connected) > 0):
+    if not names and not np.any(obs.ev_connected > 0) and not np.any(obs.appliance_waiting > 0):
         return Recommendation(
             NAME, obs.step, "No storage to optimize. No action needed.", {}, 0.5, 0.0, {}
         )
@@ -200,6 +202,7 @@ def advise(obs: Observation, forecast: Mapping[str, Any] | None = None) -> Recom
             "exchange_target_kwh": procurement - max(0.0, float(plan.export_kwh[0]))
             if both_ways
             else None,
+            "appliance_start": appliances.start_now(obs, load - pv),
             "ev_setpoints": ev_setpoints(
                 ev_flows,
                 tuple(obs.ev_names),

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from ..advisors import appliances
 from ..advisors.types import FORECASTER, Recommendation
 from ..optimize.ev_lp import ev_setpoints, is_ev_key
 from ..optimize.planning import shapes_the_exchange
@@ -82,7 +83,11 @@ class MPCStrategy:
         self.uses_advisors = use_forecaster
 
     def levers(
-        self, obs: Observation, plan: RollingPlan, forecast_data: Mapping[str, Any] | None
+        self,
+        obs: Observation,
+        plan: RollingPlan,
+        forecast_data: Mapping[str, Any] | None,
+        net_ahead_kwh: np.ndarray | None = None,
     ) -> Levers:
         dt = obs.dt_h
         surplus = max(-plan.net_kwh, 0.0)  # forecast surplus the homes will store
@@ -121,6 +126,11 @@ class MPCStrategy:
         )
         return Levers(
             ev_setpoints=chargers,
+            appliance_start=appliances.start_now(
+                obs, np.full(plan.horizon, plan.net_kwh) if net_ahead_kwh is None else net_ahead_kwh
+            )
+            if obs.appliance_names
+            else {},
             burn_rate_ct_per_kwh=0.0,
             procurement_kwh=max(q, 0.0),
             storage_setpoints=setpoints,
@@ -147,7 +157,7 @@ class MPCStrategy:
         decision = make_decision(
             self.name,
             obs,
-            self.levers(obs, plan, fdata),
+            self.levers(obs, plan, fdata, np.asarray(load) - np.asarray(pv)),
             "Follow the rolling-horizon plan.",
             followed=used,
             missing=() if used else (FORECASTER,),

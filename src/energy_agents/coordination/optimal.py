@@ -11,7 +11,9 @@ The strategy solves two LPs once, at construction (see :mod:`energy_agents.optim
   plan cannot steer, so the executed plan shifts no load. All home batteries share the single
   ``members`` setpoint (fraction of each battery's own rated power), so the plan keeps every
   home battery within its own bounds at a common fraction. Each EV charger follows its own
-planned flow (``ev_setpoints``; the LP models every session exactly, :mod:`..optimize.ev_lp`).
+planned flow (``ev_setpoints``; the LP models every session exactly, :mod:`..optimize.ev_lp`);
+each appliance job starts where the plan starts it (the bound may split a start over several
+steps; the plan takes the largest share, ``lp.fix_job_starts``).
 
 When the relaxation is tight (no flexible load, home batteries homogeneous up to scale) both
 LPs are the same and one is solved; the executed run then costs the bound up to solver
@@ -68,6 +70,14 @@ class OptimalStrategy:
             else None
         )
 
+    def _appliance_start(self, t: int) -> dict[str, bool]:
+        """Each appliance starts the job the plan starts now, and waits otherwise."""
+        ap = self.scenario.flexible_appliances
+        if not ap.n:
+            return {}
+        now = set(ap.job_appliance[self.plan.job_start == t].tolist())
+        return {name: a in now for a, name in enumerate(ap.names)}
+
     def levers(self, t: int) -> Levers:
         return Levers(
             burn_rate_ct_per_kwh=0.0,
@@ -76,6 +86,7 @@ class OptimalStrategy:
             storage_follow=False,
             p2p_enabled=True,
             ev_setpoints=self.ev_setpoints[t] if self.ev_setpoints else {},
+            appliance_start=self._appliance_start(t),
         )
 
     def decide(

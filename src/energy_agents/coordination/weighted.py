@@ -27,7 +27,8 @@ Levers:
   released backlog raises it) is added to the procurement, and its burn rate is taken as is
   (it is the only advisor on that lever).
 - **P2P**: the P2P trader's on/off and price rule.
-- **EV chargers** (``ev_setpoints``): the storage optimizer's, the only advisor that plans them.
+- **EV chargers** (``ev_setpoints``) and **appliances** (``appliance_start``): the storage
+  optimizer's, the only advisor that plans them.
 
 Fallbacks (an advisor is *missing* when its recommendation is absent or was made for another
 step, i.e. late): no storage advice -> every storage follows with floor -1 (plain
@@ -238,8 +239,15 @@ def combine(
         {str(k): float(v) for k, v in dict(so.levers.get("ev_setpoints", {})).items()} if so else {}
     )
 
+    starts = (
+        {str(k): bool(v) for k, v in dict(so.levers.get("appliance_start", {})).items()}
+        if so
+        else {}
+    )
+
     out.levers = Levers(
         ev_setpoints=ev_sp,
+        appliance_start=starts,
         burn_rate_ct_per_kwh=burn,
         procurement_kwh=max(0.0, q),
         storage_setpoints=setpoints,

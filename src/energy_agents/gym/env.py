@@ -31,6 +31,7 @@ _SKIP = {
     "member_names",
     "storage_names",
     "ev_names",
+    "appliance_names",
     "tariff",
     "objective",
     "last_levers",
@@ -55,6 +56,7 @@ _STATIC = {
     "ev_charge_kw",
     "ev_discharge_kw",
     "ev_efficiency",
+    "appliance_member",
 }
 
 
@@ -84,6 +86,17 @@ class CommunityEnv(gym.Env[dict[str, np.ndarray], dict[str, Any]]):
             + ev.charge_kw.sum()
             + ev.discharge_kw.sum()
         ) * s.dt_h
+        # ... and every appliance at the highest draw of its cycles (one cycle at a time each).
+        ap = s.flexible_appliances
+        if ap.n_jobs:
+            power += float(
+                np.bincount(
+                    ap.job_appliance,
+                    weights=ap.profile_kwh.max(axis=1),
+                    minlength=ap.n,
+                ).max()
+                * ap.n
+            )
         self.exchange_bound_kwh = _bound_pow2(max(day_load, s.pv_kwh.sum(axis=1).max()) + power)
         n_st = len(s.storage_names)
         box = lambda lo, hi, n: spaces.Box(lo, hi, (n,), np.float64)  # noqa: E731
@@ -101,6 +114,16 @@ class CommunityEnv(gym.Env[dict[str, np.ndarray], dict[str, Any]]):
                 **(
                     {"ev_setpoints": box(-1.0, 1.0, ev.n), "ev_setpoints_set": spaces.Discrete(2)}
                     if ev.n
+                    else {}
+                ),
+                # appliances (only with some): >= 0.5 starts a waiting job, and whether the
+                # starts apply (0: every appliance uncontrolled)
+                **(
+                    {
+                        "appliance_start": box(0.0, 1.0, ap.n),
+                        "appliance_start_set": spaces.Discrete(2),
+                    }
+                    if ap.n
                     else {}
                 ),
             }
@@ -152,6 +175,13 @@ class CommunityEnv(gym.Env[dict[str, np.ndarray], dict[str, Any]]):
             "period_peak_import_kw": (0.0, b / s.dt_h),
             "hist_carbon_kg_per_kwh": (0.0, float(s.carbon.max(initial=0.0))),
             "ev_connected": (0.0, 1.0),
+            "appliance_waiting": (0.0, 1.0),
+            "appliance_steps_left": (0.0, n),
+            "appliance_steps": (0.0, float(s.flexible_appliances.profile_kwh.shape[1])),
+            "appliance_energy_kwh": (
+                0.0,
+                float(s.flexible_appliances.job_energy_kwh.max(initial=0.0)),
+            ),
             "ev_steps_left": (0.0, n),
             **dict.fromkeys(
                 ("ev_energy_kwh", "ev_capacity_kwh", "ev_min_kwh", "ev_required_kwh"),
@@ -208,6 +238,16 @@ class CommunityEnv(gym.Env[dict[str, np.ndarray], dict[str, Any]]):
                 if s.evs.n
                 else {}
             ),
+            **(
+                {
+                    "appliance_start": np.array(
+                        [float(levers.appliance_start.get(n, True)) for n in apn]
+                    ),
+                    "appliance_start_set": int(bool(levers.appliance_start)),
+                }
+                if (apn := s.flexible_appliances.names)
+                else {}
+            ),
         }
 
     def decode(self, action: Mapping[str, Any]) -> Levers:
@@ -251,6 +291,12 @@ class CommunityEnv(gym.Env[dict[str, np.ndarray], dict[str, Any]]):
                 n: float(x) for n, x in zip(s.evs.names, val["ev_setpoints"], strict=True)
             }
             if s.evs.n and val["ev_setpoints_set"]
+            else {},
+            appliance_start={
+                n: bool(x >= 0.5)
+                for n, x in zip(s.flexible_appliances.names, val["appliance_start"], strict=True)
+            }
+            if s.flexible_appliances.n and val["appliance_start_set"]
             else {},
         )
 

@@ -32,6 +32,8 @@ ROLE_ACTIONS: dict[str, tuple[str, ...]] = {
         "exchange_target_set",
         "ev_setpoints",  # these two only with EV chargers
         "ev_setpoints_set",
+        "appliance_start",  # these two only with flexible appliances
+        "appliance_start_set",
     ),
     "p2p_trader": ("p2p_enabled", "p2p_price_rule"),
 }

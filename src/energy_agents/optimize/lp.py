@@ -44,6 +44,7 @@ import highspy
 import numpy as np
 
 from ..sim import grid
+from ..sim.appliances import Appliances
 from ..sim.params import MEMBER_BATTERIES, Scenario, StorageBank, Tariff
 from .ev_lp import is_ev_key, scenario_ev_storages
 from .solver import quiet_highs
@@ -80,6 +81,8 @@ class LPResult:
     storage_flow_kwh: Mapping[str, np.ndarray] = field(default_factory=dict)
     storage_power_kw: Mapping[str, float] = field(default_factory=dict)
     cost_per_step_ct: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    job_start: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    """Per appliance job: the start step of its largest share (the plan's start)."""
 
 
 # --------------------------------------------------------------------------- storages
@@ -309,6 +312,9 @@ class Layout:
     V: int | None = None  # import above the limit
     peak_cols: tuple[int, ...] = ()  # per peak group: its variable
     ramp_rows: int | None = None  # 2 T rows: u_t -/+ (E_t - E_(t-1)) >= 0
+    job_cols: np.ndarray | None = None  # per start option: its column
+    job_of: np.ndarray | None = None  # per start option: its job
+    job_step: np.ndarray | None = None  # per start option: its start step
 
 
 def build(
@@ -319,8 +325,14 @@ def build(
     day_end: np.ndarray | None = None,
     terminal_value_ct_per_kwh: np.ndarray | None = None,
     terms: GridTerms | None = None,
+    appliances: Appliances | None = None,
 ) -> tuple[highspy.HighsLp, Layout]:
     """The LP over ``T = len(net_kwh)`` steps.
+
+    ``appliances``: jobs that start within their windows (``sim.appliances``); each start step
+    is a share ``x >= 0`` of the job, the shares sum to 1, and the job's profile enters the
+    meter's balance from each start in proportion (a relaxation of the one start the model
+    takes; :func:`solve_scenario` fixes the largest share for an executable plan).
 
     ``net_kwh``: community load - PV per step; ``prices``: (day_ahead, imbalance_buy,
     imbalance_sell, feed_in) [CT/kWh]; ``flex_max_kwh``: deferrable load per step (None: no
@@ -440,6 +452,23 @@ def build(
         discharge.append(d)
         track_cols.append(tuple(cols))
         track_rows.append(tuple(rows))
+    job_cols = job_of = job_step = None
+    if appliances is not None and appliances.n_jobs:
+        ap = appliances
+        lengths = ap.window_end - ap.window_start + 1
+        job_of = np.repeat(np.arange(ap.n_jobs), lengths)
+        job_step = ap.window_start[job_of] + (np.arange(job_of.size) - np.repeat(
+            np.cumsum(lengths) - lengths, lengths))  # fmt: skip
+        first = m.cols(0.0, 1.0, 0.0, n=job_of.size)
+        job_cols = first + np.arange(job_of.size)
+        one = m.rows(1.0, 1.0, n=ap.n_jobs)  # sum of a job's start shares = 1
+        m.add(one + job_of, job_cols, 1.0)
+        width = ap.profile_kwh.shape[1]
+        for k in range(width):  # the profile's k-th step lands at start + k
+            at = job_step + k
+            draw = ap.profile_kwh[job_of, k]
+            ok = (at < T) & (draw > 0)
+            m.add(bal + at[ok], job_cols[ok], -draw[ok])
     layout = Layout(
         T,
         Q,
@@ -458,6 +487,9 @@ def build(
         V=V,
         peak_cols=tuple(peak_cols),
         ramp_rows=ramp_rows,
+        job_cols=job_cols,
+        job_of=job_of,
+        job_step=job_step,
     )
     return m.lp(), layout
 
@@ -497,6 +529,17 @@ def extract(
         f = block(layout.charge[j]) - block(layout.discharge[j])
         flows[st.key] = flows.get(st.key, 0.0) + f
         power[st.key] = power.get(st.key, 0.0) + st.power_kw
+    job_start = np.zeros(0, np.int64)
+    if layout.job_cols is not None:
+        assert layout.job_of is not None and layout.job_step is not None
+        share = values[layout.job_cols]
+        n_jobs = int(layout.job_of.max()) + 1
+        best = np.full(n_jobs, -1.0)
+        job_start = np.zeros(n_jobs, np.int64)
+        for k in np.argsort(share, kind="stable"):  # the largest share of each job wins
+            j = layout.job_of[k]
+            if share[k] >= best[j]:
+                best[j], job_start[j] = share[k], layout.job_step[k]
     q, s, e, x = block(layout.Q), block(layout.S), block(layout.E), block(layout.X)
     p_da, p_ib, p_is, p_fi = prices
     per_step = p_da * q + p_ib * s - p_is * e - p_fi * x
@@ -511,6 +554,7 @@ def extract(
         storage_flow_kwh=flows,
         storage_power_kw=power,
         cost_per_step_ct=per_step,
+        job_start=job_start,
         **meta,  # type: ignore[arg-type]
     )
 
@@ -609,13 +653,20 @@ def solve_scenario(scenario: Scenario, *, relaxed: bool) -> LPResult:
     prices = _scenario_prices(s)
     terms, constant = scenario_terms(s)
     lp, layout = build(
-        net, prices, storages, flex, day_end_mask(s.n_steps, s.steps_per_day), terms=terms
+        net,
+        prices,
+        storages,
+        flex,
+        day_end_mask(s.n_steps, s.steps_per_day),
+        terms=terms,
+        appliances=s.flexible_appliances,
     )
     h = new_solver()
     h.passModel(lp)
     t1 = time.perf_counter()
     solve(h)
     if not relaxed:
+        fix_job_starts(h, layout)
         one_direction(h, layout)
     t2 = time.perf_counter()
     values = np.asarray(h.getSolution().col_value)
@@ -632,6 +683,23 @@ def solve_scenario(scenario: Scenario, *, relaxed: bool) -> LPResult:
         n_cols=int(lp.num_col_),
         n_rows=int(lp.num_row_),
     )
+
+
+def fix_job_starts(h: highspy.Highs, layout: Layout) -> None:
+    """Make the appliance jobs executable: each starts at its largest share (the shares of
+    the other start steps fixed to 0, that one to 1), then solve again."""
+    if layout.job_cols is None or layout.job_of is None:
+        return
+    x = np.asarray(h.getSolution().col_value)
+    share = x[layout.job_cols]
+    keep = np.zeros(share.size, bool)
+    for j in np.unique(layout.job_of):
+        opts = np.flatnonzero(layout.job_of == j)
+        keep[opts[np.argmax(share[opts])]] = True
+    cols = layout.job_cols.astype(np.int32)
+    value = keep.astype(float)
+    h.changeColsBounds(cols.size, cols, value, value)
+    solve(h)
 
 
 SIMULTANEOUS_KWH = 1e-7
@@ -675,8 +743,8 @@ def executable_plan(scenario: Scenario) -> LPResult:
 def relaxation_is_tight(scenario: Scenario) -> bool:
     """True when the bound LP and the executable LP coincide: no flexible load, and in each
     efficiency class of home batteries the same C-rate and the same SOC bounds and start."""
-    if np.any(scenario.flexible_share > 0):
-        return False
+    if np.any(scenario.flexible_share > 0) or scenario.flexible_appliances.n_jobs:
+        return False  # (appliance jobs: the bound may split a start, the plan cannot)
     mb = scenario.member_batteries
     for idx in member_groups(mb).values():
         for arr in (

@@ -24,6 +24,7 @@ Mapping (docs/scenarios.md has the full table):
 - weather.csv -> ``Scenario.weather``; ``carbon_intensity.csv`` (``carbon_intensity`` [kg
   CO2/kWh]) -> ``Scenario.carbon_kg_per_kwh`` (zeros, with a note, when the schema names none);
 - EV chargers and their EVs (``chargers``, ``electric_vehicles_def``): :mod:`.citylearn_ev`;
+- washing machines (``washing_machines``): :mod:`.citylearn_appliances`;
 - no tariff components (CityLearn has no demand charge or connection limit): a run may add
   them (``load_scenario(..., tariff=...)``).
 
@@ -43,6 +44,7 @@ import pandas as pd
 
 from ..sim.params import Prices, Scenario, ScenarioError, StorageBank
 from .autosize import Autosized, autosize_buildings, needs_autosize, resolve_seed
+from .citylearn_appliances import load_appliances
 from .citylearn_ev import load_chargers
 from .citylearn_unused import unused_entries
 from .csv_format import numeric_column, read_table
@@ -58,7 +60,7 @@ DEFAULT_EFFICIENCY = 0.9
 DEFAULT_C_RATE = 0.5
 """Battery power = capacity x this when the schema gives no ``nominal_power``."""
 IGNORED_DEMANDS = ("dhw_demand", "cooling_demand", "heating_demand")
-USED_DEVICES = ("electrical_storage", "pv", "chargers")
+USED_DEVICES = ("electrical_storage", "pv", "chargers", "washing_machines")
 WEATHER_COLUMNS = {
     "outdoor_dry_bulb_temperature": "temp_air_c",
     "outdoor_relative_humidity": "relative_humidity_pct",
@@ -299,6 +301,7 @@ def load_citylearn(
     weather = _weather(schema, root, names, len(first), rows, notes)
     carbon = _carbon(schema, root, names, len(first), rows, notes)
     evs = load_chargers(schema, schema_path, root, names, rows, notes)
+    appliances = load_appliances(schema, root, names, rows, notes)
     cap, power, eff, soc_min = (np.array(v, dtype=float) for v in zip(*batteries, strict=True))
     bank = StorageBank(
         tuple(names), cap, power, eff, eff, soc_min, np.ones(len(names)), soc_min.copy()
@@ -342,6 +345,7 @@ def load_citylearn(
         notes=tuple(notes),
         carbon_kg_per_kwh=carbon,
         ev_chargers=evs,
+        appliances=appliances,
     )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from ..advisors.types import Recommendation, RecommendationError
 from ..sim.levers import LeverError, Levers
 from ..sim.observation import (
+    APPLIANCE_FIELDS,
     EV_FIELDS,
     MEMBER_HISTORY_FIELDS,
     PER_MEMBER_FIELDS,
@@ -337,7 +338,8 @@ MAX_STORAGES = 64
 """Storages a ``storage_setpoints`` object may name (the model's storages, ``members``
 included; a community of this model has a handful)."""
 MAX_CHARGERS = 100_000
-"""EV chargers an ``ev_setpoints`` object may name (one or two per home of a large community)."""
+"""EV chargers (or appliances) an ``ev_setpoints`` (``appliance_start``) object may name: one or
+two per home of a large community."""
 MAX_LEVER_KWH = 1e9
 """Largest ``procurement_kwh`` / ``|exchange_target_kwh|`` (a TWh per step: no community)."""
 MAX_BURN_RATE = 1e6
@@ -358,6 +360,13 @@ def check_levers(levers: Mapping[str, Any], field: str) -> None:
         value = levers.get(key)
         if value is not None and not lo <= value <= hi:
             raise ApiError(400, f"{field}.{key}", f"must be between {lo:g} and {hi:g}")
+    starts = levers.get("appliance_start") or {}
+    if len(starts) > MAX_CHARGERS:
+        raise ApiError(
+            400, f"{field}.appliance_start", f"{len(starts)} entries; at most {MAX_CHARGERS}"
+        )
+    for name in starts:
+        _text(f"{field}.appliance_start", name, MAX_AGENT_NAME, allow_empty=False)
     for key, most in (("storage_setpoints", MAX_STORAGES), ("ev_setpoints", MAX_CHARGERS)):
         setpoints = levers.get(key) or {}
         if len(setpoints) > most:
@@ -480,6 +489,16 @@ def validate_observation(obs: Mapping[str, Any], field: str = "observation") -> 
         ):
             raise ApiError(
                 400, f"{field}.{name}", f"must have one number per charger ({len(chargers)})"
+            )
+    appliances = _names(f"{field}.appliance_names", obs.get("appliance_names", []))
+    if len(appliances) > MAX_CHARGERS:
+        raise ApiError(400, f"{field}.appliance_names", f"at most {MAX_CHARGERS} appliances")
+    for name in APPLIANCE_FIELDS:
+        if (name in obs or appliances) and len(_numbers(f"{field}.{name}", obs.get(name))) != len(
+            appliances
+        ):
+            raise ApiError(
+                400, f"{field}.{name}", f"must have one number per appliance ({len(appliances)})"
             )
     for name in ("tariff", "objective"):
         if name in obs and not isinstance(obs[name], dict):

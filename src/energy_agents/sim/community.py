@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from . import appliances as appliance_model
 from . import ev as ev_model
 from . import grid, market, storage
 from .ledger import TokenLedger
@@ -55,6 +56,7 @@ RESULT_COLUMNS = (
     "storage_discharge_kwh",
     "ev_kwh",  # EV charging at the chargers' terminals (< 0: V2G)
     "ev_energy_kwh",  # energy in the connected EVs after the step
+    "appliance_kwh",  # the flexible appliances' running cycles
 )
 
 
@@ -203,8 +205,11 @@ class Community:
         self.ev_short_departures = 0  # below the requirement although it was reachable
         self.ev_infeasible_departures = 0  # the requirement was out of reach on arrival
         self.ev_shortfall_kwh = 0.0
-        if ev.n:
-            base_net = base_net + s.uncontrolled_ev_kwh.sum(axis=1)
+        # Appliances: the step each job started at (-1: not yet).
+        self.job_started = np.full(s.flexible_appliances.n_jobs, -1, np.int64)
+        self._appliance_names = s.flexible_appliances.names
+        if ev.n or s.flexible_appliances.n:
+            base_net = base_net + s.uncontrolled_kwh.sum(axis=1)
             self.results["city_base_cost_ct"][:] = np.maximum(0.0, s.prices.day_ahead * base_net)
 
     def _feasible(self, t: int) -> np.ndarray:
@@ -218,6 +223,17 @@ class Community:
         if t > 0:
             ok = np.where(ev.arrival[t] > 0, ok, self._ev_feasible)
         return ok
+
+    def _step_appliances(self, t: int, lv: Levers) -> np.ndarray:
+        """Jobs that start now (the lever, or their window's end), then what the running
+        cycles draw per home [kWh]."""
+        s = self.scenario
+        ap = s.flexible_appliances
+        lever = dict(lv.appliance_start) if lv.appliance_start else None
+        self.job_started[appliance_model.starts(ap, t, self.job_started, lever)] = t
+        draw = appliance_model.load_kwh(ap, t, self.job_started, s.n_members)
+        self.results["appliance_kwh"][t] = float(_sum(draw))
+        return draw
 
     def _step_evs(self, t: int, lv: Levers, home_net: np.ndarray) -> np.ndarray:
         """The EVs' step: flows under the levers, departures counted, arrivals for ``t + 1``.
@@ -307,6 +323,32 @@ class Community:
             "ev_charge_kw": frozen(s.evs.charge_kw),
             "ev_discharge_kw": frozen(s.evs.discharge_kw),
             "ev_efficiency": frozen(s.evs.efficiency),
+            "appliance_names": s.flexible_appliances.names,
+            "appliance_member": frozen(s.flexible_appliances.member.astype(float)),
+        }
+
+    def _appliance_view(self, t: int) -> dict[str, Any]:
+        """Per appliance: whether a job waits now, the steps until it must start (this one
+        included), its energy and length (empty without appliances)."""
+        ap = self.scenario.flexible_appliances
+        if not ap.n:
+            return {}
+        waiting = np.zeros(ap.n)
+        left, energy, length = np.zeros(ap.n), np.zeros(ap.n), np.zeros(ap.n)
+        lo = int(np.searchsorted(ap.window_start, t, side="right"))
+        for j in np.flatnonzero((self.job_started[:lo] < 0) & (ap.window_end[:lo] >= t)):
+            a = ap.job_appliance[j]
+            if waiting[a]:
+                continue  # the earliest waiting job of each appliance
+            waiting[a] = 1.0
+            left[a] = ap.window_end[j] - t + 1
+            energy[a] = ap.profile_kwh[j].sum()
+            length[a] = np.flatnonzero(ap.profile_kwh[j] > 0).max(initial=-1) + 1
+        return {
+            "appliance_waiting": waiting,
+            "appliance_steps_left": left,
+            "appliance_energy_kwh": energy,
+            "appliance_steps": length,
         }
 
     def _ev_view(self, t: int) -> dict[str, Any]:
@@ -378,6 +420,7 @@ class Community:
             else None,
             block_steps_left=int(self._block_left[t]),
             **self._ev_view(t),
+            **self._appliance_view(t),
             **self._static,  # type: ignore[arg-type]
         )
 
@@ -387,7 +430,9 @@ class Community:
         s, t = self.scenario, self.t
         if t >= self._n_steps:
             raise IndexError("the simulation has already run all its steps")
-        lv = levers.clipped(self.storage_names, s.max_burn_rate_ct_per_kwh, self._ev_names)
+        lv = levers.clipped(
+            self.storage_names, s.max_burn_rate_ct_per_kwh, self._ev_names, self._appliance_names
+        )
         dt = s.dt_h
         p_da = float(s.prices.day_ahead[t])
         p_fi = float(s.prices.feed_in[t])
@@ -403,9 +448,11 @@ class Community:
         served = load - deferred + released
         flex_served = flex - deferred + released
 
-        # 2. EVs (uncontrolled charging, or the levers' setpoints above the departure floor),
-        #    then home batteries (schedule, plus self-consumption when following).
-        own_net = served - pv
+        # 2. Appliances start (the lever, or their window's end) and run; EVs (uncontrolled
+        #    charging, or the levers' setpoints above the departure floor); then home batteries
+        #    (schedule, plus self-consumption when following).
+        app_home = self._step_appliances(t, lv) if self._appliance_names else self._zero
+        own_net = served + app_home - pv
         ev_home = self._step_evs(t, lv, own_net) if self._ev_names else self._zero
         own_net = own_net + ev_home
         mb = s.member_batteries
@@ -490,7 +537,12 @@ class Community:
         member_err = float(
             np.max(
                 np.abs(
-                    served + ev_home + battery - pv - (bought - sold + res_deficit - res_surplus)
+                    served
+                    + app_home
+                    + ev_home
+                    + battery
+                    - pv
+                    - (bought - sold + res_deficit - res_surplus)
                 ),
                 initial=0.0,
             )

@@ -231,12 +231,12 @@ def objective_value(
 # ----------------------------------------------------------------------- the reference run
 def no_control_exchange(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
     """(import, export) per step of the no-control run (``none``: storages idle, P2P off, no
-    demand response, EVs charging uncontrolled): every member meets the grid alone, export
+    demand response, EVs charging and appliances starting uncontrolled): every member meets the grid alone, export
     curtailed at the limit."""
     s = scenario
     own = s.load_kwh - s.pv_kwh
-    if s.evs.n:
-        own = own + s.uncontrolled_ev_kwh  # EVs charge uncontrolled without a lever
+    if s.evs.n or s.flexible_appliances.n:
+        own = own + s.uncontrolled_kwh  # EVs and appliances run uncontrolled without a lever
     imp = np.maximum(own, 0.0).sum(axis=1)
     exp = np.maximum(-own, 0.0).sum(axis=1)
     return imp, np.minimum(exp, s.tariff.export_limit_kw * s.dt_h)

@@ -37,7 +37,8 @@ def compute_kpis(community: Community, baseline_spent_ct: float | None = None) -
     s, n = community.scenario, community.t
     r = {k: v[:n] for k, v in community.results.items()}
     spent = float(r["tokens_spent_ct"].sum())
-    served = float(r["served_kwh"].sum() + r["ev_kwh"].sum())  # the homes' and EVs' demand
+    # the homes' demand, their EVs' and appliances'
+    served = float(r["served_kwh"].sum() + r["ev_kwh"].sum() + r["appliance_kwh"].sum())
     pv = float(r["pv_kwh"].sum())
     imp = float(r["import_kwh"].sum())
     exp = float(r["export_kwh"].sum())
@@ -64,6 +65,7 @@ def compute_kpis(community: Community, baseline_spent_ct: float | None = None) -
         "storage_cycles": community.discharge_throughput / capacity if capacity > 0 else 0.0,
         **grid_kpis(community, spent),
         **ev_kpis(community),
+        **appliance_kpis(community),
         "max_energy_balance_error_kwh": community.max_energy_error,
         "max_token_conservation_error_ct": community.max_token_error,
         "members": s.n_members,
@@ -82,6 +84,21 @@ def ev_kpis(community: Community) -> dict[str, Any]:
         "ev_short_departures": community.ev_short_departures,
         "ev_infeasible_departures": community.ev_infeasible_departures,
         "ev_shortfall_kwh": community.ev_shortfall_kwh,
+    }
+
+
+def appliance_kpis(community: Community) -> dict[str, Any]:
+    """The appliances' jobs: energy, and how long they waited after their window opened
+    (empty without appliances)."""
+    ap = community.scenario.flexible_appliances
+    if not ap.n:
+        return {}
+    done = community.job_started >= 0
+    wait = (community.job_started - ap.window_start)[done] * community.scenario.dt_h
+    return {
+        "appliance_kwh": float(community.results["appliance_kwh"][: community.t].sum()),
+        "appliance_jobs_started": int(done.sum()),
+        "appliance_mean_wait_h": float(wait.mean()) if wait.size else 0.0,
     }
 
 

@@ -81,6 +81,11 @@ class Levers:
     its home's surplus. Whatever is asked, the charger takes at least what keeps the
     departure SOC reachable (docs/model.md)."""
 
+    appliance_start: Mapping[str, bool] = field(default_factory=dict)
+    """Per flexible appliance (CityLearn's washing machines): while one of its jobs waits,
+    start it now (true) or wait (false). An appliance without a key starts a job as its window
+    opens; a job still waiting at its window's last step starts then whatever is asked."""
+
     @property
     def steering_target_kwh(self) -> float:
         return (
@@ -98,6 +103,7 @@ class Levers:
             "p2p_price_rule": self.p2p_price_rule,
             "exchange_target_kwh": self.exchange_target_kwh,
             "ev_setpoints": dict(self.ev_setpoints),
+            "appliance_start": dict(self.appliance_start),
         }
 
     @classmethod
@@ -119,6 +125,14 @@ class Levers:
                 if not isinstance(sp, Mapping):
                     raise LeverError(f"parameters.{key}: must be an object")
                 kwargs[key] = {str(k): _number(f"parameters.{key}.{k}", v) for k, v in sp.items()}
+        if "appliance_start" in data:
+            starts = data["appliance_start"]
+            if not isinstance(starts, Mapping):
+                raise LeverError("parameters.appliance_start: must be an object")
+            for k, v in starts.items():
+                if not isinstance(v, bool):
+                    raise LeverError(f"parameters.appliance_start.{k}: must be true or false")
+            kwargs["appliance_start"] = {str(k): v for k, v in starts.items()}
         if data.get("exchange_target_kwh") is not None:
             kwargs["exchange_target_kwh"] = _number(
                 "parameters.exchange_target_kwh", data["exchange_target_kwh"]
@@ -142,6 +156,7 @@ class Levers:
         storage_names: tuple[str, ...],
         max_burn_rate: float,
         ev_names: tuple[str, ...] = (),
+        appliance_names: tuple[str, ...] = (),
     ) -> Levers:
         """The same levers within physical limits; NaN counts as 0, unknown storages and
         chargers are dropped (a charger without a setpoint stays without one)."""
@@ -163,6 +178,9 @@ class Levers:
             procurement_kwh=_clip(float(self.procurement_kwh), 0.0, math.inf),
             storage_setpoints=setpoints,
             ev_setpoints=ev_setpoints,
+            appliance_start={
+                n: bool(v) for n, v in self.appliance_start.items() if n in appliance_names
+            },
             storage_follow=bool(self.storage_follow),
             p2p_enabled=bool(self.p2p_enabled),
             home_batteries_pooled=bool(self.home_batteries_pooled),

@@ -50,7 +50,16 @@ EV_FIELDS = (  # shape (n_chargers,), in the order of ev_names
     "ev_discharge_kw",
     "ev_efficiency",
 )
-_ARRAY_FIELDS = PER_MEMBER_FIELDS + SERIES_FIELDS + MEMBER_HISTORY_FIELDS + EV_FIELDS
+APPLIANCE_FIELDS = (  # shape (n_appliances,), in the order of appliance_names
+    "appliance_member",
+    "appliance_waiting",
+    "appliance_steps_left",
+    "appliance_energy_kwh",
+    "appliance_steps",
+)
+_ARRAY_FIELDS = (
+    PER_MEMBER_FIELDS + SERIES_FIELDS + MEMBER_HISTORY_FIELDS + EV_FIELDS + APPLIANCE_FIELDS
+)
 STORAGE_FIELDS = (  # keyed by storage name
     "storage_soc",
     "storage_energy_kwh",
@@ -145,6 +154,16 @@ class Observation:
     """The charger's V2G power (0: charge only) [kW]."""
     ev_efficiency: np.ndarray = field(default_factory=lambda: np.zeros(0))
     """On each direction, in (0, 1]."""
+    # Flexible appliances (optional: none by default), in ``appliance_names`` order.
+    appliance_names: tuple[str, ...] = ()
+    appliance_member: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    appliance_waiting: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """1 while a job of the appliance waits to start, else 0."""
+    appliance_steps_left: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """Steps until the waiting job must start, this one included."""
+    appliance_energy_kwh: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    appliance_steps: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """Length of the waiting job's cycle [steps]."""
 
     @property
     def step_of_day(self) -> int:
@@ -194,7 +213,7 @@ class Observation:
                 kwargs[f.name] = np.asarray(v, dtype=np.float64)
             elif f.name in STORAGE_FIELDS:
                 kwargs[f.name] = {str(k): float(x) for k, x in dict(v).items()}
-            elif f.name in ("member_names", "storage_names", "ev_names"):
+            elif f.name in ("member_names", "storage_names", "ev_names", "appliance_names"):
                 kwargs[f.name] = tuple(str(x) for x in v)
             elif f.name == "last_levers":
                 kwargs[f.name] = None if v is None else Levers.from_dict(v)

@@ -15,13 +15,16 @@ from functools import cached_property
 
 import numpy as np
 
+from . import appliances as appliance_model
 from . import ev as ev_model
+from .appliances import Appliances
 from .checks import ScenarioError, as_array
 from .ev import EVChargers
 from .objective import Objective
 
 __all__ = [
     "MEMBER_BATTERIES",
+    "Appliances",
     "EVChargers",
     "Prices",
     "Scenario",
@@ -266,6 +269,7 @@ class Scenario:
     tariff: Tariff = field(default_factory=Tariff)
     objective: Objective = field(default_factory=Objective)
     ev_chargers: EVChargers | None = None
+    appliances: Appliances | None = None
 
     def __post_init__(self) -> None:
         if not self.dt_h > 0 or (self.dt_h * 4) % 1 != 0:
@@ -330,6 +334,14 @@ class Scenario:
         if ev.n and ev.member.max() >= n_members:
             raise ScenarioError(f"ev_chargers.member: index beyond the {n_members} members")
         object.__setattr__(self, "ev_chargers", ev)
+        ap = Appliances.empty(shape[0]) if self.appliances is None else self.appliances
+        if not isinstance(ap, Appliances):
+            raise ScenarioError("appliances: must be Appliances")
+        if ap.n_steps != shape[0]:
+            raise ScenarioError(f"appliances: {ap.n_steps} steps, the scenario has {shape[0]}")
+        if ap.n and ap.member.max() >= n_members:
+            raise ScenarioError(f"appliances.member: index beyond the {n_members} members")
+        object.__setattr__(self, "appliances", ap)
 
     @property
     def n_steps(self) -> int:
@@ -348,6 +360,20 @@ class Scenario:
         """The EV chargers (none: an empty set)."""
         assert self.ev_chargers is not None  # set in __post_init__
         return self.ev_chargers
+
+    @property
+    def flexible_appliances(self) -> Appliances:
+        """The flexible appliances (none: an empty set)."""
+        assert self.appliances is not None  # set in __post_init__
+        return self.appliances
+
+    @cached_property
+    def uncontrolled_kwh(self) -> np.ndarray:
+        """(n_steps, n_members) what the devices draw without control: the EVs charging on
+        arrival, the appliances starting as their windows open (the no-control run's)."""
+        return self.uncontrolled_ev_kwh + appliance_model.uncontrolled_kwh(
+            self.flexible_appliances, self.n_members
+        )
 
     @cached_property
     def uncontrolled_ev_kwh(self) -> np.ndarray:
@@ -388,4 +414,5 @@ class Scenario:
             weather={k: v[:n] for k, v in self.weather.items()},
             carbon_kg_per_kwh=self.carbon[:n],
             ev_chargers=self.evs.head(n),
+            appliances=self.flexible_appliances.head(n),
         )
