@@ -384,3 +384,39 @@ def test_levers_at_the_bounds_are_taken(app):
         "/receive", json=recommendation("grid_trader", 0, "x", levers=levers)
     )
     assert r.status_code == 200, r.get_json()
+
+
+# ----------------------------------------------------------------------- devices at the door
+def _one(kind: str) -> dict:
+    """One charger's (``ev``) or appliance's fields, every array of length 1."""
+    from energy_agents.sim.observation import APPLIANCE_FIELDS, EV_FIELDS
+
+    group = EV_FIELDS if kind == "ev" else APPLIANCE_FIELDS
+    return {f"{kind}_names": ["d1"], **{name: [0.0] for name in group}}
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({**_one("ev"), "ev_connected": [1.0, 0.0]}, "observation.ev_connected"),
+        ({"ev_names": ["c1", "c1"]}, "observation.ev_names"),
+        ({"ev_names": ["c1"]}, "observation.ev_member"),  # named chargers need their arrays
+        ({**_one("appliance"), "appliance_waiting": ["yes"]}, "observation.appliance_waiting[0]"),
+    ],
+)
+def test_device_fields_of_an_observation_are_checked(app, extra, field):
+    r = app.test_client().post("/state", json={"observation": {**observation_dict(0), **extra}})
+    assert r.status_code == 400 and _error(r)["field"] == field, r.get_json()
+
+
+def test_device_levers_are_checked(app):
+    c = app.test_client()
+    _publish(c, 0)
+    obs = observation_dict(1)
+    obs["last_levers"] = {"ev_setpoints": {"c1": 2.0}}
+    r = c.post("/state", json={"observation": obs})
+    assert r.status_code == 400 and _error(r)["field"] == "observation.last_levers.ev_setpoints.c1"
+    obs["last_levers"] = {"appliance_start": {"wm": 1}}
+    r = c.post("/state", json={"observation": obs})
+    assert r.status_code == 400
+    assert _error(r)["field"] == "observation.last_levers.appliance_start.wm"

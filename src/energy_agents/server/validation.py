@@ -480,26 +480,20 @@ def validate_observation(obs: Mapping[str, Any], field: str = "observation") -> 
         for k, v in d.items():
             if not _is_number(v):
                 raise ApiError(400, f"{field}.{name}.{k}", "must be a finite number")
-    chargers = _names(f"{field}.ev_names", obs.get("ev_names", []))
-    if len(chargers) > MAX_CHARGERS:
-        raise ApiError(400, f"{field}.ev_names", f"at most {MAX_CHARGERS} chargers")
-    for name in EV_FIELDS:
-        if (name in obs or chargers) and len(_numbers(f"{field}.{name}", obs.get(name))) != len(
-            chargers
-        ):
-            raise ApiError(
-                400, f"{field}.{name}", f"must have one number per charger ({len(chargers)})"
-            )
-    appliances = _names(f"{field}.appliance_names", obs.get("appliance_names", []))
-    if len(appliances) > MAX_CHARGERS:
-        raise ApiError(400, f"{field}.appliance_names", f"at most {MAX_CHARGERS} appliances")
-    for name in APPLIANCE_FIELDS:
-        if (name in obs or appliances) and len(_numbers(f"{field}.{name}", obs.get(name))) != len(
-            appliances
-        ):
-            raise ApiError(
-                400, f"{field}.{name}", f"must have one number per appliance ({len(appliances)})"
-            )
+    for names_key, group, what in (
+        ("ev_names", EV_FIELDS, "charger"),
+        ("appliance_names", APPLIANCE_FIELDS, "appliance"),
+    ):  # the devices' optional per-device arrays, one number per named device
+        devices = _names(f"{field}.{names_key}", obs.get(names_key, []))
+        if len(devices) > MAX_CHARGERS:
+            raise ApiError(400, f"{field}.{names_key}", f"at most {MAX_CHARGERS} {what}s")
+        for name in group:
+            if (name in obs or devices) and len(_numbers(f"{field}.{name}", obs.get(name))) != len(
+                devices
+            ):
+                raise ApiError(
+                    400, f"{field}.{name}", f"must have one number per {what} ({len(devices)})"
+                )
     for name in ("tariff", "objective"):
         if name in obs and not isinstance(obs[name], dict):
             raise ApiError(400, f"{field}.{name}", "must be an object")

@@ -326,22 +326,16 @@ class Scenario:
             raise ScenarioError("tariff: must be a Tariff")
         if not isinstance(self.objective, Objective):
             raise ScenarioError("objective: must be an Objective")
-        ev = EVChargers.empty(shape[0]) if self.ev_chargers is None else self.ev_chargers
-        if not isinstance(ev, EVChargers):
-            raise ScenarioError("ev_chargers: must be EVChargers")
-        if ev.n_steps != shape[0]:
-            raise ScenarioError(f"ev_chargers: {ev.n_steps} steps, the scenario has {shape[0]}")
-        if ev.n and ev.member.max() >= n_members:
-            raise ScenarioError(f"ev_chargers.member: index beyond the {n_members} members")
-        object.__setattr__(self, "ev_chargers", ev)
-        ap = Appliances.empty(shape[0]) if self.appliances is None else self.appliances
-        if not isinstance(ap, Appliances):
-            raise ScenarioError("appliances: must be Appliances")
-        if ap.n_steps != shape[0]:
-            raise ScenarioError(f"appliances: {ap.n_steps} steps, the scenario has {shape[0]}")
-        if ap.n and ap.member.max() >= n_members:
-            raise ScenarioError(f"appliances.member: index beyond the {n_members} members")
-        object.__setattr__(self, "appliances", ap)
+        for key, kind in (("ev_chargers", EVChargers), ("appliances", Appliances)):
+            dev = getattr(self, key)
+            dev = kind.empty(shape[0]) if dev is None else dev
+            if not isinstance(dev, kind):
+                raise ScenarioError(f"{key}: must be {kind.__name__}")
+            if dev.n_steps != shape[0]:
+                raise ScenarioError(f"{key}: {dev.n_steps} steps, the scenario has {shape[0]}")
+            if dev.n and dev.member.max() >= n_members:
+                raise ScenarioError(f"{key}.member: index beyond the {n_members} members")
+            object.__setattr__(self, key, dev)
 
     @property
     def n_steps(self) -> int:
