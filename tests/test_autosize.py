@@ -277,3 +277,16 @@ def test_bad_sizing_attributes_refused_with_the_field(tmp_path, device, attrs, f
         match=rf"schema.json: field buildings\.home\.{device}\.autosize_attributes\.{field}",
     ):
         load_citylearn(ds)
+
+
+def test_a_heat_pump_serves_the_recorded_heating_demand_in_the_load(tmp_path):
+    # COP = 0.25 x (45 + 273.15) / (45 - 5) = 1.98844 at 5 degC outdoors: 3 kWh of heat each
+    # hour cost 3 / 1.98844 kWh of electricity on top of the 1 kWh load.
+    attrs = {"attributes": {"efficiency": 0.25, "target_heating_temperature": 45.0,
+                            "nominal_power": 5.0}}  # fmt: skip
+    ds = _dataset(tmp_path, 1.0, heating=(3.0, attrs))
+    s = load_citylearn(ds)
+    cop = 0.25 * (45.0 + 273.15) / 40.0
+    np.testing.assert_allclose(s.load_kwh[:, 0], 1.0 + 3.0 / cop)
+    assert any(n.startswith("load: non_shiftable_load plus") for n in s.notes)
+    assert not any("devices ignored: heating_device" in n for n in s.notes)

@@ -47,7 +47,7 @@ from __future__ import annotations
 import hashlib
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -491,6 +491,9 @@ class Autosized:
     pv: AutosizedPV | None = None
     battery: AutosizedBattery | None = None
     notes: list[str] = field(default_factory=list)
+    thermal_kwh: np.ndarray | None = field(default=None, repr=False)
+    """Electricity [kWh per simulated row] its heat pumps and heaters draw to serve the
+    recorded heating, cooling and hot-water demands (None: none, or not computable: noted)."""
 
 
 def autosize_building(ctx: BuildingContext, start: str) -> Autosized:
@@ -591,5 +594,22 @@ def autosize_buildings(
                     )[rows]
         temp = temps.get(wpath) if wpath is not None else None
         ctx = BuildingContext(schema_path, root, name, spec, frame, rows, base_seed, dt_h, temp)
-        out[name] = autosize_building(ctx, start)
+        sized = autosize_building(ctx, start)
+        thermal, note = thermal_electricity(ctx)
+        if note:
+            sized.notes.append(note)
+        out[name] = replace(sized, thermal_kwh=thermal)
     return out
+
+
+def thermal_electricity(ctx: BuildingContext) -> tuple[np.ndarray | None, str | None]:
+    """What the building's heat pumps and electric heaters draw to serve its recorded thermal
+    demands (CityLearn's COP on the outdoor temperature, :func:`baseline_consumption`), and a
+    note when it cannot be computed (no outdoor temperature for a heat pump)."""
+    if not any(_column(ctx, col).any() for _, col, _ in DEMANDS):
+        return None, None
+    try:
+        total = baseline_consumption(ctx)
+    except ScenarioError as exc:
+        return None, f"{ctx.name}: thermal demands not served ({exc}); they are left out"
+    return total - _column(ctx, "non_shiftable_load"), None

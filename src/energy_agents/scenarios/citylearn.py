@@ -4,8 +4,11 @@ Mapping (docs/scenarios.md has the full table):
 
 - one member per building with ``include: true`` (a building without the key is included),
   in the order of ``schema.json``;
-- load = ``non_shiftable_load`` [kWh per step]; ``dhw_demand``, ``cooling_demand`` and
-  ``heating_demand`` are ignored (CityLearn serves them with devices this model lacks);
+- load = ``non_shiftable_load`` [kWh per step] plus the electricity of the heat pumps and
+  electric heaters (``cooling_device``, ``heating_device``, ``dhw_device``) serving the
+  recorded ``cooling_demand``, ``heating_demand`` and ``dhw_demand`` as they come (COP:
+  CityLearn's Carnot fraction on the outdoor temperature; heaters at their efficiency); the
+  thermal storages are not used (named), the devices' power limits not applied;
 - PV = ``solar_generation`` [W per kW installed] x ``pv.attributes.nominal_power`` / 1000
   [kWh per step];
 - PV and batteries with ``autosize: true`` (or no size) are autosized as CityLearn 3.0.2 does
@@ -60,7 +63,15 @@ DEFAULT_EFFICIENCY = 0.9
 DEFAULT_C_RATE = 0.5
 """Battery power = capacity x this when the schema gives no ``nominal_power``."""
 IGNORED_DEMANDS = ("dhw_demand", "cooling_demand", "heating_demand")
-USED_DEVICES = ("electrical_storage", "pv", "chargers", "washing_machines")
+USED_DEVICES = (
+    "electrical_storage",
+    "pv",
+    "chargers",
+    "washing_machines",
+    "cooling_device",  # their efficiency and supply temperatures give the COP that serves
+    "heating_device",  # the recorded thermal demands (autosize.thermal_electricity)
+    "dhw_device",
+)
 WEATHER_COLUMNS = {
     "outdoor_dry_bulb_temperature": "temp_air_c",
     "outdoor_relative_humidity": "relative_humidity_pct",
@@ -293,8 +304,14 @@ def load_citylearn(
     start = (pd.Timestamp(start_full) + rows.start * pd.Timedelta(hours=dt_h)).strftime(
         "%Y-%m-%dT%H:%M:%S"
     )
+    thermal: list[np.ndarray | None] = [None] * len(names)
     _autosize(schema, schema_path, root, names, frames, rows, dt_h, start_full, seed,
-              pvs, pv_kws, batteries, notes)  # fmt: skip
+              pvs, pv_kws, batteries, notes, thermal)  # fmt: skip
+    served_thermal = 0.0
+    for i, extra in enumerate(thermal):  # heat pumps and heaters serve the recorded demands
+        if extra is not None:
+            load[:, i] += extra
+            served_thermal += float(extra.sum())
     pv = np.stack(pvs, axis=1)[rows]
 
     prices = _prices(schema, schema_path, root, names, len(first), rows, notes)
@@ -319,10 +336,19 @@ def load_citylearn(
         f" ({n_steps} of {dt_h:g} h) from {start}; PV {sum(pv_kws):g} kW, batteries "
         f"{cap.sum():g} kWh",
     )
-    notes.append(
-        "load: non_shiftable_load only; ignored: "
-        + ", ".join(f"{k} ({v:.1f} kWh)" for k, v in ignored.items())
-    )
+    if served_thermal > 0:
+        notes.append(
+            "load: non_shiftable_load plus the electricity of the heat pumps and electric "
+            f"heaters serving the recorded {', '.join(k for k, v in ignored.items() if v > 0)} "
+            f"({served_thermal:.1f} kWh; COP = CityLearn's Carnot fraction on the outdoor "
+            "temperature, heaters at their efficiency; device power limits not applied, and "
+            "thermal storages not used: the demand is served as it comes)"
+        )
+    else:
+        notes.append(
+            "load: non_shiftable_load only; ignored: "
+            + ", ".join(f"{k} ({v:.1f} kWh)" for k, v in ignored.items())
+        )
     for key, where in ignored_devices.items():
         notes.append(f"devices ignored: {key} ({', '.join(where)}); this model has no such device")
     notes.extend(unused_entries(schema, names, USED_DEVICES))  # everything else, named
@@ -363,15 +389,19 @@ def _autosize(
     pv_kws: list[float],
     batteries: list[tuple[float, float, float, float]],
     notes: list[str],
+    thermal: list[np.ndarray | None],
 ) -> None:
     """Hook into :mod:`.autosize`: replaces the PV and battery of every building whose schema
-    asks for autosizing (``autosize: true`` or no size), in place, with notes."""
+    asks for autosizing (``autosize: true`` or no size), in place, with notes; ``thermal``
+    gets each building's heat pump and heater electricity (None: no thermal demand)."""
     sized = autosize_buildings(
         schema, schema_path, root, names, frames, rows, dt_h, start_full, seed
     )
     for i, name in enumerate(names):
         result = sized[name]
         notes.extend(result.notes)
+        if result.thermal_kwh is not None:
+            thermal[i] = result.thermal_kwh
         if result.pv is not None:
             pv_kws[i] = result.pv.nominal_kw
             pvs[i] = result.pv.w_per_kw * result.pv.nominal_kw / 1000.0 * dt_h
