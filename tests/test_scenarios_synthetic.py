@@ -152,3 +152,41 @@ def test_bad_members_refused():
         load_scenario("synthetic", members=0)
     with pytest.raises(ScenarioError, match="flexible_share"):
         load_scenario("synthetic", flexible_share=1.5)
+
+
+def test_heat_pumps_and_evs_join_the_chosen_homes_only():
+    from energy_agents.runner.batch import run_batch
+    from energy_agents.scenarios import load_scenario
+
+    base = load_scenario("synthetic", members=12, days=14)
+    both = load_scenario("synthetic", members=12, days=14, ev_share=0.5, heat_pump_share=0.5)
+    np.testing.assert_array_equal(base.pv_kwh, both.pv_kwh)  # the other draws are unchanged
+    extra = (both.load_kwh - base.load_kwh).sum(axis=0)
+    assert 0 < int((extra > 0).sum()) < 12 and np.all(extra >= 0)
+    heated = [n for n in both.notes if n.startswith("heat pumps:")]
+    assert heated and "no thermal storage" in heated[0]
+    assert 0 < both.evs.n < 12 and both.evs.arrival.sum() >= both.evs.n * 7  # most evenings
+    k = run_batch(both, "weighted").kpis
+    assert k["ev_short_departures"] == 0 and k["ev_infeasible_departures"] == 0
+    assert k["max_energy_balance_error_kwh"] < 1e-9
+
+
+def test_synthetic_heat_pump_seasonal_performance_is_plausible():
+    from energy_agents.scenarios.synthetic import weather_history
+    from energy_agents.scenarios.synthetic_heat import heat_pump_kwh
+
+    kwh, heat = heat_pump_kwh(
+        np.random.default_rng(0), np.arange(20), weather_history()["temp_air_c"], 20
+    )
+    spf = heat / kwh.sum()
+    assert 2.5 < spf < 4.0  # field trials of air-source heat pumps: about 2.8-3.2
+
+
+def test_device_shares_refused_for_datasets():
+    from energy_agents.scenarios import load_scenario
+    from energy_agents.sim.params import ScenarioError
+
+    with pytest.raises(ScenarioError, match="heat_pump_share: only for the synthetic"):
+        load_scenario("citylearn:tests/fixtures/citylearn_mini", heat_pump_share=0.5)
+    with pytest.raises(ScenarioError, match="ev_share: must be within"):
+        load_scenario("synthetic", ev_share=1.5)

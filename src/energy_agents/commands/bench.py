@@ -30,11 +30,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "drive the chargers, the others leave them uncontrolled",
     )
     parser.add_argument(
+        "--heat-pump-share",
+        type=float,
+        default=0.0,
+        help="synthetic: share of homes with a heat pump (default 0)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=Path("out") / "bench", help="where bench_sim.json goes"
     )
 
 
-def measure(members: int, steps: int, scenario_kind: str, ev_share: float = 0.0) -> dict[str, Any]:
+def measure(
+    members: int,
+    steps: int,
+    scenario_kind: str,
+    ev_share: float = 0.0,
+    heat_pump_share: float = 0.0,
+) -> dict[str, Any]:
     """One size, in this process: build the scenario, then time the loop."""
     from ..sim import Community, Levers
 
@@ -42,7 +54,9 @@ def measure(members: int, steps: int, scenario_kind: str, ev_share: float = 0.0)
     if scenario_kind == "synthetic":
         from ..scenarios import load_scenario
 
-        scenario = load_scenario("synthetic", members=members, ev_share=ev_share).head(steps)
+        scenario = load_scenario(
+            "synthetic", members=members, ev_share=ev_share, heat_pump_share=heat_pump_share
+        ).head(steps)
     else:
         from ..scenarios.tiny import tiny_scenario
 
@@ -99,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     for n in sizes:
         code = (
             "import json,sys; from energy_agents.commands.bench import measure; "
-            f"print(json.dumps(measure({n}, {args.steps}, {args.scenario!r}, {args.ev_share!r})))"
+            f"print(json.dumps(measure({n}, {args.steps}, {args.scenario!r}, {args.ev_share!r}, {args.heat_pump_share!r})))"
         )
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         if done.returncode != 0:

@@ -47,6 +47,12 @@ def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
         help="synthetic: share of homes with an EV and a home charger (default 0)",
     )
     parser.add_argument(
+        "--heat-pump-share",
+        type=float,
+        default=None,
+        help="synthetic: share of homes heated by a heat pump (space heat, hot water; default 0)",
+    )
+    parser.add_argument(
         "--objective",
         default=None,
         help="what the run minimizes and is judged on: a preset (cost, carbon, citylearn2022) "
@@ -120,6 +126,7 @@ def load(args: argparse.Namespace) -> Scenario:
         tariff=tariff_overrides(args),
         objective=args.objective,
         ev_share=args.ev_share,
+        heat_pump_share=args.heat_pump_share,
     )
 
 

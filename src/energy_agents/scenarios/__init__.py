@@ -29,6 +29,7 @@ def load_scenario(
     tariff: Mapping[str, Any] | None = None,
     objective: str | Objective | None = None,
     ev_share: float | None = None,
+    heat_pump_share: float | None = None,
 ) -> Scenario:
     """Build the scenario named by ``spec``.
 
@@ -42,7 +43,8 @@ def load_scenario(
     (``Tariff`` fields; synthetic: a demand charge and connection limits, CityLearn: none, CSV:
     ``scenario.json``); ``objective`` replaces the scenario's (a preset name, ``"PRESET,key=v"``,
     or an :class:`Objective`). ``ev_share``: the share of synthetic homes with an EV (default 0;
-    the datasets have the EVs their files describe, so it is refused for them).
+    the datasets have the EVs their files describe, so it is refused for them); ``heat_pump_share``
+    likewise for heat pumps.
     """
     if not isinstance(spec, str) or not spec.strip():
         raise ScenarioError(f"scenario {spec!r}: expected one of {', '.join(SCENARIO_KINDS)}")
@@ -52,14 +54,18 @@ def load_scenario(
         raise ScenarioError(f"days: must be a positive integer, got {days!r}")
     if flexible_share is not None and not 0.0 <= flexible_share <= 1.0:
         raise ScenarioError(f"flexible_share: must be within [0, 1], got {flexible_share!r}")
-    if ev_share is not None and not 0.0 <= ev_share <= 1.0:
-        raise ScenarioError(f"ev_share: must be within [0, 1], got {ev_share!r}")
     kind, sep, path = spec.partition(":")
     kind = kind.strip().lower()
-    if ev_share is not None and not (kind == "synthetic" and not sep):
-        raise ScenarioError(
-            "ev_share: only for the synthetic scenario (a dataset has the EVs its files describe)"
-        )
+    for key, share in (("ev_share", ev_share), ("heat_pump_share", heat_pump_share)):
+        if share is None:
+            continue
+        if not 0.0 <= share <= 1.0:
+            raise ScenarioError(f"{key}: must be within [0, 1], got {share!r}")
+        if not (kind == "synthetic" and not sep):
+            raise ScenarioError(
+                f"{key}: only for the synthetic scenario (a dataset has the devices its files "
+                "describe)"
+            )
     if kind == "synthetic" and not sep:
         from .synthetic import DEFAULT_FLEXIBLE_SHARE, DEFAULT_MEMBERS, build_synthetic
 
@@ -69,6 +75,7 @@ def load_scenario(
             community_storage=True if community_storage is None else community_storage,
             flexible_share=DEFAULT_FLEXIBLE_SHARE if flexible_share is None else flexible_share,
             ev_share=0.0 if ev_share is None else ev_share,
+            heat_pump_share=0.0 if heat_pump_share is None else heat_pump_share,
         )
     elif kind == "citylearn" and path:
         from .citylearn import load_citylearn

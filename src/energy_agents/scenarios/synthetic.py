@@ -19,6 +19,8 @@
   the import limit), 1 CT/kWh on import above the limit (:func:`default_tariff`).
 - EVs (``ev_share`` of the homes, 0 by default): one home charger per EV, overnight sessions
   from a parametric model with published figures (:mod:`.synthetic_ev`).
+- Heat pumps (``heat_pump_share`` of the homes, 0 by default): space heat by degree-hours on the
+  TMY's temperature and hot water, through CityLearn's COP model (:mod:`.synthetic_heat`).
 - Carbon: the measured hourly grid carbon intensity of the CityLearn Challenge 2022 dataset,
   placed on this calendar by month, day and hour (``scenarios/data/carbon_intensity.csv``,
   written by ``scripts/make_synthetic_carbon.py``; the only full year of hourly grid carbon
@@ -40,6 +42,7 @@ import pandas as pd
 
 from ..sim.params import Prices, Scenario, ScenarioError, StorageBank, Tariff
 from .synthetic_ev import synthetic_chargers
+from .synthetic_heat import heat_pump_kwh
 
 YEAR = 2023
 """Calendar year of the synthetic community (2023-01-01 is a Sunday; 365 days)."""
@@ -337,15 +340,18 @@ def build_synthetic(
     flexible_share: float = DEFAULT_FLEXIBLE_SHARE,
     elasticity: float = DEFAULT_ELASTICITY,
     ev_share: float = DEFAULT_EV_SHARE,
+    heat_pump_share: float = 0.0,
 ) -> Scenario:
     """A synthetic community of ``members`` households over one year (8,760 hourly steps);
-    a share ``ev_share`` of the homes has an EV and a charger (:mod:`.synthetic_ev`)."""
+    a share ``ev_share`` of the homes has an EV and a charger (:mod:`.synthetic_ev`), a share
+    ``heat_pump_share`` a heat pump for space heat and hot water (:mod:`.synthetic_heat`)."""
     if isinstance(members, bool) or not isinstance(members, int | np.integer) or members < 1:
         raise ScenarioError(f"members: must be a positive integer, got {members!r}")
     if not 0.0 <= flexible_share <= 1.0:
         raise ScenarioError(f"flexible_share: must be within [0, 1], got {flexible_share}")
-    if not 0.0 <= ev_share <= 1.0:
-        raise ScenarioError(f"ev_share: must be within [0, 1], got {ev_share}")
+    for key, share in (("ev_share", ev_share), ("heat_pump_share", heat_pump_share)):
+        if not 0.0 <= share <= 1.0:
+            raise ScenarioError(f"{key}: must be within [0, 1], got {share}")
     n = int(members)
     rng = np.random.default_rng(seed)
     annual = rng.uniform(*ANNUAL_LOAD_KWH, n)
@@ -382,6 +388,18 @@ def build_synthetic(
     ev_rng = np.random.default_rng([seed, 1])
     ev_homes = np.flatnonzero(ev_rng.random(n) < ev_share)
     evs = synthetic_chargers(ev_rng, ev_homes, np.datetime64(START, "s"), N_STEPS)
+    # Heat pumps from a third stream: their electricity joins the homes' load.
+    hp_rng = np.random.default_rng([seed, 2])
+    hp_homes = np.flatnonzero(hp_rng.random(n) < heat_pump_share)
+    if hp_homes.size:
+        hp_kwh, heat = heat_pump_kwh(hp_rng, hp_homes, weather_history()["temp_air_c"], n)
+        load = load + hp_kwh
+        notes = (
+            *notes,
+            f"heat pumps: {hp_homes.size} homes, {heat:,.0f} kWh of space heat and hot water for "
+            f"{hp_kwh.sum():,.0f} kWh of electricity, served as it comes (no thermal storage; "
+            "parametric, scenarios/synthetic_heat.py)",
+        )
     if evs.n:
         notes = (
             *notes,
