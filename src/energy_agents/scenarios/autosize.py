@@ -55,7 +55,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..sim.heat_pump import COP_MAX, heat_pump_cop
 from ..sim.params import ScenarioError
+
+__all__ = ["COP_MAX", "heat_pump_cop"]  # re-exported: where the autosizing found them first
 
 DATA = Path(__file__).resolve().parent / "data"
 BATTERY_CHOICES_FILE = DATA / "battery_choices.csv"
@@ -69,7 +72,6 @@ HEAT_PUMP_EFFICIENCY = (0.2, 0.3)
 HEATING_SUPPLY_C = (45.0, 50.0)
 COOLING_SUPPLY_C = (7.0, 10.0)
 HEATER_EFFICIENCY = (0.9, 0.99)
-COP_MAX = 20.0
 M2_PER_KW = 5.263
 """Module area per kW when the design gives none (CityLearn's fallback)."""
 PVWATTS_LOSSES = 0.1408
@@ -110,17 +112,6 @@ def needs_autosize(dev: dict[str, Any] | None, size_key: str) -> bool:
         return False
     attrs = dev.get("attributes") or {}
     return bool(dev.get("autosize")) or attrs.get(size_key) is None
-
-
-def heat_pump_cop(
-    efficiency: float, supply_c: float, outdoor_c: np.ndarray, heating: bool
-) -> np.ndarray:
-    """Carnot-fraction COP, CityLearn's ``HeatPump.get_cop`` (negative or > 20 -> 20)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lift = supply_c - outdoor_c if heating else outdoor_c - supply_c
-        cop = efficiency * (supply_c + 273.15) / lift
-    cop = np.where((cop < 0) | (cop > COP_MAX) | ~np.isfinite(cop), COP_MAX, cop)
-    return np.asarray(cop, dtype=float)
 
 
 @dataclass(frozen=True)

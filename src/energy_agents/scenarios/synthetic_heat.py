@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .autosize import heat_pump_cop
+from ..sim.heat_pump import heat_pump_cop
 
 BASE_C = 15.5
 SPACE_KWH_TH = (6_000.0, 12_000.0)
