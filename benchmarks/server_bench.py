@@ -381,7 +381,8 @@ def bulk_insert_plain(
 ) -> int:
     """Insert many ``(agent_name, message, timestamp, step)`` messages fast, straight into the
     store's tables (a large store for the read benchmarks; same invariants as
-    ``Store.add_messages``: message ids, the latest row per agent, the stored count)."""
+    ``Store.messages.add``, in the default community: message ids, the latest row per agent,
+    the stored count, the community listed)."""
     n = 0
     batch: list[tuple[str, str, str, int | None]] = []
 
@@ -403,16 +404,24 @@ def bulk_insert_plain(
             else:
                 tx.conn.executemany(sql, params)
             for a in {p[0] for p in params}:
-                r = tx.one("SELECT MAX(id) FROM messages WHERE agent_name = ?", (a,))
+                r = tx.one(
+                    "SELECT MAX(id) FROM messages WHERE community = 'default' AND agent_name = ?",
+                    (a,),
+                )
                 tx.execute(
                     "INSERT INTO agent_latest (agent_name, message_pk, received_at) "
-                    "VALUES (?, ?, ?) ON CONFLICT (agent_name) DO UPDATE SET "
+                    "VALUES (?, ?, ?) ON CONFLICT (community, agent_name) DO UPDATE SET "
                     "message_pk = excluded.message_pk, received_at = excluded.received_at",
                     (a, r[0], received),
                 )
             tx.execute(
                 "UPDATE stats SET value = value + ? WHERE name = 'messages_stored'",
                 (len(items),),
+            )
+            tx.execute(
+                "INSERT INTO communities (name, created_at) VALUES ('default', ?) "
+                "ON CONFLICT (name) DO NOTHING",
+                (received,),
             )
             return len(items)
 
@@ -434,7 +443,7 @@ def fill(database: str, upto: int) -> int:
 
     store = Store(database, sqlite_synchronous="normal")
     store.migrate()
-    have = store.messages_stored()
+    have = store.messages.stored()
     words = ("deficit", "surplus", "High demand", "storage_A optimal", "storage_B undercharged")
 
     def rows():

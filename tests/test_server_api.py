@@ -9,6 +9,7 @@ import pytest
 
 from energy_agents.advisors.types import AGENT_NAMES
 from energy_agents.coordination import STRATEGIES
+from energy_agents.server.store.migrations import LATEST_VERSION
 from server_fixtures import (
     make_app,
     observation_dict,
@@ -530,7 +531,7 @@ def test_store_reopens_with_data_and_version(store_url):
     app = make_app(store_url, allow_unsigned=True)
     app.test_client().post("/receive", json=SEED_MESSAGES[0])
     store = app.extensions["energy_agents"].store
-    assert store.schema_version() == 1
+    assert store.schema_version() == LATEST_VERSION
     store.close()
     app2 = make_app(store_url, allow_unsigned=True)
     assert len(app2.test_client().get("/messages").get_json()) == 1

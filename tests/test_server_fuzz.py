@@ -60,8 +60,8 @@ def _seeded(app):
 
 def _footprint(app) -> tuple[int, int | None]:
     store = app.extensions["energy_agents"].store
-    state = store.latest_state()
-    return store.messages_stored(), None if state is None else state["seq"]
+    state = store.states.latest()
+    return store.messages.stored(), None if state is None else state["seq"]
 
 
 def _operations() -> list[str]:

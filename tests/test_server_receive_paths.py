@@ -195,7 +195,7 @@ def test_flask_view_answers_failures_as_the_one_refusal_path(tmp_path, error, st
     def fail(*args, **kwargs):
         raise error
 
-    app.extensions["energy_agents"].store.add_messages = fail
+    app.extensions["energy_agents"].store.messages.add = fail
     body, headers = signed(REC, "grid_trader")
     got = answer(app, body, headers)
     want_status, want_body, _ = error_answer(error, "POST", "/receive")

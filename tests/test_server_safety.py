@@ -154,6 +154,11 @@ def test_get_aggregate_writes_nothing(app):
     assert c.get("/aggregate?strategy=weighted&step=9").get_json()["field"] == "step"
 
 
+def _state_steps(app) -> list[int]:
+    with app.extensions["energy_agents"].store.db.read() as tx:
+        return [int(r[0]) for r in tx.all("SELECT step FROM strategy_states")]
+
+
 def test_recent_window_is_not_stored(app):
     """The seed's use without a runner: GET /aggregate decides over the recent window and
     stores nothing."""
@@ -223,16 +228,16 @@ def test_a_step_published_again_while_being_decided_is_decided_anew(app, monkeyp
     _publish(c, 0)
     store = app.extensions["energy_agents"].store
     again = dict(observation_dict(0), timestamp="2031-05-05 05:00:00")
-    save = store.save_decision_once
+    save = store.decisions.save_once
     saves: list[int | None] = []
 
-    def racing(strategy, step, decision, state, observation_seq=None):
+    def racing(strategy, step, decision, state, observation_seq=None, community="default"):
         if not saves:  # the other server's publication lands between compute and commit
-            assert isinstance(store.publish_state(0, again, None, None), int)
+            assert isinstance(store.states.publish(0, again, None, None), int)
         saves.append(observation_seq)
-        return save(strategy, step, decision, state, observation_seq)
+        return save(strategy, step, decision, state, observation_seq, community)
 
-    monkeypatch.setattr(store, "save_decision_once", racing)
+    monkeypatch.setattr(store.decisions, "save_once", racing)
     answer = c.post("/decisions", json={"step": 0}).get_json()
     assert len(saves) == 2 and saves[0] != saves[1]
     assert answer["sim_time"] == "2031-05-05 05:00:00"
@@ -240,7 +245,7 @@ def test_a_step_published_again_while_being_decided_is_decided_anew(app, monkeyp
 
 
 def test_retention_never_drops_states_at_or_after_the_published_step(app, monkeypatch):
-    import energy_agents.server.store.store as store_mod
+    import energy_agents.server.store.decisions as store_mod
 
     monkeypatch.setattr(store_mod, "STRATEGY_STATES_KEPT", 2)
     c = app.test_client()
@@ -248,11 +253,11 @@ def test_retention_never_drops_states_at_or_after_the_published_step(app, monkey
         _publish(c, step)
     for step in (5, 0, 1, 4):  # any order; each step at most the published one (5)
         assert c.post("/decisions", json={"step": step, "strategy": "weighted"}).status_code == 200
-    steps = sorted(r[1] for r in _rows(app)["strategy_states"])
+    steps = sorted(_state_steps(app))
     assert 5 in steps and 4 in steps
     assert all(s >= 5 - 2 for s in steps if s > 1)
     assert c.post("/decisions", json={"step": 6, "strategy": "weighted"}).status_code == 409
-    assert 5 in [r[1] for r in _rows(app)["strategy_states"]]
+    assert 5 in _state_steps(app)
 
 
 # ----------------------------------------------------------------------- one key, one role

@@ -40,7 +40,7 @@ def test_concurrent_first_starts(store_url):
 def test_upgrade_in_place_keeps_data(store_url, monkeypatch):
     store = Store(store_url)
     store.migrate()
-    assert store.add_messages([msg("grid_trader", "a", 1)], signed=False)
+    assert store.messages.add([msg("grid_trader", "a", 1)], signed=False)
     store.close()
     extra = (
         mig.LATEST_VERSION + 1,
@@ -55,7 +55,7 @@ def test_upgrade_in_place_keeps_data(store_url, monkeypatch):
     with store.db.read() as tx:
         assert tx.one("SELECT message_id, note FROM messages")[0:2] == ("a", "kept")
     assert store.schema_version() == extra[0]
-    items, _ = store.list_messages()
+    items, _ = store.messages.list()
     assert [m["message_id"] for m in items] == ["a"]
     store.close()
 
@@ -72,23 +72,26 @@ def test_newer_schema_is_refused(store_url):
 def test_atomic_requests_and_windows(store_url):
     store = Store(store_url)
     store.migrate()
-    first = store.add_messages(
+    first = store.messages.add(
         [msg("a", "1", 0), msg("b", "2", 0)], signed=True, nonce=("agent1x", "n1", 1.0)
     )
     assert [m.duplicate for m in first] == [False, False]
     # a replayed nonce refuses the whole request, a reused id with another body too
     assert (
-        store.add_messages([msg("a", "3", 0)], signed=True, nonce=("agent1x", "n1", 1.0)).field
+        store.messages.add([msg("a", "3", 0)], signed=True, nonce=("agent1x", "n1", 1.0)).field
         == "X-Agent-Nonce"
     )
-    refused = store.add_messages([msg("c", "4", 0), msg("a", "1", 0, text="other")], signed=False)
+    refused = store.messages.add([msg("c", "4", 0), msg("a", "1", 0, text="other")], signed=False)
     assert refused.field == "message_id"
-    assert store.messages_stored() == 2
-    items, _ = store.list_messages()
+    assert store.messages.stored() == 2
+    items, _ = store.messages.list()
     assert [m["message_id"] for m in items] == ["1", "2"]
-    store.add_messages([msg("a", "5", 1, "newer")], signed=False)
-    assert [m["message_id"] for m in store.window_for_step(0)] == ["1", "2"]
-    assert [m["message_id"] for m in store.window_recent(0.0)] == ["2", "5"]  # latest per agent
+    store.messages.add([msg("a", "5", 1, "newer")], signed=False)
+    assert [m["message_id"] for m in store.messages.window_for_step(0)] == ["1", "2"]
+    assert [m["message_id"] for m in store.messages.window_recent(0.0)] == [
+        "2",
+        "5",
+    ]  # latest per agent
     store.close()
 
 
@@ -112,7 +115,7 @@ def test_writer_thread_groups_and_fails_only_the_failing_group(store_url):
     loop = object()  # stands for the event loop's futures: such tickets are delivered
 
     def queued(mid: str) -> Ticket:
-        return Ticket(store.messages_write([msg("grid_trader", mid, 1)], signed=False), waiter=loop)
+        return Ticket(store.messages.write([msg("grid_trader", mid, 1)], signed=False), waiter=loop)
 
     gate_ticket = Ticket(lambda tx: gate.wait(10), waiter=loop)  # holds the writer meanwhile
     writer = store.db.start_writer_thread(delivered.append)
@@ -122,13 +125,13 @@ def test_writer_thread_groups_and_fails_only_the_failing_group(store_url):
         writer.submit(t)
     threading.Timer(0.2, gate.set).start()
     # a blocking write of this process (as Flask's POST /state) waits its turn on the thread
-    assert store.add_messages([msg("p2p_trader", "blocking", 1)], signed=False)[0].step == 1
+    assert store.messages.add([msg("p2p_trader", "blocking", 1)], signed=False)[0].step == 1
     store.db.stop_writer_thread()  # drains: everything above is written before it returns
     # in order, in at most two groups: what queued while the gate's group ran is one group
     assert [t for group in delivered for t in group] == [gate_ticket, *tickets]
     assert len(delivered) <= 2 and delivered[0][0] is gate_ticket
     assert [t.result[0].message_id for t in tickets] == [f"m{i}" for i in range(5)]
-    assert store.messages_stored() == 6
+    assert store.messages.stored() == 6
 
     def bug(tx):
         raise RuntimeError("a bug in a write function")
@@ -143,13 +146,13 @@ def test_writer_thread_groups_and_fails_only_the_failing_group(store_url):
     assert isinstance(failing[1].error, RuntimeError)
     if len(delivered) == 1:  # same group: rolled back with the bug, nothing stored
         assert isinstance(failing[0].error, RuntimeError)
-        assert store.messages_stored() == 6
+        assert store.messages.stored() == 6
     else:
         assert failing[0].error is None
-        assert store.messages_stored() == 7
+        assert store.messages.stored() == 7
     with pytest.raises(StoreError, match="stopping"):
         writer.submit(Ticket(bug))
-    assert store.add_messages([msg("a", "after", 2)], signed=False)  # a new writer thread
+    assert store.messages.add([msg("a", "after", 2)], signed=False)  # a new writer thread
     store.close()
 
 
@@ -159,14 +162,91 @@ def test_a_decision_of_a_step_published_again_meanwhile_is_not_stored(store_url)
     stored (the caller decides again from the new observation)."""
     store = Store(store_url)
     store.migrate()
-    first = store.publish_state(0, {"step": 0, "run": 1}, None, None)
+    first = store.states.publish(0, {"step": 0, "run": 1}, None, None)
     assert isinstance(first, int)
-    second = store.publish_state(0, {"step": 0, "run": 2}, None, None)
+    second = store.states.publish(0, {"step": 0, "run": 2}, None, None)
     assert isinstance(second, int)
-    assert store.save_decision_once("seed", 0, {"run": 1}, {}, first) is None
-    assert store.decision_for("seed", 0) is None
-    saved = store.save_decision_once("seed", 0, {"run": 2}, {}, second)
+    assert store.decisions.save_once("seed", 0, {"run": 1}, {}, first) is None
+    assert store.decisions.decision_for("seed", 0) is None
+    saved = store.decisions.save_once("seed", 0, {"run": 2}, {}, second)
     assert saved is not None and saved["run"] == 2
-    again = store.save_decision_once("seed", 0, {"run": 3}, {}, second)  # decided once
+    again = store.decisions.save_once("seed", 0, {"run": 3}, {}, second)  # decided once
     assert again == saved
+    store.close()
+
+
+def test_a_version_1_store_migrates_into_the_default_community(store_url, monkeypatch):
+    """Rows stored before communities existed keep their ids and belong to "default"; their
+    keys are unique per community afterwards."""
+    monkeypatch.setattr("energy_agents.server.store.store.MIGRATIONS", mig.MIGRATIONS[:1])
+    monkeypatch.setattr("energy_agents.server.store.store.LATEST_VERSION", 1)
+    store = Store(store_url)
+    assert store.migrate() == 1
+    store.db.write(
+        lambda tx: [
+            tx.execute(
+                "INSERT INTO messages (agent_name, message_id, message, timestamp, step, signed, "
+                "received_at, body_hash) VALUES ('grid_trader', 'm1', 'deficit', 't', 3, 0, 5.0, 'h')"
+            ),
+            tx.execute(
+                "INSERT INTO agent_latest (agent_name, message_pk, received_at) VALUES "
+                "('grid_trader', 1, 5.0)"
+            ),
+            tx.execute(
+                "INSERT INTO states (step, observation, published_at) VALUES (3, '{}', 4.0)"
+            ),
+            tx.execute(
+                "INSERT INTO decisions (strategy, step_key, decision, decided_at) "
+                "VALUES ('seed', 3, '{\"a\": 1}', 6.0)"
+            ),
+        ]
+    )
+    store.close()
+    monkeypatch.undo()
+    store = Store(store_url)
+    assert store.migrate() == mig.LATEST_VERSION == 2
+    assert store.communities() == ["default"]
+    items, _ = store.messages.list()
+    assert [(m["id"], m["message_id"], m["step"]) for m in items] == [(1, "m1", 3)]
+    assert [m["message_id"] for m in store.messages.window_recent(0.0)] == ["m1"]
+    assert store.states.latest()["step"] == 3
+    assert store.decisions.decision_for("seed", 3)["a"] == 1
+    # the same agent and message id in another community is another message
+    again = store.messages.add([msg("grid_trader", "m1", 3)], signed=False, community="north")
+    assert [m.duplicate for m in again] == [False]
+    assert again[0].step == 3
+    new = store.messages.add([msg("grid_trader", "m2", 4)], signed=False)
+    assert store.messages.list()[0][-1]["id"] > 1 and not new[0].duplicate
+    assert store.communities() == ["default", "north"]
+    store.close()
+
+
+def test_communities_are_apart(store_url):
+    """Every read and write is of one community: the same step, agent, message id and
+    strategy in two communities never meet."""
+    store = Store(store_url)
+    store.migrate()
+    for name, run in (("default", 1), ("north", 2)):
+        seq = store.states.publish(
+            0, {"step": 0, "run": run}, {"step": 0, "r": run}, {"k": run}, community=name
+        )
+        store.messages.add(
+            [msg("grid_trader", "same", 0, f"text {run}")], signed=False, community=name
+        )
+        assert store.decisions.save_once("seed", 0, {"run": run}, {"s": run}, seq, community=name)
+    store.states.publish(1, {"step": 1, "run": 2}, None, {"k": 22}, community="north")
+    assert store.states.latest()["step"] == 0 and store.states.latest("north")["step"] == 1
+    assert store.states.latest_kpis() == {"k": 1} and store.states.latest_kpis("north") == {"k": 22}
+    assert store.states.series(0, 10) == ([{"step": 0, "r": 1}], None)
+    assert [m["message"] for m in store.messages.window_for_step(0)] == ["text 1"]
+    assert [m["message"] for m in store.messages.window_for_step(0, "north")] == ["text 2"]
+    assert [m["message"] for m in store.messages.window_recent(0.0, "north")] == ["text 2"]
+    assert [d["run"] for d in store.decisions.list(strategy=None, limit=10, cursor=None)[0]] == [1]
+    # publishing step 0 again in "north" drops north's later decisions, not default's
+    store.states.publish(0, {"step": 0, "run": 3}, None, None, community="north")
+    assert store.decisions.decision_for("seed", 0, "north") is None
+    assert store.decisions.decision_for("seed", 0)["run"] == 1
+    assert store.decisions.state_before("seed", 1) == {"s": 1}
+    assert store.states.latest("south") is None and store.messages.list(community="south")[0] == []
+    assert store.communities() == ["default", "north"]
     store.close()

@@ -1,15 +1,32 @@
-"""Identifiers shared by every client of the AI Manager server: the runner's name, the digest
-an answer names its observation by, and the deterministic message id of a recommendation."""
+"""Identifiers shared by every client of the AI Manager server: the runner's name, community
+names, the digest an answer names its observation by, and the deterministic message id of a
+recommendation."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
 RUNNER_NAME = "runner"
 """The identity that publishes states (``POST /state``) and asks for decisions."""
+
+DEFAULT_COMMUNITY = "default"
+"""The community of every request that names none (the seed's requests among them)."""
+
+COMMUNITY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+COMMUNITY_RULE = "1-64 ASCII letters, digits, '_', '.' or '-', starting with a letter or digit"
+"""A community's name (``?community=NAME`` on every request): safe in a URL and a file name."""
+
+
+def check_community_name(name: str) -> str:
+    """``name`` if it is a valid community name, else ``ValueError`` naming the rule."""
+    if not isinstance(name, str) or not COMMUNITY_NAME.fullmatch(name):
+        raise ValueError(f"community: {name!r} is not a community name ({COMMUNITY_RULE})")
+    return name
+
 
 AGENT_NAMES = (
     "token_economist",

@@ -35,7 +35,7 @@ from ..coordination import make_strategy
 from ..coordination.seed import count_keywords
 from ..coordination.step import coordinate
 from ..sim.observation import Observation
-from .store import Store
+from .store import DEFAULT_COMMUNITY, Store
 from .validation import ApiError, seed_timestamp
 
 log = logging.getLogger("energy_agents.server.aggregate")
@@ -83,11 +83,11 @@ def _strategy(strategy_name: str) -> Any:
         raise ApiError(409, "strategy", f"cannot run on the server: {exc}") from None
 
 
-def _published_step(store: Store, step: int | None) -> int | None:
+def _published_step(store: Store, step: int | None, community: str) -> int | None:
     """``step`` checked against the latest published one (None: that one, or None before any
     publication). A step beyond it is refused: it has no observation, and deciding it would
     run the strategy's state ahead of the run."""
-    latest = store.latest_state()
+    latest = store.states.latest(community)
     if latest is None:
         if step is not None:
             raise ApiError(409, "step", f"step {step}: no state published yet")
@@ -106,6 +106,7 @@ def compute(
     *,
     window_s: float,
     observations: ObservationCache,
+    community: str = DEFAULT_COMMUNITY,
 ) -> tuple[dict[str, Any], dict[str, Any] | None, int | None]:
     """The decision over the window of ``step`` (None: the recent window), the strategy's
     state after it (None in the recent window) and the publication (``seq``) of the
@@ -114,16 +115,16 @@ def compute(
     obs: Observation | None = None
     seq: int | None = None
     if step is not None:
-        found = store.observation_for(step)
+        found = store.states.observation_for(step, community)
         if found is not None:
             seq = found[0]
             obs = observations.get(*found)
-        msgs = store.window_for_step(step)
+        msgs = store.messages.window_for_step(step, community)
         window: dict[str, Any] = {"mode": "step", "step": step}
-        state = store.strategy_state_before(strategy_name, step)
+        state = store.decisions.state_before(strategy_name, step, community)
     else:
         since = time.time() - window_s
-        msgs = store.window_recent(since)
+        msgs = store.messages.window_recent(since, community)
         window = {"mode": "recent", "since": since, "seconds": window_s}
         state = {}
     recs = [recommendation_of(m, step if step is not None else 0) for m in msgs]
@@ -138,6 +139,7 @@ def compute(
         out["timestamp"] = seed_timestamp()
     out["message_ids"] = [m["message_id"] for m in msgs]
     out["window"] = window
+    out["community"] = community
     if rejected:
         out["rejected"] = rejected
     return _finite(out), (new_state if step is not None else None), seq
@@ -150,6 +152,7 @@ def decide_step(
     *,
     window_s: float,
     observations: ObservationCache,
+    community: str = DEFAULT_COMMUNITY,
 ) -> dict[str, Any]:
     """``POST /decisions``: the decision of published ``step``, decided and stored once.
 
@@ -157,15 +160,20 @@ def decide_step(
     first to commit stores its decision, the others answer it. A step published again while
     it was being decided (a restarted runner) is decided again from the new observation."""
     _strategy(strategy_name)
-    _published_step(store, step)
+    _published_step(store, step, community)
     for _ in range(DECIDE_ATTEMPTS):
-        stored = store.decision_for(strategy_name, step)
+        stored = store.decisions.decision_for(strategy_name, step, community)
         if stored is not None:
             return stored
         out, new_state, seq = compute(
-            store, strategy_name, step, window_s=window_s, observations=observations
+            store,
+            strategy_name,
+            step,
+            window_s=window_s,
+            observations=observations,
+            community=community,
         )
-        saved = store.save_decision_once(strategy_name, step, out, new_state or {}, seq)
+        saved = store.decisions.save_once(strategy_name, step, out, new_state or {}, seq, community)
         if saved is not None:
             return saved
     raise ApiError(503, "step", f"step {step} is being published again; ask again")
@@ -178,17 +186,25 @@ def read_aggregate(
     *,
     window_s: float,
     observations: ObservationCache,
+    community: str = DEFAULT_COMMUNITY,
 ) -> dict[str, Any]:
     """``GET /aggregate``: the stored decision of ``step`` (default: the latest published
     step); else the decision over its window (or, before any publication, the recent
     window), computed and not stored (``"stored": false``). Writes nothing."""
     _strategy(strategy_name)
-    step = _published_step(store, step)
+    step = _published_step(store, step, community)
     if step is not None:
-        stored = store.decision_for(strategy_name, step)
+        stored = store.decisions.decision_for(strategy_name, step, community)
         if stored is not None:
             return dict(stored, stored=True)
-    out, _, _ = compute(store, strategy_name, step, window_s=window_s, observations=observations)
+    out, _, _ = compute(
+        store,
+        strategy_name,
+        step,
+        window_s=window_s,
+        observations=observations,
+        community=community,
+    )
     out["decided_at"] = time.time()
     out["stored"] = False
     return out

@@ -68,9 +68,20 @@ def cross_site_check(headers: Mapping[str, str]) -> None:
             raise ApiError(403, "Origin", "request from a page of another origin: refused")
 
 
+def signed_path(path: str, query: str) -> str:
+    """What a signature covers of the URL: the path, and the raw query string if there is
+    one (so that ``?community=`` cannot be changed under a signature)."""
+    return f"{path}?{query}" if query else path
+
+
+def request_query() -> str:
+    """Flask's current request's raw query string (as sent; PEP 3333's latin-1)."""
+    return request.query_string.decode("latin-1")
+
+
 def verify_poster(body: bytes, *, runner: bool = False) -> Poster:
     """:func:`check_poster` for Flask's current request."""
-    path = request.script_root + request.path
+    path = signed_path(request.script_root + request.path, request_query())
     return check_poster(ctx(), request.headers, request.method, path, body, runner=runner)
 
 

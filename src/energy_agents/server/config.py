@@ -9,6 +9,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..client.ids import check_community_name
+
 DEFAULT_DATABASE = ".energy-agents/server.sqlite"
 DEFAULT_MAX_CONTENT_LENGTH = 1 << 20  # 1 MiB per request body
 DEFAULT_MAX_BATCH = 100
@@ -58,6 +60,8 @@ class ServerConfig:
     max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH
     max_batch: int = DEFAULT_MAX_BATCH
     metrics_dir: str | None = None
+    communities: list[str] = field(default_factory=list)
+    """The communities this server accepts (``?community=NAME``); empty: any valid name."""
     sqlite_synchronous: str = "full"
     """SQLite only: ``full`` (default) fsyncs every commit before answering; ``normal``
     survives a killed server but not necessarily a power cut (see docs/server.md)."""
@@ -71,6 +75,8 @@ class ServerConfig:
             raise ValueError("aggregate_window_s: must be > 0")
         if self.sqlite_synchronous not in ("full", "normal"):
             raise ValueError("sqlite_synchronous: must be 'full' or 'normal'")
+        for name in self.communities:
+            check_community_name(name)
         if self.max_batch < 1:
             raise ValueError("max_batch: must be >= 1")
         if self.max_content_length < 1024:

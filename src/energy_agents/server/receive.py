@@ -15,23 +15,37 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..client.ids import RUNNER_NAME
-from .auth import check_poster
+from .auth import check_poster, signed_path
 from .context import ServerContext
 from .json_response import encode, log, refusal
-from .store import NewMessage, Refusal, Store, StoredMessage
+from .store import DEFAULT_COMMUNITY, NewMessage, Refusal, Store, StoredMessage
 from .store.db import Tx
-from .validation import ApiError, check_json_content_type, parse_json, parse_receive
+from .validation import (
+    ApiError,
+    check_json_content_type,
+    community_of_query,
+    parse_json,
+    parse_receive,
+)
 
 PATH = "/receive"
 
 
 def receive(
-    c: ServerContext, headers: Mapping[str, str], method: str, path: str, body: bytes
+    c: ServerContext,
+    headers: Mapping[str, str],
+    method: str,
+    path: str,
+    body: bytes,
+    query: str = "",
 ) -> tuple[dict[str, Any], dict[str, str] | None]:
     """Check, validate and store a post; the answer's JSON and extra headers. A refusal
     raises :class:`ApiError` (nothing stored); a database failure ``StoreError``."""
-    post = check_post(c, headers, method, path, body)
-    return answer(c.store.add_messages(post.messages, signed=post.signed, nonce=post.nonce), post)
+    post = check_post(c, headers, method, path, body, query)
+    stored = c.store.messages.add(
+        post.messages, signed=post.signed, nonce=post.nonce, community=post.community
+    )
+    return answer(stored, post)
 
 
 @dataclass(frozen=True)
@@ -42,17 +56,27 @@ class Post:
     batch: bool
     signed: bool
     nonce: tuple[str, str, float] | None
+    community: str
 
     def write(self, store: Store) -> Callable[[Tx], list[StoredMessage] | Refusal]:
-        return store.messages_write(self.messages, signed=self.signed, nonce=self.nonce)
+        return store.messages.write(
+            self.messages, signed=self.signed, nonce=self.nonce, community=self.community
+        )
 
 
 def check_post(
-    c: ServerContext, headers: Mapping[str, str], method: str, path: str, body: bytes
+    c: ServerContext,
+    headers: Mapping[str, str],
+    method: str,
+    path: str,
+    body: bytes,
+    query: str = "",
 ) -> Post:
-    """Content type, signature and fields of a post; a refusal raises :class:`ApiError`."""
+    """Content type, signature (over the path and ``query``, the raw query string) and
+    fields of a post; a refusal raises :class:`ApiError`."""
     check_json_content_type(headers.get("Content-Type"))
-    poster = check_poster(c, headers, method, path, body)
+    community = community_of_query(query, c.config.communities)
+    poster = check_poster(c, headers, method, signed_path(path, query), body)
     messages, batch = parse_receive(parse_json(body), c.config.max_batch)
     for i, m in enumerate(messages):
         field = f"[{i}].agent_name" if batch else "agent_name"
@@ -67,7 +91,7 @@ def check_post(
                 "the role 'agent' posts recommendations; 'runner' is the runner's name "
                 "(it publishes states and asks for decisions)",
             )
-    return Post(messages, batch, poster.signed, poster.nonce)
+    return Post(messages, batch, poster.signed, poster.nonce, community)
 
 
 def answer(
@@ -85,12 +109,15 @@ def answer(
             "step": m.step,
             "signed": m.signed,
         }
+        if post.community != DEFAULT_COMMUNITY:
+            data["community"] = post.community
         return data, {"X-Duplicate": "true"} if m.duplicate else None
     return {
         "status": "success",
         "message": "Messages received",
         "count": len(result),
         "signed": post.signed,
+        **({"community": post.community} if post.community != DEFAULT_COMMUNITY else {}),
         "messages": [{"message_id": m.message_id, "step": m.step} for m in result],
     }, None
 

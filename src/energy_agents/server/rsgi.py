@@ -102,7 +102,7 @@ class ServerApp:
             proto.response_bytes(status, [*header_list, ("Connection", "close")], out)
             return
         try:
-            post = check_post(c, Headers(scope.headers), "POST", PATH, body)
+            post = check_post(c, Headers(scope.headers), "POST", PATH, body, scope.query_string)
             assert self.loop is not None and self.writer is not None
             ticket = Ticket(post.write(c.store), waiter=self.loop.create_future())
             self.writer.submit(ticket)

@@ -10,11 +10,13 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs
 
 from ..advisors.types import Recommendation, RecommendationError
+from ..client.ids import COMMUNITY_NAME, COMMUNITY_RULE
 from ..sim.levers import LeverError, Levers
 from ..sim.observation import (
     APPLIANCE_FIELDS,
@@ -24,7 +26,7 @@ from ..sim.observation import (
     SERIES_FIELDS,
     STORAGE_FIELDS,
 )
-from .store import NewMessage
+from .store import DEFAULT_COMMUNITY, NewMessage
 
 MAX_AGENT_NAME = 64
 MAX_MESSAGE = 10_000
@@ -331,6 +333,38 @@ def text_param(args: Mapping[str, str], name: str, max_len: int = MAX_AGENT_NAME
     if text is None:
         return None
     return _text(name, text, max_len, allow_empty=False)
+
+
+def check_community(name: str | None, served: Sequence[str] = ()) -> str:
+    """A community's name (None or empty: the default one); ``served``, when not empty, is
+    the only ones this server accepts."""
+    if name is None or name == "":
+        name = DEFAULT_COMMUNITY
+    elif not COMMUNITY_NAME.fullmatch(name):
+        raise ApiError(400, "community", f"must be {COMMUNITY_RULE}")
+    if served and name not in served:
+        raise ApiError(
+            404, "community", f"{name!r} is not served here (served: {', '.join(served)})"
+        )
+    return name
+
+
+def community_param(args: Mapping[str, str], served: Sequence[str] = ()) -> str:
+    """``?community=NAME`` (every endpoint; absent: the default community)."""
+    getlist = getattr(args, "getlist", None)
+    if getlist is not None and len(getlist("community")) > 1:
+        raise ApiError(400, "community", "given more than once")
+    return check_community(args.get("community"), served)
+
+
+def community_of_query(query: str, served: Sequence[str] = ()) -> str:
+    """:func:`community_param` from a raw query string (the fast ``POST /receive`` paths)."""
+    if "community" not in query:  # the common case: nothing to parse
+        return check_community(None, served)
+    values = parse_qs(query, keep_blank_values=True).get("community", [])
+    if len(values) > 1:
+        raise ApiError(400, "community", "given more than once")
+    return check_community(values[0] if values else None, served)
 
 
 # ---------------------------------------------------------------------- levers at the door

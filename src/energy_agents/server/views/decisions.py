@@ -18,6 +18,7 @@ from ..validation import (
     MAX_STEP,
     ApiError,
     check_json_content_type,
+    community_param,
     cursor_param,
     int_param,
     parse_json,
@@ -71,7 +72,12 @@ def decide() -> Response:
         if isinstance(refused, Refusal):
             raise ApiError(refused.status, refused.field, refused.reason)
     out = decide_step(
-        c.store, name, step, window_s=c.config.aggregate_window_s, observations=c.observations
+        c.store,
+        name,
+        step,
+        window_s=c.config.aggregate_window_s,
+        observations=c.observations,
+        community=community_param(request.args, c.config.communities),
     )
     return json_response(out)
 
@@ -85,7 +91,12 @@ def aggregate_view() -> Response:
     step = int_param(request.args, "step", hi=MAX_STEP)
     assert name is not None
     out = read_aggregate(
-        c.store, name, step, window_s=c.config.aggregate_window_s, observations=c.observations
+        c.store,
+        name,
+        step,
+        window_s=c.config.aggregate_window_s,
+        observations=c.observations,
+        community=community_param(request.args, c.config.communities),
     )
     return json_response(out)
 
@@ -97,5 +108,9 @@ def decisions() -> Response:
     limit = int_param(request.args, "limit", lo=1, hi=MAX_PAGE, default=DEFAULT_PAGE)
     cursor = cursor_param(request.args)
     assert limit is not None
-    items, nxt = ctx().store.list_decisions(strategy=name, limit=limit, cursor=cursor)
+    c = ctx()
+    community = community_param(request.args, c.config.communities)
+    items, nxt = c.store.decisions.list(
+        strategy=name, limit=limit, cursor=cursor, community=community
+    )
     return json_response(items, headers=next_page_headers(nxt))

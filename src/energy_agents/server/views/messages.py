@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, request
 
-from ..auth import require_read_token
+from ..auth import request_query, require_read_token
 from ..config import DEFAULT_PAGE, MAX_PAGE
 from ..context import ctx
 from ..json_response import json_response
@@ -15,6 +15,7 @@ from ..validation import (
     MAX_STEP,
     ApiError,
     check_json_content_type,
+    community_param,
     cursor_param,
     int_param,
     since_param,
@@ -39,7 +40,7 @@ def receive() -> Response:
     check_json_content_type(request.headers.get("Content-Type"))  # before reading the body
     body = request.get_data(cache=False)
     path = request.script_root + request.path
-    data, headers = receive_post(c, request.headers, request.method, path, body)
+    data, headers = receive_post(c, request.headers, request.method, path, body, request_query())
     return json_response(data, headers=headers)
 
 
@@ -52,11 +53,13 @@ def messages() -> Response:
     since = since_param(args)
     limit = int_param(args, "limit", lo=1, hi=MAX_PAGE, default=DEFAULT_PAGE)
     cursor = cursor_param(args)
+    community = community_param(args, ctx().config.communities)
     order = args.get("order", "asc")
     if order not in ("asc", "desc"):
         raise ApiError(400, "order", "must be asc or desc")
     assert limit is not None
-    items, nxt = ctx().store.list_messages(
+    items, nxt = ctx().store.messages.list(
+        community=community,
         agent=agent,
         step=step,
         since=since,

@@ -1,4 +1,5 @@
-"""``GET /health``, ``GET /metrics`` (Prometheus text), ``GET /openapi.json``."""
+"""``GET /health``, ``GET /metrics`` (Prometheus text), ``GET /openapi.json``,
+``GET /communities``."""
 
 from __future__ import annotations
 
@@ -31,10 +32,20 @@ def metrics() -> Response:
         (
             "energy_agents_messages_stored",
             "Messages in the store (from the database: true for every worker and host)",
-            float(c.store.messages_stored()),
+            float(c.store.messages.stored()),
         )
     ]
     return Response(c.metrics.render(gauges), mimetype="text/plain; version=0.0.4; charset=utf-8")
+
+
+@bp.get("/communities")
+def communities() -> Response:
+    """The communities with rows on this server (and, if it serves only some, which)."""
+    require_read_token()
+    c = ctx()
+    return json_response(
+        {"communities": c.store.communities(), "served": c.config.communities or None}
+    )
 
 
 @bp.get("/openapi.json")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, request
 
@@ -17,6 +18,7 @@ from ..validation import (
     ApiError,
     _check_json_tree,
     check_json_content_type,
+    community_param,
     int_param,
     parse_json,
     validate_observation,
@@ -71,8 +73,11 @@ def publish() -> Response:
     check_json_content_type(request.headers.get("Content-Type"))
     body = request.get_data(cache=False)
     poster = verify_poster(body, runner=True)
+    community = community_param(request.args, c.config.communities)
     step, obs, record, kpis = parse_state(parse_json(body))
-    result = c.store.publish_state(step, obs, record, kpis, nonce=poster.nonce)
+    result = c.store.states.publish(
+        step, obs, record, kpis, nonce=poster.nonce, community=community
+    )
     if isinstance(result, Refusal):
         raise ApiError(result.status, result.field, result.reason)
     return json_response(
@@ -83,9 +88,13 @@ def publish() -> Response:
 @bp.get("/state")
 def latest() -> Response:
     require_read_token()
-    state = ctx().store.latest_state()
+    c = ctx()
+    community = community_param(request.args, c.config.communities)
+    state = c.store.states.latest(community)
     if state is None:
-        raise ApiError(404, None, "no state published yet (is the runner started?)")
+        raise ApiError(
+            404, None, f"no state published yet in community {community!r} (is the runner started?)"
+        )
     # The observation is stored as JSON text: splice it in instead of parsing it again.
     head = json.dumps(
         {"step": state["step"], "seq": state["seq"], "published_at": state["published_at"]},
@@ -101,10 +110,15 @@ def series() -> Response:
     since = int_param(request.args, "since_step", hi=MAX_STEP, default=0)
     limit = int_param(request.args, "limit", lo=1, hi=SERIES_MAX, default=SERIES_DEFAULT)
     assert since is not None and limit is not None
-    items, nxt = ctx().store.series(since, limit)
+    c = ctx()
+    community = community_param(request.args, c.config.communities)
+    items, nxt = c.store.states.series(since, limit, community)
     headers = None
     if nxt is not None:  # the cursor of /series is the next since_step
-        url = f"{request.script_root}{request.path}?since_step={nxt}&limit={limit}"
+        query = {"since_step": str(nxt), "limit": str(limit)}
+        if request.args.get("community"):
+            query["community"] = community
+        url = f"{request.script_root}{request.path}?{urlencode(query)}"
         headers = {"X-Next-Cursor": str(nxt), "Link": f'<{url}>; rel="next"'}
     return json_response(items, headers=headers)
 
@@ -112,5 +126,8 @@ def series() -> Response:
 @bp.get("/kpis")
 def kpis() -> Response:
     require_read_token()
-    value: Mapping | None = ctx().store.latest_kpis()
+    c = ctx()
+    value: Mapping | None = c.store.states.latest_kpis(
+        community_param(request.args, c.config.communities)
+    )
     return json_response(value or {})
