@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from energy_agents.advisors import types as advisor_types
 from energy_agents.client import (
@@ -24,6 +25,7 @@ from energy_agents.client import (
     observation_digest,
 )
 from energy_agents.client.ids import message_id
+from energy_agents.client.signing import sign_headers
 from energy_agents.server.signatures import verify_digest
 from server_fixtures import ServerProcess, free_port, observation_dict, recommendation
 
@@ -277,3 +279,48 @@ def test_a_batch_of_recommendations_and_the_series(server):
     assert err.value.field == "[1].step"
     series = runner.series(since_step=3)
     assert [r["step"] for r in series] == [3] and series[0]["tokens_spent_ct"] == 0.25
+
+
+def test_two_communities_on_one_server_never_meet(server):
+    """The same steps, agents and message ids in two communities: each reads, decides and
+    lists only its own; ``?community=`` is signed with the path (through granian's fast
+    ``/receive`` path and the Flask views)."""
+    runners = {
+        c: ServerClient(server.url, identity=key("runner"), retry_s=5, community=c)
+        for c in ("north", "south")
+    }
+    for i, (c, runner) in enumerate(runners.items()):
+        obs = dict(observation_dict(0), timestamp=f"2031-0{i + 1}-01 00:00:00")
+        assert runner.publish_state(obs, kpis={"community": c}).step == 0
+        for name in AGENT_NAMES:
+            with ServerClient(server.url, identity=key(name), community=c) as agent:
+                rec = recommendation(name, 0, f"{c} {name}", message_id=message_id(name, 0, "x"))
+                assert not agent.post_recommendation(rec).duplicate  # same id, other community
+        assert runner.wait_for_recommendations(0, timeout_s=5) == set(AGENT_NAMES)
+    for i, (c, runner) in enumerate(runners.items()):
+        assert {m.message.split()[0] for m in runner.messages(step=0)} == {c}
+        decision = runner.request_decision(0, "seed")
+        assert runner.kpis() == {"community": c}
+        assert runner.latest_state().observation["timestamp"] == f"2031-0{i + 1}-01 00:00:00"
+        assert [d.step for d in runner.decisions(strategy="seed")] == [0]
+        assert decision.raw["sim_time"] == f"2031-0{i + 1}-01 00:00:00"
+        assert decision.raw["community"] == c
+        runner.close()
+    listed = requests.get(f"{server.url}/communities", timeout=5).json()
+    assert {"north", "south"} <= set(listed["communities"])
+    # a signature covers the query: moved to another community, the post is refused
+    body = json.dumps(recommendation("grid_trader", 0, "moved")).encode()
+    headers = sign_headers(key("grid_trader"), "POST", "/receive?community=north", body)
+    headers["Content-Type"] = "application/json"
+    moved = requests.post(
+        f"{server.url}/receive?community=south", data=body, headers=headers, timeout=5
+    )
+    assert moved.status_code == 401 and moved.json()["field"] == "X-Agent-Signature"
+    kept = requests.post(
+        f"{server.url}/receive?community=north", data=body, headers=headers, timeout=5
+    )
+    assert kept.status_code == 200 and kept.json()["community"] == "north"
+    bad = requests.get(f"{server.url}/messages", params={"community": "../x"}, timeout=5)
+    assert bad.status_code == 400 and bad.json()["field"] == "community"
+    with pytest.raises(ValueError, match="community"):
+        ServerClient(server.url, community="a b")

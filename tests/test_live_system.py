@@ -479,3 +479,21 @@ def test_up_verbose_prints_the_logs_in_the_terminal(up_factory):
     assert "_granian: Starting granian" in out and "runner: step 0 applied" in out
     assert "[grid_trader]: Starting agent with address: agent1" in out
     assert "  logs:  " not in out and not (up.data / "logs").exists()
+
+
+def test_up_runs_a_named_community(up_factory):
+    """``up --community north``: the five agents, the runner and the decisions all in "north";
+    the default community stays empty; the community's own files under communities/north."""
+    up = up_factory("--community", "north", tick=0.2, steps=3)
+    up.wait(
+        "three decisions in north",
+        lambda: len(up.try_get("/decisions", community="north") or []) >= 3,
+        START_S,
+    )
+    north = up.get("/messages", community="north", limit=500)
+    assert {m["agent_name"] for m in north} >= set(AGENT_NAMES)
+    assert up.get("/decisions") == [] and up.get("/messages") == []
+    assert up.get("/communities")["communities"] == ["north"]
+    assert (up.data / "communities" / "north" / "runner").is_dir()
+    assert not (up.data / "runner").exists()
+    assert "community north" in up.terminal()

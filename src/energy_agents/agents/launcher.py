@@ -23,6 +23,7 @@ from pathlib import Path
 from types import FrameType
 
 from ..advisors.types import AGENT_NAMES
+from ..client.ids import DEFAULT_COMMUNITY
 from .identity import register
 from .runtime import AgentConfig, default_ports, run_agent
 
@@ -50,6 +51,7 @@ def agent_configs(
     interval_s: float = 5.0,
     forecast_wait_s: float = 1.0,
     log_level: str = "INFO",
+    community: str = DEFAULT_COMMUNITY,
 ) -> list[AgentConfig]:
     for name in names:
         if name not in AGENT_NAMES:
@@ -67,6 +69,7 @@ def agent_configs(
         interval_s=interval_s,
         forecast_wait_s=forecast_wait_s,
         log_level=log_level,
+        community=community,
     )
     return [replace(base, name=name) for name in names]
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from ..advisors.types import AGENT_NAMES, FORECASTER
 from ..client.http import ServerClient, ServerUnavailable
-from ..client.ids import message_id, observation_digest
+from ..client.ids import DEFAULT_COMMUNITY, community_dir, message_id, observation_digest
 from ..client.outbox import Backoff, Outbox
 from .identity import load_or_create_seed
 
@@ -62,10 +62,16 @@ class AgentConfig:
     forecast_wait_s: float = 1.0
     log_level: str = "INFO"
     extra: Mapping[str, Any] = field(default_factory=dict)
+    community: str = DEFAULT_COMMUNITY
 
     @property
     def port(self) -> int:
         return self.ports[self.name]
+
+    @property
+    def home(self) -> Path:
+        """This agent's own directory (uagents' storage, its pid file), per community."""
+        return community_dir(Path(self.data_dir), self.community) / "agents" / self.name
 
 
 def configure_offline() -> None:
@@ -100,8 +106,9 @@ class AgentCore:
         self.name = cfg.name
         self.identity = identity
         self.log = logger
-        self.client = ServerClient(cfg.server_url, timeout=3.0)
-        self.outbox = Outbox(Path(cfg.data_dir) / "outbox" / f"{cfg.name}.sqlite")
+        self.client = ServerClient(cfg.server_url, timeout=3.0, community=cfg.community)
+        own = community_dir(Path(cfg.data_dir), cfg.community)
+        self.outbox = Outbox(own / "outbox" / f"{cfg.name}.sqlite")
         self.wake_sender = asyncio.Event()
         self.lock = asyncio.Lock()
         self.answered: str | None = None  # digest of the last observation answered
@@ -249,7 +256,7 @@ def build_agent(cfg: AgentConfig):
 
     from .messages import ForecastMessage
 
-    home = Path(cfg.data_dir) / "agents" / cfg.name
+    home = cfg.home
     home.mkdir(parents=True, exist_ok=True)
     os.chdir(home)  # uagents writes <address prefix>_data.json into the working directory
     seed = load_or_create_seed(Path(cfg.data_dir), cfg.name)
@@ -339,7 +346,7 @@ def run_agent(cfg: AgentConfig, parent_pid: int | None = None) -> None:
     die_with_parent(parent_pid)
     stop_on_term()  # a signal during the build is noted, never raised into library code
     set_process_name(cfg.name)
-    home = Path(cfg.data_dir) / "agents" / cfg.name
+    home = cfg.home
     home.mkdir(parents=True, exist_ok=True)
     (home / "agent.pid").write_text(f"{os.getpid()}\n", encoding="ascii")
     logging.basicConfig(

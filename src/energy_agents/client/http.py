@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import requests
 
@@ -49,7 +49,13 @@ from .errors import (
     UnexpectedAnswer,
     refused,
 )
-from .ids import AGENT_NAMES, canonical_json, message_id
+from .ids import (
+    AGENT_NAMES,
+    DEFAULT_COMMUNITY,
+    canonical_json,
+    check_community_name,
+    message_id,
+)
 from .outbox import Backoff, Outbox
 from .results import Decision, FlushResult, Message, PublishedState, Receipt, StateAck
 from .signing import sign_headers
@@ -110,6 +116,7 @@ class ServerClient:
         write_token: str | None = None,
         identity: Any = None,
         retry_s: float = 30.0,
+        community: str | None = None,
     ) -> None:
         """``base_url``: one URL, or a list (or a comma-separated string, as a command-line
         flag gives it) to fail over along, the first tried first;
@@ -117,8 +124,19 @@ class ServerClient:
         ``write_token``: bearer token for unsigned posts (the runner's ``--token``);
         ``identity``: the default signer of the typed posts (a uagents ``Identity`` or an
         :class:`.keys.IdentityKey`); ``retry_s``: how long the typed methods retry an
-        unavailable server before raising :class:`ServerUnavailable` (0: one attempt)."""
+        unavailable server before raising :class:`ServerUnavailable` (0: one attempt);
+        ``community``: the community every request is of (``?community=NAME``, signed with
+        the path; default: the server's default community, and no query at all)."""
         self.urls = server_urls(base_url)
+        self.community = (
+            check_community_name(community)
+            if community not in (None, "", DEFAULT_COMMUNITY)
+            else DEFAULT_COMMUNITY
+        )
+        # the query every request carries (none for the default: the seed's plain URLs)
+        self._query = (
+            "" if self.community == DEFAULT_COMMUNITY else urlencode({"community": self.community})
+        )
         self._current = 0
         self.timeout = timeout
         self.token = token if token is not None else os.environ.get(READ_TOKEN_ENV)
@@ -165,7 +183,9 @@ class ServerClient:
             if body is not None:
                 headers["Content-Type"] = "application/json"
                 if identity is not None:  # sign the full path: a base URL may have a prefix
-                    full_path = urlsplit(base).path + path
+                    full_path = (
+                        urlsplit(base).path + path + (f"?{self._query}" if self._query else "")
+                    )
                     headers.update(
                         sign_headers(identity, method, full_path, body, nonce=secrets.token_hex(16))
                     )
@@ -176,7 +196,7 @@ class ServerClient:
             try:
                 resp = self.session.request(
                     method,
-                    base + path,
+                    base + path + (f"?{self._query}" if self._query else ""),
                     params=params,
                     data=body,
                     headers=headers,

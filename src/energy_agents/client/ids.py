@@ -8,6 +8,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 RUNNER_NAME = "runner"
@@ -26,6 +27,16 @@ def check_community_name(name: str) -> str:
     if not isinstance(name, str) or not COMMUNITY_NAME.fullmatch(name):
         raise ValueError(f"community: {name!r} is not a community name ({COMMUNITY_RULE})")
     return name
+
+
+def community_dir(data_dir: Path, community: str) -> Path:
+    """Where a process keeps what is its community's own (outboxes, the runner's checkpoint,
+    the agents' homes): ``data_dir`` itself for the default community, else
+    ``data_dir/communities/NAME``. Keys and ``agents.json`` stay in ``data_dir``: an agent has
+    one identity, whichever communities it advises."""
+    if community == DEFAULT_COMMUNITY:
+        return Path(data_dir)
+    return Path(data_dir) / "communities" / check_community_name(community)
 
 
 AGENT_NAMES = (

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from .live_options import add_data_dir_argument, add_server_argument
+from .live_options import add_community_argument, add_data_dir_argument, add_server_argument
 
 
 def add_agent_arguments(parser: argparse.ArgumentParser, *, with_server: bool = True) -> None:
     if with_server:
         add_server_argument(parser)
     add_data_dir_argument(parser, "keys, outboxes, agents.json")
+    add_community_argument(parser)
     parser.add_argument(
         "--interval",
         type=float,
@@ -61,9 +62,11 @@ def run(args: argparse.Namespace) -> int:
         interval_s=5.0 if args.interval is None else args.interval,
         forecast_wait_s=args.forecast_wait,
         log_level=args.log_level.upper(),
+        community=args.community,
     )
     print(
-        f"agents: {', '.join(names)} -> POST /receive on {args.server.replace(',', ', ')}; "
+        f"agents: {', '.join(names)} -> POST /receive on {args.server.replace(',', ', ')} "
+        f"(community {args.community}); "
         f"allowed addresses in {args.data_dir / 'agents.json'}",
         flush=True,
     )
@@ -80,7 +83,7 @@ def _wants_runner(args: argparse.Namespace) -> bool:
         return args.with_runner == "yes"
     from ..client.http import ServerClient, ServerUnavailable
 
-    client = ServerClient(args.server, timeout=2.0)
+    client = ServerClient(args.server, timeout=2.0, community=args.community)
     try:
         published = client.get_state() is not None
     except (ServerUnavailable, ValueError):
@@ -100,6 +103,7 @@ def _start_runner(args: argparse.Namespace):
 
     print(f"agents: starting the simulation runner (data in {args.data_dir})", flush=True)
     argv = [sys.executable, "-m", "energy_agents", "run-sim", "--server", args.server]
+    argv += ["--community", args.community]
     return subprocess.Popen([*argv, "--data-dir", str(args.data_dir)], preexec_fn=preexec_child)
 
 

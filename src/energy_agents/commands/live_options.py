@@ -1,6 +1,7 @@
 """The options every live command shares (``agents``, ``run-sim``, ``up``): where the AI
 Manager is and where a process keeps its keys, outboxes and checkpoint. Defined once here, so
-the commands cannot drift apart in names, defaults or checks."""
+the commands cannot drift apart in names, defaults or checks. ``--community`` names which of
+the server's communities the process belongs to."""
 
 from __future__ import annotations
 
@@ -31,6 +32,28 @@ def add_server_argument(parser: argparse.ArgumentParser) -> None:
         metavar="URL[,URL...]",
         help=f"AI Manager URL, or several comma-separated, tried in order: a connection error "
         f"or a 5xx moves on to the next (default {DEFAULT_SERVER})",
+    )
+
+
+def community_name(text: str) -> str:
+    from ..client.ids import check_community_name
+
+    try:
+        return check_community_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("community: ")) from None
+
+
+def add_community_argument(parser: argparse.ArgumentParser) -> None:
+    from ..client.ids import DEFAULT_COMMUNITY
+
+    parser.add_argument(
+        "--community",
+        type=community_name,
+        default=DEFAULT_COMMUNITY,
+        metavar="NAME",
+        help=f"the community on the server (default {DEFAULT_COMMUNITY!r}); its outboxes, "
+        "checkpoint and agent homes go to <data-dir>/communities/NAME",
     )
 
 

@@ -7,11 +7,12 @@ import os
 import sys
 from pathlib import Path
 
-from .live_options import add_data_dir_argument, add_server_argument
+from .live_options import add_community_argument, add_data_dir_argument, add_server_argument
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared with ``energy-agents up``."""
+    add_community_argument(parser)
     parser.add_argument(
         "--tick",
         type=float,
@@ -102,18 +103,20 @@ def run(args: argparse.Namespace) -> int:
         deadline_s=deadline_of(args),
         max_steps=args.steps,
         token=args.token,
+        community=args.community,
     )
     runner = LiveRunner(
         cfg,
         scenario,
-        ServerClient(args.server, write_token=args.token),
+        ServerClient(args.server, write_token=args.token, community=args.community),
         identity=None if args.token else runner_identity(args.data_dir),
         spec=spec,
         say=lambda text: print(text, flush=True),
     )
     print(
         f"run-sim: {scenario.name}, {scenario.n_members} members, {scenario.n_steps} steps; "
-        f"strategy {args.strategy}; tick {args.tick:g} s; server {args.server}",
+        f"strategy {args.strategy}; tick {args.tick:g} s; server {args.server}; "
+        f"community {args.community}",
         flush=True,
     )
     try:

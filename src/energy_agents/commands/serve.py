@@ -44,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         DEFAULT_MAX_CONTENT_LENGTH,
         DEFAULT_SIGNATURE_WINDOW_S,
     )
+    from .live_options import community_name
 
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=9000, help="port (default 9000)")
@@ -117,6 +118,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-batch", type=int, default=DEFAULT_MAX_BATCH, help="messages per post"
     )
     parser.add_argument(
+        "--community",
+        dest="communities",
+        action="append",
+        type=community_name,
+        default=None,
+        metavar="NAME",
+        help="serve only this community (?community=NAME; repeat for several; default: any "
+        "valid name, requests without one are of 'default')",
+    )
+    parser.add_argument(
         "--max-body", type=int, default=DEFAULT_MAX_CONTENT_LENGTH, help="bytes per request body"
     )
     parser.add_argument(
@@ -161,6 +172,7 @@ def build_config(args: argparse.Namespace):
         signature_window_s=args.signature_window,
         aggregate_window_s=args.aggregate_window,
         max_batch=args.max_batch,
+        communities=args.communities,
         max_content_length=args.max_body,
         sqlite_synchronous=args.sqlite_sync,
     )

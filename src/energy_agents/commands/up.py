@@ -35,7 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from .live_options import add_data_dir_argument
+from ..client.ids import DEFAULT_COMMUNITY
+from .live_options import add_data_dir_argument, server_list
 from .run_sim import add_run_arguments, deadline_of
 
 STOP_TIMEOUT_S = 4.0
@@ -67,10 +68,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--external-server",
+        type=server_list,
         default=None,
-        metavar="URL",
-        help="use this already running server (told the addresses in <data-dir>/agents.json) "
-        "instead of starting one",
+        metavar="URL[,URL...]",
+        help="use this already running server, or several comma-separated that share one "
+        "database (told the addresses in <data-dir>/agents.json), instead of starting one; "
+        "the runner and agents fail over along them",
     )
     parser.add_argument(
         "--verbose",
@@ -144,6 +147,8 @@ def services(args: argparse.Namespace, server: str) -> list[Service]:
         args.scenario,
         "--seed",
         str(args.seed),
+        "--community",
+        args.community,
     ]
     for opt, value in (("--days", args.days), ("--members", args.members), ("--steps", args.steps)):
         if value is not None:
@@ -185,6 +190,8 @@ def services(args: argparse.Namespace, server: str) -> list[Service]:
                 str(args.forecast_wait),
                 "--base-port",
                 str(args.base_port),
+                "--community",
+                args.community,
             ),
         ),
     ]
@@ -297,8 +304,10 @@ def run(args: argparse.Namespace) -> int:
     from .run_sim import runner_identity
 
     runner_identity(args.data_dir)  # listed in agents.json before the server starts
-    server = (args.external_server or f"http://127.0.0.1:{args.port}").rstrip("/")
+    server = args.external_server or f"http://127.0.0.1:{args.port}"
     svcs = services(args, server)
+    server = server.split(",")[0]  # shown and watched: the first (the children fail over)
+    query = "" if args.community == DEFAULT_COMMUNITY else f"community={args.community}"
     logs = args.data_dir / LOG_DIR
     _UP_LOG.clear()
     if not args.verbose:
@@ -306,7 +315,7 @@ def run(args: argparse.Namespace) -> int:
         _UP_LOG.append(logs / "up.log")
     from .up_status import StatusPrinter
 
-    status = StatusPrinter(server)
+    status = StatusPrinter(server, community=query.removeprefix("community=") or None)
     stop = {"sig": 0}
     from ..agents.procs import become_subreaper
 
@@ -325,10 +334,12 @@ def run(args: argparse.Namespace) -> int:
             assert svc.proc is not None
             tracker.record(svc.proc.pid, child=True)
         print(
-            f"energy-agents up: server {server} (data in {args.data_dir})\n"
-            f"  messages:  {server}/messages\n"
-            f"  aggregate: {server}/aggregate?strategy={args.strategy}\n"
-            f"  dashboard: {server}/dashboard\n"
+            f"energy-agents up: server {server} (data in {args.data_dir}; "
+            f"community {args.community})\n"
+            f"  messages:  {server}/messages{'?' + query if query else ''}\n"
+            f"  aggregate: {server}/aggregate?strategy={args.strategy}"
+            f"{'&' + query if query else ''}\n"
+            f"  dashboard: {server}/dashboard{'?' + query if query else ''}\n"
             + (
                 ""
                 if args.verbose

@@ -40,8 +40,11 @@ class StatusPrinter:
     On the first answer a resumed run may hold thousands of records: their savings are summed
     but only the newest is printed."""
 
-    def __init__(self, server: str, emit: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, server: str, emit: Callable[[str], None] | None = None, community: str | None = None
+    ) -> None:
         self.server = server.rstrip("/")
+        self.community = f"&community={community}" if community else ""
         self.emit = emit or (lambda line: print(line, flush=True))
         self.next_step = 0
         self.saved_ct = 0.0
@@ -57,7 +60,7 @@ class StatusPrinter:
         self._thread.join(2.0)
 
     def _fetch(self) -> list[dict]:
-        url = f"{self.server}/series?since_step={self.next_step}&limit={PAGE}"
+        url = f"{self.server}/series?since_step={self.next_step}&limit={PAGE}{self.community}"
         req = urllib.request.Request(url, headers={"Accept": "application/json"})
         with urllib.request.urlopen(req, timeout=2.0) as resp:
             data = json.loads(resp.read())

@@ -34,7 +34,7 @@ from typing import Any
 
 from ..advisors.types import AGENT_NAMES
 from ..client.http import PostResult, ServerClient, ServerUnavailable
-from ..client.ids import observation_digest
+from ..client.ids import DEFAULT_COMMUNITY, community_dir, observation_digest
 from ..client.outbox import Backoff
 from ..coordination.baseline import NoControl
 from ..coordination.step import coordinate
@@ -64,6 +64,8 @@ class RunnerConfig:
     expected_agents: tuple[str, ...] = AGENT_NAMES
     token: str | None = None
     """Bearer token for ``POST /state`` when the server wants one instead of a signature."""
+    community: str = DEFAULT_COMMUNITY
+    """The server's community this run is (its checkpoint: under ``community_dir``)."""
 
 
 def load_run_scenario(spec: Mapping[str, Any]) -> Scenario:
@@ -96,7 +98,7 @@ class LiveRunner:
         self.community = Community(self.scenario)
         self.baseline = Community(self.scenario)
         self.none = NoControl()
-        self.checkpoint = Checkpoint(self.cfg.data_dir)
+        self.checkpoint = Checkpoint(community_dir(self.cfg.data_dir, self.cfg.community))
         self.last_record: dict[str, Any] | None = None
         self.published: tuple[int, str, float] | None = None
         """(step, digest, when) of the observation on the server, not yet decided."""
