@@ -216,7 +216,7 @@ def test_stated_sizes_are_kept(tmp_path):
 
 def test_every_unused_schema_entry_is_named(tmp_path):
     # Collections of devices without a type of their own and top-level sections were dropped
-    # without a word before; now each is named (the typed thermal devices by "devices ignored").
+    # without a word before; now each is named.
     ds = _dataset(tmp_path, 1.0, battery={"attributes": {"capacity": 5.0, "nominal_power": 2.0}})
     schema = json.loads((ds / "schema.json").read_text())
     schema["start_date"] = "2022-08-01"
@@ -227,7 +227,11 @@ def test_every_unused_schema_entry_is_named(tmp_path):
     (ds / "schema.json").write_text(json.dumps(schema))
     notes = load_citylearn(ds).notes
     assert "schema entries not used: start_date" in notes  # EVs, washing machines: test_sim_ev
-    assert any(n.startswith("devices ignored: dhw_storage (home)") for n in notes)
+    # the tank: read (docs/model.md "Thermal storage tanks"), or left out with a note
+    s = load_citylearn(ds)
+    assert s.tanks.names == ("home/dhw",) or any(
+        n.startswith("home: dhw_storage left out") for n in notes
+    )
     assert not any("rolling_episode_split" in n or "inactive_actions" in n for n in notes)
 
 

@@ -393,10 +393,10 @@ def test_levers_at_the_bounds_are_taken(app):
 
 # ----------------------------------------------------------------------- devices at the door
 def _one(kind: str) -> dict:
-    """One charger's (``ev``) or appliance's fields, every array of length 1."""
-    from energy_agents.sim.observation import APPLIANCE_FIELDS, EV_FIELDS
+    """One charger's (``ev``), appliance's or tank's fields, every array of length 1."""
+    from energy_agents.sim.observation import APPLIANCE_FIELDS, EV_FIELDS, TANK_FIELDS
 
-    group = EV_FIELDS if kind == "ev" else APPLIANCE_FIELDS
+    group = {"ev": EV_FIELDS, "appliance": APPLIANCE_FIELDS, "tank": TANK_FIELDS}[kind]
     return {f"{kind}_names": ["d1"], **{name: [0.0] for name in group}}
 
 
@@ -407,6 +407,8 @@ def _one(kind: str) -> dict:
         ({"ev_names": ["c1", "c1"]}, "observation.ev_names"),
         ({"ev_names": ["c1"]}, "observation.ev_member"),  # named chargers need their arrays
         ({**_one("appliance"), "appliance_waiting": ["yes"]}, "observation.appliance_waiting[0]"),
+        ({**_one("tank"), "tank_energy_kwh": [1.0, 2.0]}, "observation.tank_energy_kwh"),
+        ({"tank_names": ["t1"]}, "observation.tank_member"),
     ],
 )
 def test_device_fields_of_an_observation_are_checked(app, extra, field):

@@ -28,6 +28,7 @@ from typing import Any
 from ..advisors.types import Recommendation
 from ..optimize.ev_lp import ev_setpoints, is_ev_key
 from ..optimize.lp import executable_plan, lp_lower_bound, plan_setpoints, relaxation_is_tight
+from ..optimize.tank_lp import is_tank_key, tank_setpoints
 from ..sim.levers import Levers
 from ..sim.observation import Observation
 from ..sim.params import Scenario
@@ -70,6 +71,13 @@ class OptimalStrategy:
             else None
         )
 
+    def _tank_setpoints(self, t: int) -> dict[str, float]:
+        tk = self.scenario.tanks
+        if not tk.n:
+            return {}
+        flows = {k: float(v[t]) for k, v in self.plan.storage_flow_kwh.items() if is_tank_key(k)}
+        return tank_setpoints(flows, tk, t, self.scenario.dt_h)
+
     def _appliance_start(self, t: int) -> dict[str, bool]:
         """Each appliance starts the job the plan starts now, and waits otherwise."""
         ap = self.scenario.flexible_appliances
@@ -87,6 +95,7 @@ class OptimalStrategy:
             p2p_enabled=True,
             ev_setpoints=self.ev_setpoints[t] if self.ev_setpoints else {},
             appliance_start=self._appliance_start(t),
+            thermal_setpoints=self._tank_setpoints(t),
         )
 
     def decide(

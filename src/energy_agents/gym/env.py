@@ -32,6 +32,7 @@ _SKIP = {
     "storage_names",
     "ev_names",
     "appliance_names",
+    "tank_names",
     "tariff",
     "objective",
     "last_levers",

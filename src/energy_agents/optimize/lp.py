@@ -49,6 +49,7 @@ from ..sim.params import MEMBER_BATTERIES, Scenario, StorageBank, Tariff
 from .ev_lp import is_ev_key, scenario_ev_storages
 from .solver import quiet_highs
 from .storages import LPStorage, Track
+from .tank_lp import is_tank_key, scenario_tank_storages
 
 __all__ = ["LPStorage", "Track"]  # re-exported: where the LPs' users found them first
 
@@ -155,6 +156,7 @@ def scenario_storages(scenario: Scenario, relaxed: bool) -> list[LPStorage]:
         *community_storages(s.community_storages, s.dt_h),
         *member_storages(s.member_batteries, s.dt_h, relaxed),
         *scenario_ev_storages(s.evs, s.dt_h),
+        *scenario_tank_storages(s.tanks, s.dt_h),
     ]
 
 
@@ -433,19 +435,26 @@ def build(
                 cost[-1] = -float(terminal_value_ct_per_kwh[j]) / tr.scale
             z = m.cols(_head(tr.lo, T), _head(tr.hi, T), cost)
             rhs = np.zeros(T)
-            rhs[0] = tr.init
+            rhs[0] = tr.init * tr.retention
             reset = None if tr.reset is None else np.asarray(tr.reset[:T], bool)
             if reset is not None:  # z_{t-1} replaced by a constant where reset
                 rhs[reset] = np.asarray(tr.reset_value, float)[:T][reset]
             row = m.rows(rhs, rhs)  # z_t - z_{t-1} - scale*eta_c*c_t + scale/eta_d*d_t = init@0
             m.coef(row, z, 1.0)
             if reset is None:
-                m.coef(row, z, -1.0, lag=1)
+                m.coef(row, z, -tr.retention, lag=1)
             else:
                 t = np.flatnonzero(~reset[1:]) + 1
-                m.add(row + t, z + t - 1, -1.0)
-            m.coef(row, c, -tr.scale * tr.eta_charge)
-            m.coef(row, d, tr.scale / tr.eta_discharge)
+                m.add(row + t, z + t - 1, -tr.retention)
+            steps = np.arange(T)
+            if tr.charge_coef is None:
+                m.coef(row, c, -tr.scale * tr.eta_charge)
+            else:
+                m.add(row + steps, c + steps, -np.asarray(tr.charge_coef, float)[:T])
+            if tr.discharge_coef is None:
+                m.coef(row, d, tr.scale / tr.eta_discharge)
+            else:
+                m.add(row + steps, d + steps, np.asarray(tr.discharge_coef, float)[:T])
             cols.append(z)
             rows.append(row)
         charge.append(c)
@@ -762,8 +771,8 @@ def plan_setpoints(plan: LPResult, dt_h: float) -> dict[str, np.ndarray]:
     """Setpoint fractions per lever key and step: planned net flow / (rated power * dt)."""
     out = {}
     for key, flow in plan.storage_flow_kwh.items():
-        if is_ev_key(key):
-            continue  # the chargers' setpoints: ev_lp.ev_setpoints
+        if is_ev_key(key) or is_tank_key(key):
+            continue  # the chargers' and tanks' setpoints: ev_lp / tank_lp
         p = plan.storage_power_kw.get(key, 0.0) * dt_h
         out[key] = np.clip(flow / p, -1.0, 1.0) if p > 0 else np.zeros_like(flow)
     return out

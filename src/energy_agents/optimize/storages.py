@@ -24,6 +24,12 @@ class Track:
     init: float
     reset: np.ndarray | None = None
     reset_value: np.ndarray | None = None
+    retention: float = 1.0
+    """``z_{t-1}`` enters as ``retention * z_{t-1}`` (a thermal tank's standby loss)."""
+    charge_coef: np.ndarray | None = None
+    """Per step, replaces ``scale * eta_c`` (a tank: kWh_th stored per kWh of electricity)."""
+    discharge_coef: np.ndarray | None = None
+    """Per step, replaces ``scale / eta_d`` (a tank: kWh_th taken per kWh of electricity saved)."""
 
 
 @dataclass(frozen=True)

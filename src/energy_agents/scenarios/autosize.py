@@ -485,6 +485,8 @@ class Autosized:
     thermal_kwh: np.ndarray | None = field(default=None, repr=False)
     """Electricity [kWh per simulated row] its heat pumps and heaters draw to serve the
     recorded heating, cooling and hot-water demands (None: none, or not computable: noted)."""
+    tanks: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    """Its thermal storage tanks as ThermalTanks columns (:mod:`.citylearn_tanks`)."""
 
 
 def autosize_building(ctx: BuildingContext, start: str) -> Autosized:
@@ -566,6 +568,7 @@ def autosize_buildings(
 ) -> dict[str, Autosized]:
     """Autosize every named building (``frames``: their files, full length; ``start``: the
     timestamp of row 0). The outdoor temperature is read from each building's weather file."""
+    from .citylearn_tanks import building_tanks
     from .csv_format import numeric_column, read_table
 
     base_seed = resolve_seed(schema, schema_path, seed)
@@ -589,7 +592,8 @@ def autosize_buildings(
         thermal, note = thermal_electricity(ctx)
         if note:
             sized.notes.append(note)
-        out[name] = replace(sized, thermal_kwh=thermal)
+        tanks = building_tanks(ctx, sized.notes, served=thermal is not None)
+        out[name] = replace(sized, thermal_kwh=thermal, tanks=tanks)
     return out
 
 

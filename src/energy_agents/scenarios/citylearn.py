@@ -8,7 +8,9 @@ Mapping (docs/scenarios.md has the full table):
   electric heaters (``cooling_device``, ``heating_device``, ``dhw_device``) serving the
   recorded ``cooling_demand``, ``heating_demand`` and ``dhw_demand`` as they come (COP:
   CityLearn's Carnot fraction on the outdoor temperature; heaters at their efficiency); the
-  thermal storages are not used (named), the devices' power limits not applied;
+  devices' power limits not applied to the demand; the thermal storages (``dhw_storage``,
+  ``cooling_storage``, ``heating_storage``) are tanks a ``thermal_setpoints`` lever charges
+  and discharges (:mod:`.citylearn_tanks`, idle without it);
 - PV = ``solar_generation`` [W per kW installed] x ``pv.attributes.nominal_power`` / 1000
   [kWh per step];
 - PV and batteries with ``autosize: true`` (or no size) are autosized as CityLearn 3.0.2 does
@@ -46,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from ..sim.params import Prices, Scenario, ScenarioError, StorageBank
+from ..sim.thermal_storage import ThermalTanks
 from .autosize import Autosized, autosize_buildings, needs_autosize, resolve_seed
 from .citylearn_appliances import load_appliances
 from .citylearn_ev import load_chargers
@@ -71,6 +74,9 @@ USED_DEVICES = (
     "cooling_device",  # their efficiency and supply temperatures give the COP that serves
     "heating_device",  # the recorded thermal demands (autosize.thermal_electricity)
     "dhw_device",
+    "cooling_storage",  # thermal tanks (citylearn_tanks)
+    "heating_storage",
+    "dhw_storage",
 )
 WEATHER_COLUMNS = {
     "outdoor_dry_bulb_temperature": "temp_air_c",
@@ -305,8 +311,10 @@ def load_citylearn(
         "%Y-%m-%dT%H:%M:%S"
     )
     thermal: list[np.ndarray | None] = [None] * len(names)
+    tank_rows: list[tuple[int, dict[str, Any]]] = []
     _autosize(schema, schema_path, root, names, frames, rows, dt_h, start_full, seed,
-              pvs, pv_kws, batteries, notes, thermal)  # fmt: skip
+              pvs, pv_kws, batteries, notes, thermal, tank_rows)  # fmt: skip
+    tanks = _tanks(tank_rows, n_steps)
     served_thermal = 0.0
     for i, extra in enumerate(thermal):  # heat pumps and heaters serve the recorded demands
         if extra is not None:
@@ -341,8 +349,10 @@ def load_citylearn(
             "load: non_shiftable_load plus the electricity of the heat pumps and electric "
             f"heaters serving the recorded {', '.join(k for k, v in ignored.items() if v > 0)} "
             f"({served_thermal:.1f} kWh; COP = CityLearn's Carnot fraction on the outdoor "
-            "temperature, heaters at their efficiency; device power limits not applied, and "
-            "thermal storages not used: the demand is served as it comes)"
+            "temperature, heaters at their efficiency; device power limits not applied to the "
+            f"demand); {tanks.n} thermal storage tanks "
+            f"({tanks.capacity_kwh.sum():.1f} kWh_th) idle unless a thermal_setpoints lever "
+            "drives them"
         )
     else:
         notes.append(
@@ -372,6 +382,25 @@ def load_citylearn(
         carbon_kg_per_kwh=carbon,
         ev_chargers=evs,
         appliances=appliances,
+        thermal_tanks=tanks,
+    )
+
+
+def _tanks(rows: list[tuple[int, dict[str, Any]]], n_steps: int) -> ThermalTanks:
+    """The tanks' columns stacked into one bank (empty without tanks)."""
+    if not rows:
+        return ThermalTanks.empty(n_steps)
+    per_tank = ("capacity_kwh", "loss_coefficient", "efficiency", "soc_init",
+                "max_input_kw", "max_output_kw")  # fmt: skip
+    return ThermalTanks(
+        names=tuple(t["name"] for _, t in rows),
+        member=np.array([i for i, _ in rows]),
+        use=tuple(t["use"] for _, t in rows),
+        **{k: np.array([t[k] for _, t in rows], dtype=float) for k in per_tank},  # type: ignore[arg-type]
+        **{  # type: ignore[arg-type]
+            k: np.stack([t[k] for _, t in rows], axis=1)
+            for k in ("demand_kwh", "elec_per_kwh", "device_max_kwh")
+        },
     )
 
 
@@ -390,6 +419,7 @@ def _autosize(
     batteries: list[tuple[float, float, float, float]],
     notes: list[str],
     thermal: list[np.ndarray | None],
+    tank_rows: list[tuple[int, dict[str, Any]]],
 ) -> None:
     """Hook into :mod:`.autosize`: replaces the PV and battery of every building whose schema
     asks for autosizing (``autosize: true`` or no size), in place, with notes; ``thermal``
@@ -402,6 +432,7 @@ def _autosize(
         notes.extend(result.notes)
         if result.thermal_kwh is not None:
             thermal[i] = result.thermal_kwh
+        tank_rows.extend((i, tank) for tank in result.tanks)
         if result.pv is not None:
             pv_kws[i] = result.pv.nominal_kw
             pvs[i] = result.pv.w_per_kw * result.pv.nominal_kw / 1000.0 * dt_h

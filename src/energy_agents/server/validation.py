@@ -25,6 +25,7 @@ from ..sim.observation import (
     PER_MEMBER_FIELDS,
     SERIES_FIELDS,
     STORAGE_FIELDS,
+    TANK_FIELDS,
 )
 from .store import DEFAULT_COMMUNITY, NewMessage
 
@@ -517,6 +518,7 @@ def validate_observation(obs: Mapping[str, Any], field: str = "observation") -> 
     for names_key, group, what in (
         ("ev_names", EV_FIELDS, "charger"),
         ("appliance_names", APPLIANCE_FIELDS, "appliance"),
+        ("tank_names", TANK_FIELDS, "tank"),
     ):  # the devices' optional per-device arrays, one number per named device
         devices = _names(f"{field}.{names_key}", obs.get(names_key, []))
         if len(devices) > MAX_CHARGERS:

@@ -15,6 +15,7 @@ import numpy as np
 from . import appliances as appliance_model
 from . import ev as ev_model
 from . import grid, market, storage
+from . import thermal_storage as tank_model
 from .ledger import TokenLedger
 from .levers import Levers
 from .observation import Observation
@@ -57,6 +58,10 @@ RESULT_COLUMNS = (
     "ev_kwh",  # EV charging at the chargers' terminals (< 0: V2G)
     "ev_energy_kwh",  # energy in the connected EVs after the step
     "appliance_kwh",  # the flexible appliances' running cycles
+    "tank_kwh",  # thermal tanks' flow [kWh_th] (> 0 charging, < 0 serving the demand)
+    "tank_energy_kwh",  # heat (or cold) in the tanks after the step [kWh_th]
+    "tank_electricity_kwh",  # extra device electricity for the tanks (< 0: saved)
+    "tank_loss_kwh",  # standby loss of the step [kWh_th]
 )
 
 
@@ -208,6 +213,9 @@ class Community:
         # Appliances: the step each job started at (-1: not yet).
         self.job_started = np.full(s.flexible_appliances.n_jobs, -1, np.int64)
         self._appliance_names = s.flexible_appliances.names
+        # Thermal tanks: heat (or cold) per tank [kWh_th].
+        self._tank_names = s.tanks.names
+        self.tank_energy = s.tanks.initial_energy()
         if ev.n or s.flexible_appliances.n:
             base_net = base_net + s.uncontrolled_kwh.sum(axis=1)
             self.results["city_base_cost_ct"][:] = np.maximum(0.0, s.prices.day_ahead * base_net)
@@ -265,6 +273,26 @@ class Community:
             if self._ev_arrives[t + 1]:  # feasibility is judged on arrival only
                 self._ev_feasible = self._feasible(t + 1)
         return np.bincount(ev.member, weights=flow, minlength=s.n_members)
+
+    def _step_tanks(self, t: int, lv: Levers) -> np.ndarray:
+        """The thermal tanks' step under the levers (idle without a setpoint). Returns the
+        change of the devices' electricity per home [kWh] against serving the demand as it
+        comes (already in the load)."""
+        s = self.scenario
+        tk = s.tanks
+        given = lv.thermal_setpoints
+        if len(given) == tk.n:
+            setpoints = np.fromiter(given.values(), float, tk.n)
+        else:
+            setpoints = np.array([given.get(n, np.nan) for n in tk.names])
+        before = tank_model.after_loss(tk, self.tank_energy, s.dt_h)
+        r = self.results
+        r["tank_loss_kwh"][t] = float(_sum(self.tank_energy - before))
+        self.tank_energy, flow, elec = tank_model.step(tk, t, self.tank_energy, s.dt_h, setpoints)
+        r["tank_kwh"][t] = float(_sum(flow))
+        r["tank_energy_kwh"][t] = float(_sum(self.tank_energy))
+        r["tank_electricity_kwh"][t] = float(_sum(elec))
+        return np.bincount(tk.member, weights=elec, minlength=s.n_members)
 
     @property
     def done(self) -> bool:
@@ -325,6 +353,11 @@ class Community:
             "ev_efficiency": frozen(s.evs.efficiency),
             "appliance_names": s.flexible_appliances.names,
             "appliance_member": frozen(s.flexible_appliances.member.astype(float)),
+            "tank_names": s.tanks.names,
+            "tank_member": frozen(s.tanks.member.astype(float)),
+            "tank_capacity_kwh": frozen(s.tanks.capacity_kwh),
+            "tank_efficiency": frozen(s.tanks.efficiency),
+            "tank_loss_coefficient": frozen(s.tanks.loss_coefficient),
         }
 
     def _appliance_view(self, t: int) -> dict[str, Any]:
@@ -364,6 +397,18 @@ class Community:
             "ev_min_kwh": ev.soc_min[t] * cap,
             "ev_required_kwh": ev.required_soc[t] * cap * ev.required_now[t],
             "ev_steps_left": ev.steps_left[t].astype(float),
+        }
+
+    def _tank_view(self, t: int) -> dict[str, Any]:
+        """The tank fields of the observation of step ``t`` (empty without tanks)."""
+        tk = self.scenario.tanks
+        if not tk.n:
+            return {}
+        return {
+            "tank_energy_kwh": self.tank_energy.copy(),
+            "tank_cop": np.divide(
+                1.0, tk.elec_per_kwh[t], out=np.zeros(tk.n), where=tk.elec_per_kwh[t] > 0
+            ),
         }
 
     def observe(self) -> Observation:
@@ -421,6 +466,7 @@ class Community:
             block_steps_left=int(self._block_left[t]),
             **self._ev_view(t),
             **self._appliance_view(t),
+            **self._tank_view(t),
             **self._static,  # type: ignore[arg-type]
         )
 
@@ -431,7 +477,11 @@ class Community:
         if t >= self._n_steps:
             raise IndexError("the simulation has already run all its steps")
         lv = levers.clipped(
-            self.storage_names, s.max_burn_rate_ct_per_kwh, self._ev_names, self._appliance_names
+            self.storage_names,
+            s.max_burn_rate_ct_per_kwh,
+            self._ev_names,
+            self._appliance_names,
+            self._tank_names,
         )
         dt = s.dt_h
         p_da = float(s.prices.day_ahead[t])
@@ -452,6 +502,8 @@ class Community:
         #    charging, or the levers' setpoints above the departure floor); then home batteries
         #    (schedule, plus self-consumption when following).
         app_home = self._step_appliances(t, lv) if self._appliance_names else self._zero
+        if self._tank_names:  # thermal tanks shift the heat pumps' and heaters' electricity
+            app_home = app_home + self._step_tanks(t, lv)
         own_net = served + app_home - pv
         ev_home = self._step_evs(t, lv, own_net) if self._ev_names else self._zero
         own_net = own_net + ev_home

@@ -38,7 +38,12 @@ def compute_kpis(community: Community, baseline_spent_ct: float | None = None) -
     r = {k: v[:n] for k, v in community.results.items()}
     spent = float(r["tokens_spent_ct"].sum())
     # the homes' demand, their EVs' and appliances'
-    served = float(r["served_kwh"].sum() + r["ev_kwh"].sum() + r["appliance_kwh"].sum())
+    served = float(
+        r["served_kwh"].sum()
+        + r["ev_kwh"].sum()
+        + r["appliance_kwh"].sum()
+        + r["tank_electricity_kwh"].sum()
+    )
     pv = float(r["pv_kwh"].sum())
     imp = float(r["import_kwh"].sum())
     exp = float(r["export_kwh"].sum())
@@ -66,6 +71,7 @@ def compute_kpis(community: Community, baseline_spent_ct: float | None = None) -
         **grid_kpis(community, spent),
         **ev_kpis(community),
         **appliance_kpis(community),
+        **tank_kpis(community),
         "max_energy_balance_error_kwh": community.max_energy_error,
         "max_token_conservation_error_ct": community.max_token_error,
         "members": s.n_members,
@@ -99,6 +105,28 @@ def appliance_kpis(community: Community) -> dict[str, Any]:
         "appliance_kwh": float(community.results["appliance_kwh"][: community.t].sum()),
         "appliance_jobs_started": int(done.sum()),
         "appliance_mean_wait_h": float(wait.mean()) if wait.size else 0.0,
+    }
+
+
+def tank_kpis(community: Community) -> dict[str, Any]:
+    """The thermal tanks: heat shifted, standby loss, the electricity they moved and the
+    thermal energy balance's largest error (empty without tanks)."""
+    tk = community.scenario.tanks
+    if not tk.n:
+        return {}
+    r = {k: v[: community.t] for k, v in community.results.items()}
+    flow = r["tank_kwh"]
+    start = float(tk.initial_energy().sum())
+    end = float(r["tank_energy_kwh"][-1]) if community.t else start
+    standby = float(r["tank_loss_kwh"].sum())
+    balance = start + float(flow.sum()) - standby
+    return {
+        "tank_charged_kwh_th": float(flow[flow > 0].sum()),
+        "tank_discharged_kwh_th": float(-flow[flow < 0].sum()),
+        "tank_loss_kwh_th": standby,
+        "tank_electricity_kwh": float(r["tank_electricity_kwh"].sum()),
+        "tank_energy_end_kwh_th": end,
+        "tank_conversion_loss_kwh_th": balance - end,  # the sqrt(eta) on each way
     }
 
 

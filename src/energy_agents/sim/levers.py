@@ -86,6 +86,14 @@ class Levers:
     start it now (true) or wait (false). An appliance without a key starts a job as its window
     opens; a job still waiting at its window's last step starts then whatever is asked."""
 
+    thermal_setpoints: Mapping[str, float] = field(default_factory=dict)
+    """Per thermal storage tank (keys: the scenario's tank names, ``Building_1/dhw``...):
+    charge (> 0) or discharge (< 0) as a fraction in ``[-1, 1]`` of its capacity per hour
+    (CityLearn's ``dhw_storage``/``cooling_storage``/``heating_storage`` actions). Charging
+    runs the tank's heat pump or heater above the demand (within its power); discharging
+    serves the demand from the tank instead. A tank without a key is idle; the demand is
+    always served (docs/model.md)."""
+
     @property
     def steering_target_kwh(self) -> float:
         return (
@@ -104,6 +112,7 @@ class Levers:
             "exchange_target_kwh": self.exchange_target_kwh,
             "ev_setpoints": dict(self.ev_setpoints),
             "appliance_start": dict(self.appliance_start),
+            "thermal_setpoints": dict(self.thermal_setpoints),
         }
 
     @classmethod
@@ -119,7 +128,7 @@ class Levers:
         for key in ("burn_rate_ct_per_kwh", "procurement_kwh"):
             if key in data:
                 kwargs[key] = _number(f"parameters.{key}", data[key])
-        for key in ("storage_setpoints", "ev_setpoints"):
+        for key in ("storage_setpoints", "ev_setpoints", "thermal_setpoints"):
             if key in data:
                 sp = data[key]
                 if not isinstance(sp, Mapping):
@@ -157,6 +166,7 @@ class Levers:
         max_burn_rate: float,
         ev_names: tuple[str, ...] = (),
         appliance_names: tuple[str, ...] = (),
+        tank_names: tuple[str, ...] = (),
     ) -> Levers:
         """The same levers within physical limits; NaN counts as 0, unknown storages and
         chargers are dropped (a charger without a setpoint stays without one)."""
@@ -171,6 +181,16 @@ class Levers:
             values = np.array([given[n] for n in keys], dtype=float)  # vectorized: 1000s of EVs
             values = np.clip(np.nan_to_num(values, nan=0.0), -1.0, 1.0)
             ev_setpoints = dict(zip(keys, values.tolist(), strict=True))
+        thermal: dict[str, float] = {}
+        if self.thermal_setpoints:  # only the keys given: a tank without one stays idle
+            given_t = self.thermal_setpoints
+            tkeys = [n for n in tank_names if n in given_t]
+            tvalues = np.clip(
+                np.nan_to_num(np.array([given_t[n] for n in tkeys], dtype=float), nan=0.0),
+                -1.0,
+                1.0,
+            )
+            thermal = dict(zip(tkeys, tvalues.tolist(), strict=True))
         rule = self.p2p_price_rule if self.p2p_price_rule in P2P_PRICE_RULES else "midpoint"
         return replace(
             self,
@@ -178,6 +198,7 @@ class Levers:
             procurement_kwh=_clip(float(self.procurement_kwh), 0.0, math.inf),
             storage_setpoints=setpoints,
             ev_setpoints=ev_setpoints,
+            thermal_setpoints=thermal,
             appliance_start={
                 n: bool(v) for n, v in self.appliance_start.items() if n in appliance_names
             },

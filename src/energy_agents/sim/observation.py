@@ -57,8 +57,21 @@ APPLIANCE_FIELDS = (  # shape (n_appliances,), in the order of appliance_names
     "appliance_energy_kwh",
     "appliance_steps",
 )
+TANK_FIELDS = (  # shape (n_tanks,), in the order of tank_names
+    "tank_member",
+    "tank_energy_kwh",
+    "tank_capacity_kwh",
+    "tank_efficiency",
+    "tank_loss_coefficient",
+    "tank_cop",
+)
 _ARRAY_FIELDS = (
-    PER_MEMBER_FIELDS + SERIES_FIELDS + MEMBER_HISTORY_FIELDS + EV_FIELDS + APPLIANCE_FIELDS
+    PER_MEMBER_FIELDS
+    + SERIES_FIELDS
+    + MEMBER_HISTORY_FIELDS
+    + EV_FIELDS
+    + APPLIANCE_FIELDS
+    + TANK_FIELDS
 )
 STORAGE_FIELDS = (  # keyed by storage name
     "storage_soc",
@@ -164,6 +177,18 @@ class Observation:
     appliance_energy_kwh: np.ndarray = field(default_factory=lambda: np.zeros(0))
     appliance_steps: np.ndarray = field(default_factory=lambda: np.zeros(0))
     """Length of the waiting job's cycle [steps]."""
+    # Thermal storage tanks (optional: none by default), in ``tank_names`` order.
+    tank_names: tuple[str, ...] = ()
+    tank_member: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    tank_energy_kwh: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """Heat (or cold) in the tank now [kWh_th]."""
+    tank_capacity_kwh: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    tank_efficiency: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """Round trip (sqrt of it on each way)."""
+    tank_loss_coefficient: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """Share of the content lost per hour."""
+    tank_cop: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """The tank's device's kWh_th per kWh of electricity this step (COP, or efficiency)."""
 
     @property
     def step_of_day(self) -> int:
@@ -213,7 +238,13 @@ class Observation:
                 kwargs[f.name] = np.asarray(v, dtype=np.float64)
             elif f.name in STORAGE_FIELDS:
                 kwargs[f.name] = {str(k): float(x) for k, x in dict(v).items()}
-            elif f.name in ("member_names", "storage_names", "ev_names", "appliance_names"):
+            elif f.name in (
+                "member_names",
+                "storage_names",
+                "ev_names",
+                "appliance_names",
+                "tank_names",
+            ):
                 kwargs[f.name] = tuple(str(x) for x in v)
             elif f.name == "last_levers":
                 kwargs[f.name] = None if v is None else Levers.from_dict(v)

@@ -21,6 +21,7 @@ from .appliances import Appliances
 from .checks import ScenarioError, as_array
 from .ev import EVChargers
 from .objective import Objective
+from .thermal_storage import ThermalTanks
 
 __all__ = [
     "MEMBER_BATTERIES",
@@ -270,6 +271,7 @@ class Scenario:
     objective: Objective = field(default_factory=Objective)
     ev_chargers: EVChargers | None = None
     appliances: Appliances | None = None
+    thermal_tanks: ThermalTanks | None = None
 
     def __post_init__(self) -> None:
         if not self.dt_h > 0 or (self.dt_h * 4) % 1 != 0:
@@ -326,7 +328,11 @@ class Scenario:
             raise ScenarioError("tariff: must be a Tariff")
         if not isinstance(self.objective, Objective):
             raise ScenarioError("objective: must be an Objective")
-        for key, kind in (("ev_chargers", EVChargers), ("appliances", Appliances)):
+        for key, kind in (
+            ("ev_chargers", EVChargers),
+            ("appliances", Appliances),
+            ("thermal_tanks", ThermalTanks),
+        ):
             dev = getattr(self, key)
             dev = kind.empty(shape[0]) if dev is None else dev
             if not isinstance(dev, kind):
@@ -360,6 +366,12 @@ class Scenario:
         """The flexible appliances (none: an empty set)."""
         assert self.appliances is not None  # set in __post_init__
         return self.appliances
+
+    @property
+    def tanks(self) -> ThermalTanks:
+        """The thermal storage tanks (none: an empty set)."""
+        assert self.thermal_tanks is not None  # set in __post_init__
+        return self.thermal_tanks
 
     @cached_property
     def uncontrolled_kwh(self) -> np.ndarray:
@@ -409,4 +421,5 @@ class Scenario:
             carbon_kg_per_kwh=self.carbon[:n],
             ev_chargers=self.evs.head(n),
             appliances=self.flexible_appliances.head(n),
+            thermal_tanks=self.tanks.head(n),
         )

@@ -1,0 +1,80 @@
+"""The thermal tanks in the LPs: each tank is an LP storage in electric units.
+
+Its charge ``c`` and discharge ``d`` [kWh electric per step] are what the tank adds to or
+saves of its device's electricity; its track is the heat in the tank [kWh_th]:
+``z_t = (1 - l dt) z_{t-1} + COP_t sqrt(eta) c_t - COP_t / sqrt(eta) d_t``, ``0 <= z_t <= C``,
+``z_{-1} = soc_init C``, with ``c_t <= min(max(Dmax_t - D_t, 0), P_in dt) / COP_t`` and
+``d_t <= min(D_t, P_out dt) / COP_t`` (the tank never gives more than the demand). This is the
+simulator's tank (``sim/thermal_storage.py``) exactly, so the bound stays a bound and the
+executed plan reproduces it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from ..sim.thermal_storage import ThermalTanks
+from .storages import LPStorage, Track
+
+TANK_KEY = "tank:"
+"""Prefix of a thermal tank's key among the LP's storages (``tank:<tank name>``)."""
+
+
+def tank_key(name: str) -> str:
+    return TANK_KEY + name
+
+
+def is_tank_key(key: str) -> bool:
+    return key.startswith(TANK_KEY)
+
+
+def scenario_tank_storages(tanks: ThermalTanks, dt_h: float) -> list[LPStorage]:
+    """Every tank over the whole scenario (perfect foresight of the demand and the COP)."""
+    out = []
+    for k, name in enumerate(tanks.names):
+        per = tanks.elec_per_kwh[:, k]  # kWh electric per kWh_th
+        cop = np.divide(1.0, per, out=np.zeros_like(per), where=per > 0)
+        root = float(np.sqrt(tanks.efficiency[k]))
+        demand = tanks.demand_kwh[:, k]
+        head = np.maximum(tanks.device_max_kwh[:, k] - demand, 0.0)
+        c_th = np.minimum(head, tanks.max_input_kw[k] * dt_h)
+        c_th = np.minimum(c_th, tanks.capacity_kwh[k] / root)  # finite bound for the LP
+        d_th = np.minimum(demand, tanks.max_output_kw[k] * dt_h)
+        charge = np.where(per > 0, c_th * per, 0.0)
+        discharge = np.where(per > 0, d_th * per, 0.0)
+        cap = float(tanks.capacity_kwh[k])
+        track = Track(
+            1.0,
+            1.0,
+            1.0,
+            0.0,
+            cap,
+            float(tanks.soc_init[k]) * cap,
+            retention=max(1.0 - float(tanks.loss_coefficient[k]) * dt_h, 0.0),
+            charge_coef=cop * root,
+            discharge_coef=cop / root,
+        )
+        top = float(max(charge.max(initial=0.0), discharge.max(initial=0.0)))
+        out.append(LPStorage(tank_key(name), top, (track,), 0.0, discharge, charge))
+    return out
+
+
+def tank_setpoints(
+    flows_kwh: Mapping[str, float],
+    tanks: ThermalTanks,
+    t: int,
+    dt_h: float,
+) -> dict[str, float]:
+    """Lever setpoints from planned electric flows keyed ``tank:<name>``: the thermal flow
+    ``flow x COP`` as a fraction of the capacity per hour."""
+    out = {}
+    for k, name in enumerate(tanks.names):
+        f = flows_kwh.get(tank_key(name))
+        if f is None:
+            continue
+        per = float(tanks.elec_per_kwh[t, k])
+        th = f / per if per > 0 else 0.0
+        out[name] = float(np.clip(th / (tanks.capacity_kwh[k] * dt_h), -1.0, 1.0))
+    return out
