@@ -427,3 +427,13 @@ def test_device_levers_are_checked(app):
     r = c.post("/state", json={"observation": obs})
     assert r.status_code == 400
     assert _error(r)["field"] == "observation.last_levers.appliance_start.wm"
+
+
+def test_thermal_setpoints_are_checked(app):
+    c = app.test_client()
+    _publish(c, 0)
+    obs = observation_dict(1)
+    obs["last_levers"] = {"thermal_setpoints": {"Building_1/dhw": 1.5}}
+    r = c.post("/state", json={"observation": obs})
+    assert r.status_code == 400
+    assert _error(r)["field"] == "observation.last_levers.thermal_setpoints.Building_1/dhw"

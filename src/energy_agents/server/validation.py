@@ -402,7 +402,11 @@ def check_levers(levers: Mapping[str, Any], field: str) -> None:
         )
     for name in starts:
         _text(f"{field}.appliance_start", name, MAX_AGENT_NAME, allow_empty=False)
-    for key, most in (("storage_setpoints", MAX_STORAGES), ("ev_setpoints", MAX_CHARGERS)):
+    for key, most in (
+        ("storage_setpoints", MAX_STORAGES),
+        ("ev_setpoints", MAX_CHARGERS),
+        ("thermal_setpoints", MAX_CHARGERS),  # one tank per building and use: as many
+    ):
         setpoints = levers.get(key) or {}
         if len(setpoints) > most:
             raise ApiError(400, f"{field}.{key}", f"{len(setpoints)} entries; at most {most}")
