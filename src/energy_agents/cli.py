@@ -19,6 +19,10 @@ COMMANDS = {
     "agents": ("agents", "start the five uagents agents (multiprocessing launcher)"),
     "run-sim": ("run_sim", "advance the simulation live, applying the server's decisions"),
     "up": ("up", "server + runner + five agents on the embedded default, one command"),
+    "store-copy": (
+        "store_copy",
+        "copy a server's store to another database (SQLite to PostgreSQL)",
+    ),
     "citylearn-run": (
         "citylearn_run",
         "CityLearn's own simulator stepped by the AI Manager's decisions",
