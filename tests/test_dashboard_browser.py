@@ -193,9 +193,9 @@ def watched(browser):
     w.close()
 
 
-def post_message(url: str, agent: str, text: str, step: int = 0) -> None:
+def post_message(url: str, agent: str, text: str, step: int = 0, community: str = "") -> None:
     r = requests.post(
-        url + "/receive",
+        url + "/receive" + (f"?community={community}" if community else ""),
         json={
             "agent_name": agent,
             "message": text,
@@ -317,6 +317,39 @@ def test_posted_message_appears_in_feed_within_3_s(server, watched):
         "#feed tbody tr", "rs => rs.filter(r => !r.hidden).map(r => r.dataset.agent)"
     )
     assert visible and set(visible) == {"storage_optimizer"}
+    assert watched.errors == []
+
+
+def test_the_community_selector_shows_one_community(server, watched):
+    """``/dashboard?community=NAME`` reads that community only; the selector lists the
+    communities with rows and switches to another by reloading the page for it."""
+    stamp = time.time_ns()
+    post_message(server.url, "grid_trader", f"north only {stamp}", step=1, community="north")
+    post_message(server.url, "grid_trader", f"default only {stamp}", step=1)
+    page = watched.page
+    page.goto(server.url + "/dashboard?community=north")
+    wait_live(page)
+    page.wait_for_function(
+        "t => [...document.querySelectorAll('#feed td.msg')].some(td => td.textContent === t)",
+        arg=f"north only {stamp}",
+        timeout=3000,
+    )
+    assert f"default only {stamp}" not in feed_texts(page)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#community option')].length >= 2", timeout=3000
+    )
+    options = page.eval_on_selector_all("#community option", "os => os.map(o => o.value)")
+    assert {"default", "north"} <= set(options)
+    assert page.eval_on_selector("#community", "s => s.value") == "north"
+    page.select_option("#community", "default")
+    page.wait_for_url(server.url + "/dashboard", timeout=3000)
+    wait_live(page)
+    page.wait_for_function(
+        "t => [...document.querySelectorAll('#feed td.msg')].some(td => td.textContent === t)",
+        arg=f"default only {stamp}",
+        timeout=3000,
+    )
+    assert f"north only {stamp}" not in feed_texts(page)
     assert watched.errors == []
 
 

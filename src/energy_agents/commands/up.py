@@ -334,8 +334,8 @@ def run(args: argparse.Namespace) -> int:
             assert svc.proc is not None
             tracker.record(svc.proc.pid, child=True)
         print(
-            f"energy-agents up: server {server} (data in {args.data_dir}; "
-            f"community {args.community})\n"
+            f"energy-agents up: server {server} (data in {args.data_dir}"
+            f"{'; community ' + args.community if query else ''})\n"
             f"  messages:  {server}/messages{'?' + query if query else ''}\n"
             f"  aggregate: {server}/aggregate?strategy={args.strategy}"
             f"{'&' + query if query else ''}\n"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..advisors.types import AGENT_NAMES
+from ..client.ids import COMMUNITY_NAME, COMMUNITY_RULE, DEFAULT_COMMUNITY
 from ..sim.levers import P2P_PRICE_RULES
 from .config import DEFAULT_PAGE, MAX_PAGE, ServerConfig
 from .validation import MAX_AGENT_NAME, MAX_MESSAGE, MAX_MESSAGE_ID, MAX_STEP, MAX_TIMESTAMP
@@ -260,6 +261,29 @@ def schemas(max_batch: int) -> dict[str, Any]:
     }
 
 
+PER_COMMUNITY = ("/receive", "/messages", "/aggregate", "/decisions", "/state", "/series", "/kpis")
+
+
+def _add_community(paths: dict[str, Any], config: ServerConfig) -> None:
+    """``?community=NAME`` on every endpoint that reads or writes a community's rows."""
+    served = (
+        f"; this server serves only: {', '.join(config.communities)}" if config.communities else ""
+    )
+    param = _param(
+        "community",
+        {"type": "string", "pattern": f"^{COMMUNITY_NAME.pattern}$", "default": DEFAULT_COMMUNITY},
+        f"the community (default {DEFAULT_COMMUNITY!r}; {COMMUNITY_RULE}); on a signed POST "
+        f"it is part of the signed path{served}",
+    )
+    for path in PER_COMMUNITY:
+        for op in paths.get(path, {}).values():
+            op["parameters"] = [*op.get("parameters", []), param]
+            op.setdefault("responses", {}).setdefault(
+                "404" if config.communities else "400",
+                _error("community: not a valid name, or not served here"),
+            )
+
+
 def openapi_document(config: ServerConfig) -> dict[str, Any]:
     page = {
         "limit": _param(
@@ -500,6 +524,12 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                 },
             }
         },
+        "/communities": {
+            "get": {
+                "summary": "the communities with rows, and those this server serves (null: any)",
+                "responses": {"200": _json({"type": "object"}, "communities"), **READ_ERRORS},
+            }
+        },
         "/openapi.json": {
             "get": {
                 "summary": "this document",
@@ -507,6 +537,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
             }
         },
     }
+    _add_community(paths, config)
     return {
         "openapi": "3.1.0",
         "info": {

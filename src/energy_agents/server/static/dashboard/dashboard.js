@@ -44,6 +44,8 @@
     var m = /(?:^|[#&])token=([^&]+)/.exec(location.hash || "");
     return m ? decodeURIComponent(m[1]) : null;
   })();
+  // The community shown (?community=NAME; none: the server's default), sent with every read.
+  var COMMUNITY = new URLSearchParams(location.search).get("community") || null;
 
   var state = {
     messages: [], // newest last
@@ -145,7 +147,7 @@
   /* ------------------------------------------------------------------ fetching */
   function getJson(path, params) {
     var url = API + path;
-    var q = [];
+    var q = COMMUNITY && path !== "/communities" ? ["community=" + encodeURIComponent(COMMUNITY)] : [];
     Object.keys(params || {}).forEach(function (k) {
       var v = params[k];
       if (v !== null && v !== undefined) q.push(encodeURIComponent(k) + "=" + encodeURIComponent(v));
@@ -745,7 +747,35 @@
     }, 150);
   });
 
+  /* The community selector: the names with rows; choosing one reloads the page for it. */
+  function loadCommunities() {
+    var select = $("community");
+    getJson("/communities").then(function (res) {
+      var names = (res.data && Array.isArray(res.data.communities) ? res.data.communities : []).slice();
+      var shown = COMMUNITY || "default";
+      if (names.indexOf(shown) < 0) names.push(shown);
+      select.textContent = "";
+      names.forEach(function (name) {
+        var opt = document.createElement("option");
+        opt.value = name;
+        opt.textContent = name;
+        if (name === shown) opt.selected = true;
+        select.appendChild(opt);
+      });
+    }).catch(function () {
+      /* an older server without /communities: the selector keeps the one shown */
+    });
+    select.addEventListener("change", function () {
+      var params = new URLSearchParams(location.search);
+      if (select.value === "default") params.delete("community");
+      else params.set("community", select.value);
+      var query = params.toString();
+      location.assign(location.pathname + (query ? "?" + query : "") + location.hash);
+    });
+  }
+
   function start() {
+    loadCommunities();
     $("feed-agent").addEventListener("change", applyFeedFilter);
     renderAgents();
     renderCharts();
