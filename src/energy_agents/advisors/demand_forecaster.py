@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 
 from ..sim.observation import Observation
-from .types import Recommendation
+from .types import FORECASTER, Recommendation
 
-NAME = "demand_forecaster"
+NAME = FORECASTER
 DAY_DECAY = 0.8  # weight of a day d days back: DAY_DECAY ** (d - 1)
 WEEKLY_BONUS = 1.0  # extra weight on the same weekday 7 and 14 days back
 LEVEL_STEPS = 3  # steps of recent residual used for the level correction
