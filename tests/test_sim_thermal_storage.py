@@ -167,3 +167,19 @@ def test_optimal_with_tanks_costs_no_more_and_is_executed() -> None:
     )
     assert c.max_energy_error < 1e-9
     assert np.abs(c.results["tank_kwh"]).sum() > 0  # the plan does use the tanks
+
+
+def test_the_dashboard_record_carries_the_tanks_and_evs_state() -> None:
+    """The per-step record (live runner, batch report, dashboard) shows the tanks' state as
+    one more series of the SOC chart, in [0, 1], equal to the heat over the capacity."""
+    from energy_agents.runner.record import step_record
+
+    s = load_scenario(f"citylearn:{MINI}")
+    names = s.tanks.names
+    c = Community(s)
+    for t in range(12):
+        c.step(Levers(thermal_setpoints=dict.fromkeys(names, 1.0 if t < 6 else -1.0)))
+        rec = step_record(c, t)
+        want = c.tank_energy.sum() / s.tanks.capacity_kwh.sum()
+        assert rec["soc"]["tanks"] == pytest.approx(want) and 0.0 <= want <= 1.0
+    assert step_record(c, 5)["soc"]["tanks"] > step_record(c, 0)["soc"]["tanks"] - 1e-12

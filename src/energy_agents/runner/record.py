@@ -37,7 +37,8 @@ def step_columns(community: Community) -> dict[str, np.ndarray]:
 
 def step_record(community: Community, t: int) -> dict[str, Any]:
     """Step ``t`` (already run) as one flat record, plus ``soc`` by storage name (and, with EV
-    chargers, ``EVs``: the energy in the connected EVs over their capacity, None when none is)."""
+    chargers, ``EVs``: the energy in the connected EVs over their capacity, None when none is;
+    with thermal tanks, ``tanks``: their heat over their capacity)."""
     r = community.results
     p = community.scenario.prices
     record: dict[str, Any] = {"step": t, "timestamp": sim_time(community, t)}
@@ -52,6 +53,9 @@ def step_record(community: Community, t: int) -> dict[str, Any]:
         cap = float(ev.capacity_kwh[t].sum())
         record["ev_connected"] = int((ev.connected[t] > 0).sum())
         record["soc"]["EVs"] = float(r["ev_energy_kwh"][t]) / cap if cap > 0 else None
+    tanks = community.scenario.tanks
+    if tanks.n:  # the thermal tanks' heat over their capacity, one more series of that chart
+        record["soc"]["tanks"] = float(r["tank_energy_kwh"][t]) / float(tanks.capacity_kwh.sum())
     return record
 
 
