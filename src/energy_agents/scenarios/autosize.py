@@ -47,7 +47,7 @@ from __future__ import annotations
 import hashlib
 import math
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -553,48 +553,6 @@ def resolve_seed(schema: dict[str, Any], schema_path: Path, seed: int | None) ->
         raise ScenarioError(
             f"{schema_path}: field random_seed: {raw!r} is not an integer"
         ) from None
-
-
-def autosize_buildings(
-    schema: dict[str, Any],
-    schema_path: Path,
-    root: Path,
-    names: list[str],
-    frames: list[pd.DataFrame],
-    rows: slice,
-    dt_h: float,
-    start: str,
-    seed: int | None,
-) -> dict[str, Autosized]:
-    """Autosize every named building (``frames``: their files, full length; ``start``: the
-    timestamp of row 0). The outdoor temperature is read from each building's weather file."""
-    from .citylearn_tanks import building_tanks
-    from .csv_format import numeric_column, read_table
-
-    base_seed = resolve_seed(schema, schema_path, seed)
-    temps: dict[Path, np.ndarray | None] = {}
-    out: dict[str, Autosized] = {}
-    for name, frame in zip(names, frames, strict=True):
-        spec = schema["buildings"][name]
-        wname = spec.get("weather")
-        wpath = root / str(wname) if wname else None
-        if wpath is not None and wpath not in temps:
-            temps[wpath] = None
-            if wpath.is_file():
-                wdf = read_table(wpath)
-                if "outdoor_dry_bulb_temperature" in wdf.columns and len(wdf) == len(frame):
-                    temps[wpath] = numeric_column(
-                        wdf, wpath, "outdoor_dry_bulb_temperature", nonnegative=False
-                    )[rows]
-        temp = temps.get(wpath) if wpath is not None else None
-        ctx = BuildingContext(schema_path, root, name, spec, frame, rows, base_seed, dt_h, temp)
-        sized = autosize_building(ctx, start)
-        thermal, note = thermal_electricity(ctx)
-        if note:
-            sized.notes.append(note)
-        tanks = building_tanks(ctx, sized.notes, served=thermal is not None)
-        out[name] = replace(sized, thermal_kwh=thermal, tanks=tanks)
-    return out
 
 
 def thermal_electricity(ctx: BuildingContext) -> tuple[np.ndarray | None, str | None]:

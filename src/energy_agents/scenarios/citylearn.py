@@ -49,8 +49,9 @@ import pandas as pd
 
 from ..sim.params import Prices, Scenario, ScenarioError, StorageBank
 from ..sim.thermal_storage import ThermalTanks
-from .autosize import Autosized, autosize_buildings, needs_autosize, resolve_seed
+from .autosize import Autosized, needs_autosize, resolve_seed
 from .citylearn_appliances import load_appliances
+from .citylearn_buildings import autosize_buildings
 from .citylearn_ev import load_chargers
 from .citylearn_unused import unused_entries
 from .csv_format import numeric_column, read_table
