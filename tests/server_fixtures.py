@@ -86,7 +86,7 @@ def agents_map(names=(*AGENT_NAMES, "runner")) -> dict[str, str]:
 
 def make_app(url: str, **config: Any):
     from energy_agents.server import create_app
-    from energy_agents.server.config import ServerConfig
+    from energy_agents.server.core.config import ServerConfig
 
     config.setdefault("agents", agents_map())
     return create_app(ServerConfig(database=url, **config))

@@ -12,7 +12,7 @@ import pytest
 from energy_agents.advisors.registry import ADVISORS, FORECASTER, recommend_all
 from energy_agents.advisors.types import AGENT_NAMES, Recommendation
 from energy_agents.scenarios.tiny import tiny_scenario
-from energy_agents.server.validation import check_levers
+from energy_agents.server.core.validation import check_levers
 from energy_agents.sim import P2P_PRICE_RULES, Community, Levers, Observation, Scenario
 from energy_agents.sim.params import Prices
 

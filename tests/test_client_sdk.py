@@ -26,7 +26,7 @@ from energy_agents.client import (
 )
 from energy_agents.client.ids import message_id
 from energy_agents.client.signing import sign_headers
-from energy_agents.server.signatures import verify_digest
+from energy_agents.server.core.signatures import verify_digest
 from server_fixtures import ServerProcess, free_port, observation_dict, recommendation
 
 RUNNER_TOKEN = "sdk-test-runner-token"

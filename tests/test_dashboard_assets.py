@@ -13,7 +13,7 @@ from flask import Flask
 
 from energy_agents.reporting import assets as dashboard_assets
 from energy_agents.reporting import report
-from energy_agents.server import dashboard
+from energy_agents.server.web import dashboard
 from energy_agents.sim.kpis import KPI_LABELS
 
 STATIC = dashboard.STATIC_DIR

@@ -126,7 +126,7 @@ def test_recent_window_is_latest_per_agent_not_all_history(client):
 
 
 def test_recent_window_forgets_old_messages(store_url, monkeypatch):
-    import energy_agents.server.aggregate as aggregate
+    import energy_agents.server.core.aggregate as aggregate
 
     app = make_app(store_url, allow_unsigned=True, aggregate_window_s=60.0)
     c = app.test_client()

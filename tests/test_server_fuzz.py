@@ -65,8 +65,8 @@ def _footprint(app) -> tuple[int, int | None]:
 
 
 def _operations() -> list[str]:
-    from energy_agents.server.config import ServerConfig
-    from energy_agents.server.openapi import openapi_document
+    from energy_agents.server.core.config import ServerConfig
+    from energy_agents.server.web.openapi import openapi_document
 
     doc = openapi_document(ServerConfig())
     return [f"{method.upper()} {path}" for path, ops in doc["paths"].items() for method in ops]

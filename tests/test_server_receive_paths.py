@@ -1,4 +1,4 @@
-"""``POST /receive`` has two paths: the async one of the RSGI app (``rsgi.py``, what ``serve``
+"""``POST /receive`` has two paths: the async one of the RSGI app (``serve/rsgi.py``, what ``serve``
 runs by default) and the Flask view (every post under a WSGI server, granian's included). Both
 must answer every request alike, good or bad, and store the same: each request here goes, byte
 for byte, to a real granian server and to the Flask view (each its own store)."""
@@ -188,7 +188,7 @@ def test_flask_view_counts_metrics(tmp_path):
     ("error", "status"), [(StoreError("database is down"), 503), (RuntimeError("bug"), 500)]
 )
 def test_flask_view_answers_failures_as_the_one_refusal_path(tmp_path, error, status):
-    from energy_agents.server.json_response import error_answer
+    from energy_agents.server.core.json_response import error_answer
 
     app = make_app(str(tmp_path / "a.sqlite"), max_content_length=4096)
 
@@ -212,7 +212,7 @@ def test_served_paths_answer_a_lost_database_with_503(tmp_path, interface):
     one after it reconnects."""
     import psycopg
 
-    from energy_agents.server.json_response import error_answer
+    from energy_agents.server.core.json_response import error_answer
 
     with postgres_schema() as url:
         name = f"ea_lost_{interface}"

@@ -18,7 +18,7 @@ from energy_agents.client.signing import (
     request_digest,
     sign_headers,
 )
-from energy_agents.server.signatures import SignatureError, verify_digest, verify_request
+from energy_agents.server.core.signatures import SignatureError, verify_digest, verify_request
 from server_fixtures import (
     canonical,
     identity,

@@ -3,8 +3,8 @@
 granian's process manager runs in this process, with ``--workers`` worker processes;
 granian's HTTP handling is Rust, outside the GIL. Every worker builds the app with
 ``create_app``. By default (``--interface rsgi``) a worker serves ``POST /receive`` on its
-event loop with one writer thread (``server/rsgi.py``) and runs the Flask app for everything
-else on ``--threads`` threads; ``--interface wsgi`` serves the plain WSGI app on
+event loop with one writer thread (``server/serve/rsgi.py``) and runs the Flask app for
+everything else on ``--threads`` threads; ``--interface wsgi`` serves the plain WSGI app on
 ``--threads`` threads. The store is migrated once here before the workers start. Binds
 127.0.0.1 unless ``--host`` says otherwise. Why granian and not gunicorn: docs/server.md.
 
@@ -37,7 +37,7 @@ DEFAULT_BODY_TIMEOUT_S = 10.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..server.config import (
+    from ..server.core.config import (
         DEFAULT_AGGREGATE_WINDOW_S,
         DEFAULT_DATABASE,
         DEFAULT_MAX_BATCH,
@@ -159,7 +159,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_config(args: argparse.Namespace):
-    from ..server.config import ServerConfig
+    from ..server.core.config import ServerConfig
 
     return ServerConfig.from_env(
         database=args.database,
@@ -260,7 +260,7 @@ def _load_app(args: argparse.Namespace, config):
 
     app = create_app(config)
     if args.interface == "rsgi":
-        from ..server.rsgi import ServerApp
+        from ..server.serve.rsgi import ServerApp
 
         app = ServerApp(app, args.threads, body_timeout_s=args.body_timeout)
     # What exists now lives as long as the worker: out of the collector's sight, a full

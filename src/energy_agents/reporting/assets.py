@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-STATIC_DIR = Path(__file__).parents[1] / "server" / "static" / "dashboard"
+STATIC_DIR = Path(__file__).parents[1] / "server" / "web" / "static" / "dashboard"
 """The dashboard's own files (read as data: the report imports nothing of the server)."""
 REPORT_ASSETS = ("charts.js", "report.js", "dashboard.css")
 ASSETS_DIR = "assets"

@@ -1,7 +1,10 @@
 """The AI Manager server: ``create_app(config)`` (Flask app factory), served by granian
 (``energy-agents serve``). See docs/server.md and docs/api.md.
 
-Importing this package imports no Flask (the CLI reads ``server.config`` to build its parser).
+Importing this package imports no Flask (the CLI reads ``server.core.config`` to build its
+parser). Inside, arrows run one way (pyproject's import-linter contracts): ``serve`` (the RSGI
+app) -> ``web`` (Flask: app, guards, views, dashboard, OpenAPI) -> ``core`` (what every request
+path shares; no Flask) -> ``store`` (the database). See docs/server.md's "Layout".
 """
 
 from __future__ import annotations
@@ -10,14 +13,14 @@ from typing import Any
 
 
 def create_app(config: Any = None) -> Any:
-    from .app import create_app as _create_app
+    from .web.app import create_app as _create_app
 
     return _create_app(config)
 
 
 def __getattr__(name: str) -> Any:
     if name == "ServerConfig":
-        from .config import ServerConfig
+        from .core.config import ServerConfig
 
         return ServerConfig
     raise AttributeError(name)

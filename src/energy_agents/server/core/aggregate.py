@@ -30,12 +30,12 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..advisors.types import Recommendation
-from ..coordination import make_strategy
-from ..coordination.seed import count_keywords
-from ..coordination.step import coordinate
-from ..sim.observation import Observation
-from .store import DEFAULT_COMMUNITY, Store
+from ...advisors.types import Recommendation
+from ...coordination import make_strategy
+from ...coordination.seed import count_keywords
+from ...coordination.step import coordinate
+from ...sim.observation import Observation
+from ..store import DEFAULT_COMMUNITY, Store
 from .validation import ApiError, seed_timestamp
 
 log = logging.getLogger("energy_agents.server.aggregate")

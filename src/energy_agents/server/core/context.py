@@ -1,18 +1,18 @@
 """What every request shares, in one place below the views, auth and receive paths, so that
-imports run one way: app -> views -> auth/receive -> context -> store."""
+imports run one way: web -> receive/auth -> context -> store. The Flask accessor of the
+current app's context, ``ctx()``, is in ``web/guards.py``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app
-
+from ..store import Store
 from .aggregate import ObservationCache
 from .config import AllowedAgents, ServerConfig
-from .store import Store
 
 EXTENSION = "energy_agents"
+"""The key of the :class:`ServerContext` in the Flask app's ``extensions``."""
 
 
 @dataclass
@@ -24,7 +24,3 @@ class ServerContext:
     agents: AllowedAgents
     metrics: Any
     observations: ObservationCache
-
-
-def ctx() -> ServerContext:
-    return current_app.extensions[EXTENSION]

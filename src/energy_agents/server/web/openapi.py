@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..advisors.types import AGENT_NAMES
-from ..client.ids import COMMUNITY_NAME, COMMUNITY_RULE, DEFAULT_COMMUNITY
-from ..sim.levers import P2P_PRICE_RULES
-from .config import DEFAULT_PAGE, MAX_PAGE, ServerConfig
-from .validation import MAX_AGENT_NAME, MAX_MESSAGE, MAX_MESSAGE_ID, MAX_STEP, MAX_TIMESTAMP
+from ...advisors.types import AGENT_NAMES
+from ...client.ids import COMMUNITY_NAME, COMMUNITY_RULE, DEFAULT_COMMUNITY
+from ...sim.levers import P2P_PRICE_RULES
+from ..core.config import DEFAULT_PAGE, MAX_PAGE, ServerConfig
+from ..core.validation import MAX_AGENT_NAME, MAX_MESSAGE, MAX_MESSAGE_ID, MAX_STEP, MAX_TIMESTAMP
 
 REF = "#/components/schemas/"
 

@@ -15,12 +15,13 @@ from typing import Any
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
-from .aggregate import ObservationCache
-from .config import AllowedAgents, ServerConfig
-from .context import EXTENSION, ServerContext, ctx
-from .json_response import json_response, refusal
-from .store import Store
-from .validation import safe_text
+from ..core.aggregate import ObservationCache
+from ..core.config import AllowedAgents, ServerConfig
+from ..core.context import EXTENSION, ServerContext
+from ..core.json_response import refusal
+from ..core.validation import safe_text
+from ..store import Store
+from .guards import ctx, json_response
 
 
 def create_app(config: ServerConfig | Mapping[str, Any] | None = None) -> Flask:
@@ -30,7 +31,7 @@ def create_app(config: ServerConfig | Mapping[str, Any] | None = None) -> Flask:
         config = ServerConfig.from_env()
     elif isinstance(config, Mapping):
         config = ServerConfig(**config)
-    from .metrics import Metrics
+    from ..core.metrics import Metrics
 
     store = Store(
         config.database,

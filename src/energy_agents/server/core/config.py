@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..client.ids import check_community_name
+from ...client.ids import check_community_name
 
 DEFAULT_DATABASE = ".energy-agents/server.sqlite"
 DEFAULT_MAX_CONTENT_LENGTH = 1 << 20  # 1 MiB per request body
@@ -30,7 +30,7 @@ ENV_STRATEGY = "ENERGY_AGENTS_STRATEGY"
 
 def default_strategy() -> str:
     """``weighted`` if registered, else ``seed``, else ``none``."""
-    from ..coordination import STRATEGIES
+    from ...coordination import STRATEGIES
 
     for name in ("weighted", "seed", "none"):
         if name in STRATEGIES:
@@ -82,7 +82,7 @@ class ServerConfig:
         if self.max_content_length < 1024:
             raise ValueError("max_content_length: must be >= 1024 bytes")
         if self.strategy is not None:
-            from ..coordination import STRATEGIES, UnknownStrategyError
+            from ...coordination import STRATEGIES, UnknownStrategyError
 
             if self.strategy not in STRATEGIES:
                 raise ValueError(str(UnknownStrategyError(self.strategy)))

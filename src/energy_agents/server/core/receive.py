@@ -1,10 +1,11 @@
 """``POST /receive``: the request's work, on plain inputs.
 
 :func:`check_post` (content type, signature, validation) and :func:`answer` are the
-endpoint's work, :func:`receive` the whole endpoint with its store call. The Flask view calls
-``receive`` (the WSGI path, for any WSGI server); the RSGI app (``rsgi.py``, what ``serve`` runs
-by default) calls the two parts around its own queued write on the worker's writer thread.
-Both build their answers with ``json_response`` (same JSON, same error bodies and headers).
+endpoint's work, :func:`receive` the whole endpoint with its store call. The Flask view
+(``web/views/messages.py``) calls ``receive`` (the WSGI path, for any WSGI server); the RSGI
+app (``serve/rsgi.py``, what ``serve`` runs by default) calls the two parts around its own
+queued write on the worker's writer thread. Both build their answers with
+``json_response.encode`` and ``refusal`` (same JSON, same error bodies and headers).
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..client.ids import RUNNER_NAME
+from ...client.ids import RUNNER_NAME
+from ..store import DEFAULT_COMMUNITY, NewMessage, Refusal, Store, StoredMessage
+from ..store.db import Tx
 from .auth import check_poster, signed_path
 from .context import ServerContext
 from .json_response import encode, log, refusal
-from .store import DEFAULT_COMMUNITY, NewMessage, Refusal, Store, StoredMessage
-from .store.db import Tx
 from .validation import (
     ApiError,
     check_json_content_type,

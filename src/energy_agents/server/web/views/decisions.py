@@ -7,14 +7,10 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from ...coordination import STRATEGIES
-from ..aggregate import decide_step, read_aggregate
-from ..auth import require_read_token, verify_poster
-from ..config import DEFAULT_PAGE, MAX_PAGE
-from ..context import ctx
-from ..json_response import json_response
-from ..store import Refusal
-from ..validation import (
+from ....coordination import STRATEGIES
+from ...core.aggregate import decide_step, read_aggregate
+from ...core.config import DEFAULT_PAGE, MAX_PAGE
+from ...core.validation import (
     MAX_STEP,
     ApiError,
     check_json_content_type,
@@ -23,6 +19,8 @@ from ..validation import (
     int_param,
     parse_json,
 )
+from ...store import Refusal
+from ..guards import ctx, json_response, require_read_token, verify_poster
 from .messages import next_page_headers
 
 bp = Blueprint("decisions", __name__)

@@ -1,7 +1,9 @@
 """Who may do what: bearer tokens for reads and the runner, agent signatures for posts.
 
 :func:`check_poster` takes the request's parts explicitly, so the Flask views and the
-``POST /receive`` fast paths (``receive.py``, ``rsgi.py``) run the very same checks."""
+``POST /receive`` fast paths (``receive.py``, ``serve/rsgi.py``) run the very same checks.
+The wrappers for Flask's current request (``require_read_token``, ``verify_poster``) are in
+``web/guards.py``."""
 
 from __future__ import annotations
 
@@ -9,11 +11,9 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from flask import request
-
-from ..client.ids import RUNNER_NAME
-from ..client.signing import HEADER_ADDRESS
-from .context import ServerContext, ctx
+from ...client.ids import RUNNER_NAME
+from ...client.signing import HEADER_ADDRESS
+from .context import ServerContext
 from .signatures import SignatureError, has_signature, verify_request
 from .validation import ApiError
 
@@ -28,19 +28,20 @@ class Poster:
     nonce: tuple[str, str, float] | None = None
 
 
-def _bearer(headers: Mapping[str, str]) -> str | None:
+def bearer(headers: Mapping[str, str]) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, or None."""
     auth = headers.get("Authorization", "")
     if auth[:7].lower() == "bearer ":
         return auth[7:].strip()
     return None
 
 
-def require_read_token() -> None:
+def check_read_token(c: ServerContext, headers: Mapping[str, str]) -> None:
     """Reads need ``Authorization: Bearer <read token>`` when the server has one."""
-    token = ctx().config.read_token
+    token = c.config.read_token
     if token is None:
         return
-    given = _bearer(request.headers)
+    given = bearer(headers)
     if given is None or not hmac.compare_digest(given.encode(), token.encode()):
         raise ApiError(401, "Authorization", "this server wants a bearer token for reads")
 
@@ -74,17 +75,6 @@ def signed_path(path: str, query: str) -> str:
     return f"{path}?{query}" if query else path
 
 
-def request_query() -> str:
-    """Flask's current request's raw query string (as sent; PEP 3333's latin-1)."""
-    return request.query_string.decode("latin-1")
-
-
-def verify_poster(body: bytes, *, runner: bool = False) -> Poster:
-    """:func:`check_poster` for Flask's current request."""
-    path = signed_path(request.script_root + request.path, request_query())
-    return check_poster(ctx(), request.headers, request.method, path, body, runner=runner)
-
-
 def check_poster(
     c: ServerContext,
     headers: Mapping[str, str],
@@ -104,7 +94,7 @@ def check_poster(
     cross_site_check(headers)
     if not has_signature(headers):
         if runner and c.config.runner_token is not None:
-            given = _bearer(headers)
+            given = bearer(headers)
             if given is not None and hmac.compare_digest(
                 given.encode(), c.config.runner_token.encode()
             ):

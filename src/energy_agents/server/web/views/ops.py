@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from ..auth import require_read_token
-from ..context import ctx
-from ..json_response import json_response
+from ...store import StoreError
+from ..guards import ctx, json_response, require_read_token
 from ..openapi import openapi_document
-from ..store import StoreError
 
 bp = Blueprint("ops", __name__)
 

@@ -6,12 +6,9 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, request
 
-from ..auth import request_query, require_read_token
-from ..config import DEFAULT_PAGE, MAX_PAGE
-from ..context import ctx
-from ..json_response import json_response
-from ..receive import receive as receive_post
-from ..validation import (
+from ...core.config import DEFAULT_PAGE, MAX_PAGE
+from ...core.receive import receive as receive_post
+from ...core.validation import (
     MAX_STEP,
     ApiError,
     check_json_content_type,
@@ -21,6 +18,7 @@ from ..validation import (
     since_param,
     text_param,
 )
+from ..guards import ctx, json_response, request_query, require_read_token
 
 bp = Blueprint("messages", __name__)
 

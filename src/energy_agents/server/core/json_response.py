@@ -1,6 +1,7 @@
-"""JSON answers: one serialization and one set of error answers, shared by the Flask app and
-the ``POST /receive`` fast paths (``receive.py``, ``rsgi.py``), so all answer byte for byte
-alike."""
+"""JSON answers: one serialization and one set of error answers (status, bytes, headers),
+shared by the Flask app (whose ``json_response()`` in ``web/guards.py`` wraps :func:`encode`)
+and the ``POST /receive`` fast paths (``receive.py``, ``serve/rsgi.py``), so all answer byte
+for byte alike."""
 
 from __future__ import annotations
 
@@ -8,9 +9,7 @@ import json
 import logging
 from typing import Any
 
-from flask import Response
-
-from .store import StoreError
+from ..store import StoreError
 from .validation import ApiError
 
 log = logging.getLogger("energy_agents.server")
@@ -29,10 +28,6 @@ def encode(data: Any) -> bytes:
         return text.encode("utf-8")
     except UnicodeEncodeError:
         return json.dumps(data, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode()
-
-
-def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(encode(data), status=status, headers=headers, mimetype="application/json")
 
 
 _LAST_RESORT = (

@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
-from ..advisors.types import Recommendation, RecommendationError
-from ..client.ids import COMMUNITY_NAME, COMMUNITY_RULE
-from ..sim.levers import LeverError, Levers
-from ..sim.observation import (
+from ...advisors.types import Recommendation, RecommendationError
+from ...client.ids import COMMUNITY_NAME, COMMUNITY_RULE
+from ...sim.levers import LeverError, Levers
+from ...sim.observation import (
     APPLIANCE_FIELDS,
     EV_FIELDS,
     MEMBER_HISTORY_FIELDS,
@@ -27,7 +27,7 @@ from ..sim.observation import (
     STORAGE_FIELDS,
     TANK_FIELDS,
 )
-from .store import DEFAULT_COMMUNITY, NewMessage
+from ..store import DEFAULT_COMMUNITY, NewMessage
 
 MAX_AGENT_NAME = 64
 MAX_MESSAGE = 10_000
@@ -465,7 +465,7 @@ def validate_observation(obs: Mapping[str, Any], field: str = "observation") -> 
     unknown keys are ignored."""
     from dataclasses import MISSING, fields
 
-    from ..sim.observation import Observation
+    from ...sim.observation import Observation
 
     for f in fields(Observation):
         if f.name not in obs and f.default is MISSING and f.default_factory is MISSING:

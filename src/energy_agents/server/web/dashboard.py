@@ -64,8 +64,8 @@ def _page_template() -> str:
 @lru_cache(maxsize=1)
 def _page_meta() -> tuple[str, str]:
     """The five agents' names and the KPI labels of the batch report, as JSON for meta tags."""
-    from ..advisors.types import AGENT_NAMES
-    from ..sim.kpis import KPI_LABELS
+    from ...advisors.types import AGENT_NAMES
+    from ...sim.kpis import KPI_LABELS
 
     return json.dumps(list(AGENT_NAMES)), json.dumps([list(x) for x in KPI_LABELS])
 

@@ -3,7 +3,7 @@ Flask app.
 
 ``POST /receive``, the hot endpoint, runs on the worker's event loop: its checks (content
 type, signature, fields: ``receive.check_post``) run inline, its write is queued on the
-worker's one :class:`~.store.db.WriterThread`, which commits whatever is queued as one group,
+worker's one :class:`~..store.db.WriterThread`, which commits whatever is queued as one group,
 and the group's requests are answered in one callback once it committed. (The process's
 other writes, e.g. ``POST /state`` through Flask, go through the same thread: one writer
 connection, one transaction at a time.) No thread per
@@ -29,11 +29,11 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .context import EXTENSION, ServerContext
-from .json_response import refusal
-from .receive import PATH, Outcome, answer, check_post, respond
-from .store.db import Ticket, WriterThread
-from .validation import ApiError
+from ..core.context import EXTENSION, ServerContext
+from ..core.json_response import refusal
+from ..core.receive import PATH, Outcome, answer, check_post, respond
+from ..core.validation import ApiError
+from ..store.db import Ticket, WriterThread
 
 
 class Headers:

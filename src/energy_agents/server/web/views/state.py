@@ -8,12 +8,8 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, request
 
-from ...sim.observation import Observation
-from ..auth import require_read_token, verify_poster
-from ..context import ctx
-from ..json_response import json_response
-from ..store import Refusal
-from ..validation import (
+from ....sim.observation import Observation
+from ...core.validation import (
     MAX_STEP,
     ApiError,
     _check_json_tree,
@@ -23,6 +19,8 @@ from ..validation import (
     parse_json,
     validate_observation,
 )
+from ...store import Refusal
+from ..guards import ctx, json_response, require_read_token, verify_poster
 
 bp = Blueprint("state", __name__)
 

@@ -1,0 +1,1 @@
+"""How granian serves the app: the RSGI app around the Flask app (``rsgi.py``)."""
