@@ -73,3 +73,15 @@ def test_a_hanging_shutdown_is_ended_by_the_watchdog():
     took, out, code = _run(0.0, "hang", "running")
     assert "interrupted" in out and "stopped" not in out
     assert code == 0 and 0.9 < took < 5.0
+
+
+def test_restart_policy_doubles_and_forgets_after_a_healthy_run():
+    from energy_agents.agents.procs import RestartPolicy
+
+    policy = RestartPolicy(initial_s=0.5, max_s=4.0, healthy_after_s=30.0)
+    failures, delays = 0, []
+    for _ in range(6):  # quick crashes: 0.5, 1, 2, 4, then capped
+        delay, failures = policy.delay(failures, ran_s=1.0)
+        delays.append(delay)
+    assert delays == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0] and failures == 6
+    assert policy.delay(failures, ran_s=31.0) == (0.5, 1)  # ran long enough: afresh

@@ -25,12 +25,11 @@ from types import FrameType
 from ..advisors.types import AGENT_NAMES
 from ..client.ids import DEFAULT_COMMUNITY
 from .identity import register
+from .procs import RestartPolicy
 from .runtime import AgentConfig, default_ports, run_agent
 
 STOP_TIMEOUT_S = 4.0
-RESTART_INITIAL_S = 1.0
-RESTART_MAX_S = 30.0
-HEALTHY_AFTER_S = 30.0
+RESTART = RestartPolicy(initial_s=1.0, max_s=30.0, healthy_after_s=30.0)
 
 log = logging.getLogger("energy_agents.launcher")
 
@@ -133,10 +132,7 @@ class Launcher:
             child.history.append(code if code is not None else -1)
             if self.stopping:
                 continue
-            if now - child.started > HEALTHY_AFTER_S:
-                child.failures = 0
-            delay = min(RESTART_MAX_S, RESTART_INITIAL_S * 2**child.failures)
-            child.failures += 1
+            delay, child.failures = RESTART.delay(child.failures, now - child.started)
             child.restart_at = now + delay
             how = f"signal {-code}" if code is not None and code < 0 else f"code {code}"
             self._say(f"{name} (pid {proc.pid}) exited with {how}; restarting in {delay:.1f} s")

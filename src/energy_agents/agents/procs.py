@@ -28,6 +28,7 @@ import os
 import signal
 import sys
 import threading
+from dataclasses import dataclass
 from types import FrameType
 
 PR_SET_PDEATHSIG = 1
@@ -163,3 +164,20 @@ def descendants(pid: int) -> list[int]:
             out.append(child)
             todo.append(child)
     return out
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """When a supervised child that exited is started again (the launcher's agents and
+    ``up``'s services): ``initial_s`` doubling per failure up to ``max_s``; a child that ran
+    ``healthy_after_s`` or longer starts the count afresh."""
+
+    initial_s: float = 1.0
+    max_s: float = 30.0
+    healthy_after_s: float = 30.0
+
+    def delay(self, failures: int, ran_s: float) -> tuple[float, int]:
+        """(seconds to wait, failures counted after this exit)."""
+        if ran_s > self.healthy_after_s:
+            failures = 0
+        return min(self.max_s, self.initial_s * 2**failures), failures + 1

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from ..agents.procs import RestartPolicy
 from ..client.ids import DEFAULT_COMMUNITY
 from .live_options import add_data_dir_argument, server_list
 from .run_sim import add_run_arguments, deadline_of
@@ -83,6 +84,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_run_arguments(parser)
 
+
+RESTART = RestartPolicy(initial_s=0.5, max_s=30.0, healthy_after_s=30.0)
+"""The services' restarts: sooner than the agents' first one (a server or runner is
+one process a whole run waits for)."""
 
 LOG_DIR = "logs"
 """Under the data directory: ``server.log``, ``runner.log``, ``agents.log``, ``up.log``."""
@@ -373,10 +378,7 @@ def run(args: argparse.Namespace) -> int:
                         "the runner finished its run; server and agents keep running", terminal=True
                     )
                     continue
-                if now - svc.started > 30:
-                    svc.failures = 0
-                delay = min(30.0, 0.5 * 2**svc.failures)
-                svc.failures += 1
+                delay, svc.failures = RESTART.delay(svc.failures, now - svc.started)
                 svc.restart_at = now + delay
                 seen = f" (see {svc.log})" if svc.log else ""
                 _say(
