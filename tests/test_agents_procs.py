@@ -85,3 +85,41 @@ def test_restart_policy_doubles_and_forgets_after_a_healthy_run():
         delays.append(delay)
     assert delays == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0] and failures == 6
     assert policy.delay(failures, ran_s=31.0) == (0.5, 1)  # ran long enough: afresh
+
+
+def test_supervisor_restarts_after_the_back_off_and_leaves_a_finished_child():
+    """Real child processes (``sleep``, ``true``, ``false``) under the one supervisor."""
+    import subprocess
+
+    from energy_agents.agents.procs import RestartPolicy
+    from energy_agents.agents.supervisor import Supervised, Supervisor
+
+    def child(argv, **kw):
+        return Supervised(argv[0], lambda: subprocess.Popen(argv), lambda p: p.poll(), **kw)
+
+    runs, done, crash = (
+        child(["sleep", "30"]),
+        child(["true"], done_when_clean=True),
+        child(["false"]),
+    )
+    sup = Supervisor([runs, done, crash], RestartPolicy(initial_s=0.2, max_s=1.0))
+    sup.start_all()
+    for c in (done, crash):
+        c.proc.wait(timeout=5)
+    events = sup.poll()
+    assert {(e.kind, e.child.name, e.code) for e in events} == {
+        ("finished", "true", 0),
+        ("exited", "false", 1),
+    }
+    assert [e.delay_s for e in events if e.kind == "exited"] == [0.2]
+    assert sup.poll() == []  # the restart is not due yet; the finished child stays finished
+    first = crash.proc.pid
+    assert [e.kind for e in sup.poll(time.monotonic() + 0.3)] == ["restarted"]
+    assert crash.proc.pid != first and crash.restarts == 1 and done.history == [0]
+    crash.proc.wait(timeout=5)
+    (ev,) = sup.poll()
+    assert ev.delay_s == 0.4  # doubled: it failed again at once
+    sup.stopping = True
+    runs.proc.kill()
+    runs.proc.wait(timeout=5)
+    assert sup.poll(time.monotonic() + 5) == [] and runs.history == [-9]

@@ -18,7 +18,8 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from types import FrameType
 
@@ -27,6 +28,7 @@ from ..client.ids import DEFAULT_COMMUNITY
 from .identity import register
 from .procs import RestartPolicy
 from .runtime import AgentConfig, default_ports, run_agent
+from .supervisor import Supervised, Supervisor
 
 STOP_TIMEOUT_S = 4.0
 RESTART = RestartPolicy(initial_s=1.0, max_s=30.0, healthy_after_s=30.0)
@@ -73,36 +75,38 @@ def agent_configs(
     return [replace(base, name=name) for name in names]
 
 
-@dataclass
-class Child:
-    cfg: AgentConfig
-    process: mp.process.BaseProcess | None = None
-    started: float = 0.0
-    failures: int = 0
-    restart_at: float | None = None
-    restarts: int = 0
-    history: list[int] = field(default_factory=list)  # exit codes
+def _mp_exit_code(proc: mp.process.BaseProcess) -> int | None:
+    if proc.is_alive():
+        return None
+    proc.join(0)
+    return proc.exitcode if proc.exitcode is not None else -1
 
 
 class Launcher:
     def __init__(self, configs: Sequence[AgentConfig], *, out=sys.stderr) -> None:
         self.ctx = mp.get_context("fork")
-        self.children = {c.name: Child(c) for c in configs}
-        self.stopping = False
+        self.configs = {c.name: c for c in configs}
+        self.sup = Supervisor(
+            [Supervised(c.name, partial(self._spawn, c), _mp_exit_code) for c in configs], RESTART
+        )
         self.out = out
+
+    @property
+    def stopping(self) -> bool:
+        return self.sup.stopping
 
     def _say(self, text: str) -> None:
         print(f"[launcher] {text}", file=self.out, flush=True)
 
-    def _start(self, child: Child) -> None:
+    def _spawn(self, cfg: AgentConfig) -> mp.process.BaseProcess:
         proc = self.ctx.Process(
             target=run_agent,
-            args=(child.cfg, os.getpid()),
-            name=f"agent-{child.cfg.name}",
+            args=(cfg, os.getpid()),
+            name=f"agent-{cfg.name}",
             daemon=False,
         )
         proc.start()
-        child.process, child.started, child.restart_at = proc, time.monotonic(), None
+        return proc
 
     def start_all(self) -> None:
         # Import the heavy parts once here so forked children start in well under a second.
@@ -110,36 +114,25 @@ class Launcher:
 
         from ..advisors import registry  # noqa: F401
 
-        for child in self.children.values():
-            self._start(child)
-            self._say(f"started {child.cfg.name} (pid {child.process.pid}, port {child.cfg.port})")
+        for child in self.sup.children:
+            self.sup.launch(child)
+            port = self.configs[child.name].port
+            self._say(f"started {child.name} (pid {child.proc.pid}, port {port})")
 
     def poll(self) -> None:
         """Report and restart children that exited; call every few hundred ms."""
-        now = time.monotonic()
-        for name, child in self.children.items():
-            proc = child.process
-            if child.restart_at is not None:
-                if now >= child.restart_at and not self.stopping:
-                    self._start(child)
-                    child.restarts += 1
-                    self._say(f"restarted {name} (pid {child.process.pid})")
-                continue
-            if proc is None or proc.is_alive():
-                continue
-            proc.join(0)
-            code = proc.exitcode
-            child.history.append(code if code is not None else -1)
-            if self.stopping:
-                continue
-            delay, child.failures = RESTART.delay(child.failures, now - child.started)
-            child.restart_at = now + delay
-            how = f"signal {-code}" if code is not None and code < 0 else f"code {code}"
-            self._say(f"{name} (pid {proc.pid}) exited with {how}; restarting in {delay:.1f} s")
+        for ev in self.sup.poll():
+            name, pid = ev.child.name, ev.child.proc.pid
+            if ev.kind == "restarted":
+                self._say(f"restarted {name} (pid {pid})")
+            elif ev.kind == "exited":
+                code = ev.code
+                how = f"signal {-code}" if code is not None and code < 0 else f"code {code}"
+                self._say(f"{name} (pid {pid}) exited with {how}; restarting in {ev.delay_s:.1f} s")
 
     def stop_all(self, timeout: float = STOP_TIMEOUT_S) -> None:
-        self.stopping = True
-        procs = [c.process for c in self.children.values() if c.process is not None]
+        self.sup.stopping = True
+        procs = [c.proc for c in self.sup.children if c.proc is not None]
         for p in procs:
             if p.is_alive():
                 with contextlib.suppress(ProcessLookupError):
@@ -155,9 +148,9 @@ class Launcher:
 
     def pids(self) -> dict[str, int]:
         return {
-            n: c.process.pid
-            for n, c in self.children.items()
-            if c.process is not None and c.process.is_alive()
+            c.name: c.proc.pid
+            for c in self.sup.children
+            if c.proc is not None and c.proc.is_alive()
         }
 
     def run_forever(self) -> int:
@@ -173,7 +166,7 @@ class Launcher:
             while not stop["sig"]:
                 self.poll()
                 time.sleep(0.1)
-            self._say(f"stopping {len(self.children)} agents")
+            self._say(f"stopping {len(self.sup.children)} agents")
         finally:
             started = time.monotonic()
             self.stop_all()

@@ -36,6 +36,7 @@ from pathlib import Path
 from types import FrameType
 
 from ..agents.procs import RestartPolicy
+from ..agents.supervisor import Supervised, Supervisor
 from ..client.ids import DEFAULT_COMMUNITY
 from .live_options import add_data_dir_argument, server_list
 from .run_sim import add_run_arguments, deadline_of
@@ -103,15 +104,10 @@ def agent_interval(args: argparse.Namespace) -> float:
 class Service:
     name: str
     argv: list[str]
-    restart: bool = True
     proc: subprocess.Popen | None = None
-    failures: int = 0
-    restart_at: float | None = None
-    started: float = 0.0
-    finished: bool = False
     log: Path | None = None  # the child's stdout and stderr (appended); None: the terminal
 
-    def start(self) -> None:
+    def start(self) -> subprocess.Popen:
         from ..agents.procs import preexec_child
 
         out, env = None, None
@@ -131,7 +127,11 @@ class Service:
         finally:
             if out is not None:
                 out.close()  # the child holds its own descriptor
-        self.started, self.restart_at = time.monotonic(), None
+        return self.proc
+
+
+def _popen_exit_code(proc: subprocess.Popen) -> int | None:
+    return proc.poll()
 
 
 def _cli(*args: str) -> list[str]:
@@ -333,11 +333,17 @@ def run(args: argparse.Namespace) -> int:
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     started = time.monotonic()
+    sup = Supervisor(
+        [
+            Supervised(svc.name, svc.start, _popen_exit_code, done_when_clean=svc.name == "runner")
+            for svc in svcs
+        ],
+        RESTART,
+    )
     try:
-        for svc in svcs:
-            svc.start()
-            assert svc.proc is not None
-            tracker.record(svc.proc.pid, child=True)
+        sup.start_all()
+        for child in sup.children:
+            tracker.record(child.proc.pid, child=True)
         print(
             f"energy-agents up: server {server} (data in {args.data_dir}"
             f"{'; community ' + args.community if query else ''})\n"
@@ -359,32 +365,23 @@ def run(args: argparse.Namespace) -> int:
             if now >= next_scan:
                 tracker.scan()
                 next_scan = now + 0.5
-            for svc in svcs:
-                if svc.proc is None or svc.finished:
-                    continue
-                if svc.restart_at is not None:
-                    if now >= svc.restart_at:
-                        svc.start()
-                        assert svc.proc is not None
-                        tracker.record(svc.proc.pid, child=True)
-                        _say(f"restarted {svc.name} (pid {svc.proc.pid})", terminal=True)
-                    continue
-                code = svc.proc.poll()
-                if code is None:
-                    continue
-                if svc.name == "runner" and code == 0:
-                    svc.finished = True
+            for ev in sup.poll(now):
+                name = ev.child.name
+                if ev.kind == "restarted":
+                    tracker.record(ev.child.proc.pid, child=True)
+                    _say(f"restarted {name} (pid {ev.child.proc.pid})", terminal=True)
+                elif ev.kind == "finished":
                     _say(
                         "the runner finished its run; server and agents keep running", terminal=True
                     )
-                    continue
-                delay, svc.failures = RESTART.delay(svc.failures, now - svc.started)
-                svc.restart_at = now + delay
-                seen = f" (see {svc.log})" if svc.log else ""
-                _say(
-                    f"{svc.name} exited with code {code}; restarting in {delay:.1f} s{seen}",
-                    terminal=True,
-                )
+                else:
+                    log = next(svc.log for svc in svcs if svc.name == name)
+                    seen = f" (see {log})" if log else ""
+                    _say(
+                        f"{name} exited with code {ev.code}; restarting in {ev.delay_s:.1f} s"
+                        f"{seen}",
+                        terminal=True,
+                    )
             time.sleep(0.1)
     finally:
         t0 = time.monotonic()
