@@ -207,37 +207,42 @@ def _column(ctx: BuildingContext, col: str) -> np.ndarray:
     return np.nan_to_num(values)
 
 
+def device_cop(ctx: BuildingContext, device: str, col: str, heating: bool) -> np.ndarray:
+    """(rows,) kWh of heat (or cold) per kWh of electricity of the device serving ``col``, as
+    CityLearn's runtime draws it: an electric heater's efficiency; a heat pump's COP, the
+    Carnot fraction on the outdoor temperature (:func:`..sim.heat_pump.heat_pump_cop`)."""
+    n = ctx.rows.stop - ctx.rows.start
+    dev = ctx.spec.get(device) or {}
+    attrs = dev.get("attributes") or {}
+    if str(dev.get("type", "")).endswith("ElectricHeater"):
+        return np.full(n, draw(_seed_for(ctx, device), attrs.get("efficiency"), HEATER_EFFICIENCY))
+    if ctx.temperature_c is None:
+        raise ScenarioError(
+            f"{ctx.schema_path}: buildings.{ctx.name}: {col} needs the weather file's "
+            "outdoor_dry_bulb_temperature for its heat pump's COP"
+        )
+    if dev:
+        s = _seed_for(ctx, device)
+        eff = draw(s, attrs.get("efficiency"), HEAT_PUMP_EFFICIENCY)
+        key, rng = (
+            ("target_heating_temperature", HEATING_SUPPLY_C)
+            if heating
+            else ("target_cooling_temperature", COOLING_SUPPLY_C)
+        )
+        supply = draw(s, attrs.get(key), rng)
+    else:
+        eff = sum(HEAT_PUMP_EFFICIENCY) / 2
+        supply = sum(HEATING_SUPPLY_C if heating else COOLING_SUPPLY_C) / 2
+    return heat_pump_cop(eff, supply, ctx.temperature_c, heating)
+
+
 def baseline_consumption(ctx: BuildingContext) -> np.ndarray:
     """Electricity [kWh per step] without storage or PV: load + heating/cooling/hot water."""
     total = _column(ctx, "non_shiftable_load")
     for device, col, heating in DEMANDS:
         demand = _column(ctx, col)
-        if not demand.any():
-            continue
-        dev = ctx.spec.get(device) or {}
-        attrs = dev.get("attributes") or {}
-        if str(dev.get("type", "")).endswith("ElectricHeater"):
-            eff = draw(_seed_for(ctx, device), attrs.get("efficiency"), HEATER_EFFICIENCY)
-            total = total + demand / eff
-            continue
-        if ctx.temperature_c is None:
-            raise ScenarioError(
-                f"{ctx.schema_path}: buildings.{ctx.name}: {col} needs the weather file's "
-                "outdoor_dry_bulb_temperature to estimate its heat pump's electricity"
-            )
-        if dev:
-            s = _seed_for(ctx, device)
-            eff = draw(s, attrs.get("efficiency"), HEAT_PUMP_EFFICIENCY)
-            key, rng = (
-                ("target_heating_temperature", HEATING_SUPPLY_C)
-                if heating
-                else ("target_cooling_temperature", COOLING_SUPPLY_C)
-            )
-            supply = draw(s, attrs.get(key), rng)
-        else:
-            eff = sum(HEAT_PUMP_EFFICIENCY) / 2
-            supply = sum(HEATING_SUPPLY_C if heating else COOLING_SUPPLY_C) / 2
-        total = total + demand / heat_pump_cop(eff, supply, ctx.temperature_c, heating)
+        if demand.any():
+            total = total + demand / device_cop(ctx, device, col, heating)
     return total
 
 

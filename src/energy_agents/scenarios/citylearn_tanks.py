@@ -20,15 +20,11 @@ from typing import Any
 import numpy as np
 
 from ..sim.checks import ScenarioError
-from ..sim.heat_pump import heat_pump_cop
 from .autosize import (
-    COOLING_SUPPLY_C,
-    HEAT_PUMP_EFFICIENCY,
-    HEATER_EFFICIENCY,
-    HEATING_SUPPLY_C,
     BuildingContext,
     _column,
     _seed_for,
+    device_cop,
     draw,
     needs_autosize,
     thermal_sizes,
@@ -57,33 +53,14 @@ def _value(
     return x
 
 
-def device_cop(ctx: BuildingContext, device: str, heating: bool) -> tuple[np.ndarray, float | None]:
+def device_cop_and_power(
+    ctx: BuildingContext, device: str, col: str, heating: bool
+) -> tuple[np.ndarray, float | None]:
     """(kWh_th per kWh electric per step, nominal electric power [kW] or None) of the
-    device serving a demand, as :func:`.autosize.baseline_consumption` computes it."""
-    n = ctx.rows.stop - ctx.rows.start
+    device serving ``col`` (:func:`.autosize.device_cop`)."""
     dev = ctx.spec.get(device) or {}
     attrs = dev.get("attributes") or {}
-    if str(dev.get("type", "")).endswith("ElectricHeater"):
-        cop = np.full(n, draw(_seed_for(ctx, device), attrs.get("efficiency"), HEATER_EFFICIENCY))
-    else:
-        if ctx.temperature_c is None:
-            raise ScenarioError(
-                f"{ctx.schema_path}: buildings.{ctx.name}.{device}: needs the weather file's "
-                "outdoor_dry_bulb_temperature for its COP"
-            )
-        if dev:
-            s = _seed_for(ctx, device)
-            eff = draw(s, attrs.get("efficiency"), HEAT_PUMP_EFFICIENCY)
-            key, rng = (
-                ("target_heating_temperature", HEATING_SUPPLY_C)
-                if heating
-                else ("target_cooling_temperature", COOLING_SUPPLY_C)
-            )
-            supply = draw(s, attrs.get(key), rng)
-        else:
-            eff = sum(HEAT_PUMP_EFFICIENCY) / 2
-            supply = sum(HEATING_SUPPLY_C if heating else COOLING_SUPPLY_C) / 2
-        cop = heat_pump_cop(eff, supply, ctx.temperature_c, heating)
+    cop = device_cop(ctx, device, col, heating)
     if not dev:
         return cop, None
     if needs_autosize(dev, "nominal_power"):
@@ -134,7 +111,7 @@ def building_tanks(
             why = "capacity 0" if cap <= 0 else f"no {col} to serve"
             notes.append(f"{ctx.name}: {storage} left out ({why})")
             continue
-        cop, nominal = device_cop(ctx, device, heating)
+        cop, nominal = device_cop_and_power(ctx, device, col, heating)
         device_max = np.full(cop.shape, math.inf) if nominal is None else nominal * ctx.dt_h * cop
         out.append(
             {
