@@ -65,6 +65,7 @@ def decide() -> Response:
     body = request.get_data(cache=False)
     poster = verify_poster(body, runner=True)
     step, name = parse_decide(parse_json(body), c.config.default_strategy)
+    community = community_param(request.args, c.config.communities)  # checked before any write
     if poster.nonce is not None:
         refused = c.store.use_nonce(poster.nonce)
         if isinstance(refused, Refusal):
@@ -75,7 +76,7 @@ def decide() -> Response:
         step,
         window_s=c.config.aggregate_window_s,
         observations=c.observations,
-        community=community_param(request.args, c.config.communities),
+        community=community,
     )
     return json_response(out)
 
