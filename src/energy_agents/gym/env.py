@@ -58,6 +58,10 @@ _STATIC = {
     "ev_discharge_kw",
     "ev_efficiency",
     "appliance_member",
+    "tank_member",
+    "tank_capacity_kwh",
+    "tank_efficiency",
+    "tank_loss_coefficient",
 }
 
 
@@ -98,6 +102,11 @@ class CommunityEnv(gym.Env[dict[str, np.ndarray], dict[str, Any]]):
                 ).max()
                 * ap.n
             )
+        # ... and every tank charging: at most its capacity per hour, at the device's dearest
+        # electricity per kWh of heat (sim/thermal_storage.py).
+        tk = s.tanks
+        if tk.n:
+            power += float(tk.capacity_kwh @ tk.elec_per_kwh.max(axis=0)) * s.dt_h
         self.exchange_bound_kwh = _bound_pow2(max(day_load, s.pv_kwh.sum(axis=1).max()) + power)
         n_st = len(s.storage_names)
         box = lambda lo, hi, n: spaces.Box(lo, hi, (n,), np.float64)  # noqa: E731
@@ -115,6 +124,16 @@ class CommunityEnv(gym.Env[dict[str, np.ndarray], dict[str, Any]]):
                 **(
                     {"ev_setpoints": box(-1.0, 1.0, ev.n), "ev_setpoints_set": spaces.Discrete(2)}
                     if ev.n
+                    else {}
+                ),
+                # thermal storage tanks (only with some): setpoints in scenario.tanks.names
+                # order, and whether they apply (0: every tank idle, as without a lever)
+                **(
+                    {
+                        "thermal_setpoints": box(-1.0, 1.0, tk.n),
+                        "thermal_setpoints_set": spaces.Discrete(2),
+                    }
+                    if tk.n
                     else {}
                 ),
                 # appliances (only with some): >= 0.5 starts a waiting job, and whether the
@@ -184,12 +203,20 @@ class CommunityEnv(gym.Env[dict[str, np.ndarray], dict[str, Any]]):
                 float(s.flexible_appliances.job_energy_kwh.max(initial=0.0)),
             ),
             "ev_steps_left": (0.0, n),
+            "tank_energy_kwh": (0.0, float(s.tanks.capacity_kwh.max(initial=0.0))),
+            "tank_cop": (0.0, self._highest_cop()),
             **dict.fromkeys(
                 ("ev_energy_kwh", "ev_capacity_kwh", "ev_min_kwh", "ev_required_kwh"),
                 (0.0, float(s.evs.capacity_kwh.max(initial=0.0))),
             ),
         }
         return limits.get(key, (-inf, inf))
+
+    def _highest_cop(self) -> float:
+        """The highest kWh of heat per kWh of electricity of any tank's device (0 at no tank)."""
+        e = self.scenario.tanks.elec_per_kwh
+        on = e[e > 0]
+        return float(1.0 / on.min()) if on.size else 0.0
 
     # ---------------------------------------------------------------- encoding
     def _flatten(self, obs: Observation) -> dict[str, np.ndarray]:
@@ -237,6 +264,16 @@ class CommunityEnv(gym.Env[dict[str, np.ndarray], dict[str, Any]]):
                     "ev_setpoints_set": int(bool(levers.ev_setpoints)),
                 }
                 if s.evs.n
+                else {}
+            ),
+            **(
+                {
+                    "thermal_setpoints": np.array(
+                        [float(levers.thermal_setpoints.get(n, 0.0)) for n in tkn]
+                    ),
+                    "thermal_setpoints_set": int(bool(levers.thermal_setpoints)),
+                }
+                if (tkn := s.tanks.names)
                 else {}
             ),
             **(
@@ -292,6 +329,11 @@ class CommunityEnv(gym.Env[dict[str, np.ndarray], dict[str, Any]]):
                 n: float(x) for n, x in zip(s.evs.names, val["ev_setpoints"], strict=True)
             }
             if s.evs.n and val["ev_setpoints_set"]
+            else {},
+            thermal_setpoints={
+                n: float(x) for n, x in zip(s.tanks.names, val["thermal_setpoints"], strict=True)
+            }
+            if s.tanks.n and val["thermal_setpoints_set"]
             else {},
             appliance_start={
                 n: bool(x >= 0.5)

@@ -34,6 +34,8 @@ ROLE_ACTIONS: dict[str, tuple[str, ...]] = {
         "ev_setpoints_set",
         "appliance_start",  # these two only with flexible appliances
         "appliance_start_set",
+        "thermal_setpoints",  # these two only with thermal storage tanks
+        "thermal_setpoints_set",
     ),
     "p2p_trader": ("p2p_enabled", "p2p_price_rule"),
 }
