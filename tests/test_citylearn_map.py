@@ -18,6 +18,7 @@ from energy_agents.integrations.citylearn_map import (
     ObservationBuilder,
     actions_from_levers,
     building_steps,
+    tank_actions,
 )
 from energy_agents.sim.levers import Levers
 from energy_agents.sim.objective import Objective
@@ -266,3 +267,97 @@ def test_session_steps_left_from_a_charger_file():
     ids = ["ev1"] * 4 + [""] + ["ev1"] * 5
     countdown = [3, 2, 1, 0, nan, nan, nan, nan, 1, 5]  # a blank countdown; a restart at 9
     assert session_steps_left(state, ids, countdown) == [4, 3, 2, 1, 0, 0, 3, 2, 1, 1]
+
+
+def test_a_building_load_includes_its_devices_electricity():
+    names = ["non_shiftable_load", "solar_generation", "electrical_storage_soc"]
+    b = building_steps(names, [2.5, 1.0, 0.25], device_kwh=0.75)
+    assert b.load == pytest.approx(3.25)
+    ob = builder()
+    steps = [b, BuildingStep(1.0, 0.0, 0.5)]
+    ob.record(steps, [2.0, 1.0], 0.22, 0.4, None)
+    obs = Observation.from_dict(ob.observation(steps, [0.22] * 24))
+    assert obs.hist_load_kwh.tolist() == pytest.approx([4.25])
+    with pytest.raises(MappingError, match="device_kwh"):
+        building_steps(names, [2.5, 1.0, 0.25], device_kwh=math.nan)
+
+
+def test_tank_fields_are_ones_our_model_reads_and_bad_tanks_are_named():
+    from energy_agents.integrations.citylearn_map import Tank, TankState
+
+    tanks = (
+        Tank("B1/dhw", 0, "dhw", 2.0, 0.81, 0.01),
+        Tank("B2/cooling", 1, "cooling", 4.0, 1.0, 0.0),
+    )
+    ob = builder()
+    ob.tanks = tanks
+    steps = [BuildingStep(1.0, 0.0, 0.5), BuildingStep(2.0, 3.0, 0.2)]
+    raw = ob.observation(
+        steps, [0.22] * 24, tank_states=[TankState(0.5, 0.92), TankState(1.2, 3.5)]
+    )
+    obs = Observation.from_dict(json.loads(json.dumps(raw)))
+    assert obs.tank_names == ("B1/dhw", "B2/cooling")
+    assert obs.tank_energy_kwh.tolist() == [1.0, 4.0]  # a SOC above 1 is clipped to the capacity
+    assert obs.tank_cop.tolist() == [0.92, 3.5] and obs.tank_member.tolist() == [0, 1]
+    for bad, field in [
+        (dict(capacity_kwh=0.0), "capacity_kwh"),
+        (dict(efficiency=1.5), "efficiency"),
+        (dict(use="pool"), "use"),
+        (dict(loss_coefficient=-0.1), "loss_coefficient"),
+    ]:
+        kw = dict(
+            name="x", member=0, use="dhw", capacity_kwh=1.0, efficiency=0.9, loss_coefficient=0.0
+        )
+        with pytest.raises(MappingError, match=field):
+            Tank(**{**kw, **bad})
+    with pytest.raises(MappingError, match="one per tank"):
+        ob.observation(steps, [0.22] * 24, tank_states=[TankState(0.5, 0.92)])
+    with pytest.raises(MappingError, match="thermal_setpoints.B1/dhw"):
+        tank_actions({"thermal_setpoints": {"B1/dhw": "full"}}, tanks)
+
+
+def test_tank_actions_are_the_setpoints_and_idle_without_one():
+    from energy_agents.integrations.citylearn_map import Tank
+
+    tanks = (
+        Tank("B1/dhw", 0, "dhw", 2.0, 0.81, 0.01),
+        Tank("B1/cooling", 0, "cooling", 4.0, 1.0, 0.0),
+    )
+    assert tank_actions({"thermal_setpoints": {"B1/dhw": 0.4, "B1/cooling": -3}}, tanks) == {
+        "B1/dhw": 0.4,
+        "B1/cooling": -1.0,
+    }
+    assert tank_actions({}, tanks) == {"B1/dhw": 0.0, "B1/cooling": 0.0}
+    assert [k.action for k in tanks] == ["dhw_storage", "cooling_storage"]
+
+
+def test_tank_electricity_restates_the_models_tank_rules():
+    """The extra electricity the batteries' follow rule sees equals sim.thermal_storage.step's
+    on random tanks, contents, demands, device limits and setpoints."""
+    from energy_agents.integrations.citylearn_map import Tank, TankState, tank_electricity_kwh
+    from energy_agents.sim import thermal_storage as ts
+
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        cap, eff, loss = (
+            float(rng.uniform(0.5, 10)),
+            float(rng.uniform(0.5, 1)),
+            float(rng.uniform(0, 0.2)),
+        )
+        soc, demand = float(rng.uniform(0, 1)), float(rng.choice([0.0, rng.uniform(0, 5)]))
+        top = float(rng.choice([math.inf, rng.uniform(0, 8)]))
+        cop = float(rng.choice([0.92, rng.uniform(1.5, 6)]))
+        sp = float(rng.uniform(-1.5, 1.5))
+        tanks = ts.ThermalTanks(
+            ("t",), np.array([0]), ("dhw",), np.array([cap]), np.array([loss]), np.array([eff]),
+            np.array([soc]), np.array([math.inf]), np.array([math.inf]), np.array([[demand]]),
+            np.array([[1.0 / cop]]), np.array([[top]]),
+        )  # fmt: skip
+        _, _, want = ts.step(tanks, 0, np.array([soc * cap]), 1.0, np.array([sp]))
+        got = tank_electricity_kwh(
+            {"thermal_setpoints": {"t": sp}},
+            [Tank("t", 1, "dhw", cap, eff, loss)],
+            [TankState(soc, cop, demand, top)],
+            2,
+        )
+        assert got == pytest.approx([0.0, float(want[0])], abs=1e-9)

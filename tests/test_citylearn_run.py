@@ -84,3 +84,28 @@ def test_ev_chargers_driven_in_citylearn_meet_every_departure():
     assert res["ev_short_departures"] == 0
     assert check_steps(res) == []
     assert all(-1.0 <= a <= 1.0 for r in res["steps"] for a in r["actions"])
+
+
+def test_heat_pump_homes_run_in_citylearn_with_our_load_and_their_tanks():
+    """The 2023 homes (heat pumps, electric water heaters, hot-water tanks): CityLearn's plain
+    Building serves the recorded thermal demand (its LSTM dynamics need torch), and its district
+    net without storage equals our model's `none` run to 1e-5 kWh a step, the devices'
+    electricity included."""
+    import numpy as np
+
+    from energy_agents.runner.batch import run_batch
+    from energy_agents.scenarios import load_scenario
+
+    data = Path(__file__).parent / "fixtures" / "citylearn_2023_mini"
+    res = run_citylearn(_args(schema=data / "schema.json", days=3))
+    assert res["tanks"] == ["Building_1/dhw", "Building_2/dhw", "Building_3/dhw"]
+    assert res["schema_changes"] == [
+        "LSTM building dynamics replaced by the recorded thermal demand "
+        "(Building_1, Building_2, Building_3)"
+    ]
+    assert check_steps(res) == []
+    assert all(0.0 <= s <= 1.0 for r in res["steps"] for s in r["tank_soc"])
+    ours = run_batch(load_scenario(f"citylearn:{data}", days=3), "none").community.results["net_kwh"]
+    theirs = np.asarray(res["net_no_storage_kwh"])
+    assert theirs.size >= 70
+    np.testing.assert_allclose(theirs, ours[: theirs.size], atol=1e-5)

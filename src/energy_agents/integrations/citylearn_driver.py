@@ -75,6 +75,86 @@ def _batteries(env: Any) -> tuple[cmap.Battery, ...]:
     return tuple(out)
 
 
+# (use, its device attribute, its demand series, the device heats): CityLearn's thermal storages.
+_USES = (
+    ("cooling", "cooling_device", "cooling_demand", False),
+    ("heating", "heating_device", "heating_demand", True),
+    ("dhw", "dhw_device", "dhw_demand", True),
+)
+
+
+def _devices(b: Any) -> list[tuple[str, Any, str, bool]]:
+    """A building's heat pumps and heaters that serve a demand: (use, device, demand, heats)."""
+    out = []
+    for use, attr, demand, heats in _USES:
+        device = getattr(b, attr, None)
+        if device is not None and float(getattr(device, "nominal_power", 0.0) or 0.0) > 0:
+            out.append((use, device, demand, heats))
+    return out
+
+
+def _is_heat_pump(device: Any) -> bool:
+    return hasattr(device, "get_cop")
+
+
+def _device_kwh(b: Any, t: int) -> float:
+    """The electricity the building's devices draw to serve step ``t``'s demands as they come."""
+    temp = float(b.weather.outdoor_dry_bulb_temperature[t])
+    total = 0.0
+    for _use, device, demand, heats in _devices(b):
+        q = float(getattr(b, demand)[t])
+        if q > 0:
+            power = (
+                device.get_input_power(q, temp, heats)
+                if _is_heat_pump(device)
+                else (device.get_input_power(q))
+            )
+            total += float(power)
+    return total
+
+
+def _tanks(env: Any) -> tuple[cmap.Tank, ...]:
+    """Every thermal storage with a capacity and a device to charge it, as our loader reads
+    them (``scenarios.citylearn_tanks``)."""
+    out = []
+    for i, b in enumerate(env.buildings):
+        for use, _device, _demand, _heats in _devices(b):
+            st = getattr(b, f"{use}_storage", None)
+            if st is None or float(st.capacity or 0.0) <= 0:
+                continue
+            out.append(
+                cmap.Tank(
+                    f"{b.name}/{use}",
+                    i,
+                    use,
+                    float(st.capacity),
+                    float(st.efficiency),
+                    float(st.loss_coefficient),
+                )
+            )
+    return tuple(out)
+
+
+def _tank_states(env: Any, tanks: tuple[cmap.Tank, ...], t: int) -> list[cmap.TankState]:
+    """Each tank before step ``t``: its SOC, its device's COP, the demand and the device's
+    largest output of its use."""
+    out = []
+    for k in tanks:
+        b = env.buildings[k.member]
+        use, device, demand, heats = next(d for d in _devices(b) if d[0] == k.use)
+        st = getattr(b, f"{use}_storage")
+        soc = float(st.soc[t - 1]) if t > 0 else float(st.initial_soc)
+        temp = float(b.weather.outdoor_dry_bulb_temperature[t])
+        if _is_heat_pump(device):
+            cop = float(device.get_cop(temp, heats))
+            top = float(device.get_max_output_power(temp, heats))
+        else:
+            cop = float(device.efficiency)
+            top = float(device.get_max_output_power())
+        out.append(cmap.TankState(soc, cop, float(getattr(b, demand)[t]), top))
+    return out
+
+
 class Decider:
     """Publishes each observation and waits for the step's decision, through the SDK."""
 
@@ -127,6 +207,18 @@ def citylearn_schema(path: Path) -> tuple[dict[str, Any], list[str]]:
             del schema[section][key]
     if machines:
         changes.append(f"washing machines removed ({', '.join(machines)})")
+    # The LSTM building dynamics need torch (not installed): the plain Building serves the
+    # recorded thermal demands, as our model does (docs/integrations.md).
+    dynamic = []
+    for name, b in schema.get("buildings", {}).items():
+        if "Dynamics" in str(b.get("type", "")):
+            b["type"] = "citylearn.building.Building"
+            b.pop("dynamics", None)
+            dynamic.append(name)
+    if dynamic:
+        changes.append(
+            f"LSTM building dynamics replaced by the recorded thermal demand ({', '.join(dynamic)})"
+        )
     root = (
         path.parent / str(schema["root_directory"]) if schema.get("root_directory") else path.parent
     )
@@ -150,12 +242,20 @@ def _chargers(env: Any) -> tuple[cmap.Charger, ...]:
     )
 
 
-def _building_actions(action_names: list[str], battery: float, ev: dict[str, float]) -> list[float]:
-    """One building's action vector in CityLearn's order (0 for devices we do not drive)."""
+def _building_actions(
+    action_names: list[str],
+    battery: float,
+    ev: dict[str, float],
+    thermal: dict[str, float] | None = None,
+) -> list[float]:
+    """One building's action vector in CityLearn's order (0 for devices we do not drive);
+    ``thermal``: its tanks' actions by CityLearn action name (``dhw_storage``...)."""
     out = []
     for name in action_names:
         if name == "electrical_storage":
             out.append(battery)
+        elif thermal and name in thermal:
+            out.append(thermal[name])
         elif name.startswith("electric_vehicle_storage_"):
             out.append(ev.get(name[len("electric_vehicle_storage_") :], 0.0))
         else:
@@ -174,6 +274,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     observations, _ = env.reset()
     batteries = _batteries(env)
     chargers = _chargers(env)
+    tanks = _tanks(env)
     names = tuple(b.name for b in env.buildings)
     n_steps = int(env.episode_tracker.episode_time_steps)
     builder = cmap.ObservationBuilder(
@@ -185,6 +286,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         tariff=json.loads(args.tariff_json),
         objective=json.loads(args.objective_json),
         chargers=chargers,
+        tanks=tanks,
     )
     dt_h = env.seconds_per_time_step / 3600.0
     sessions = {  # steps left per row of each charger's file: when its EV really leaves
@@ -223,7 +325,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     while not env.terminated:
         t = env.time_step
         obs_names = env.observation_names
-        bsteps = [cmap.building_steps(obs_names[i], observations[i]) for i in range(len(names))]
+        bsteps = [
+            cmap.building_steps(obs_names[i], observations[i], _device_kwh(env.buildings[i], t))
+            for i in range(len(names))
+        ]
+        tstates = _tank_states(env, tanks, t) if tanks else []
         evs = [
             st
             for i in range(len(names))
@@ -240,7 +346,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         builder.chargers = live
         flows = [0.0] * len(chargers)
         if decider is not None:
-            obs = builder.observation(bsteps, list(pricing[start + t : start + t + 24]), evs)
+            obs = builder.observation(
+                bsteps, list(pricing[start + t : start + t + 24]), evs, tstates
+            )
             decision = decider.decide(obs)
             params = decision["parameters"]
             own = [b.non_shiftable_load - b.solar_generation for b in bsteps]
@@ -249,14 +357,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 sum(f for f, c in zip(flows, chargers, strict=True) if c.member == i)
                 for i in range(len(names))
             ]
+            tank_kwh = cmap.tank_electricity_kwh(params, tanks, tstates, len(names), dt_h)
             battery = cmap.actions_from_levers(
-                params, bsteps, batteries, builder.dt_h, metering=args.metering, ev_kwh=per_home
+                params,
+                bsteps,
+                batteries,
+                builder.dt_h,
+                metering=args.metering,
+                ev_kwh=per_home,
+                tank_kwh=tank_kwh,
             )
+            tank_act = cmap.tank_actions(params, tanks)
+            thermal: list[dict[str, float]] = [{} for _ in names]
+            for k in tanks:
+                thermal[k.member][k.action] = tank_act[k.name]
             ev_act = dict(
                 zip((c.name for c in chargers), cmap.ev_actions(flows, chargers, dt_h), strict=True)
             )
             actions = [
-                _building_actions(env.action_names[i], battery[i], ev_act)
+                _building_actions(env.action_names[i], battery[i], ev_act, thermal[i])
                 for i in range(len(names))
             ]
             record.update(
@@ -274,6 +393,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         record.update(
             actions=[x for a in actions for x in a],  # every building's, in action_names order
             soc=[float(b.electrical_storage.soc[t]) for b in env.buildings],
+            tank_soc=[float(getattr(env.buildings[k.member], k.action).soc[t]) for k in tanks],
         )
         steps.append(record)
     wall = time.perf_counter() - t0
@@ -301,6 +421,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "carbon": [float(x) for x in carbon[start : start + n]],
         "capacity_kwh": [b.capacity_kwh for b in batteries],
         "chargers": [c.name for c in chargers],
+        "tanks": [k.name for k in tanks],
         **departures,
         "schema_changes": changes,
         "steps": steps,

@@ -10,6 +10,13 @@ load and PV are NOT in the observation (ours holds the past only): they enter th
 the step is over. Prices look one day ahead (the 2022 data's predictions equal the actual
 values), feed-in 0 (CityLearn's cost pays nothing for export), no imbalance market.
 
+Thermal storage tanks (the 2023 datasets' ``dhw_storage``, ``cooling_storage``,
+``heating_storage``): a building's ``load`` is its non-shiftable load plus the electricity its heat
+pumps and heaters draw to serve this step's recorded demand as it comes (what our CityLearn
+loader puts in the load); a tank's state and its device's COP fill the ``tank_*`` fields
+(:func:`tank_fields`), and ``thermal_setpoints`` become the ``<use>_storage`` actions as they are
+(both are a fraction of the tank's capacity per hour, :func:`tank_actions`).
+
 Levers -> actions (:func:`actions_from_levers`): CityLearn's battery action is the energy to
 move this step as a fraction of capacity, in [-1, 1]. Each battery's flow follows our model's
 rules for home batteries (schedule, follow with the setpoint as floor, pooled steering of the
@@ -91,6 +98,12 @@ class BuildingStep:
     non_shiftable_load: float  # kWh this step
     solar_generation: float  # kWh this step (CityLearn's own, already scaled by the PV size)
     electrical_storage_soc: float  # fraction of capacity
+    device_kwh: float = 0.0  # heat pumps' and heaters' electricity for this step's demand
+
+    @property
+    def load(self) -> float:
+        """The building's electric load this step before any flexibility [kWh]."""
+        return self.non_shiftable_load + self.device_kwh
 
 
 @dataclass(frozen=True)
@@ -260,14 +273,128 @@ def ev_actions(
     return out
 
 
-def building_steps(names: Sequence[str], values: Sequence[float]) -> BuildingStep:
-    """One building's :class:`BuildingStep` from CityLearn's observation names and values."""
+TANK_USES = ("cooling", "heating", "dhw")
+"""CityLearn's thermal storages, ``<use>_storage``; our tank names are ``<building>/<use>``."""
+
+
+@dataclass(frozen=True)
+class Tank:
+    """One thermal storage tank as CityLearn describes it (``Building.<use>_storage``)."""
+
+    name: str  # "<building>/<use>", as scenarios.citylearn_tanks names it
+    member: int  # index of its building
+    use: str  # one of TANK_USES
+    capacity_kwh: float  # kWh_th
+    efficiency: float  # round trip (sqrt of it on each way)
+    loss_coefficient: float  # share of the content lost per hour
+
+    def __post_init__(self) -> None:
+        if self.use not in TANK_USES:
+            raise MappingError(f"tank {self.name}: use must be one of {TANK_USES}")
+        _finite(f"tank {self.name}: capacity_kwh", self.capacity_kwh)
+        if self.capacity_kwh <= 0:
+            raise MappingError(f"tank {self.name}: capacity_kwh must be > 0")
+        if not 0 < self.efficiency <= 1:
+            raise MappingError(f"tank {self.name}: efficiency must be in (0, 1]")
+        if not 0 <= self.loss_coefficient <= 1:
+            raise MappingError(f"tank {self.name}: loss_coefficient must be in [0, 1]")
+
+    @property
+    def action(self) -> str:
+        """Its CityLearn action name."""
+        return f"{self.use}_storage"
+
+
+@dataclass(frozen=True)
+class TankState:
+    """One tank before a step: its SOC (CityLearn's ``<use>_storage_soc``) and its device's
+    kWh of heat (or cold) per kWh of electricity this step (COP, or a heater's efficiency)."""
+
+    soc: float
+    cop: float
+    demand_kwh: float = 0.0  # kWh_th of its use this step (CityLearn's ``<use>_demand``)
+    device_max_kwh: float = math.inf  # the device's largest output this step [kWh_th]
+
+
+def tank_electricity_kwh(
+    parameters: Mapping[str, Any],
+    tanks: Sequence[Tank],
+    states: Sequence[TankState],
+    n_buildings: int,
+    dt_h: float = 1.0,
+) -> list[float]:
+    """Per building the extra electricity [kWh, < 0 a saving] its tanks' ``thermal_setpoints``
+    cause this step, by our model's tank rules (``sim.thermal_storage.step``, restated without
+    numpy: the standby loss first, charging within the device's headroom above the demand and
+    the room, discharging within the demand and the content, ``sqrt(efficiency)`` each way;
+    input and output limits are not modelled here, CityLearn applies its own). The batteries'
+    follow rule sees it, as in our model (tanks before batteries)."""
+    if len(tanks) != len(states):
+        raise MappingError("tank states: one per tank")
+    asked = tank_actions(parameters, tanks)
+    out = [0.0] * n_buildings
+    for k, st in zip(tanks, states, strict=True):
+        if not 0 <= k.member < n_buildings:
+            raise MappingError(f"tank {k.name}: member {k.member} is not a building")
+        root = math.sqrt(k.efficiency)
+        e0 = min(max(st.soc, 0.0), 1.0) * k.capacity_kwh * max(1.0 - k.loss_coefficient * dt_h, 0.0)
+        ask = asked[k.name] * k.capacity_kwh * dt_h
+        head = max(st.device_max_kwh - st.demand_kwh, 0.0)
+        max_c = min(head, max(k.capacity_kwh - e0, 0.0) / root)
+        max_d = min(max(st.demand_kwh, 0.0), e0 * root)
+        flow = min(max(ask, -max_d), max_c)
+        out[k.member] += flow / st.cop if st.cop > 0 else 0.0
+    return out
+
+
+def tank_fields(tanks: Sequence[Tank], states: Sequence[TankState]) -> dict[str, Any]:
+    """The observation's ``tank_*`` fields (``Observation`` docs) for the tanks' states."""
+    if len(tanks) != len(states):
+        raise MappingError("tank states: one per tank")
+    for k, st in zip(tanks, states, strict=True):
+        _finite(f"tank {k.name}: soc", st.soc)
+        _finite(f"tank {k.name}: cop", st.cop)
+        if st.cop < 0:
+            raise MappingError(f"tank {k.name}: cop must be >= 0")
+    return {
+        "tank_names": [k.name for k in tanks],
+        "tank_member": [float(k.member) for k in tanks],
+        "tank_energy_kwh": [
+            min(max(st.soc, 0.0), 1.0) * k.capacity_kwh for k, st in zip(tanks, states, strict=True)
+        ],
+        "tank_capacity_kwh": [k.capacity_kwh for k in tanks],
+        "tank_efficiency": [k.efficiency for k in tanks],
+        "tank_loss_coefficient": [k.loss_coefficient for k in tanks],
+        "tank_cop": [st.cop for st in states],
+    }
+
+
+def tank_actions(parameters: Mapping[str, Any], tanks: Sequence[Tank]) -> dict[str, float]:
+    """Per tank name its CityLearn ``<use>_storage`` action: the decision's
+    ``thermal_setpoints`` (a fraction of the capacity per hour, as CityLearn's action), clipped
+    to [-1, 1]; 0 (idle, as in our model) for a tank without one."""
+    given = parameters.get("thermal_setpoints") or {}
+    if not isinstance(given, Mapping):
+        raise MappingError("parameters.thermal_setpoints: must be an object")
+    out = {}
+    for k in tanks:
+        v = _finite(f"parameters.thermal_setpoints.{k.name}", given.get(k.name, 0.0))
+        out[k.name] = min(max(v, -1.0), 1.0)
+    return out
+
+
+def building_steps(
+    names: Sequence[str], values: Sequence[float], device_kwh: float = 0.0
+) -> BuildingStep:
+    """One building's :class:`BuildingStep` from CityLearn's observation names and values
+    (``device_kwh``: its heat pumps' and heaters' electricity for this step's demand)."""
     obs = dict(zip(names, values, strict=True))
     try:
         return BuildingStep(
             float(obs["non_shiftable_load"]),
             float(obs["solar_generation"]),
             float(obs["electrical_storage_soc"]),
+            _finite("device_kwh", device_kwh),
         )
     except KeyError as exc:
         raise MappingError(f"citylearn observation: {exc.args[0]} missing") from None
@@ -287,6 +414,7 @@ class ObservationBuilder:
     max_burn_rate_ct_per_kwh: float = 1.0
     elasticity: float = 10.0
     chargers: tuple[Charger, ...] = ()
+    tanks: tuple[Tank, ...] = ()
     hist_load: list[float] = field(default_factory=list)
     hist_pv: list[float] = field(default_factory=list)
     hist_import: list[float] = field(default_factory=list)
@@ -320,9 +448,11 @@ class ObservationBuilder:
         buildings: Sequence[BuildingStep],
         prices_ahead: Sequence[float],
         evs: Sequence[EVState] = (),
+        tank_states: Sequence[TankState] = (),
     ) -> dict[str, Any]:
         """The observation of the coming step: state now, the past, a day of prices ahead (and
-        the chargers' ``evs`` states, one per charger of ``chargers``)."""
+        the chargers' ``evs`` states, one per charger of ``chargers``, and the ``tank_states``,
+        one per tank of ``tanks``)."""
         if len(buildings) != len(self.names):
             raise MappingError(f"buildings: {len(buildings)} given, {len(self.names)} expected")
         if not prices_ahead:
@@ -382,6 +512,7 @@ class ObservationBuilder:
             "tariff": dict(self.tariff),
             "objective": dict(self.objective),
             **(ev_fields(self.chargers, evs) if self.chargers else {}),
+            **(tank_fields(self.tanks, tank_states) if self.tanks else {}),
             "schema_version": 1,
         }
 
@@ -401,7 +532,7 @@ class ObservationBuilder:
     ) -> None:
         """Close the step: its loads, PV and each building's net consumption as CityLearn
         computed them. Cost is CityLearn's district-netted one: max(0, sum net) x price."""
-        loads = [b.non_shiftable_load for b in buildings]
+        loads = [b.load for b in buildings]
         pvs = [b.solar_generation for b in buildings]
         district = sum(net_kwh)
         t = self.step
@@ -427,6 +558,7 @@ def actions_from_levers(
     dt_h: float = 1.0,
     metering: str = "district",
     ev_kwh: Sequence[float] | None = None,
+    tank_kwh: Sequence[float] | None = None,
 ) -> list[float]:
     """CityLearn battery actions (in [-1, 1], of ``Battery.action_kwh``) for a decision's levers.
 
@@ -436,7 +568,8 @@ def actions_from_levers(
     ``home_batteries_pooled``) the batteries together move the district's net toward the
     decision's exchange target, shared by each battery's room. ``ev_kwh``: each building's EV
     charging this step (:func:`ev_flows`), part of the residual the batteries see, as in our
-    model (EVs first, then batteries)."""
+    model (EVs first, then batteries); ``tank_kwh``: each building's extra electricity of its
+    thermal tanks this step (:func:`tank_electricity_kwh`), likewise."""
     if len(buildings) != len(batteries):
         raise MappingError("buildings and batteries: one each per building")
     setpoints = parameters.get("storage_setpoints") or {}
@@ -465,9 +598,11 @@ def actions_from_levers(
         max_in.append(min(max((bat.capacity_kwh - e) / bat.efficiency, 0.0), p))
         max_out.append(min(max((e - bat.soc_min * bat.capacity_kwh) * bat.efficiency, 0.0), p))
         floor.append(min(max(s * bat.power_kw * dt_h, -max_out[-1]), max_in[-1]))
-    residual = [b.non_shiftable_load - b.solar_generation for b in buildings]
+    residual = [b.load - b.solar_generation for b in buildings]
     if ev_kwh is not None:
         residual = [r + float(e) for r, e in zip(residual, ev_kwh, strict=True)]
+    if tank_kwh is not None:
+        residual = [r + float(e) for r, e in zip(residual, tank_kwh, strict=True)]
     if pooled:
         flows = _split_pooled(floor, max_in, sum(residual) - target, residual)
     elif follow:
