@@ -1,7 +1,7 @@
 """Our autosized PV and batteries against CityLearn 3.0.2's own autosize, per building.
 
 Runs with the project's venv; CityLearn runs in its throwaway venv as a subprocess of the same
-invocation (``bash benchmarks/setup_citylearn_venv.sh`` first, then ``pip install nrel-pysam``
+invocation (``bash benchmarks/setup_citylearn_venv.sh`` first, which installs ``nrel-pysam``
 into that venv: CityLearn's PV autosizing runs SAM's PVWatts)::
 
     .venv/bin/python benchmarks/autosize_compare.py \
@@ -43,7 +43,6 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-DATA_TABLES = REPO / "src" / "energy_agents" / "scenarios" / "data"
 # $ENERGY_AGENTS_DATA, else the shared data folder beside the project checkout (../shared).
 DEFAULT_DATASET = str(
     Path(
@@ -57,22 +56,10 @@ TOLERANCE = 0.10
 
 
 def _misc_dir(tmp: Path) -> Path:
-    """Our choice tables under the file names CityLearn's DataSet looks for."""
-    import csv
+    """Our choice tables under the file names CityLearn's DataSet looks for (the driver's)."""
+    from energy_agents.integrations.citylearn_driver import citylearn_misc_dir
 
-    misc = tmp / "misc"
-    misc.mkdir()
-    batteries: dict[str, Any] = {}
-    with (DATA_TABLES / "battery_choices.csv").open() as f:
-        for row in csv.DictReader(f):
-            model = row.pop("model")
-            batteries[model] = {"attributes": {k: float(v) if v else None for k, v in row.items()}}
-    # YAML is a superset of JSON: CityLearn's yaml reader takes this as battery_choices.yaml.
-    (misc / "battery_choices.yaml").write_text(json.dumps(batteries, indent=1))
-    (misc / "lbl-tracking_the_sun-res-pv.csv").write_text(
-        (DATA_TABLES / "pv_designs.csv").read_text()
-    )
-    return misc
+    return citylearn_misc_dir(tmp)
 
 
 def reference(dataset: Path, seed: int | None, out: Path) -> None:
@@ -182,7 +169,7 @@ def main() -> None:
         sys.exit(f"{CITYLEARN_PY} missing: run `bash benchmarks/setup_citylearn_venv.sh` first")
     probe = subprocess.run([str(CITYLEARN_PY), "-c", "import PySAM.Pvwattsv8"], check=False)
     if probe.returncode:
-        sys.exit(f"PySAM missing in {CITYLEARN_PY}: `{CITYLEARN_PY} -m pip install nrel-pysam`")
+        sys.exit(f"PySAM missing in {CITYLEARN_PY}: run `bash benchmarks/setup_citylearn_venv.sh`")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         ref_json = tmp / "reference.json"

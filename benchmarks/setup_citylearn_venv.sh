@@ -2,7 +2,8 @@
 # CityLearn 3.0.2 in its own venv, without torch: citylearn --no-deps plus the packages it needs to
 # import CityLearnEnv and step the 2022 schemas (measured: its metadata also names torch,
 # torchvision, openstudio and doe_xstock, which only its LSTM dynamics buildings, EnergyPlus
-# and ResStock tools import; nrel-pysam is only for PV autosizing, not used by the 2022 data).
+# and ResStock tools import). nrel-pysam (PVWatts) is CityLearn's PV autosizing: the ResStock
+# neighbourhoods autosize every home, so `citylearn-run` on them needs it.
 # Then the client SDK of this repository, so that our driver can talk to the AI Manager.
 # Idempotent: a stamp holding the requirements' digest makes a second run a no-op.
 # Used by benchmarks/citylearn_reference.py, citylearn_compare.py, citylearn_run_compare.py,
@@ -24,6 +25,7 @@ reqs=(
   "simplejson"
   "platformdirs"
   "requests"
+  "nrel-pysam==7.1.1.post1"
 )
 # The SDK's source is part of the digest: a changed client reinstalls it.
 sdk_digest=$( { cat "$repo"/src/energy_agents/client/*.py "$repo"/sdk/pyproject.toml 2>/dev/null || true; } | sha256sum | cut -c1-16)
@@ -61,6 +63,7 @@ from citylearn.citylearn import CityLearnEnv  # noqa: F401
 from citylearn.agents.rbc import BasicBatteryRBC, BasicRBC  # noqa: F401
 from citylearn.agents.baseline import BusinessAsUsualAgent  # noqa: F401
 import energy_agents.client.http  # noqa: F401
+import PySAM.Pvwattsv8  # noqa: F401
 assert "torch" not in sys.modules, "torch was imported"
 PY
 echo "$want" > "$stamp"

@@ -71,6 +71,20 @@ def test_bad_schema_and_strategy_are_named_without_a_traceback(tmp_path):
         run_citylearn(_args(schema=tmp_path / "schema.json"))
     with pytest.raises(SystemExit, match="--strategy 'bogus': unknown; known: learned"):
         run_citylearn(_args(strategy="bogus"))
+    # A schema CityLearn cannot load: one line naming it and CityLearn's reason, no traceback.
+    import json
+    import shutil
+
+    shutil.copytree(DATA.parent, tmp_path / "homes")
+    schema = json.loads((tmp_path / "homes" / "schema.json").read_text())
+    first = next(iter(schema["buildings"].values()))
+    first["type"] = "citylearn.building.NoSuchBuilding"  # our loader does not read the type
+    (tmp_path / "homes" / "schema.json").write_text(json.dumps(schema))
+    with pytest.raises(SystemExit) as err:
+        run_citylearn(_args(schema=tmp_path / "homes" / "schema.json", days=1))
+    message = str(err.value)
+    assert "CityLearn could not load" in message and "NoSuchBuilding" in message
+    assert "Traceback" not in message
 
 
 def test_ev_chargers_driven_in_citylearn_meet_every_departure():
@@ -105,7 +119,8 @@ def test_heat_pump_homes_run_in_citylearn_with_our_load_and_their_tanks():
     ]
     assert check_steps(res) == []
     assert all(0.0 <= s <= 1.0 for r in res["steps"] for s in r["tank_soc"])
-    ours = run_batch(load_scenario(f"citylearn:{data}", days=3), "none").community.results["net_kwh"]
+    none = run_batch(load_scenario(f"citylearn:{data}", days=3), "none")
+    ours = none.community.results["net_kwh"]
     theirs = np.asarray(res["net_no_storage_kwh"])
     assert theirs.size >= 70
     np.testing.assert_allclose(theirs, ours[: theirs.size], atol=1e-5)

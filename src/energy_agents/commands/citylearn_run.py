@@ -282,7 +282,7 @@ def run(args: argparse.Namespace) -> int:
         args.out.write_text(json.dumps(result))
     mode = "live agents" if args.live else "in-process advisors"
     print(
-        f"citylearn-run: {result['n_steps']} steps of {', '.join(result['buildings'])} under "
+        f"citylearn-run: {result['n_steps']} steps of {_buildings(result['buildings'])} under "
         f"{args.strategy} ({mode}) in {time.monotonic() - started:.1f} s; "
         f"steps past the deadline: {result['late_steps']}"
     )
@@ -291,3 +291,8 @@ def run(args: argparse.Namespace) -> int:
     for p in problems[:10]:
         print(f"citylearn-run: {p}", file=sys.stderr)
     return 1 if problems else 0
+
+
+def _buildings(names: list[str]) -> str:
+    """The buildings by name, or their count when there are many (a neighbourhood)."""
+    return ", ".join(names) if len(names) <= 6 else f"{len(names)} buildings"

@@ -17,8 +17,12 @@ prices, carbon, every step's SOCs and decision, so the caller can score it.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import os
+import socket
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -30,6 +34,44 @@ except ImportError:  # run by file path in CityLearn's venv: the mapping is besi
     import citylearn_map as cmap  # type: ignore[no-redef]
 
 CONTROLLERS = ("server", "none", "business_as_usual", "basic_battery_rbc")
+# Our autosizing tables (scenarios/data), beside this file in the source tree.
+TABLES = Path(__file__).resolve().parents[1] / "scenarios" / "data"
+
+
+def citylearn_misc_dir(root: Path) -> Path:
+    """Our autosizing choice tables under the file names CityLearn's ``DataSet`` looks for
+    (``CITYLEARN_LOCAL_MISC_PATH``), so that autosizing reads them instead of downloading LBNL's
+    PV table and its battery table from GitHub (docs/integrations.md)."""
+    misc = root / "misc"
+    misc.mkdir(exist_ok=True)
+    batteries: dict[str, Any] = {}
+    with (TABLES / "battery_choices.csv").open() as f:
+        for row in csv.DictReader(f):
+            model = row.pop("model")
+            batteries[model] = {"attributes": {k: float(v) if v else None for k, v in row.items()}}
+    # YAML is a superset of JSON: CityLearn's yaml reader takes this as battery_choices.yaml.
+    (misc / "battery_choices.yaml").write_text(json.dumps(batteries, indent=1))
+    (misc / "lbl-tracking_the_sun-res-pv.csv").write_text((TABLES / "pv_designs.csv").read_text())
+    return misc
+
+
+def _offline() -> None:
+    """Nothing leaves this machine: CityLearn's offline mode, and sockets refused except to
+    loopback (the AI Manager)."""
+    os.environ["CITYLEARN_OFFLINE"] = "1"
+    connect = socket.socket.connect
+
+    def loopback_only(self: socket.socket, address: Any) -> None:
+        host = address[0] if isinstance(address, tuple) else str(address)
+        if self.family in (socket.AF_INET, socket.AF_INET6) and host not in (
+            "127.0.0.1",
+            "::1",
+            "localhost",
+        ):
+            raise OSError(f"citylearn driver: no network at run time (asked for {host})")
+        connect(self, address)
+
+    socket.socket.connect = loopback_only  # type: ignore[method-assign]
 
 
 def _agent(controller: str, env: Any) -> Any:
@@ -207,6 +249,21 @@ def citylearn_schema(path: Path) -> tuple[dict[str, Any], list[str]]:
             del schema[section][key]
     if machines:
         changes.append(f"washing machines removed ({', '.join(machines)})")
+    # The mapping reads these from CityLearn's observation (observations change no physics).
+    shown = []
+    for key in cmap.OBSERVED:
+        spec = (schema.get("observations") or {}).get(key)
+        hidden = any(
+            key in (b.get("inactive_observations") or []) for b in schema["buildings"].values()
+        )
+        if isinstance(spec, dict) and (not spec.get("active") or hidden):
+            spec["active"] = True
+            for b in schema["buildings"].values():
+                if key in (b.get("inactive_observations") or []):
+                    b["inactive_observations"].remove(key)
+            shown.append(key)
+    if shown:
+        changes.append(f"observations activated for the mapping ({', '.join(shown)})")
     # The LSTM building dynamics need torch (not installed): the plain Building serves the
     # recorded thermal demands, as our model does (docs/integrations.md).
     dynamic = []
@@ -270,7 +327,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.days:
         kwargs["episode_time_steps"] = 24 * args.days
     schema, changes = citylearn_schema(args.schema)
-    env = CityLearnEnv(schema, **kwargs)
+    _offline()
+    tables = tempfile.TemporaryDirectory(prefix="citylearn-misc-")
+    os.environ.setdefault("CITYLEARN_LOCAL_MISC_PATH", str(citylearn_misc_dir(Path(tables.name))))
+    try:
+        env = CityLearnEnv(schema, offline=True, **kwargs)
+    except Exception as exc:  # CityLearn's own errors: one line naming the schema, exit 1
+        raise SystemExit(
+            f"citylearn driver: CityLearn could not load {args.schema}: {type(exc).__name__}: {exc}"
+        ) from None
     observations, _ = env.reset()
     batteries = _batteries(env)
     chargers = _chargers(env)

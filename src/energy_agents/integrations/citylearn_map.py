@@ -383,6 +383,10 @@ def tank_actions(parameters: Mapping[str, Any], tanks: Sequence[Tank]) -> dict[s
     return out
 
 
+OBSERVED = ("non_shiftable_load", "solar_generation", "electrical_storage_soc")
+"""CityLearn observations :func:`building_steps` reads (the driver activates them)."""
+
+
 def building_steps(
     names: Sequence[str], values: Sequence[float], device_kwh: float = 0.0
 ) -> BuildingStep:
