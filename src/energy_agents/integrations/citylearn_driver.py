@@ -234,6 +234,11 @@ class Decider:
         return dict(decision.raw)
 
 
+def _listed(names: list[str]) -> str:
+    """Names as a list, or their count when there are many (a neighbourhood's buildings)."""
+    return ", ".join(names) if len(names) <= 6 else f"{len(names)} buildings"
+
+
 def citylearn_schema(path: Path) -> tuple[dict[str, Any], list[str]]:
     """The schema CityLearn is given, and what was changed in it: the washing machines go
     (CityLearn 3.0.2 cannot read the 2022 EV dataset's washing-machine files, a KeyError on
@@ -248,7 +253,7 @@ def citylearn_schema(path: Path) -> tuple[dict[str, Any], list[str]]:
         for key in [k for k in schema.get(section) or {} if k.startswith("washing_machine")]:
             del schema[section][key]
     if machines:
-        changes.append(f"washing machines removed ({', '.join(machines)})")
+        changes.append(f"washing machines removed ({_listed(machines)})")
     # The mapping reads these from CityLearn's observation (observations change no physics).
     shown = []
     for key in cmap.OBSERVED:
@@ -274,7 +279,7 @@ def citylearn_schema(path: Path) -> tuple[dict[str, Any], list[str]]:
             dynamic.append(name)
     if dynamic:
         changes.append(
-            f"LSTM building dynamics replaced by the recorded thermal demand ({', '.join(dynamic)})"
+            f"LSTM building dynamics replaced by the recorded thermal demand ({_listed(dynamic)})"
         )
     root = (
         path.parent / str(schema["root_directory"]) if schema.get("root_directory") else path.parent
