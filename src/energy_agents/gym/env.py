@@ -184,6 +184,7 @@ class CommunityEnv(gym.Env[dict[str, np.ndarray], dict[str, Any]]):
                 float(s.flexible_appliances.job_energy_kwh.max(initial=0.0)),
             ),
             "ev_steps_left": (0.0, n),
+            "hist_tank_demand_kwh": (0.0, float(s.tanks.demand_kwh.max(initial=0.0))),
             **dict.fromkeys(
                 ("ev_energy_kwh", "ev_capacity_kwh", "ev_min_kwh", "ev_required_kwh"),
                 (0.0, float(s.evs.capacity_kwh.max(initial=0.0))),
