@@ -183,15 +183,17 @@ def test_thermal_setpoints_round_trip(tank_homes):
     assert env.decode(env.encode(Levers())).thermal_setpoints == {}
 
 
-def test_tank_episode_of_optimal_matches_run_batch(tank_homes):
-    """`optimal` drives the tanks: through the env's actions, the same run as run_batch's."""
+@pytest.mark.parametrize("name", ["optimal", "weighted"])
+def test_tank_episode_matches_run_batch(tank_homes, name):
+    """`optimal` and `weighted` drive the tanks: through the env's actions (the observation's
+    tank history included), the same run as run_batch's."""
     env = CommunityEnv(tank_homes)
     obs, _ = env.reset(seed=0)
-    policy = strategy_policy(env, "optimal")
+    policy = strategy_policy(env, name)
     done = False
     while not done:
         obs, _, done, _, _ = env.step(policy(obs))
-    got, want = env.kpis(), run_batch(tank_homes, "optimal").kpis
+    got, want = env.kpis(), run_batch(tank_homes, name).kpis
     assert want["tank_charged_kwh_th"] > 0  # the tanks did move
     for key in (
         "tokens_spent_ct",

@@ -409,6 +409,15 @@ def _one(kind: str) -> dict:
         ({**_one("appliance"), "appliance_waiting": ["yes"]}, "observation.appliance_waiting[0]"),
         ({**_one("tank"), "tank_energy_kwh": [1.0, 2.0]}, "observation.tank_energy_kwh"),
         ({"tank_names": ["t1"]}, "observation.tank_member"),
+        (
+            {**_one("tank"), "hist_tank_demand_kwh": [[0.5], [0.5, 1.0]]},
+            "observation.hist_tank_demand_kwh[1]",
+        ),
+        (
+            {**_one("tank"), "hist_tank_demand_kwh": [["x"]]},
+            "observation.hist_tank_demand_kwh[0][0]",
+        ),
+        ({**_one("tank"), "hist_tank_demand_kwh": 3}, "observation.hist_tank_demand_kwh"),
     ],
 )
 def test_device_fields_of_an_observation_are_checked(app, extra, field):

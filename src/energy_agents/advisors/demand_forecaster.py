@@ -12,6 +12,10 @@ Method (no fitted parameters; every constant is a physically motivated default):
 - **Running error**: the same method re-forecasts each of the last up to 3 days from the days
   before it; ``running_mae_kwh`` is the mean absolute error of the net (load - PV) forecast
   over those days. Deterministic, from the observation only.
+- **Thermal demand** of each tank's use (``hist_tank_demand_kwh``, up to a week): the same
+  weighted same-time-of-day profile as the load (``0.8 ** (d - 1)`` for ``d`` days back, 1.0
+  extra a week back), without the level correction (hot-water draws are spikes, a recent
+  spike says little about the next hours); with less than a day of history, the mean so far.
 - **Procurement** (newsvendor): buying ``q`` ahead costs the day-ahead price, a shortfall the
   imbalance buy price, an excess earns the imbalance sell price, so the cost-minimizing ``q`` is
   the ``tau = (p_ib - p_da) / (p_ib - p_is)`` quantile of the step's import. The quantile is the
@@ -134,6 +138,25 @@ def seasonal_naive(hist: np.ndarray, spd: int, horizon: int) -> np.ndarray:
     return hist[n - spd + (np.arange(horizon) % spd)]
 
 
+def thermal_forecast(hist: np.ndarray, spd: int, horizon: int) -> np.ndarray:
+    """Each tank's thermal demand ahead [kWh_th per step], shape ``(n_tanks, horizon)``
+    (``horizon <= spd``), from its history ``(h, n_tanks)``, oldest first: the weighted mean
+    of the same time of day on the past days (the load's day weights); the mean of the
+    history where no past day reaches that time; 0 without history."""
+    hist = np.asarray(hist, dtype=float)
+    n_t = hist.shape[1] if hist.ndim == 2 else 0
+    h = hist.shape[0] if n_t else 0
+    if h == 0:
+        return np.zeros((n_t, horizon))
+    back = h + np.arange(horizon)[:, None] - spd * _DAYS[None, :]  # (horizon, days)
+    w = np.where(back >= 0, _WEIGHTS[None, :], 0.0)
+    tot = w.sum(axis=1)
+    past = hist[np.clip(back, 0, h - 1)]  # (horizon, days, n_tanks)
+    profile = np.einsum("kd,kdn->kn", w, past) / np.where(tot > 0, tot, 1.0)[:, None]
+    profile = np.where((tot > 0)[:, None], profile, hist.mean(axis=0)[None, :])
+    return np.maximum(profile, 0.0).T
+
+
 def carbon_forecast(obs: Observation, horizon: int) -> np.ndarray:
     """The grid's carbon intensity ahead [kg CO2/kWh]: the mean of the same time of day over
     the last up to 7 days (it follows the daily cycle of the generation mix); 0 without
@@ -241,5 +264,15 @@ def advise(obs: Observation, forecast: Mapping[str, Any] | None = None) -> Recom
             "newsvendor_tau": tau,
             "one_step_error_kwh": errors.tolist(),
             "carbon_kg_per_kwh": carbon_forecast(obs, horizon).tolist(),
+            **tank_data(obs, horizon),
         },
     )
+
+
+def tank_data(obs: Observation, horizon: int) -> dict[str, Any]:
+    """``tank_demand_kwh``: each tank's thermal demand ahead, keyed by tank name (absent
+    without tanks)."""
+    if not obs.tank_names:
+        return {}
+    f = thermal_forecast(obs.hist_tank_demand_kwh, obs.steps_per_day, horizon)
+    return {"tank_demand_kwh": {name: f[k].tolist() for k, name in enumerate(obs.tank_names)}}

@@ -32,6 +32,15 @@ energy then, :mod:`~energy_agents.optimize.ev_lp`); the plan's first step become
 ``ev_setpoints`` (a floor: with ``storage_follow`` the EV also soaks up its home's surplus).
 The flexible appliances' waiting jobs start by the rule of :mod:`.appliances` on the same
 forecast (``appliance_start``).
+
+The thermal tanks are planned in the same LP too (:func:`~energy_agents.optimize.tank_lp.
+observed_tank_storages`): each tank's discharge is bounded by the forecaster's thermal demand
+of its use (``tank_demand_kwh``, or its method), so the plan pre-charges a tank before dearer
+hours only by as much heat as those hours are forecast to take, with the standby loss and the
+round trip in the balance; heat left at the horizon is worth its refill. The plan's first step
+becomes the tank's ``thermal_setpoints`` (its planned heat flow as a fraction of the capacity
+per hour); the tank's extra electricity is in the planned import, so the steering storages do
+not cover it as a forecast error.
 """
 
 from __future__ import annotations
@@ -49,6 +58,12 @@ from ..optimize.planning import (
     plan_horizon,
     planning_weights,
     shapes_the_exchange,
+)
+from ..optimize.tank_lp import (
+    is_tank_key,
+    observed_tank_setpoints,
+    observed_tank_storages,
+    tank_terminal_value,
 )
 from ..sim.observation import Observation
 from ..sim.params import MEMBER_BATTERIES
@@ -100,6 +115,21 @@ def storages_of(obs: Observation, load: np.ndarray) -> list[LPStorage]:
     return out
 
 
+def tank_demand_ahead(
+    obs: Observation, forecast: Mapping[str, Any] | None, horizon: int
+) -> np.ndarray:
+    """Each tank's thermal demand ahead ``(n_tanks, horizon)``: the forecaster's, or its
+    method when the forecast did not arrive (or lacks a tank)."""
+    given = (forecast or {}).get("tank_demand_kwh")
+    if isinstance(given, Mapping) and all(n in given for n in obs.tank_names):
+        rows = [np.asarray(given[n], dtype=float)[:horizon] for n in obs.tank_names]
+        if all(r.size == horizon for r in rows):
+            return np.array(rows).reshape(len(rows), horizon)
+    return demand_forecaster.thermal_forecast(
+        obs.hist_tank_demand_kwh, obs.steps_per_day, horizon
+    ).reshape(len(obs.tank_names), horizon)
+
+
 def carbon_ahead(obs: Observation, forecast: Mapping[str, Any] | None, horizon: int) -> np.ndarray:
     """The carbon intensity ahead: the forecaster's, or its method (same time yesterday)."""
     if forecast is not None and "carbon_kg_per_kwh" in forecast:
@@ -115,6 +145,8 @@ def solve_plan(
     """The look-ahead LP on the run's objective: (the pooled storages, the plan)."""
     horizon = load.size
     storages = storages_of(obs, load) + observed_ev_storages(obs, horizon)
+    if obs.tank_names:
+        storages += observed_tank_storages(obs, tank_demand_ahead(obs, forecast, horizon))
     buy = np.asarray(obs.price_day_ahead[:horizon], dtype=float)
     prices = (
         buy,
@@ -132,7 +164,14 @@ def solve_plan(
     refill = weights.tokens * float(buy.min()) + float(weights.import_carbon.min())
     # An EV's energy leaves with it: worth nothing to the community beyond its requirement.
     value = np.array(
-        [0.0 if is_ev_key(st.key) else refill / st.tracks[0].eta_charge for st in storages]
+        [
+            0.0
+            if is_ev_key(st.key)
+            else tank_terminal_value(obs, st.key, refill)
+            if is_tank_key(st.key)
+            else refill / st.tracks[0].eta_charge
+            for st in storages
+        ]
     )
     plan = plan_horizon(load - pv, prices, storages, terms, value)
     return storages, plan
@@ -141,7 +180,12 @@ def solve_plan(
 def advise(obs: Observation, forecast: Mapping[str, Any] | None = None) -> Recommendation:
     names = tuple(obs.storage_names)
     both_ways = shapes_the_exchange(obs)
-    if not names and not np.any(obs.ev_connected > 0) and not np.any(obs.appliance_waiting > 0):
+    if (
+        not names
+        and not np.any(obs.ev_connected > 0)
+        and not np.any(obs.appliance_waiting > 0)
+        and not obs.tank_names
+    ):
         return Recommendation(
             NAME, obs.step, "No storage to optimize. No action needed.", {}, 0.5, 0.0, {}
         )
@@ -152,10 +196,14 @@ def advise(obs: Observation, forecast: Mapping[str, Any] | None = None) -> Recom
     schedule: dict[str, float] = {}
     parts = []
     ev_flows = {}
+    tank_flows = {}
     for k, st in enumerate(storages):
         c, d = float(plan.charge_kwh[k, 0]), float(plan.discharge_kwh[k, 0])
         if is_ev_key(st.key):
             ev_flows[st.key] = c - d
+            continue
+        if is_tank_key(st.key):
+            tank_flows[st.key] = c - d
             continue
         step_power = st.max_flow_kwh
         members = (
@@ -210,6 +258,7 @@ def advise(obs: Observation, forecast: Mapping[str, Any] | None = None) -> Recom
                 np.asarray(obs.ev_discharge_kw),
                 obs.dt_h,
             ),
+            "thermal_setpoints": observed_tank_setpoints(obs, tank_flows),
         },
         confidence=0.8 if forecast is not None else 0.6,
         expected_saving_ct=energy_saving_ct(obs, plan, load - pv),

@@ -21,6 +21,11 @@ errors (docs/optimize.md):
   ``tau = (p_ib - p_da) / (p_ib - p_is)`` quantile of its recent one-step errors) when no
   community storage can absorb the error.
 
+- **thermal tanks**: planned in the same LP on the forecaster's thermal demand (or its method
+  on the observation's history), as the storage optimizer does; a planned charge is the
+  tank's setpoint, a planned discharge ``-1`` (:func:`~energy_agents.optimize.tank_lp.
+  observed_tank_setpoints`).
+
 The LP has no load shifting (the simulator shifts load only through burning CT).
 """
 
@@ -32,16 +37,32 @@ from typing import Any
 import numpy as np
 
 from ..advisors import appliances
+from ..advisors.demand_forecaster import thermal_forecast
 from ..advisors.types import FORECASTER, Recommendation
 from ..optimize.ev_lp import ev_setpoints, is_ev_key
 from ..optimize.planning import shapes_the_exchange
 from ..optimize.rolling import RollingPlan, RollingPlanner, extend_daily, seasonal_forecast
+from ..optimize.tank_lp import is_tank_key, observed_tank_setpoints
 from ..sim.levers import Levers
 from ..sim.observation import Observation
 from ..sim.params import MEMBER_BATTERIES, Scenario
 from .types import Decision, make_decision
 
 NAME = "mpc"
+
+
+def tank_demand_for(obs: Observation, fdata: Mapping[str, Any] | None, h: int) -> np.ndarray:
+    """Each tank's thermal demand ahead ``(n_tanks, h)``: the forecaster's when it answered
+    with every tank, else its method on the observation's history."""
+    n, spd = len(obs.tank_names), obs.steps_per_day
+    given = (fdata or {}).get("tank_demand_kwh")
+    if isinstance(given, Mapping) and all(name in given for name in obs.tank_names):
+        rows = [
+            extend_daily(np.asarray(given[name], dtype=float), spd, h) for name in obs.tank_names
+        ]
+        return np.array(rows).reshape(n, h)
+    day = thermal_forecast(obs.hist_tank_demand_kwh, spd, min(h, spd))
+    return np.array([extend_daily(row, spd, h) for row in day]).reshape(n, h)
 
 
 def forecast_for(
@@ -94,8 +115,8 @@ class MPCStrategy:
         both_ways = shapes_the_exchange(obs)
         setpoints: dict[str, float] = {}
         for key, flow in plan.flows_kwh.items():
-            if is_ev_key(key):
-                continue  # below: ev_setpoints
+            if is_ev_key(key) or is_tank_key(key):
+                continue  # below: ev_setpoints, thermal_setpoints
             p = float(plan.power_kw.get(key, 0.0)) * dt
             if p <= 0:
                 setpoints[key] = 0.0
@@ -135,6 +156,7 @@ class MPCStrategy:
             procurement_kwh=max(q, 0.0),
             storage_setpoints=setpoints,
             storage_follow=self.follow,
+            thermal_setpoints=observed_tank_setpoints(obs, plan.flows_kwh),
             p2p_enabled=True,
             home_batteries_pooled=self.pooled,
             exchange_target_kwh=plan.import_kwh - plan.export_kwh
@@ -152,7 +174,8 @@ class MPCStrategy:
             raise ValueError("strategy 'mpc': needs an observation")
         h = self.planner.horizon_for(obs)
         load, pv, carbon, source, fdata = forecast_for(obs, recommendations, h)
-        plan = self.planner.plan(obs, load, pv, carbon)
+        tanks = tank_demand_for(obs, fdata, h) if obs.tank_names else None
+        plan = self.planner.plan(obs, load, pv, carbon, tanks)
         used = (FORECASTER,) if source == FORECASTER else ()
         decision = make_decision(
             self.name,

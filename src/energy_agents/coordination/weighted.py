@@ -27,8 +27,9 @@ Levers:
   released backlog raises it) is added to the procurement, and its burn rate is taken as is
   (it is the only advisor on that lever).
 - **P2P**: the P2P trader's on/off and price rule.
-- **EV chargers** (``ev_setpoints``) and **appliances** (``appliance_start``): the storage
-  optimizer's, the only advisor that plans them.
+- **EV chargers** (``ev_setpoints``), **appliances** (``appliance_start``) and **thermal
+  tanks** (``thermal_setpoints``): the storage optimizer's, the only advisor that plans them
+  (without it the tanks stay idle).
 
 Fallbacks (an advisor is *missing* when its recommendation is absent or was made for another
 step, i.e. late): no storage advice -> every storage follows with floor -1 (plain
@@ -239,6 +240,12 @@ def combine(
         {str(k): float(v) for k, v in dict(so.levers.get("ev_setpoints", {})).items()} if so else {}
     )
 
+    tanks = (
+        {str(k): float(v) for k, v in dict(so.levers.get("thermal_setpoints", {})).items()}
+        if so
+        else {}
+    )
+
     starts = (
         {str(k): bool(v) for k, v in dict(so.levers.get("appliance_start", {})).items()}
         if so
@@ -248,6 +255,7 @@ def combine(
     out.levers = Levers(
         ev_setpoints=ev_sp,
         appliance_start=starts,
+        thermal_setpoints=tanks,
         burn_rate_ct_per_kwh=burn,
         procurement_kwh=max(0.0, q),
         storage_setpoints=setpoints,

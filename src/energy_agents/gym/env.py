@@ -205,6 +205,7 @@ class CommunityEnv(gym.Env[dict[str, np.ndarray], dict[str, Any]]):
             "ev_steps_left": (0.0, n),
             "tank_energy_kwh": (0.0, float(s.tanks.capacity_kwh.max(initial=0.0))),
             "tank_cop": (0.0, self._highest_cop()),
+            "hist_tank_demand_kwh": (0.0, float(s.tanks.demand_kwh.max(initial=0.0))),
             **dict.fromkeys(
                 ("ev_energy_kwh", "ev_capacity_kwh", "ev_min_kwh", "ev_required_kwh"),
                 (0.0, float(s.evs.capacity_kwh.max(initial=0.0))),

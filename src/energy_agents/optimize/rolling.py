@@ -20,6 +20,7 @@ from ..sim.params import MEMBER_BATTERIES, Scenario, StorageBank
 from .ev_lp import is_ev_key, observed_ev_storages
 from .lp import LPStorage, community_storages, member_storages
 from .planning import horizon_terms, plan_horizon, planning_weights
+from .tank_lp import is_tank_key, observed_tank_storages, tank_terminal_value
 
 SEASONAL_DAYS = 7
 
@@ -83,7 +84,8 @@ def banks_from_obs(obs: Observation) -> tuple[StorageBank, StorageBank]:
 @dataclass(frozen=True)
 class RollingPlan:
     """The first step of a plan over the horizon [kWh]; storage dicts keyed by lever key
-    (EV chargers by ``ev:<name>``), flows ``> 0`` charging."""
+    (EV chargers by ``ev:<name>``, thermal tanks by ``tank:<name>``, in electricity), flows
+    ``> 0`` charging."""
 
     import_kwh: float
     export_kwh: float
@@ -130,10 +132,16 @@ class RollingPlanner:
         ]
 
     def plan(
-        self, obs: Observation, load_kwh: np.ndarray, pv_kwh: np.ndarray, carbon_kwh: np.ndarray
+        self,
+        obs: Observation,
+        load_kwh: np.ndarray,
+        pv_kwh: np.ndarray,
+        carbon_kwh: np.ndarray,
+        tank_demand_kwh: np.ndarray | None = None,
     ) -> RollingPlan:
         """Solve over ``horizon_for(obs)`` steps on the forecast (``load_kwh``, ``pv_kwh``,
-        ``carbon_kwh``: the grid's carbon intensity)."""
+        ``carbon_kwh``: the grid's carbon intensity; ``tank_demand_kwh``: each thermal tank's
+        demand ahead, ``(n_tanks, >= horizon)``, None: the tanks are not planned)."""
         spd = obs.steps_per_day
         h = self.horizon_for(obs)
         load = np.asarray(load_kwh, dtype=float)[:h]
@@ -148,6 +156,11 @@ class RollingPlanner:
             )
         )
         storages = self._storages(obs, *self._banks(obs)) + observed_ev_storages(obs, h)
+        if tank_demand_kwh is not None and obs.tank_names:
+            demand = np.asarray(tank_demand_kwh, dtype=float).reshape(len(obs.tank_names), -1)
+            storages += observed_tank_storages(
+                obs, np.array([extend_daily(row, spd, h) for row in demand])
+            )
         carbon = extend_daily(carbon_kwh, spd, h)
         weights = planning_weights(obs, load, pv, carbon)
         terms = horizon_terms(obs, weights, h)
@@ -156,7 +169,11 @@ class RollingPlanner:
             refill = weights.tokens * float(np.min(prices[0])) + float(weights.import_carbon.min())
             value = np.array(  # an EV's energy leaves with it
                 [
-                    0.0 if is_ev_key(st.key) else st.tracks[0].eta_discharge * refill
+                    0.0
+                    if is_ev_key(st.key)
+                    else tank_terminal_value(obs, st.key, refill)
+                    if is_tank_key(st.key)
+                    else st.tracks[0].eta_discharge * refill
                     for st in storages
                 ]
             )
@@ -175,6 +192,7 @@ class RollingPlanner:
             net_kwh=float(load[0] - pv[0]),
             horizon=h,
             has_community_storage=any(
-                st.key != MEMBER_BATTERIES and not is_ev_key(st.key) for st in storages
+                st.key != MEMBER_BATTERIES and not is_ev_key(st.key) and not is_tank_key(st.key)
+                for st in storages
             ),
         )

@@ -7,6 +7,10 @@ saves of its device's electricity; its track is the heat in the tank [kWh_th]:
 ``d_t <= min(D_t, P_out dt) / COP_t`` (the tank never gives more than the demand). This is the
 simulator's tank (``sim/thermal_storage.py``) exactly, so the bound stays a bound and the
 executed plan reproduces it.
+
+A planner that sees only an observation (:func:`observed_tank_storages`) plans on a forecast
+of the demand, this step's COP held over its horizon, and no device headroom or power limit
+(the observation carries neither; the simulator clips a charge to them).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ..sim.observation import Observation
 from ..sim.thermal_storage import ThermalTanks
 from .storages import LPStorage, Track
 
@@ -78,3 +83,64 @@ def tank_setpoints(
         th = f / per if per > 0 else 0.0
         out[name] = float(np.clip(th / (tanks.capacity_kwh[k] * dt_h), -1.0, 1.0))
     return out
+
+
+def observed_tank_storages(obs: Observation, demand_kwh: np.ndarray) -> list[LPStorage]:
+    """Every tank of the observation over the horizon of ``demand_kwh`` (its forecast thermal
+    demand, ``(n_tanks, horizon)`` [kWh_th per step]): the tank's present heat, this step's COP
+    held over the horizon, discharge up to the forecast demand."""
+    out = []
+    dt = obs.dt_h
+    demand = np.maximum(np.asarray(demand_kwh, dtype=float), 0.0)
+    h = demand.shape[1] if demand.ndim == 2 else 0
+    for k, name in enumerate(obs.tank_names):
+        cop = float(obs.tank_cop[k])
+        if cop <= 0 or h == 0:
+            continue  # no device (or no horizon): nothing to shift
+        cap = float(obs.tank_capacity_kwh[k])
+        root = float(np.sqrt(max(float(obs.tank_efficiency[k]), 1e-6)))
+        charge = np.full(h, cap / root / cop)  # the room of an empty tank, in electricity
+        discharge = demand[k] / cop
+        track = Track(
+            1.0,
+            1.0,
+            1.0,
+            0.0,
+            cap,
+            float(np.clip(obs.tank_energy_kwh[k], 0.0, cap)),
+            retention=max(1.0 - float(obs.tank_loss_coefficient[k]) * dt, 0.0),
+            charge_coef=np.full(h, cop * root),
+            discharge_coef=np.full(h, cop / root),
+        )
+        top = float(max(charge.max(initial=0.0), discharge.max(initial=0.0)))
+        out.append(LPStorage(tank_key(name), top, (track,), 0.0, discharge, charge))
+    return out
+
+
+def observed_tank_setpoints(obs: Observation, flows_kwh: Mapping[str, float]) -> dict[str, float]:
+    """Lever setpoints from planned electric flows keyed ``tank:<name>``: a planned charge at
+    this step's COP as a fraction of the capacity per hour (as :func:`tank_setpoints`), a
+    planned discharge ``-1`` (the tank serves what the demand really is, up to its content:
+    the plan discharges where heat is worth most, and the forecast demand is only an estimate;
+    measured on the 2023 homes, docs/performance.md)."""
+    out = {}
+    for k, name in enumerate(obs.tank_names):
+        f = flows_kwh.get(tank_key(name))
+        if f is None:
+            continue
+        if f < -1e-9:
+            out[name] = -1.0
+            continue
+        th = f * float(obs.tank_cop[k])
+        cap = float(obs.tank_capacity_kwh[k]) * obs.dt_h
+        out[name] = float(np.clip(th / cap, -1.0, 1.0)) if cap > 0 else 0.0
+    return out
+
+
+def tank_terminal_value(obs: Observation, key: str, refill_ct_per_kwh: float) -> float:
+    """What a kWh_th left in tank ``key`` at the horizon is worth: refilling it, ``refill``
+    per kWh of electricity over ``COP sqrt(eta)``."""
+    k = obs.tank_names.index(key[len(TANK_KEY) :])
+    cop = float(obs.tank_cop[k])
+    root = float(np.sqrt(max(float(obs.tank_efficiency[k]), 1e-6)))
+    return refill_ct_per_kwh / (cop * root) if cop > 0 else 0.0

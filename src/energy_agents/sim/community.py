@@ -18,7 +18,7 @@ from . import grid, market, storage
 from . import thermal_storage as tank_model
 from .ledger import TokenLedger
 from .levers import Levers
-from .observation import Observation
+from .observation import TANK_HISTORY_DAYS, Observation
 from .params import MEMBER_BATTERIES, Scenario, StorageBank
 
 HISTORY_DAYS = 14
@@ -404,7 +404,9 @@ class Community:
         tk = self.scenario.tanks
         if not tk.n:
             return {}
+        lo = max(0, self.t - TANK_HISTORY_DAYS * self.scenario.steps_per_day)
         return {
+            "hist_tank_demand_kwh": _frozen_view(tk.demand_kwh[lo : self.t]),
             "tank_energy_kwh": self.tank_energy.copy(),
             "tank_cop": np.divide(
                 1.0, tk.elec_per_kwh[t], out=np.zeros(tk.n), where=tk.elec_per_kwh[t] > 0

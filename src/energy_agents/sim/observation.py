@@ -65,6 +65,9 @@ TANK_FIELDS = (  # shape (n_tanks,), in the order of tank_names
     "tank_loss_coefficient",
     "tank_cop",
 )
+TANK_HISTORY_FIELDS = ("hist_tank_demand_kwh",)  # (h_t, n_tanks), h_t <= TANK_HISTORY_DAYS
+TANK_HISTORY_DAYS = 7
+"""Days of the tanks' thermal demand an observation carries (the forecaster's week)."""
 _ARRAY_FIELDS = (
     PER_MEMBER_FIELDS
     + SERIES_FIELDS
@@ -72,6 +75,7 @@ _ARRAY_FIELDS = (
     + EV_FIELDS
     + APPLIANCE_FIELDS
     + TANK_FIELDS
+    + TANK_HISTORY_FIELDS
 )
 STORAGE_FIELDS = (  # keyed by storage name
     "storage_soc",
@@ -189,6 +193,11 @@ class Observation:
     """Share of the content lost per hour."""
     tank_cop: np.ndarray = field(default_factory=lambda: np.zeros(0))
     """The tank's device's kWh_th per kWh of electricity this step (COP, or efficiency)."""
+    hist_tank_demand_kwh: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    """The thermal demand each tank's use had in the past steps [kWh_th per step], shape
+    ``(h_t, n_tanks)`` (columns in ``tank_names`` order), oldest first, ending at step
+    ``step - 1``; ``h_t <= TANK_HISTORY_DAYS`` days. The demand is always served (by the
+    device and the tank), so this is also the heat served."""
 
     @property
     def step_of_day(self) -> int:
@@ -255,4 +264,8 @@ class Observation:
         n = len(kwargs["member_names"])
         for key in ("member_hist_load_kwh", "member_hist_pv_kwh"):
             kwargs[key] = kwargs[key].reshape(-1, n)
+        if "hist_tank_demand_kwh" in kwargs:
+            n_t = len(kwargs.get("tank_names", ()))
+            demand = kwargs["hist_tank_demand_kwh"]
+            kwargs["hist_tank_demand_kwh"] = demand.reshape(-1, n_t) if n_t else np.zeros((0, 0))
         return cls(**kwargs)

@@ -26,6 +26,7 @@ from ...sim.observation import (
     SERIES_FIELDS,
     STORAGE_FIELDS,
     TANK_FIELDS,
+    TANK_HISTORY_FIELDS,
 )
 from ..store import DEFAULT_COMMUNITY, NewMessage
 
@@ -534,6 +535,14 @@ def validate_observation(obs: Mapping[str, Any], field: str = "observation") -> 
                 raise ApiError(
                     400, f"{field}.{name}", f"must have one number per {what} ({len(devices)})"
                 )
+    tanks = len(obs.get("tank_names", []))
+    for name in TANK_HISTORY_FIELDS:  # optional: the tanks' past demand, one row per step
+        rows = obs.get(name, [])
+        if not isinstance(rows, list):
+            raise ApiError(400, f"{field}.{name}", "must be an array of per-tank arrays")
+        for i, row in enumerate(rows):
+            if len(_numbers(f"{field}.{name}[{i}]", row)) != tanks:
+                raise ApiError(400, f"{field}.{name}[{i}]", f"must have {tanks} numbers")
     for name in ("tariff", "objective"):
         if name in obs and not isinstance(obs[name], dict):
             raise ApiError(400, f"{field}.{name}", "must be an object")
