@@ -299,6 +299,16 @@ def test_tank_fields_are_ones_our_model_reads_and_bad_tanks_are_named():
     assert obs.tank_names == ("B1/dhw", "B2/cooling")
     assert obs.tank_energy_kwh.tolist() == [1.0, 4.0]  # a SOC above 1 is clipped to the capacity
     assert obs.tank_cop.tolist() == [0.92, 3.5] and obs.tank_member.tolist() == [0, 1]
+    assert obs.hist_tank_demand_kwh.shape == (0, 2)  # nothing before the first step
+    # The tanks' demands enter the history once the step is over, one row per step.
+    ob.record(steps, [1.0, 1.0], 0.22, 0.4, None, [0.7, 0.0])
+    ob.record(steps, [1.0, 1.0], 0.22, 0.4, None, [0.2, 1.5])
+    third = Observation.from_dict(
+        ob.observation(steps, [0.22] * 24, tank_states=[TankState(0.5, 0.92), TankState(0.1, 3)])
+    )
+    assert third.hist_tank_demand_kwh.tolist() == [[0.7, 0.0], [0.2, 1.5]]
+    with pytest.raises(MappingError, match="tank_demand_kwh: one per tank"):
+        ob.record(steps, [1.0, 1.0], 0.22, 0.4, None, [0.7])
     for bad, field in [
         (dict(capacity_kwh=0.0), "capacity_kwh"),
         (dict(efficiency=1.5), "efficiency"),

@@ -119,6 +119,9 @@ def test_heat_pump_homes_run_in_citylearn_with_our_load_and_their_tanks():
     ]
     assert check_steps(res) == []
     assert all(0.0 <= s <= 1.0 for r in res["steps"] for s in r["tank_soc"])
+    # `weighted` drives the tanks on the forecast of their demand (after a day of history).
+    driven = [r for r in res["steps"] if any(r["parameters"]["thermal_setpoints"].values())]
+    assert driven and max(max(r["tank_soc"]) for r in res["steps"]) > 0.0
     none = run_batch(load_scenario(f"citylearn:{data}", days=3), "none")
     ours = none.community.results["net_kwh"]
     theirs = np.asarray(res["net_no_storage_kwh"])

@@ -459,7 +459,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         _learn_efficiency(env, chargers, evs, flows, t, eff)
         # CityLearn's series are indexed by time step (the one just simulated is t).
         net = [float(b.net_electricity_consumption[t]) for b in env.buildings]
-        builder.record(bsteps, net, float(pricing[start + t]), float(carbon[start + t]), params)
+        builder.record(
+            bsteps,
+            net,
+            float(pricing[start + t]),
+            float(carbon[start + t]),
+            params,
+            [st.demand_kwh for st in tstates],
+        )
         record.update(
             actions=[x for a in actions for x in a],  # every building's, in action_names order
             soc=[float(b.electrical_storage.soc[t]) for b in env.buildings],

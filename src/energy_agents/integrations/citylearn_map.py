@@ -36,6 +36,7 @@ from typing import Any
 
 MEMBERS = "members"
 HISTORY_DAYS = 7  # as sim.community: a week of community history, a day per member
+TANK_HISTORY_DAYS = 7  # as sim.observation: a week of each tank's thermal demand
 BLOCK_STEPS = 730  # CityLearn 2022's load-factor block
 
 
@@ -347,8 +348,11 @@ def tank_electricity_kwh(
     return out
 
 
-def tank_fields(tanks: Sequence[Tank], states: Sequence[TankState]) -> dict[str, Any]:
-    """The observation's ``tank_*`` fields (``Observation`` docs) for the tanks' states."""
+def tank_fields(
+    tanks: Sequence[Tank], states: Sequence[TankState], history: Sequence[Sequence[float]] = ()
+) -> dict[str, Any]:
+    """The observation's ``tank_*`` fields (``Observation`` docs) for the tanks' states, and
+    ``hist_tank_demand_kwh`` from ``history`` (one row of the tanks' demands per past step)."""
     if len(tanks) != len(states):
         raise MappingError("tank states: one per tank")
     for k, st in zip(tanks, states, strict=True):
@@ -366,6 +370,7 @@ def tank_fields(tanks: Sequence[Tank], states: Sequence[TankState]) -> dict[str,
         "tank_efficiency": [k.efficiency for k in tanks],
         "tank_loss_coefficient": [k.loss_coefficient for k in tanks],
         "tank_cop": [st.cop for st in states],
+        "hist_tank_demand_kwh": [list(row) for row in history],
     }
 
 
@@ -426,6 +431,7 @@ class ObservationBuilder:
     hist_carbon: list[float] = field(default_factory=list)
     member_load: list[list[float]] = field(default_factory=list)
     member_pv: list[list[float]] = field(default_factory=list)
+    tank_demand: list[list[float]] = field(default_factory=list)
     cumulative_cost_ct: float = 0.0
     period_peak_kw: float = 0.0
     block_peak: float | None = None
@@ -516,7 +522,13 @@ class ObservationBuilder:
             "tariff": dict(self.tariff),
             "objective": dict(self.objective),
             **(ev_fields(self.chargers, evs) if self.chargers else {}),
-            **(tank_fields(self.tanks, tank_states) if self.tanks else {}),
+            **(
+                tank_fields(
+                    self.tanks, tank_states, self.tank_demand[max(0, t - TANK_HISTORY_DAYS * spd) :]
+                )
+                if self.tanks
+                else {}
+            ),
             "schema_version": 1,
         }
 
@@ -533,9 +545,13 @@ class ObservationBuilder:
         price: float,
         carbon: float,
         parameters: Mapping[str, Any] | None,
+        tank_demand_kwh: Sequence[float] = (),
     ) -> None:
         """Close the step: its loads, PV and each building's net consumption as CityLearn
-        computed them. Cost is CityLearn's district-netted one: max(0, sum net) x price."""
+        computed them, and each tank's thermal demand (one per tank of ``tanks``). Cost is
+        CityLearn's district-netted one: max(0, sum net) x price."""
+        if len(tank_demand_kwh) != len(self.tanks):
+            raise MappingError(f"tank_demand_kwh: one per tank ({len(self.tanks)})")
         loads = [b.load for b in buildings]
         pvs = [b.solar_generation for b in buildings]
         district = sum(net_kwh)
@@ -547,6 +563,8 @@ class ObservationBuilder:
         self.hist_carbon.append(carbon)
         self.member_load.append(loads)
         self.member_pv.append(pvs)
+        if self.tanks:
+            self.tank_demand.append([_finite("tank_demand_kwh", x) for x in tank_demand_kwh])
         self.cumulative_cost_ct += max(district, 0.0) * price
         self.last_parameters = parameters
         new_month = self._month_steps_left(t) == 1
