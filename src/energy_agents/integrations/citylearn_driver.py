@@ -421,13 +421,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             decision = decider.decide(obs)
             params = decision["parameters"]
-            own = [b.non_shiftable_load - b.solar_generation for b in bsteps]
+            # As in our model: the tanks shift their devices' electricity first, then the EVs
+            # and the batteries see the home's residual.
+            tank_kwh = cmap.tank_electricity_kwh(params, tanks, tstates, len(names), dt_h)
+            own = [b.load - b.solar_generation + x for b, x in zip(bsteps, tank_kwh, strict=True)]
             flows = cmap.ev_flows(params, live, evs, own, dt_h)
             per_home = [
                 sum(f for f, c in zip(flows, chargers, strict=True) if c.member == i)
                 for i in range(len(names))
             ]
-            tank_kwh = cmap.tank_electricity_kwh(params, tanks, tstates, len(names), dt_h)
             battery = cmap.actions_from_levers(
                 params,
                 bsteps,
