@@ -16,6 +16,7 @@ AGENT_NAMES = (
     "p2p_trader",
 )
 """The five agents; one name each everywhere (module, registry key, uagents name, messages)."""
+_RANK = {name: k for k, name in enumerate(AGENT_NAMES)}
 FORECASTER = "demand_forecaster"
 """The advisor whose forecast the others use (sent to them first, in batch and live mode)."""
 
@@ -23,7 +24,7 @@ FORECASTER = "demand_forecaster"
 def canonical_order(recommendations: Iterable[Recommendation]) -> list[Recommendation]:
     """Recommendations in ``AGENT_NAMES`` order (others after, by name): strategies see the same
     order in batch and live mode, whatever order the messages arrived in."""
-    rank = {name: k for k, name in enumerate(AGENT_NAMES)}
+    rank = _RANK
     return sorted(recommendations, key=lambda r: (rank.get(r.agent_name, len(rank)), r.agent_name))
 
 

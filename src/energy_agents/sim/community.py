@@ -6,6 +6,7 @@ the same order. Pure numpy: no I/O, no wall clock, no global randomness.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -63,6 +64,24 @@ RESULT_COLUMNS = (
     "tank_electricity_kwh",  # extra device electricity for the tanks (< 0: saved)
     "tank_loss_kwh",  # standby loss of the step [kWh_th]
 )
+
+
+# The per-step observation fields of each kind of device (``_ev_view``... return them).
+_EV_STEP_FIELDS = (
+    "ev_connected",
+    "ev_energy_kwh",
+    "ev_capacity_kwh",
+    "ev_min_kwh",
+    "ev_required_kwh",
+    "ev_steps_left",
+)
+_APPLIANCE_STEP_FIELDS = (
+    "appliance_waiting",
+    "appliance_steps_left",
+    "appliance_energy_kwh",
+    "appliance_steps",
+)
+_TANK_STEP_FIELDS = ("tank_energy_kwh", "tank_cop")
 
 
 def _frozen_view(a: np.ndarray) -> np.ndarray:
@@ -149,10 +168,17 @@ def _steps_left(index: np.ndarray) -> np.ndarray:
 
 
 class Community:
-    """One simulated community, advanced one step at a time."""
+    """One simulated community, advanced one step at a time.
 
-    def __init__(self, scenario: Scenario) -> None:
+    ``shortcuts`` (the default) skips the arithmetic of parts that cannot change anything this
+    step: demand response without a burn and without a backlog, idle home batteries (setpoint 0,
+    not following, energy within its bounds), no community storages, the local market when off.
+    Every skipped operation adds or subtracts zeros, so the results are the same (to the sign
+    of a zero); ``shortcuts=False`` runs every equation (the tests' reference)."""
+
+    def __init__(self, scenario: Scenario, *, shortcuts: bool = True) -> None:
         self.scenario = scenario
+        self._shortcuts = shortcuts
         s = scenario
         self.t = 0
         mb, cs = s.member_batteries, s.community_storages
@@ -173,8 +199,6 @@ class Community:
         for name in self.storage_names:
             self.results[f"soc_{name}"] = np.zeros(s.n_steps)
             self.results[f"flow_{name}_kwh"] = np.zeros(s.n_steps)
-        self._start = np.datetime64(s.start, "s")
-        self._step_td = np.timedelta64(int(round(s.dt_h * 3600)), "s")
         cap = mb.capacity_kwh
         self._inv_member_cap = np.divide(1.0, cap, out=np.zeros_like(cap), where=cap > 0)
         self._static = self._static_views()
@@ -182,6 +206,12 @@ class Community:
         self._n_steps, self._spd = s.n_steps, s.steps_per_day
         self._zero = np.zeros(s.n_members)
         self._zero.flags.writeable = False
+        self._empty = np.zeros(0)
+        self._empty.flags.writeable = False
+        self._backlogged = False  # any member with deferred load
+        self._n_community = cs.n
+        e = self.member_energy
+        self._member_in_bounds = bool(np.all((e >= mb.soc_min * cap) & (e <= mb.soc_max * cap)))
         # Inputs known in advance: their community totals are filled once, not per step.
         self.results["load_kwh"][:] = s.load_kwh.sum(axis=1)
         self.results["pv_kwh"][:] = s.pv_kwh.sum(axis=1)
@@ -219,6 +249,29 @@ class Community:
         if ev.n or s.flexible_appliances.n:
             base_net = base_net + s.uncontrolled_kwh.sum(axis=1)
             self.results["city_base_cost_ct"][:] = np.maximum(0.0, s.prices.day_ahead * base_net)
+        # Read-only views of the series the observation slices (a slice of one is read-only
+        # too), and every step's timestamp in the seed's format ("YYYY-MM-DD HH:MM:SS").
+        p, r = s.prices, self.results
+        self._ro = {
+            k: _frozen_view(a)
+            for k, a in (
+                ("day_ahead", p.day_ahead),
+                ("imbalance_buy", p.imbalance_buy),
+                ("imbalance_sell", p.imbalance_sell),
+                ("feed_in", p.feed_in),
+                ("load", r["load_kwh"]),
+                ("pv", r["pv_kwh"]),
+                ("import", r["import_kwh"]),
+                ("export", r["export_kwh"]),
+                ("carbon", s.carbon),
+                ("member_load", s.load_kwh),
+                ("member_pv", s.pv_kwh),
+            )
+        }
+        self._timestamps = [
+            x.replace("T", " ") for x in np.datetime_as_string(stamps, unit="s").tolist()
+        ]
+        self._energy = self.storage_energy()
 
     def _feasible(self, t: int) -> np.ndarray:
         """Per charger: can the EV's requirement still be met (checked when it arrives)?"""
@@ -312,6 +365,14 @@ class Community:
             out[MEMBER_BATTERIES] = float(_sum(self.member_energy)) / self._member_cap_total
         return out
 
+    def storage_energy(self) -> dict[str, float]:
+        """Energy per storage key now [kWh] (``members``: all home batteries summed)."""
+        cs = self.scenario.community_storages
+        out = {n: float(self.community_energy[k]) for k, n in enumerate(cs.names)}
+        if self._has_member_batteries:
+            out[MEMBER_BATTERIES] = float(_sum(self.member_energy))
+        return out
+
     def _static_views(self) -> dict[str, object]:
         """Observation fields that never change: built once, shared read-only by every snapshot."""
         s = self.scenario
@@ -335,7 +396,17 @@ class Community:
             a.flags.writeable = False
             return a
 
-        return {
+        # The per-step fields of devices the community does not have: one shared empty array
+        # each, instead of a fresh default per snapshot.
+        absent: dict[str, np.ndarray] = {}
+        empty = frozen(np.zeros(0))
+        if not s.evs.n:
+            absent.update(dict.fromkeys(_EV_STEP_FIELDS, empty))
+        if not s.flexible_appliances.n:
+            absent.update(dict.fromkeys(_APPLIANCE_STEP_FIELDS, empty))
+        if not s.tanks.n:
+            absent.update(dict.fromkeys(_TANK_STEP_FIELDS, empty))
+        return absent | {
             "storage_capacity_kwh": MappingProxyType(cap),
             "storage_power_kw": MappingProxyType(power),
             "storage_efficiency": MappingProxyType(eff),
@@ -420,56 +491,51 @@ class Community:
         lo = max(0, t - HISTORY_DAYS * spd)
         lo_m = max(0, t - spd)
         ahead = slice(t, min(t + spd, s.n_steps))
-        cs = s.community_storages
-        r = self.results
-        energy = {n: float(self.community_energy[k]) for k, n in enumerate(cs.names)}
-        if self._has_member_batteries:
-            energy[MEMBER_BATTERIES] = float(_sum(self.member_energy))
-        p = s.prices
-        # The seed's timestamp format ("YYYY-MM-DD HH:MM:SS"), carried into decisions.
-        timestamp = str(self._start + self._step_td * t).replace("T", " ")
-        imp, exp = r["import_kwh"][lo : self.t], r["export_kwh"][lo : self.t]
-        return Observation(
-            step=self.t,
-            n_steps=s.n_steps,
-            timestamp=timestamp,
-            dt_h=s.dt_h,
-            steps_per_day=spd,
-            member_names=s.member_names,
-            storage_names=self.storage_names,
-            storage_soc=dict(self._soc),
-            storage_energy_kwh=energy,
-            member_soc=self.member_energy * self._inv_member_cap,
-            elasticity=s.elasticity,
-            max_burn_rate_ct_per_kwh=s.max_burn_rate_ct_per_kwh,
-            backlog_kwh=self.backlog.copy(),
-            balances_ct=self.ledger.members.copy(),
-            token_supply_ct=self.ledger.supply,
-            # Past results and static inputs never change again: read-only views, no copies.
-            price_day_ahead=_frozen_view(p.day_ahead[ahead]),
-            price_imbalance_buy=_frozen_view(p.imbalance_buy[ahead]),
-            price_imbalance_sell=_frozen_view(p.imbalance_sell[ahead]),
-            price_feed_in=_frozen_view(p.feed_in[ahead]),
-            hist_load_kwh=_frozen_view(r["load_kwh"][lo : self.t]),
-            hist_pv_kwh=_frozen_view(r["pv_kwh"][lo : self.t]),
-            hist_import_kwh=_frozen_view(imp),
-            hist_export_kwh=_frozen_view(exp),
-            hist_net_kwh=imp - exp,
-            member_hist_load_kwh=_frozen_view(s.load_kwh[lo_m : self.t]),
-            member_hist_pv_kwh=_frozen_view(s.pv_kwh[lo_m : self.t]),
-            last_levers=self.last_levers,
-            cumulative_cost_ct=self.cumulative_cost,
-            hist_carbon_kg_per_kwh=_frozen_view(s.carbon[lo : self.t]),
-            period_peak_import_kw=self.period_peak_kw,
-            period_steps_left=int(self._period_left[t]),
-            block_peak_net_kwh=float(self.block_peak_net_kwh)
-            if np.isfinite(self.block_peak_net_kwh)
-            else None,
-            block_steps_left=int(self._block_left[t]),
-            **self._ev_view(t),
-            **self._appliance_view(t),
-            **self._tank_view(t),
-            **self._static,  # type: ignore[arg-type]
+        ro, now = self._ro, self.t
+        imp, exp = ro["import"][lo:now], ro["export"][lo:now]
+        return Observation.from_fields(
+            dict(
+                step=now,
+                n_steps=s.n_steps,
+                timestamp=self._timestamps[t],
+                dt_h=s.dt_h,
+                steps_per_day=spd,
+                member_names=s.member_names,
+                storage_names=self.storage_names,
+                storage_soc=dict(self._soc),
+                storage_energy_kwh=dict(self._energy),
+                member_soc=self.member_energy * self._inv_member_cap,
+                elasticity=s.elasticity,
+                max_burn_rate_ct_per_kwh=s.max_burn_rate_ct_per_kwh,
+                backlog_kwh=self.backlog.copy(),
+                balances_ct=self.ledger.members.copy(),
+                token_supply_ct=self.ledger.supply,
+                # Past results and static inputs never change again: read-only views, no copies.
+                price_day_ahead=ro["day_ahead"][ahead],
+                price_imbalance_buy=ro["imbalance_buy"][ahead],
+                price_imbalance_sell=ro["imbalance_sell"][ahead],
+                price_feed_in=ro["feed_in"][ahead],
+                hist_load_kwh=ro["load"][lo:now],
+                hist_pv_kwh=ro["pv"][lo:now],
+                hist_import_kwh=imp,
+                hist_export_kwh=exp,
+                hist_net_kwh=imp - exp,
+                member_hist_load_kwh=ro["member_load"][lo_m:now],
+                member_hist_pv_kwh=ro["member_pv"][lo_m:now],
+                last_levers=self.last_levers,
+                cumulative_cost_ct=self.cumulative_cost,
+                hist_carbon_kg_per_kwh=ro["carbon"][lo:now],
+                period_peak_import_kw=self.period_peak_kw,
+                period_steps_left=int(self._period_left[t]),
+                block_peak_net_kwh=float(self.block_peak_net_kwh)
+                if math.isfinite(self.block_peak_net_kwh)
+                else None,
+                block_steps_left=int(self._block_left[t]),
+                **self._ev_view(t),
+                **self._appliance_view(t),
+                **self._tank_view(t),
+                **self._static,
+            )
         )
 
     # --------------------------------------------------------------------- step
@@ -489,64 +555,92 @@ class Community:
         p_da = float(s.prices.day_ahead[t])
         p_fi = float(s.prices.feed_in[t])
         load, pv = s.load_kwh[t], s.pv_kwh[t]
-        flex = s.flexible_share * load
+        shortcuts = self._shortcuts
+        zero = self._zero
 
         # 1. Demand response: the burn rate defers a share of flexible load; the backlog is
         #    served at the first step without a burn signal, and at the latest on the day's end.
         burn = lv.burn_rate_ct_per_kwh
-        day_end = (t + 1) % self._spd == 0 or t == self._n_steps - 1
-        deferred, released = demand_response(flex, self.backlog, burn, p_da, s.elasticity, day_end)
-        self.backlog = self.backlog + deferred - released
-        served = load - deferred + released
-        flex_served = flex - deferred + released
+        if burn > 0.0 or self._backlogged or not shortcuts:
+            flex = s.flexible_share * load
+            day_end = (t + 1) % self._spd == 0 or t == self._n_steps - 1
+            deferred, released = demand_response(
+                flex, self.backlog, burn, p_da, s.elasticity, day_end
+            )
+            self.backlog = self.backlog + deferred - released
+            self._backlogged = bool(self.backlog.any())
+            served = load - deferred + released
+            flex_served = flex - deferred + released
+            deferred_total = float(_sum(deferred))
+            backlog_total = float(_sum(self.backlog))
+        else:  # nothing to defer, nothing deferred: the load is served as it comes
+            served = flex_served = load  # flex_served is read only with a burn
+            deferred_total = backlog_total = 0.0
 
         # 2. Appliances start (the lever, or their window's end) and run; EVs (uncontrolled
         #    charging, or the levers' setpoints above the departure floor); then home batteries
         #    (schedule, plus self-consumption when following).
-        app_home = self._step_appliances(t, lv) if self._appliance_names else self._zero
+        app_home = self._step_appliances(t, lv) if self._appliance_names else zero
         if self._tank_names:  # thermal tanks shift the heat pumps' and heaters' electricity
             app_home = app_home + self._step_tanks(t, lv)
-        own_net = served + app_home - pv
-        ev_home = self._step_evs(t, lv, own_net) if self._ev_names else self._zero
-        own_net = own_net + ev_home
+        own_net = served - pv if app_home is zero else served + app_home - pv
+        ev_home = self._step_evs(t, lv, own_net) if self._ev_names else zero
+        if ev_home is not zero:
+            own_net = own_net + ev_home
         mb = s.member_batteries
-        if self._has_member_batteries:
+        battery = zero
+        if self._has_member_batteries and not (
+            shortcuts
+            and self._member_in_bounds
+            and not lv.storage_follow
+            and lv.storage_setpoints.get(MEMBER_BATTERIES, 0.0) == 0.0
+        ):  # an idle battery within its bounds: no flow, the same energy
             battery = home_battery_flow(mb, self.member_energy, dt, lv, own_net)
             self.member_energy = storage.apply_flow(mb, self.member_energy, battery)
-        else:
-            battery = self._zero
-        member_net = own_net + battery
+            self._member_in_bounds = True  # apply_flow clips to the bounds
+        member_net = own_net if battery is zero else own_net + battery
         deficit = np.maximum(member_net, 0.0)
         surplus = np.maximum(-member_net, 0.0)
 
         # 3. Local market, then community storages against the community's residual.
-        if lv.p2p_enabled:
-            bought, sold, volume = market.match(deficit, surplus)
+        if lv.p2p_enabled or not shortcuts:
+            if lv.p2p_enabled:
+                bought, sold, volume = market.match(deficit, surplus)
+            else:
+                bought, sold, volume = zero, zero, 0.0
+            res_deficit = deficit - bought
+            res_surplus = surplus - sold
         else:
-            bought, sold, volume = self._zero, self._zero, 0.0
-        res_deficit = deficit - bought
-        res_surplus = surplus - sold
+            bought, sold, volume = zero, zero, 0.0
+            res_deficit, res_surplus = deficit, surplus
         cs = s.community_storages
-        setpoints = np.array([lv.storage_setpoints[n] for n in cs.names])
-        members_total = float(_sum(res_deficit)) - float(_sum(res_surplus))
-        comm_flow = storage.split_pooled(
-            cs,
-            self.community_energy,
-            dt,
-            setpoints,
-            lv.storage_follow and lv.p2p_enabled,
-            members_total - lv.steering_target_kwh,
-        )
-        self.community_energy = storage.apply_flow(cs, self.community_energy, comm_flow)
-        comm_total = float(_sum(comm_flow))
+        deficit_total, surplus_total = float(_sum(res_deficit)), float(_sum(res_surplus))
+        members_total = deficit_total - surplus_total
+        if self._n_community or not shortcuts:
+            setpoints = np.array([lv.storage_setpoints[n] for n in cs.names])
+            comm_flow = storage.split_pooled(
+                cs,
+                self.community_energy,
+                dt,
+                setpoints,
+                lv.storage_follow and lv.p2p_enabled,
+                members_total - lv.steering_target_kwh,
+            )
+            self.community_energy = storage.apply_flow(cs, self.community_energy, comm_flow)
+            comm_total = float(_sum(comm_flow))
+            comm_charge = float(_sum(np.maximum(comm_flow, 0.0)))
+            comm_discharge = float(_sum(np.maximum(-comm_flow, 0.0)))
+        else:  # no community storage
+            comm_flow = self._empty
+            comm_total = comm_charge = comm_discharge = 0.0
 
         # 4. Grid exchange: netted at the community meter with P2P on, per member without.
         if lv.p2p_enabled:
             net = members_total + comm_total
             imp, exp = max(net, 0.0), max(-net, 0.0)
         else:
-            imp = float(_sum(res_deficit)) + float(_sum(np.maximum(comm_flow, 0.0)))
-            exp = float(_sum(res_surplus)) + float(_sum(np.maximum(-comm_flow, 0.0)))
+            imp = deficit_total + comm_charge
+            exp = surplus_total + comm_discharge
         # The connection limit: export above it is curtailed, import above it is penalized.
         curtailed = max(exp - self._exp_lim, 0.0)
         exported_share = 1.0 - curtailed / exp if exp > 0.0 else 1.0
@@ -588,29 +682,21 @@ class Community:
         led.community_pays_grid(grid_cost)
 
         # 6. Checks and records.
-        member_err = float(
-            np.max(
-                np.abs(
-                    served
-                    + app_home
-                    + ev_home
-                    + battery
-                    - pv
-                    - (bought - sold + res_deficit - res_surplus)
-                ),
-                initial=0.0,
-            )
-        )
-        grid_err = abs(
-            (imp - exp - curtailed)
-            - (float(_sum(res_deficit)) - float(_sum(res_surplus)) + comm_total)
-        )
+        if shortcuts and app_home is zero and ev_home is zero and battery is zero:
+            drawn = served - pv
+        else:
+            drawn = served + app_home + ev_home + battery - pv
+        if shortcuts and bought is zero:
+            supplied = res_deficit - res_surplus
+        else:
+            supplied = bought - sold + res_deficit - res_surplus
+        member_err = float(np.max(np.abs(drawn - supplied), initial=0.0))
+        grid_err = abs((imp - exp - curtailed) - (deficit_total - surplus_total + comm_total))
         self.max_energy_error = max(self.max_energy_error, member_err, grid_err)
         token_err = led.conservation_error()
         self.max_token_error = max(self.max_token_error, token_err)
-        discharge = float(_sum(np.maximum(-battery, 0.0))) + float(
-            _sum(np.maximum(-comm_flow, 0.0))
-        )
+        battery_discharge = 0.0 if battery is zero else float(_sum(np.maximum(-battery, 0.0)))
+        discharge = battery_discharge + comm_discharge
         self.discharge_throughput += discharge
         spent = grid_cost + burned
         self.cumulative_cost += spent
@@ -639,20 +725,22 @@ class Community:
         r["tokens_spent_ct"][t] = spent
         r["p2p_kwh"][t] = volume
         r["p2p_price_ct_per_kwh"][t] = price
-        r["deferred_kwh"][t] = float(_sum(deferred))
-        r["backlog_kwh"][t] = float(_sum(self.backlog))
+        r["deferred_kwh"][t] = deferred_total
+        r["backlog_kwh"][t] = backlog_total
         r["burn_rate_ct_per_kwh"][t] = burn
         r["price_day_ahead"][t] = p_da
         r["city_cost_ct"][t] = max(0.0, p_da * district_net)
         r["storage_discharge_kwh"][t] = discharge
         r["p2p_enabled"][t] = 1.0 if lv.p2p_enabled else 0.0
-        self._soc = self.storage_soc()
+        if battery is not zero or self._n_community or not shortcuts:
+            self._soc = self.storage_soc()  # else no storage's energy changed
+            self._energy = self.storage_energy()
         for name, soc in self._soc.items():
             r[f"soc_{name}"][t] = soc
         for k, name in enumerate(cs.names):
             r[f"flow_{name}_kwh"][t] = comm_flow[k]
         if self._has_member_batteries:
-            r[f"flow_{MEMBER_BATTERIES}_kwh"][t] = float(_sum(battery))
+            r[f"flow_{MEMBER_BATTERIES}_kwh"][t] = 0.0 if battery is zero else float(_sum(battery))
 
         self.last_levers = lv
         self.t = t + 1

@@ -199,6 +199,18 @@ class Observation:
     ``step - 1``; ``h_t <= TANK_HISTORY_DAYS`` days. The demand is always served (by the
     device and the tank), so this is also the heat served."""
 
+    @classmethod
+    def from_fields(cls, values: dict[str, Any]) -> Observation:
+        """The snapshot with every field given at once (the simulator's per-step observation):
+        the object ``cls(**values)`` builds, without the frozen ``__init__``'s one
+        ``object.__setattr__`` per field (about 6 us of its 8 us for 60 fields). Raises
+        ``TypeError`` unless exactly the fields are given."""
+        if values.keys() != _FIELD_NAMES:
+            return cls(**values)  # the dataclass's own error for missing or unknown fields
+        obs = object.__new__(cls)
+        obs.__dict__.update(values)
+        return obs
+
     @property
     def step_of_day(self) -> int:
         """Index of this step within the simulation day (day boundaries every 24 h from start)."""
@@ -269,3 +281,6 @@ class Observation:
             demand = kwargs["hist_tank_demand_kwh"]
             kwargs["hist_tank_demand_kwh"] = demand.reshape(-1, n_t) if n_t else np.zeros((0, 0))
         return cls(**kwargs)
+
+
+_FIELD_NAMES = frozenset(f.name for f in fields(Observation))
