@@ -272,6 +272,19 @@ class Community:
             x.replace("T", " ") for x in np.datetime_as_string(stamps, unit="s").tolist()
         ]
         self._energy = self.storage_energy()
+        # Per-step scalars as Python numbers (indexing a list beats a numpy scalar's float()).
+        self._scalars = list(
+            zip(
+                p.day_ahead.tolist(),
+                p.feed_in.tolist(),
+                p.imbalance_buy.tolist(),
+                p.imbalance_sell.tolist(),
+                s.carbon.tolist(),
+                self._period_end.tolist(),
+                self._block_left.tolist(),
+                strict=True,
+            )
+        )
 
     def _feasible(self, t: int) -> np.ndarray:
         """Per charger: can the EV's requirement still be met (checked when it arrives)?"""
@@ -552,8 +565,7 @@ class Community:
             self._tank_names,
         )
         dt = s.dt_h
-        p_da = float(s.prices.day_ahead[t])
-        p_fi = float(s.prices.feed_in[t])
+        p_da, p_fi, p_buy, p_sell, carbon, period_end, block_left = self._scalars[t]
         load, pv = s.load_kwh[t], s.pv_kwh[t]
         shortcuts = self._shortcuts
         zero = self._zero
@@ -653,13 +665,13 @@ class Community:
         self.period_peak_kw = max(self.period_peak_kw, imp / dt)
         period_peak = self.period_peak_kw
         demand_charge = 0.0
-        if self._period_end[t]:
+        if period_end:
             demand_charge = tar.demand_charge_ct_per_kw * self.period_peak_kw
             self.period_peak_kw = 0.0
         grid_cost = (
             p_da * q
-            + float(s.prices.imbalance_buy[t]) * shortfall
-            - float(s.prices.imbalance_sell[t]) * excess
+            + p_buy * shortfall
+            - p_sell * excess
             - p_fi * exp
             + overrun_ct
             + demand_charge
@@ -702,7 +714,7 @@ class Community:
         self.cumulative_cost += spent
         district_net = float(_sum(member_net)) + comm_total + curtailed
         self.block_peak_net_kwh = max(self.block_peak_net_kwh, district_net)
-        if self._block_left[t] == 1:  # the next step starts a new load-factor block
+        if block_left == 1:  # the next step starts a new load-factor block
             self.block_peak_net_kwh = -np.inf
 
         r = self.results
@@ -719,7 +731,7 @@ class Community:
         r["curtailed_kwh"][t] = curtailed
         r["period_peak_kw"][t] = period_peak
         r["net_kwh"][t] = district_net
-        r["carbon_kg"][t] = float(s.carbon[t]) * imp
+        r["carbon_kg"][t] = carbon * imp
         r["burned_ct"][t] = burned
         r["minted_ct"][t] = minted
         r["tokens_spent_ct"][t] = spent
