@@ -669,12 +669,7 @@ class Community:
             demand_charge = tar.demand_charge_ct_per_kw * self.period_peak_kw
             self.period_peak_kw = 0.0
         grid_cost = (
-            p_da * q
-            + p_buy * shortfall
-            - p_sell * excess
-            - p_fi * exp
-            + overrun_ct
-            + demand_charge
+            p_da * q + p_buy * shortfall - p_sell * excess - p_fi * exp + overrun_ct + demand_charge
         )
 
         # 5. Tokens: mint for local PV use, burn on flexible load drawn from outside the home,
