@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 STATIC_DIR = Path(__file__).parents[1] / "server" / "web" / "static" / "dashboard"
 """The dashboard's own files (read as data: the report imports nothing of the server)."""
 REPORT_ASSETS = ("charts.js", "report.js", "dashboard.css")
@@ -58,11 +60,9 @@ def copy_report_assets(out_dir: Path) -> list[Path]:
 
 
 def _clean(values: Any, digits: int = 5) -> list[float | None]:
-    out: list[float | None] = []
-    for v in values:
-        f = float(v)
-        out.append(round(f, digits) if math.isfinite(f) else None)
-    return out
+    isfinite = math.isfinite
+    # tolist(): Python floats at once, not one numpy scalar per element
+    return [round(f, digits) if isfinite(f) else None for f in np.asarray(values, float).tolist()]
 
 
 def series_data(frames: Mapping[str, Any], title: str = "") -> dict[str, Any]:
@@ -77,7 +77,7 @@ def series_data(frames: Mapping[str, Any], title: str = "") -> dict[str, Any]:
         run: dict[str, Any] = {
             "name": name,
             "role": "baseline" if name == BASELINE_RUN else "strategy",
-            "step": [int(s) for s in frame["step"]],
+            "step": [int(s) for s in np.asarray(frame["step"]).tolist()],
             "timestamp": [str(t).replace("T", " ")[:19] for t in frame["timestamp"]],
             "tokens_spent_ct": _clean(frame["tokens_spent_ct"]),
         }
