@@ -419,6 +419,7 @@ class Community:
             absent.update(dict.fromkeys(_APPLIANCE_STEP_FIELDS, empty))
         if not s.tanks.n:
             absent.update(dict.fromkeys(_TANK_STEP_FIELDS, empty))
+            absent["hist_tank_demand_kwh"] = frozen(np.zeros((0, 0)))
         return absent | {
             "storage_capacity_kwh": MappingProxyType(cap),
             "storage_power_kw": MappingProxyType(power),
