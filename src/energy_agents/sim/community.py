@@ -24,6 +24,7 @@ from .params import MEMBER_BATTERIES, Scenario, StorageBank
 
 HISTORY_DAYS = 14
 _sum = np.add.reduce  # ndarray.sum's Python wrapper costs more than the sum at this size
+_max = np.maximum.reduce  # likewise np.max's
 
 # Per-step result columns (community level, shape (n_steps,)); the SOC columns are added per
 # storage as ``soc_<name>`` and ``flow_<name>_kwh``.
@@ -63,6 +64,38 @@ RESULT_COLUMNS = (
     "tank_energy_kwh",  # heat (or cold) in the tanks after the step [kWh_th]
     "tank_electricity_kwh",  # extra device electricity for the tanks (< 0: saved)
     "tank_loss_kwh",  # standby loss of the step [kWh_th]
+)
+
+
+# The per-step results every step writes, in the order of one row of ``Community._rows`` (one
+# row write a step instead of one write per column; ``results[name]`` is a view of its column).
+_STEP_ROW = (
+    "served_kwh",
+    "import_kwh",
+    "export_kwh",
+    "procurement_kwh",
+    "shortfall_kwh",
+    "excess_kwh",
+    "grid_cost_ct",
+    "demand_charge_ct",
+    "overrun_ct",
+    "overrun_kwh",
+    "curtailed_kwh",
+    "period_peak_kw",
+    "net_kwh",
+    "carbon_kg",
+    "burned_ct",
+    "minted_ct",
+    "tokens_spent_ct",
+    "p2p_kwh",
+    "p2p_price_ct_per_kwh",
+    "deferred_kwh",
+    "backlog_kwh",
+    "burn_rate_ct_per_kwh",
+    "price_day_ahead",
+    "city_cost_ct",
+    "storage_discharge_kwh",
+    "p2p_enabled",
 )
 
 
@@ -195,10 +228,16 @@ class Community:
         self._has_member_batteries = MEMBER_BATTERIES in self.storage_names
         self._member_cap_total = float(_sum(mb.capacity_kwh))
         self.results: dict[str, np.ndarray] = {c: np.zeros(s.n_steps) for c in RESULT_COLUMNS}
-        self.results["p2p_enabled"] = np.zeros(s.n_steps)
+        self._rows = np.zeros((s.n_steps, len(_STEP_ROW)))
+        for j, c in enumerate(_STEP_ROW):
+            self.results[c] = self._rows[:, j]
         for name in self.storage_names:
             self.results[f"soc_{name}"] = np.zeros(s.n_steps)
             self.results[f"flow_{name}_kwh"] = np.zeros(s.n_steps)
+        # The storages' columns, looked up once (not by an f-string name each step).
+        self._soc_cols = {n: self.results[f"soc_{n}"] for n in self.storage_names}
+        self._flow_cols = [self.results[f"flow_{n}_kwh"] for n in cs.names]
+        self._member_flow_col = self.results.get(f"flow_{MEMBER_BATTERIES}_kwh")
         cap = mb.capacity_kwh
         self._inv_member_cap = np.divide(1.0, cap, out=np.zeros_like(cap), where=cap > 0)
         self._static = self._static_views()
@@ -273,6 +312,9 @@ class Community:
         ]
         self._energy = self.storage_energy()
         # Per-step scalars as Python numbers (indexing a list beats a numpy scalar's float()).
+        self._steps_left = list(
+            zip(self._period_left.tolist(), self._block_left.tolist(), strict=True)
+        )
         self._scalars = list(
             zip(
                 p.day_ahead.tolist(),
@@ -500,57 +542,60 @@ class Community:
 
     def observe(self) -> Observation:
         """The present state and the past; the step about to happen is not in it."""
-        s, t = self.scenario, min(self.t, self._n_steps - 1)
-        spd = s.steps_per_day
+        s, n, spd = self.scenario, self._n_steps, self._spd
+        t = min(self.t, n - 1)
         lo = max(0, t - HISTORY_DAYS * spd)
         lo_m = max(0, t - spd)
-        ahead = slice(t, min(t + spd, s.n_steps))
+        ahead = slice(t, min(t + spd, n))
         ro, now = self._ro, self.t
         imp, exp = ro["import"][lo:now], ro["export"][lo:now]
-        return Observation.from_fields(
-            dict(
-                step=now,
-                n_steps=s.n_steps,
-                timestamp=self._timestamps[t],
-                dt_h=s.dt_h,
-                steps_per_day=spd,
-                member_names=s.member_names,
-                storage_names=self.storage_names,
-                storage_soc=dict(self._soc),
-                storage_energy_kwh=dict(self._energy),
-                member_soc=self.member_energy * self._inv_member_cap,
-                elasticity=s.elasticity,
-                max_burn_rate_ct_per_kwh=s.max_burn_rate_ct_per_kwh,
-                backlog_kwh=self.backlog.copy(),
-                balances_ct=self.ledger.members.copy(),
-                token_supply_ct=self.ledger.supply,
-                # Past results and static inputs never change again: read-only views, no copies.
-                price_day_ahead=ro["day_ahead"][ahead],
-                price_imbalance_buy=ro["imbalance_buy"][ahead],
-                price_imbalance_sell=ro["imbalance_sell"][ahead],
-                price_feed_in=ro["feed_in"][ahead],
-                hist_load_kwh=ro["load"][lo:now],
-                hist_pv_kwh=ro["pv"][lo:now],
-                hist_import_kwh=imp,
-                hist_export_kwh=exp,
-                hist_net_kwh=imp - exp,
-                member_hist_load_kwh=ro["member_load"][lo_m:now],
-                member_hist_pv_kwh=ro["member_pv"][lo_m:now],
-                last_levers=self.last_levers,
-                cumulative_cost_ct=self.cumulative_cost,
-                hist_carbon_kg_per_kwh=ro["carbon"][lo:now],
-                period_peak_import_kw=self.period_peak_kw,
-                period_steps_left=int(self._period_left[t]),
-                block_peak_net_kwh=float(self.block_peak_net_kwh)
-                if math.isfinite(self.block_peak_net_kwh)
-                else None,
-                block_steps_left=int(self._block_left[t]),
-                **self._ev_view(t),
-                **self._appliance_view(t),
-                **self._tank_view(t),
-                **self._static,
-            )
+        fields = dict(
+            step=now,
+            n_steps=n,
+            timestamp=self._timestamps[t],
+            dt_h=s.dt_h,
+            steps_per_day=spd,
+            member_names=s.member_names,
+            storage_names=self.storage_names,
+            storage_soc=dict(self._soc),
+            storage_energy_kwh=dict(self._energy),
+            member_soc=self.member_energy * self._inv_member_cap,
+            elasticity=s.elasticity,
+            max_burn_rate_ct_per_kwh=s.max_burn_rate_ct_per_kwh,
+            backlog_kwh=self.backlog.copy(),
+            balances_ct=self.ledger.members.copy(),
+            token_supply_ct=self.ledger.supply,
+            # Past results and static inputs never change again: read-only views, no copies.
+            price_day_ahead=ro["day_ahead"][ahead],
+            price_imbalance_buy=ro["imbalance_buy"][ahead],
+            price_imbalance_sell=ro["imbalance_sell"][ahead],
+            price_feed_in=ro["feed_in"][ahead],
+            hist_load_kwh=ro["load"][lo:now],
+            hist_pv_kwh=ro["pv"][lo:now],
+            hist_import_kwh=imp,
+            hist_export_kwh=exp,
+            hist_net_kwh=imp - exp,
+            member_hist_load_kwh=ro["member_load"][lo_m:now],
+            member_hist_pv_kwh=ro["member_pv"][lo_m:now],
+            last_levers=self.last_levers,
+            cumulative_cost_ct=self.cumulative_cost,
+            hist_carbon_kg_per_kwh=ro["carbon"][lo:now],
+            period_peak_import_kw=self.period_peak_kw,
+            period_steps_left=self._steps_left[t][0],
+            block_peak_net_kwh=float(self.block_peak_net_kwh)
+            if math.isfinite(self.block_peak_net_kwh)
+            else None,
+            block_steps_left=self._steps_left[t][1],
+            **self._static,
         )
+        # The devices' per-step fields (a community without them shares empty ones, _static).
+        if self._ev_names:
+            fields.update(self._ev_view(t))
+        if self._appliance_names:
+            fields.update(self._appliance_view(t))
+        if self._tank_names:
+            fields.update(self._tank_view(t))
+        return Observation.from_fields(fields)
 
     # --------------------------------------------------------------------- step
     def step(self, levers: Levers) -> StepResult:
@@ -698,7 +743,7 @@ class Community:
             supplied = res_deficit - res_surplus
         else:
             supplied = bought - sold + res_deficit - res_surplus
-        member_err = float(np.max(np.abs(drawn - supplied), initial=0.0))
+        member_err = float(_max(np.abs(drawn - supplied), initial=0.0))
         grid_err = abs((imp - exp - curtailed) - (deficit_total - surplus_total + comm_total))
         self.max_energy_error = max(self.max_energy_error, member_err, grid_err)
         token_err = led.conservation_error()
@@ -713,46 +758,50 @@ class Community:
         if block_left == 1:  # the next step starts a new load-factor block
             self.block_peak_net_kwh = -np.inf
 
-        r = self.results
-        r["served_kwh"][t] = float(_sum(served))
-        r["import_kwh"][t] = imp
-        r["export_kwh"][t] = exp
-        r["procurement_kwh"][t] = q
-        r["shortfall_kwh"][t] = shortfall
-        r["excess_kwh"][t] = excess
-        r["grid_cost_ct"][t] = grid_cost
-        r["demand_charge_ct"][t] = demand_charge
-        r["overrun_ct"][t] = overrun_ct
-        r["overrun_kwh"][t] = overrun
-        r["curtailed_kwh"][t] = curtailed
-        r["period_peak_kw"][t] = period_peak
-        r["net_kwh"][t] = district_net
-        r["carbon_kg"][t] = carbon * imp
-        r["burned_ct"][t] = burned
-        r["minted_ct"][t] = minted
-        r["tokens_spent_ct"][t] = spent
-        r["p2p_kwh"][t] = volume
-        r["p2p_price_ct_per_kwh"][t] = price
-        r["deferred_kwh"][t] = deferred_total
-        r["backlog_kwh"][t] = backlog_total
-        r["burn_rate_ct_per_kwh"][t] = burn
-        r["price_day_ahead"][t] = p_da
-        r["city_cost_ct"][t] = max(0.0, p_da * district_net)
-        r["storage_discharge_kwh"][t] = discharge
-        r["p2p_enabled"][t] = 1.0 if lv.p2p_enabled else 0.0
+        self._rows[t] = (  # in the order of _STEP_ROW
+            float(_sum(served)),
+            imp,
+            exp,
+            q,
+            shortfall,
+            excess,
+            grid_cost,
+            demand_charge,
+            overrun_ct,
+            overrun,
+            curtailed,
+            period_peak,
+            district_net,
+            carbon * imp,
+            burned,
+            minted,
+            spent,
+            volume,
+            price,
+            deferred_total,
+            backlog_total,
+            burn,
+            p_da,
+            max(0.0, p_da * district_net),
+            discharge,
+            1.0 if lv.p2p_enabled else 0.0,
+        )
         if battery is not zero or self._n_community or not shortcuts:
             self._soc = self.storage_soc()  # else no storage's energy changed
             self._energy = self.storage_energy()
         for name, soc in self._soc.items():
-            r[f"soc_{name}"][t] = soc
-        for k, name in enumerate(cs.names):
-            r[f"flow_{name}_kwh"][t] = comm_flow[k]
+            self._soc_cols[name][t] = soc
+        for k, col in enumerate(self._flow_cols):
+            col[t] = comm_flow[k]
         if self._has_member_batteries:
-            r[f"flow_{MEMBER_BATTERIES}_kwh"][t] = 0.0 if battery is zero else float(_sum(battery))
+            self._member_flow_col[t] = 0.0 if battery is zero else float(_sum(battery))
 
         self.last_levers = lv
         self.t = t + 1
-        return StepResult(
+        # The frozen dataclass filled at once: its __init__ spends about 3 us on one
+        # object.__setattr__ per field (as Observation.from_fields avoids for the snapshot).
+        res = object.__new__(StepResult)
+        res.__dict__.update(
             step=t,
             levers=lv,
             served_kwh=served,
@@ -771,3 +820,4 @@ class Community:
             energy_balance_error_kwh=max(member_err, grid_err),
             token_conservation_error_ct=token_err,
         )
+        return res
