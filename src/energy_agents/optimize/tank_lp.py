@@ -35,6 +35,34 @@ def is_tank_key(key: str) -> bool:
     return key.startswith(TANK_KEY)
 
 
+def _tank_storage(
+    name: str,
+    capacity_kwh: float,
+    energy_kwh: float,
+    retention: float,
+    cop: np.ndarray,
+    root: float,
+    charge_kwh: np.ndarray,
+    discharge_kwh: np.ndarray,
+) -> LPStorage:
+    """One tank as an LP storage: its flows in electricity (``charge_kwh``/``discharge_kwh``
+    per step, the bounds), its track the heat in the tank [kWh_th] (charging stores ``COP x
+    sqrt(eta)`` per kWh, discharging takes ``COP / sqrt(eta)``)."""
+    track = Track(
+        1.0,
+        1.0,
+        1.0,
+        0.0,
+        capacity_kwh,
+        energy_kwh,
+        retention=retention,
+        charge_coef=cop * root,
+        discharge_coef=cop / root,
+    )
+    top = float(max(charge_kwh.max(initial=0.0), discharge_kwh.max(initial=0.0)))
+    return LPStorage(tank_key(name), top, (track,), 0.0, discharge_kwh, charge_kwh)
+
+
 def scenario_tank_storages(tanks: ThermalTanks, dt_h: float) -> list[LPStorage]:
     """Every tank over the whole scenario (perfect foresight of the demand and the COP)."""
     out = []
@@ -50,19 +78,9 @@ def scenario_tank_storages(tanks: ThermalTanks, dt_h: float) -> list[LPStorage]:
         charge = np.where(per > 0, c_th * per, 0.0)
         discharge = np.where(per > 0, d_th * per, 0.0)
         cap = float(tanks.capacity_kwh[k])
-        track = Track(
-            1.0,
-            1.0,
-            1.0,
-            0.0,
-            cap,
-            float(tanks.soc_init[k]) * cap,
-            retention=max(1.0 - float(tanks.loss_coefficient[k]) * dt_h, 0.0),
-            charge_coef=cop * root,
-            discharge_coef=cop / root,
-        )
-        top = float(max(charge.max(initial=0.0), discharge.max(initial=0.0)))
-        out.append(LPStorage(tank_key(name), top, (track,), 0.0, discharge, charge))
+        retention = max(1.0 - float(tanks.loss_coefficient[k]) * dt_h, 0.0)
+        energy = float(tanks.soc_init[k]) * cap
+        out.append(_tank_storage(name, cap, energy, retention, cop, root, charge, discharge))
     return out
 
 
@@ -101,19 +119,11 @@ def observed_tank_storages(obs: Observation, demand_kwh: np.ndarray) -> list[LPS
         root = float(np.sqrt(max(float(obs.tank_efficiency[k]), 1e-6)))
         charge = np.full(h, cap / root / cop)  # the room of an empty tank, in electricity
         discharge = demand[k] / cop
-        track = Track(
-            1.0,
-            1.0,
-            1.0,
-            0.0,
-            cap,
-            float(np.clip(obs.tank_energy_kwh[k], 0.0, cap)),
-            retention=max(1.0 - float(obs.tank_loss_coefficient[k]) * dt, 0.0),
-            charge_coef=np.full(h, cop * root),
-            discharge_coef=np.full(h, cop / root),
+        energy = float(np.clip(obs.tank_energy_kwh[k], 0.0, cap))
+        retention = max(1.0 - float(obs.tank_loss_coefficient[k]) * dt, 0.0)
+        out.append(
+            _tank_storage(name, cap, energy, retention, np.full(h, cop), root, charge, discharge)
         )
-        top = float(max(charge.max(initial=0.0), discharge.max(initial=0.0)))
-        out.append(LPStorage(tank_key(name), top, (track,), 0.0, discharge, charge))
     return out
 
 

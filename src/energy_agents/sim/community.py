@@ -237,7 +237,7 @@ class Community:
         # The storages' columns, looked up once (not by an f-string name each step).
         self._soc_cols = {n: self.results[f"soc_{n}"] for n in self.storage_names}
         self._flow_cols = [self.results[f"flow_{n}_kwh"] for n in cs.names]
-        self._member_flow_col = self.results.get(f"flow_{MEMBER_BATTERIES}_kwh")
+        self._member_flow_col = self.results.get(f"flow_{MEMBER_BATTERIES}_kwh", np.zeros(0))
         cap = mb.capacity_kwh
         self._inv_member_cap = np.divide(1.0, cap, out=np.zeros_like(cap), where=cap > 0)
         self._static = self._static_views()
