@@ -19,7 +19,14 @@ from . import grid, market, storage
 from . import thermal_storage as tank_model
 from .ledger import TokenLedger
 from .levers import Levers
-from .observation import TANK_HISTORY_DAYS, Observation
+from .observation import (
+    APPLIANCE_FIELDS,
+    EV_FIELDS,
+    TANK_FIELDS,
+    TANK_HISTORY_DAYS,
+    TANK_HISTORY_FIELDS,
+    Observation,
+)
 from .params import MEMBER_BATTERIES, Scenario, StorageBank
 
 HISTORY_DAYS = 14
@@ -97,24 +104,6 @@ _STEP_ROW = (
     "storage_discharge_kwh",
     "p2p_enabled",
 )
-
-
-# The per-step observation fields of each kind of device (``_ev_view``... return them).
-_EV_STEP_FIELDS = (
-    "ev_connected",
-    "ev_energy_kwh",
-    "ev_capacity_kwh",
-    "ev_min_kwh",
-    "ev_required_kwh",
-    "ev_steps_left",
-)
-_APPLIANCE_STEP_FIELDS = (
-    "appliance_waiting",
-    "appliance_steps_left",
-    "appliance_energy_kwh",
-    "appliance_steps",
-)
-_TANK_STEP_FIELDS = ("tank_energy_kwh", "tank_cop")
 
 
 def _frozen_view(a: np.ndarray) -> np.ndarray:
@@ -451,18 +440,7 @@ class Community:
             a.flags.writeable = False
             return a
 
-        # The per-step fields of devices the community does not have: one shared empty array
-        # each, instead of a fresh default per snapshot.
-        absent: dict[str, np.ndarray] = {}
-        empty = frozen(np.zeros(0))
-        if not s.evs.n:
-            absent.update(dict.fromkeys(_EV_STEP_FIELDS, empty))
-        if not s.flexible_appliances.n:
-            absent.update(dict.fromkeys(_APPLIANCE_STEP_FIELDS, empty))
-        if not s.tanks.n:
-            absent.update(dict.fromkeys(_TANK_STEP_FIELDS, empty))
-            absent["hist_tank_demand_kwh"] = frozen(np.zeros((0, 0)))
-        return absent | {
+        static = {
             "storage_capacity_kwh": MappingProxyType(cap),
             "storage_power_kw": MappingProxyType(power),
             "storage_efficiency": MappingProxyType(eff),
@@ -486,6 +464,20 @@ class Community:
             "tank_efficiency": frozen(s.tanks.efficiency),
             "tank_loss_coefficient": frozen(s.tanks.loss_coefficient),
         }
+        # The per-step fields of devices the community does not have (each group's fields but
+        # the static ones above): one shared empty array each, not a fresh default per snapshot.
+        empty = frozen(np.zeros(0))
+        absent: dict[str, object] = {}
+        for n, group in (
+            (s.evs.n, EV_FIELDS),
+            (s.flexible_appliances.n, APPLIANCE_FIELDS),
+            (s.tanks.n, TANK_FIELDS),
+        ):
+            if not n:
+                absent.update((f, empty) for f in group if f not in static)
+        if not s.tanks.n:
+            absent.update(dict.fromkeys(TANK_HISTORY_FIELDS, frozen(np.zeros((0, 0)))))
+        return absent | static
 
     def _appliance_view(self, t: int) -> dict[str, Any]:
         """Per appliance: whether a job waits now, the steps until it must start (this one
