@@ -27,6 +27,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 try:  # inside our package (tests, mypy)
     from energy_agents.integrations import citylearn_map as cmap
@@ -55,23 +56,27 @@ def citylearn_misc_dir(root: Path) -> Path:
     return misc
 
 
-def _offline() -> None:
-    """Nothing leaves this machine: CityLearn's offline mode, and sockets refused except to
-    loopback (the AI Manager)."""
+def _offline(server: str) -> None:
+    """CityLearn calls nothing out: its offline mode, and sockets refused except to loopback
+    and to the AI Manager at ``server``."""
     os.environ["CITYLEARN_OFFLINE"] = "1"
     connect = socket.socket.connect
+    allowed = {"127.0.0.1", "::1", "localhost"}
+    host = urlsplit(server).hostname
+    if host:  # the server by name and by its addresses (a connect is given an address)
+        allowed.add(host)
+        try:
+            allowed.update(str(info[4][0]) for info in socket.getaddrinfo(host, None))
+        except OSError:
+            pass  # unresolvable: the client's own connect error will name it
 
-    def loopback_only(self: socket.socket, address: Any) -> None:
+    def to_allowed_only(self: socket.socket, address: Any) -> None:
         host = address[0] if isinstance(address, tuple) else str(address)
-        if self.family in (socket.AF_INET, socket.AF_INET6) and host not in (
-            "127.0.0.1",
-            "::1",
-            "localhost",
-        ):
+        if self.family in (socket.AF_INET, socket.AF_INET6) and host not in allowed:
             raise OSError(f"citylearn driver: no network at run time (asked for {host})")
         connect(self, address)
 
-    socket.socket.connect = loopback_only  # type: ignore[method-assign]
+    socket.socket.connect = to_allowed_only  # type: ignore[method-assign]
 
 
 def _agent(controller: str, env: Any) -> Any:
@@ -332,7 +337,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.days:
         kwargs["episode_time_steps"] = 24 * args.days
     schema, changes = citylearn_schema(args.schema)
-    _offline()
+    _offline(args.server)
     tables = tempfile.TemporaryDirectory(prefix="citylearn-misc-")
     os.environ.setdefault("CITYLEARN_LOCAL_MISC_PATH", str(citylearn_misc_dir(Path(tables.name))))
     try:
