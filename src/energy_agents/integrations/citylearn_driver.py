@@ -17,6 +17,7 @@ prices, carbon, every step's SOCs and decision, so the caller can score it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -65,10 +66,8 @@ def _offline(server: str) -> None:
     host = urlsplit(server).hostname
     if host:  # the server by name and by its addresses (a connect is given an address)
         allowed.add(host)
-        try:
+        with contextlib.suppress(OSError):  # unresolvable: the client's connect error names it
             allowed.update(str(info[4][0]) for info in socket.getaddrinfo(host, None))
-        except OSError:
-            pass  # unresolvable: the client's own connect error will name it
 
     def to_allowed_only(self: socket.socket, address: Any) -> None:
         host = address[0] if isinstance(address, tuple) else str(address)
