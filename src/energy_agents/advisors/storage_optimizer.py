@@ -21,11 +21,14 @@ for this step the procurement: the community storages, and the homes' batteries 
 exchange toward that procurement, so they follow the plan exactly when the forecast is right
 and absorb its errors when it is not (a higher load than forecast is covered from storage, so
 the peak the plan chose holds). A planned discharge gives the floor ``-1`` (the pool may
-cover whatever the target asks), anything else ``0`` (charge-only: the target drives the planned
-charge, and no energy kept for dearer hours is spent on a forecast error), except where the run
-pays for the shape of its exchange (a demand charge, an import limit, an objective with peaks,
-ramping or the load factor: :func:`~energy_agents.optimize.planning.shapes_the_exchange`):
-there the floor is ``-1`` so that a forecast error is covered both ways.
+cover whatever the target asks). Where the run pays for the shape of its exchange (a demand
+charge, an import limit, an objective with peaks, ramping or the load factor:
+:func:`~energy_agents.optimize.planning.shapes_the_exchange`) every floor is ``-1`` and the
+target the planned net exchange, so that a forecast error is covered both ways. Otherwise a
+plan that only charges now gives floor and target ``G``, its grid share of the charge
+(:func:`grid_charge_floors`: the pools charge ``G`` and the surplus that really comes, never a
+forecast error from the grid); with a planned discharge the other floors are ``0`` and the
+target the procurement (no energy kept for dearer hours is spent on a forecast error).
 
 EVs plugged in now are planned in the same LP, each as itself up to its departure (its required
 energy then, :mod:`~energy_agents.optimize.ev_lp`); the plan's first step becomes the charger's
@@ -230,6 +233,11 @@ def advise(obs: Observation, forecast: Mapping[str, Any] | None = None) -> Recom
                 parts.append(f"{name} optimal ({soc:.2f}%). No action needed.")
     # max(0, .): HiGHS may return a bound's value off by its tolerance (-1e-12 kWh).
     procurement = max(0.0, float(plan.import_kwh[0]))
+    target = procurement - max(0.0, float(plan.export_kwh[0])) if both_ways else None
+    floors = None if both_ways else grid_charge_floors(obs, storages, plan, net0)
+    if floors is not None:
+        floor_setpoints, target = floors
+        setpoints.update(floor_setpoints)
     # Under the exact schedule nothing steers the exchange, so forecast errors reach the grid:
     # the newsvendor quantile of the import.
     errors = np.asarray((forecast or {}).get("one_step_error_kwh", []), dtype=float)
@@ -245,11 +253,10 @@ def advise(obs: Observation, forecast: Mapping[str, Any] | None = None) -> Recom
             "home_batteries_pooled": MEMBER_BATTERIES in names,
             "procurement_kwh": procurement,
             # Where the exchange's shape is priced, the pools steer to the planned net exchange
-            # (a planned export included); otherwise to the procurement, so a surplus the plan
-            # would export when indifferent is stored instead.
-            "exchange_target_kwh": procurement - max(0.0, float(plan.export_kwh[0]))
-            if both_ways
-            else None,
+            # (a planned export included); otherwise to the planned grid charge (with a
+            # charge-only plan: grid_charge_floors) or to the procurement, so a surplus the
+            # plan would export when indifferent is stored instead.
+            "exchange_target_kwh": target,
             "appliance_start": appliances.start_now(obs, load - pv),
             "ev_setpoints": ev_setpoints(
                 ev_flows,
@@ -276,6 +283,48 @@ def advise(obs: Observation, forecast: Mapping[str, Any] | None = None) -> Recom
             "needs_p2p": True,  # the pools steer through the local market
         },
     )
+
+
+def grid_charge_floors(
+    obs: Observation, storages: list[LPStorage], plan: HorizonPlan, net0: float
+) -> tuple[dict[str, float], float] | None:
+    """For a plan that pays for energy only and discharges no pool now: the pools' setpoint
+    floors and the steering target under which they charge what the plan buys from the grid
+    for them, ``G``, plus whatever surplus really comes (``None`` if a pool discharges now).
+
+    Steering such pools to the plan's import would also charge every forecast error from the
+    grid: a load lower than forecast (PV higher) becomes grid energy in the batteries, at the
+    morning's prices, and takes the room the midday PV would have filled. With the floor ``G``
+    and the target ``G`` a pool charges ``G + max(-net, 0)`` for the real net before it: the
+    planned grid charge and the real surplus. The home batteries come first in the step (and
+    in the floors), the community storages take what they cannot."""
+    pools = [
+        k for k, st in enumerate(storages) if not is_ev_key(st.key) and not is_tank_key(st.key)
+    ]
+    if not pools or any(float(plan.discharge_kwh[k, 0]) > 1e-6 for k in pools):
+        return None
+    # The plan's net before the pools: the forecast net and the EVs' and tanks' planned flows.
+    others = sum(
+        float(plan.charge_kwh[k, 0] - plan.discharge_kwh[k, 0])
+        for k in range(len(storages))
+        if k not in pools
+    )
+    charge = sum(float(plan.charge_kwh[k, 0]) for k in pools)
+    grid_kwh = max(0.0, charge - max(0.0, -(net0 + others)))
+    floors: dict[str, float] = {}
+    left = grid_kwh
+    for k in sorted(pools, key=lambda k: storages[k].key != MEMBER_BATTERIES):
+        st = storages[k]
+        take = min(left, st.max_flow_kwh)
+        left -= take
+        share = take / st.max_flow_kwh if st.max_flow_kwh > 0 else 0.0
+        members = (
+            [MEMBER_BATTERIES]
+            if st.key == MEMBER_BATTERIES
+            else [n for n in obs.storage_names if n != MEMBER_BATTERIES]
+        )
+        floors.update({name: share for name in members})
+    return floors, grid_kwh
 
 
 def energy_saving_ct(obs: Observation, plan: HorizonPlan, net: np.ndarray) -> float:
