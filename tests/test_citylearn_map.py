@@ -371,3 +371,24 @@ def test_tank_electricity_restates_the_models_tank_rules():
             2,
         )
         assert got == pytest.approx([0.0, float(want[0])], abs=1e-9)
+
+
+def test_the_chargers_sessions_enter_the_history_once_the_step_is_over():
+    from energy_agents.integrations.citylearn_map import Charger, EVState
+
+    ob = builder()
+    ob.chargers = (Charger("c1", 0, 7.0, 0.0, 0.9), Charger("c2", 1, 11.0, 7.0, 0.9))
+    steps = [BuildingStep(1.0, 0.0, 0.5), BuildingStep(2.0, 3.0, 0.2)]
+    states = [[EVState(True, 12.0, 40.0, 30.0, 3), EVState(False)],
+              [EVState(True, 18.0, 40.0, 30.0, 2), EVState(True, 5.0, 60.0, 50.0, 9)]]  # fmt: skip
+    first = Observation.from_dict(ob.observation(steps, [0.22] * 24, states[0]))
+    assert first.hist_ev_connected.shape == (0, 2)
+    for evs in states:
+        ob.record(steps, [1.0, 1.0], 0.22, 0.4, None, (), evs)
+    third = Observation.from_dict(
+        json.loads(json.dumps(ob.observation(steps, [0.22] * 24, states[1])))
+    )
+    assert third.hist_ev_connected.tolist() == [[1.0, 0.0], [1.0, 1.0]]
+    assert third.hist_ev_energy_kwh.tolist() == [[12.0, 0.0], [18.0, 5.0]]
+    with pytest.raises(MappingError, match="evs: one per charger"):
+        ob.record(steps, [1.0, 1.0], 0.22, 0.4, None, (), states[0][:1])

@@ -418,6 +418,11 @@ def _one(kind: str) -> dict:
             "observation.hist_tank_demand_kwh[0][0]",
         ),
         ({**_one("tank"), "hist_tank_demand_kwh": 3}, "observation.hist_tank_demand_kwh"),
+        (
+            {**_one("ev"), "hist_ev_connected": [[1.0], [1.0, 0.0]]},
+            "observation.hist_ev_connected[1]",
+        ),
+        ({**_one("ev"), "hist_ev_energy_kwh": [[None]]}, "observation.hist_ev_energy_kwh[0][0]"),
     ],
 )
 def test_device_fields_of_an_observation_are_checked(app, extra, field):

@@ -16,6 +16,8 @@ Method (no fitted parameters; every constant is a physically motivated default):
   weighted same-time-of-day profile as the load (``0.8 ** (d - 1)`` for ``d`` days back, 1.0
   extra a week back), without the level correction (hot-water draws are spikes, a recent
   spike says little about the next hours); with less than a day of history, the mean so far.
+- **EVs** (``hist_ev_connected``, ``hist_ev_energy_kwh``, up to a week): each charger's chance
+  of an EV plugged in per step ahead and the energy a session takes (:mod:`.ev_forecast`).
 - **Procurement** (newsvendor): buying ``q`` ahead costs the day-ahead price, a shortfall the
   imbalance buy price, an excess earns the imbalance sell price, so the cost-minimizing ``q`` is
   the ``tau = (p_ib - p_da) / (p_ib - p_is)`` quantile of the step's import. The quantile is the
@@ -30,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..sim.observation import Observation
+from . import ev_forecast
 from .types import FORECASTER, Recommendation
 
 NAME = FORECASTER
@@ -265,8 +268,23 @@ def advise(obs: Observation, forecast: Mapping[str, Any] | None = None) -> Recom
             "one_step_error_kwh": errors.tolist(),
             "carbon_kg_per_kwh": carbon_forecast(obs, horizon).tolist(),
             **tank_data(obs, horizon),
+            **ev_data(obs, horizon),
         },
     )
+
+
+def ev_data(obs: Observation, horizon: int) -> dict[str, Any]:
+    """``ev_available`` (each charger's chance of an EV plugged in, per step ahead) and
+    ``ev_session_need_kwh`` (the energy a session takes), keyed by charger name (absent
+    without chargers; :mod:`.ev_forecast`)."""
+    if not obs.ev_names:
+        return {}
+    p = ev_forecast.availability(obs, horizon)
+    need = ev_forecast.session_need_kwh(obs)
+    return {
+        "ev_available": {name: p[c].tolist() for c, name in enumerate(obs.ev_names)},
+        "ev_session_need_kwh": {name: float(need[c]) for c, name in enumerate(obs.ev_names)},
+    }
 
 
 def tank_data(obs: Observation, horizon: int) -> dict[str, Any]:

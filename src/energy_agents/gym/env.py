@@ -195,6 +195,7 @@ class CommunityEnv(gym.Env[dict[str, np.ndarray], dict[str, Any]]):
             "period_peak_import_kw": (0.0, b / s.dt_h),
             "hist_carbon_kg_per_kwh": (0.0, float(s.carbon.max(initial=0.0))),
             "ev_connected": (0.0, 1.0),
+            "hist_ev_connected": (0.0, 1.0),
             "appliance_waiting": (0.0, 1.0),
             "appliance_steps_left": (0.0, n),
             "appliance_steps": (0.0, float(s.flexible_appliances.profile_kwh.shape[1])),
@@ -207,7 +208,13 @@ class CommunityEnv(gym.Env[dict[str, np.ndarray], dict[str, Any]]):
             "tank_cop": (0.0, self._highest_cop()),
             "hist_tank_demand_kwh": (0.0, float(s.tanks.demand_kwh.max(initial=0.0))),
             **dict.fromkeys(
-                ("ev_energy_kwh", "ev_capacity_kwh", "ev_min_kwh", "ev_required_kwh"),
+                (
+                    "ev_energy_kwh",
+                    "ev_capacity_kwh",
+                    "ev_min_kwh",
+                    "ev_required_kwh",
+                    "hist_ev_energy_kwh",
+                ),
                 (0.0, float(s.evs.capacity_kwh.max(initial=0.0))),
             ),
         }

@@ -472,6 +472,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             float(carbon[start + t]),
             params,
             [st.demand_kwh for st in tstates],
+            evs,
         )
         record.update(
             actions=[x for a in actions for x in a],  # every building's, in action_names order

@@ -37,6 +37,7 @@ from typing import Any
 MEMBERS = "members"
 HISTORY_DAYS = 7  # as sim.community: a week of community history, a day per member
 TANK_HISTORY_DAYS = 7  # as sim.observation: a week of each tank's thermal demand
+EV_HISTORY_DAYS = 7  # as sim.observation: a week of each charger's sessions
 BLOCK_STEPS = 730  # CityLearn 2022's load-factor block
 
 
@@ -432,6 +433,8 @@ class ObservationBuilder:
     member_load: list[list[float]] = field(default_factory=list)
     member_pv: list[list[float]] = field(default_factory=list)
     tank_demand: list[list[float]] = field(default_factory=list)
+    ev_connected: list[list[float]] = field(default_factory=list)
+    ev_energy: list[list[float]] = field(default_factory=list)
     cumulative_cost_ct: float = 0.0
     period_peak_kw: float = 0.0
     block_peak: float | None = None
@@ -523,6 +526,14 @@ class ObservationBuilder:
             "objective": dict(self.objective),
             **(ev_fields(self.chargers, evs) if self.chargers else {}),
             **(
+                {
+                    "hist_ev_connected": self.ev_connected[max(0, t - EV_HISTORY_DAYS * spd) :],
+                    "hist_ev_energy_kwh": self.ev_energy[max(0, t - EV_HISTORY_DAYS * spd) :],
+                }
+                if self.chargers
+                else {}
+            ),
+            **(
                 tank_fields(
                     self.tanks, tank_states, self.tank_demand[max(0, t - TANK_HISTORY_DAYS * spd) :]
                 )
@@ -546,12 +557,16 @@ class ObservationBuilder:
         carbon: float,
         parameters: Mapping[str, Any] | None,
         tank_demand_kwh: Sequence[float] = (),
+        evs: Sequence[EVState] = (),
     ) -> None:
         """Close the step: its loads, PV and each building's net consumption as CityLearn
-        computed them, and each tank's thermal demand (one per tank of ``tanks``). Cost is
-        CityLearn's district-netted one: max(0, sum net) x price."""
+        computed them, each tank's thermal demand (one per tank of ``tanks``) and the chargers'
+        states before it (``evs``, one per charger of ``chargers``). Cost is CityLearn's
+        district-netted one: max(0, sum net) x price."""
         if len(tank_demand_kwh) != len(self.tanks):
             raise MappingError(f"tank_demand_kwh: one per tank ({len(self.tanks)})")
+        if len(evs) != len(self.chargers):
+            raise MappingError(f"evs: one per charger ({len(self.chargers)})")
         loads = [b.load for b in buildings]
         pvs = [b.solar_generation for b in buildings]
         district = sum(net_kwh)
@@ -563,6 +578,10 @@ class ObservationBuilder:
         self.hist_carbon.append(carbon)
         self.member_load.append(loads)
         self.member_pv.append(pvs)
+        if self.chargers:
+            self.ev_connected.append([1.0 if e.connected else 0.0 for e in evs])
+            self.ev_energy.append([_finite("evs.energy_kwh", e.energy_kwh) if e.connected else 0.0
+                                   for e in evs])  # fmt: skip
         if self.tanks:
             self.tank_demand.append([_finite("tank_demand_kwh", x) for x in tank_demand_kwh])
         self.cumulative_cost_ct += max(district, 0.0) * price

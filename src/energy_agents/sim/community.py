@@ -22,6 +22,8 @@ from .levers import Levers
 from .observation import (
     APPLIANCE_FIELDS,
     EV_FIELDS,
+    EV_HISTORY_DAYS,
+    EV_HISTORY_FIELDS,
     TANK_FIELDS,
     TANK_HISTORY_DAYS,
     TANK_HISTORY_FIELDS,
@@ -261,6 +263,7 @@ class Community:
         ev = s.evs
         self._ev_names = ev.names
         self.ev_energy = ev_model.plug_in(ev, 0, np.zeros(ev.n)) if ev.n else np.zeros(0)
+        self._ev_energy_seen = np.zeros((s.n_steps, ev.n))  # ev_energy at each step's start
         self._ev_feasible = self._feasible(0)
         self._ev_arrives: np.ndarray = np.any(ev.arrival > 0, axis=1)  # (n_steps,)
         self._ev_uncontrolled = np.full(ev.n, np.nan)
@@ -352,6 +355,7 @@ class Community:
             setpoints = np.fromiter(given.values(), float, ev.n)
         else:
             setpoints = np.array([given.get(n, np.nan) for n in ev.names])
+        self._ev_energy_seen[t] = self.ev_energy  # what step t's observation showed
         flow = ev_model.flows(ev, t, self.ev_energy, s.dt_h, setpoints, lv.storage_follow, home_net)
         self.ev_energy = ev_model.apply_flow(ev, t, self.ev_energy, flow)
         leaving = (ev.departs[t] > 0) & (ev.required_now[t] > 0)
@@ -475,8 +479,9 @@ class Community:
         ):
             if not n:
                 absent.update((f, empty) for f in group if f not in static)
-        if not s.tanks.n:
-            absent.update(dict.fromkeys(TANK_HISTORY_FIELDS, frozen(np.zeros((0, 0)))))
+        for n, group in ((s.tanks.n, TANK_HISTORY_FIELDS), (s.evs.n, EV_HISTORY_FIELDS)):
+            if not n:
+                absent.update(dict.fromkeys(group, frozen(np.zeros((0, 0)))))
         return absent | static
 
     def _appliance_view(self, t: int) -> dict[str, Any]:
@@ -509,7 +514,10 @@ class Community:
         if not ev.n:
             return {}  # the fields' defaults: no per-step cost without chargers
         cap = ev.capacity_kwh[t]
+        lo = max(0, t - EV_HISTORY_DAYS * self.scenario.steps_per_day)
         return {
+            "hist_ev_connected": _frozen_view(ev.connected[lo:t]),
+            "hist_ev_energy_kwh": _frozen_view(self._ev_energy_seen[lo:t]),
             "ev_connected": ev.connected[t].copy(),
             "ev_energy_kwh": self.ev_energy.copy(),
             "ev_capacity_kwh": cap.copy(),

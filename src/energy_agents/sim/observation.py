@@ -68,6 +68,14 @@ TANK_FIELDS = (  # shape (n_tanks,), in the order of tank_names
 TANK_HISTORY_FIELDS = ("hist_tank_demand_kwh",)  # (h_t, n_tanks), h_t <= TANK_HISTORY_DAYS
 TANK_HISTORY_DAYS = 7
 """Days of the tanks' thermal demand an observation carries (the forecaster's week)."""
+EV_HISTORY_FIELDS = ("hist_ev_connected", "hist_ev_energy_kwh")  # (h_e, n_chargers)
+EV_HISTORY_DAYS = 7
+"""Days of the chargers' sessions an observation carries (the forecaster's week)."""
+HISTORY_TABLES = {"hist_tank_demand_kwh": "tank_names"} | dict.fromkeys(
+    EV_HISTORY_FIELDS, "ev_names"
+)
+"""The per-device history tables (one row per past step, one column per device) and the
+names field their columns follow."""
 _ARRAY_FIELDS = (
     PER_MEMBER_FIELDS
     + SERIES_FIELDS
@@ -76,6 +84,7 @@ _ARRAY_FIELDS = (
     + APPLIANCE_FIELDS
     + TANK_FIELDS
     + TANK_HISTORY_FIELDS
+    + EV_HISTORY_FIELDS
 )
 STORAGE_FIELDS = (  # keyed by storage name
     "storage_soc",
@@ -171,6 +180,13 @@ class Observation:
     """The charger's V2G power (0: charge only) [kW]."""
     ev_efficiency: np.ndarray = field(default_factory=lambda: np.zeros(0))
     """On each direction, in (0, 1]."""
+    hist_ev_connected: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    """Whether an EV was plugged in at each past step (1 or 0), shape ``(h_e, n_chargers)``
+    (columns in ``ev_names`` order), oldest first, ending at step ``step - 1``;
+    ``h_e <= EV_HISTORY_DAYS`` days."""
+    hist_ev_energy_kwh: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    """The energy in the connected EV at the start of each past step (as ``ev_energy_kwh``
+    showed it; 0 while none was connected) [kWh], shaped as ``hist_ev_connected``."""
     # Flexible appliances (optional: none by default), in ``appliance_names`` order.
     appliance_names: tuple[str, ...] = ()
     appliance_member: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -276,10 +292,10 @@ class Observation:
         n = len(kwargs["member_names"])
         for key in ("member_hist_load_kwh", "member_hist_pv_kwh"):
             kwargs[key] = kwargs[key].reshape(-1, n)
-        if "hist_tank_demand_kwh" in kwargs:
-            n_t = len(kwargs.get("tank_names", ()))
-            demand = kwargs["hist_tank_demand_kwh"]
-            kwargs["hist_tank_demand_kwh"] = demand.reshape(-1, n_t) if n_t else np.zeros((0, 0))
+        for key, names in HISTORY_TABLES.items():
+            if key in kwargs:
+                n_d = len(kwargs.get(names, ()))
+                kwargs[key] = kwargs[key].reshape(-1, n_d) if n_d else np.zeros((0, 0))
         return cls(**kwargs)
 
 

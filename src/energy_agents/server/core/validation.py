@@ -21,12 +21,12 @@ from ...sim.levers import LeverError, Levers
 from ...sim.observation import (
     APPLIANCE_FIELDS,
     EV_FIELDS,
+    HISTORY_TABLES,
     MEMBER_HISTORY_FIELDS,
     PER_MEMBER_FIELDS,
     SERIES_FIELDS,
     STORAGE_FIELDS,
     TANK_FIELDS,
-    TANK_HISTORY_FIELDS,
 )
 from ..store import DEFAULT_COMMUNITY, NewMessage
 
@@ -535,14 +535,15 @@ def validate_observation(obs: Mapping[str, Any], field: str = "observation") -> 
                 raise ApiError(
                     400, f"{field}.{name}", f"must have one number per {what} ({len(devices)})"
                 )
-    tanks = len(obs.get("tank_names", []))
-    for name in TANK_HISTORY_FIELDS:  # optional: the tanks' past demand, one row per step
+    for name, names_key in HISTORY_TABLES.items():  # optional: one row per past step
+        what = "tank" if names_key == "tank_names" else "charger"
+        n_devices = len(obs.get(names_key, []))
         rows = obs.get(name, [])
         if not isinstance(rows, list):
-            raise ApiError(400, f"{field}.{name}", "must be an array of per-tank arrays")
+            raise ApiError(400, f"{field}.{name}", f"must be an array of per-{what} arrays")
         for i, row in enumerate(rows):
-            if len(_numbers(f"{field}.{name}[{i}]", row)) != tanks:
-                raise ApiError(400, f"{field}.{name}[{i}]", f"must have {tanks} numbers")
+            if len(_numbers(f"{field}.{name}[{i}]", row)) != n_devices:
+                raise ApiError(400, f"{field}.{name}[{i}]", f"must have {n_devices} numbers")
     for name in ("tariff", "objective"):
         if name in obs and not isinstance(obs[name], dict):
             raise ApiError(400, f"{field}.{name}", "must be an object")
