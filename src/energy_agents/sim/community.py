@@ -479,9 +479,10 @@ class Community:
         ):
             if not n:
                 absent.update((f, empty) for f in group if f not in static)
-        for n, group in ((s.tanks.n, TANK_HISTORY_FIELDS), (s.evs.n, EV_HISTORY_FIELDS)):
+        history: tuple[str, ...]
+        for n, history in ((s.tanks.n, TANK_HISTORY_FIELDS), (s.evs.n, EV_HISTORY_FIELDS)):
             if not n:
-                absent.update(dict.fromkeys(group, frozen(np.zeros((0, 0)))))
+                absent.update(dict.fromkeys(history, frozen(np.zeros((0, 0)))))
         return absent | static
 
     def _appliance_view(self, t: int) -> dict[str, Any]:
