@@ -23,7 +23,7 @@ from ..sim import grid
 from ..sim.objective import Objective
 from ..sim.observation import Observation
 from ..sim.params import Tariff
-from .lp import GridTerms, LPError, LPStorage, build, grid_terms, solve
+from .lp import GridTerms, LPError, LPStorage, build_arrays, grid_terms, solve
 from .solver import quiet_highs
 
 
@@ -171,12 +171,12 @@ def plan_horizon(
 ) -> HorizonPlan:
     """Build and solve the look-ahead LP from scratch (no basis from an earlier solve: the same
     inputs always give the same plan, in batch and in a restarted live agent alike)."""
-    lp, lay = build(
+    lp, lay = build_arrays(
         net_kwh, prices, storages, terminal_value_ct_per_kwh=terminal_value, terms=terms
     )
     h = _small_solver()
     h.clearModel()  # a fresh start: no basis from an earlier solve, so no history dependence
-    h.passModel(lp)
+    lp.pass_to(h)
     try:
         solve(h)
     except LPError:
