@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 import highspy
 import numpy as np
@@ -59,12 +61,39 @@ def estimated_reference(
     )
 
 
+_PARSED: dict[tuple[object, ...], Any] = {}
+_PARSED_MAX = 256
+_P = TypeVar("_P", Tariff, Objective)
+
+
+def _parsed(cls: type[_P], data: Mapping[str, Any]) -> _P:
+    """``cls.from_dict(data)``, kept per content (a run's tariff and objective are the same at
+    every step; both are frozen). Contents that cannot be a key are parsed every time."""
+    try:
+        key = (cls, tuple((k, type(v), v) for k, v in sorted(data.items())))
+        hash(key)
+    except TypeError:
+        return cls.from_dict(dict(data))
+    out = _PARSED.get(key)
+    if out is None:
+        out = cls.from_dict(dict(data))  # raises on bad content: nothing kept then
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[key] = out
+    return out
+
+
 def observed_tariff(obs: Observation) -> Tariff:
-    return Tariff.from_dict(dict(obs.tariff)) if obs.tariff else Tariff()
+    return _parsed(Tariff, obs.tariff) if obs.tariff else Tariff()
 
 
 def observed_objective(obs: Observation) -> Objective:
-    return Objective.from_dict(dict(obs.objective)) if obs.objective else Objective()
+    return _parsed(Objective, obs.objective) if obs.objective else Objective()
+
+
+def _first_block(obs: Observation) -> int:
+    """The load-factor block of the observation's step (``grid.block_index`` at the step)."""
+    return min(obs.step, obs.n_steps - 1) // grid.block_steps(obs.dt_h)
 
 
 def shapes_the_exchange(obs: Observation) -> bool:
@@ -104,7 +133,7 @@ def planning_weights(
         scale = share / ref.one_minus_load_factor / n_b
         peak = scale * max(m0, 0.0) / big0**2
         net = -scale / big0 / grid.block_steps(obs.dt_h)
-    first = grid.block_index(obs.n_steps, obs.dt_h)[min(obs.step, obs.n_steps - 1)]
+    first = _first_block(obs)
     return replace(w, block_peak=np.full(first + 2, peak), net=np.full(h, net), constant=0.0)
 
 
@@ -117,7 +146,7 @@ def horizon_terms(obs: Observation, weights: grid.LinearWeights, horizon: int) -
     period = (ahead >= obs.period_steps_left).astype(int)  # a look-ahead reaches one more
     days = (obs.step_of_day + ahead) // obs.steps_per_day
     blocks = (ahead >= obs.block_steps_left).astype(int)
-    first_block = grid.block_index(obs.n_steps, obs.dt_h)[min(obs.step, obs.n_steps - 1)]
+    first_block = _first_block(obs)
     hist_net = np.asarray(obs.hist_net_kwh)
     return grid_terms(
         weights,
