@@ -48,6 +48,35 @@ _WEIGHTS[[6, 13]] += WEEKLY_BONUS  # same weekday one and two weeks back
 _WEIGHTS.flags.writeable = False
 
 
+_ROWS: dict[
+    tuple[int, int], tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+] = {}
+
+
+def _rows(
+    n: int, spd: int
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What :class:`_Model`'s rows read for a history of ``n`` steps, which depends on ``n``
+    and ``spd`` only (kept: the history's length stops growing after ``MAX_DAYS``): the first
+    row ``lo``, per row and day back the step read (``at``, clipped into the history), whether
+    it exists (``ok``), its weight ``w``, the weights' total and whether it is > 0."""
+    key = (n, spd)
+    got = _ROWS.get(key)
+    if got is None:
+        lo = max(0, n - (MAE_DAYS + CLEAR_DAYS) * spd - LEVEL_STEPS)
+        back = np.arange(lo, n + spd)[:, None] - spd * _DAYS[None, :]
+        ok = back >= 0
+        w = _WEIGHTS[None, :] * ok
+        tot = w.sum(axis=1)
+        got = (lo, np.clip(back, 0, max(n - 1, 0)), ok, w, tot, tot > 0)
+        for a in got[1:]:
+            a.flags.writeable = False
+        if len(_ROWS) >= 64:
+            _ROWS.clear()
+        _ROWS[key] = got
+    return got
+
+
 class _Model:
     """Index-wise forecasts for one history: the live forecast and the backtests share it.
 
@@ -60,21 +89,12 @@ class _Model:
     def __init__(self, load: np.ndarray, pv: np.ndarray, spd: int, dt_h: float) -> None:
         n = load.size
         self.n, self.spd, self.load, self.pv = n, spd, load, pv
-        lo = max(0, n - (MAE_DAYS + CLEAR_DAYS) * spd - LEVEL_STEPS)
+        lo, at, ok, w, tot, has = _rows(n, spd)
         self.lo = lo
-        idx = np.arange(lo, n + spd)
-        back = idx[:, None] - spd * _DAYS[None, :]
-        ok = back >= 0
-        if n:
-            both = np.stack((load, pv), axis=1)[np.clip(back, 0, n - 1)]  # (m, days, 2)
-        else:
-            both = np.zeros((*back.shape, 2))
-        w = _WEIGHTS[None, :] * ok
-        tot = w.sum(axis=1)
-        has = tot > 0
-        self.profile = np.where(has, (both[:, :, 0] * w).sum(axis=1) / np.where(has, tot, 1.0), 0.0)
+        load_b, pv_b = (load[at], pv[at]) if n else (np.zeros(ok.shape), np.zeros(ok.shape))
+        self.profile = np.where(has, (load_b * w).sum(axis=1) / np.where(has, tot, 1.0), 0.0)
         self.has_profile = has
-        self.envelope = (both[:, :, 1] * ok).max(axis=1)
+        self.envelope = (pv_b * ok).max(axis=1)
         m = n - lo  # rows with history
         env = self.envelope[:m]
         lit = env > 0.05 * float(env.max(initial=0.0))
