@@ -219,3 +219,38 @@ def test_storage_optimizer_plans_equal_from_scratch_on_random_observations(k: in
         c.step(Levers())
     assert checked >= 10
     assert reused >= 3  # some look-aheads assembled from a kept pattern
+
+
+def test_blocks_join_as_the_filled_blocks_concatenated() -> None:
+    """``_Blocks`` (scalars repeated at once, arrays placed, costs added in place) gives the
+    array that concatenating each block filled on its own gives."""
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        blocks = lp_module._Blocks()
+        filled = []
+        for _ in range(int(rng.integers(0, 12))):
+            size = int(rng.integers(1, 30))
+            kind = rng.integers(0, 4)
+            value: object = (
+                float(rng.normal())
+                if kind == 0
+                else int(rng.integers(-3, 3))
+                if kind == 1
+                else np.inf
+                if kind == 2
+                else rng.normal(size=size)
+            )
+            blocks.append(value, size)
+            filled.append(lp_module._filled(value, size))
+        want = np.concatenate(filled) if filled else np.zeros(0)
+        if want.size:
+            at = int(rng.integers(0, want.size))
+            end = min(want.size, at + int(rng.integers(1, 10)))
+            # within the block that holds ``at`` (how the builder adds a block's costs)
+            stop = np.cumsum([f.size for f in filled])
+            end = min(end, int(stop[np.searchsorted(stop, at, side="right")]))
+            extra = rng.normal(size=end - at)
+            assert blocks.add(at, extra)
+            want[at:end] += extra
+        assert not blocks.add(want.size, np.ones(1))
+        np.testing.assert_array_equal(blocks.joined(), want)

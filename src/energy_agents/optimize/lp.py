@@ -216,6 +216,46 @@ def _filled(value: object, size: int) -> np.ndarray:
     return a if a.shape == (size,) else np.broadcast_to(a, (size,)).copy()
 
 
+class _Blocks:
+    """Consecutive blocks of one array (column bounds, costs, row bounds): a scalar repeated
+    or an array per block, joined once. The same array as concatenating the blocks filled by
+    :func:`_filled`, with one ``np.repeat`` for all the scalar blocks."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+        self.scalars: list[float] = []
+        self.arrays: dict[int, np.ndarray] = {}  # block number -> its values
+
+    def append(self, value: object, size: int) -> None:
+        if isinstance(value, int | float):
+            self.scalars.append(float(value))
+        else:
+            self.scalars.append(0.0)
+            self.arrays[len(self.sizes)] = _filled(value, size)
+        self.sizes.append(size)
+
+    def add(self, at: int, values: np.ndarray) -> bool:
+        """Add ``values`` from position ``at`` (inside one block); False if no block has it."""
+        start = 0
+        for k, size in enumerate(self.sizes):
+            if start <= at < start + size:
+                block = self.arrays.get(k)
+                if block is None:
+                    block = self.arrays[k] = np.full(size, self.scalars[k])
+                block[at - start : at - start + values.size] += values
+                return True
+            start += size
+        return False
+
+    def joined(self) -> np.ndarray:
+        out = np.repeat(np.array(self.scalars, dtype=float), self.sizes)
+        if self.arrays:
+            starts = np.concatenate(([0], np.cumsum(self.sizes)))
+            for k, a in self.arrays.items():
+                out[starts[k] : starts[k + 1]] = a
+        return out
+
+
 _PATTERNS: dict[tuple[object, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 """The constraint matrix's sparsity pattern per structure (:meth:`_Matrix.lp`): the look-ahead
 LP of a rolling planner has a few structures (its horizon, where a day or a block ends in it,
@@ -237,27 +277,24 @@ class _Matrix:
         self.T = n_steps
         self.n_cols = 0
         self.n_rows = 0
-        self._lb: list[np.ndarray] = []
-        self._ub: list[np.ndarray] = []
-        self._cost: list[np.ndarray] = []
-        self._rl: list[np.ndarray] = []
-        self._ru: list[np.ndarray] = []
+        self._lb, self._ub, self._cost = _Blocks(), _Blocks(), _Blocks()
+        self._rl, self._ru = _Blocks(), _Blocks()
         self._diag: list[tuple[int, int, int]] = []  # per block: (row, col, lag) or (-1, ...)
         self._pairs: list[tuple[np.ndarray, np.ndarray]] = []  # the (rows, cols) of ``add``
         self._v: list[float | np.ndarray] = []  # per block: its value or its values
 
     def cols(self, lb: object, ub: object, cost: object = 0.0, n: int | None = None) -> int:
         start, size = self.n_cols, self.T if n is None else n
-        self._lb.append(_filled(lb, size))
-        self._ub.append(_filled(ub, size))
-        self._cost.append(_filled(cost, size))
+        self._lb.append(lb, size)
+        self._ub.append(ub, size)
+        self._cost.append(cost, size)
         self.n_cols += size
         return start
 
     def rows(self, lower: object, upper: object, n: int | None = None) -> int:
         start, size = self.n_rows, self.T if n is None else n
-        self._rl.append(_filled(lower, size))
-        self._ru.append(_filled(upper, size))
+        self._rl.append(lower, size)
+        self._ru.append(upper, size)
         self.n_rows += size
         return start
 
@@ -275,13 +312,8 @@ class _Matrix:
 
     def add_cost(self, col: int, values: np.ndarray) -> None:
         """Add ``values`` to the costs of the ``T`` columns from ``col``."""
-        start = 0
-        for block in self._cost:
-            if start <= col < start + block.size:
-                block[col - start : col - start + self.T] += values
-                return
-            start += block.size
-        raise IndexError(col)
+        if not self._cost.add(col, np.asarray(values, dtype=float)[: self.T]):
+            raise IndexError(col)
 
     def _key(self) -> tuple[object, ...]:
         """The structure: the shape and every block's positions."""
@@ -324,11 +356,11 @@ class _Matrix:
         return LPArrays(
             self.n_cols,
             self.n_rows,
-            np.concatenate(self._cost),
-            np.concatenate(self._lb),
-            np.concatenate(self._ub),
-            np.concatenate(self._rl),
-            np.concatenate(self._ru),
+            self._cost.joined(),
+            self._lb.joined(),
+            self._ub.joined(),
+            self._rl.joined(),
+            self._ru.joined(),
             start,
             index,
             np.concatenate(values)[order] if values else np.zeros(0),
