@@ -12,6 +12,7 @@ Pure: numpy and highspy, no I/O.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from collections.abc import Mapping
@@ -29,6 +30,12 @@ from .lp import GridTerms, LPError, LPStorage, build_arrays, grid_terms, solve
 from .solver import quiet_highs
 
 
+def _mean(a: np.ndarray) -> float:
+    """``float(a.mean())`` of a 1-d float array (the same sum and division, without the
+    wrapper's cost); 0 for an empty one."""
+    return float(a.sum() / a.size) if a.size else 0.0
+
+
 def estimated_reference(
     obs: Observation, load_kwh: np.ndarray, pv_kwh: np.ndarray
 ) -> grid.NetTerms:
@@ -40,19 +47,19 @@ def estimated_reference(
     hist_ci = np.asarray(obs.hist_carbon_kg_per_kwh, dtype=float)
     pos = np.maximum(e0, 0.0)
     n = obs.n_steps
-    price = float(np.mean(obs.price_day_ahead)) if obs.price_day_ahead.size else 0.0
+    price = _mean(np.asarray(obs.price_day_ahead, dtype=float))
     if hist_ci.size:
         k = min(hist_ci.size, obs.hist_load_kwh.size)
-        carbon = float(np.mean(pos[: obs.hist_load_kwh.size][-k:] * hist_ci[-k:])) if k else 0.0
+        carbon = _mean(pos[: obs.hist_load_kwh.size][-k:] * hist_ci[-k:]) if k else 0.0
     else:
         carbon = 0.0
-    m0, big0 = float(e0.mean()), float(e0.max())
+    m0, big0 = _mean(e0), float(e0.max())
     one_minus = 1.0 - m0 / big0 if big0 > 1e-9 else 0.0
     n_blocks = -(-n // grid.block_steps(obs.dt_h))
     return grid.NetTerms(
-        cost=float(pos.mean()) * price * n,
+        cost=_mean(pos) * price * n,
         carbon=carbon * n,
-        ramping=float(np.abs(np.diff(e0)).mean()) * n if e0.size > 1 else 0.0,
+        ramping=_mean(np.abs(e0[1:] - e0[:-1])) * n if e0.size > 1 else 0.0,
         one_minus_load_factor=one_minus,
         block_mean=np.full(n_blocks, m0),
         block_max=np.full(n_blocks, big0),
@@ -81,6 +88,13 @@ def _parsed(cls: type[_P], data: Mapping[str, Any]) -> _P:
             _PARSED.clear()
         _PARSED[key] = out
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _without_load_factor(objective: Objective) -> Objective:
+    """The objective with no load-factor share (its weights are built apart), kept per
+    objective (both frozen)."""
+    return replace(objective, load_factor_share=0.0)
 
 
 def observed_tariff(obs: Observation) -> Tariff:
@@ -124,7 +138,7 @@ def planning_weights(
     h = carbon_kwh.size
     ref = estimated_reference(obs, load_kwh[:h], pv_kwh[:h])
     carbon = np.asarray(carbon_kwh, dtype=float)
-    w = grid.linear_weights(replace(objective, load_factor_share=0.0), ref, carbon, obs.dt_h)
+    w = grid.linear_weights(_without_load_factor(objective), ref, carbon, obs.dt_h)
     n_b = ref.block_max.size
     share = objective.load_factor_share
     peak = net = 0.0
