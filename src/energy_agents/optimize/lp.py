@@ -35,6 +35,7 @@ bounded: with these prices the optimum procures exactly its import.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Mapping
@@ -250,7 +251,7 @@ class _Blocks:
     def joined(self) -> np.ndarray:
         out = np.repeat(np.array(self.scalars, dtype=float), self.sizes)
         if self.arrays:
-            starts = np.concatenate(([0], np.cumsum(self.sizes)))
+            starts = [0, *itertools.accumulate(self.sizes)]
             for k, a in self.arrays.items():
                 out[starts[k] : starts[k + 1]] = a
         return out
@@ -281,7 +282,7 @@ class _Matrix:
         self._rl, self._ru = _Blocks(), _Blocks()
         self._diag: list[tuple[int, int, int]] = []  # per block: (row, col, lag) or (-1, ...)
         self._pairs: list[tuple[np.ndarray, np.ndarray]] = []  # the (rows, cols) of ``add``
-        self._v: list[float | np.ndarray] = []  # per block: its value or its values
+        self._v = _Blocks()  # per block: its value (repeated) or its values
 
     def cols(self, lb: object, ub: object, cost: object = 0.0, n: int | None = None) -> int:
         start, size = self.n_cols, self.T if n is None else n
@@ -301,14 +302,14 @@ class _Matrix:
     def coef(self, row: int, col: int, value: float, lag: int = 0) -> None:
         """``value`` at (row + t, col + t - lag) for every t >= lag."""
         self._diag.append((int(row), int(col), int(lag)))
-        self._v.append(float(value))
+        self._v.append(float(value), max(self.T - int(lag), 0))
 
     def add(self, rows: np.ndarray, cols: np.ndarray, values: object) -> None:
         """Coefficients at arbitrary (row, col) pairs."""
         rows = np.asarray(rows, dtype=np.int64)
         self._diag.append((-1, len(self._pairs), 0))
         self._pairs.append((rows, np.asarray(cols, dtype=np.int64)))
-        self._v.append(_filled(values, rows.size))
+        self._v.append(values, rows.size)
 
     def add_cost(self, col: int, values: np.ndarray) -> None:
         """Add ``values`` to the costs of the ``T`` columns from ``col``."""
@@ -349,10 +350,6 @@ class _Matrix:
                     _PATTERNS.clear()
                 _PATTERNS[key] = pattern
         order, start, index = pattern
-        values = [
-            v if isinstance(v, np.ndarray) else np.full(self.T - lag, v)
-            for (_, _, lag), v in zip(self._diag, self._v, strict=True)
-        ]
         return LPArrays(
             self.n_cols,
             self.n_rows,
@@ -363,7 +360,7 @@ class _Matrix:
             self._ru.joined(),
             start,
             index,
-            np.concatenate(values)[order] if values else np.zeros(0),
+            self._v.joined()[order],
         )
 
 
