@@ -24,6 +24,7 @@ Method (no fitted parameters; every constant is a physically motivated default):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -119,7 +120,7 @@ class _Model:
     def forecast(self, origins: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
         """(load, pv) forecasts, shape (len(origins), horizon), each from data before its origin."""
         j = (origins - self.lo)[:, None] + np.arange(horizon)[None, :]
-        decay = LEVEL_DECAY ** (np.arange(horizon)[None, :] + 1)
+        decay = _decay(horizon)
         lvl = self._window(origins, LEVEL_STEPS)
         level = lvl[:, 0] / np.maximum(lvl[:, 1], 1.0)
         last = self.load[np.maximum(origins - 1, 0)] if self.n else np.zeros(origins.size)
@@ -193,6 +194,38 @@ def carbon_forecast(obs: Observation, horizon: int) -> np.ndarray:
     return hist[idx].mean(axis=0)
 
 
+_ORIGINS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def _origins(n: int, spd: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The backtests' origins for a history of ``n`` steps (kept per ``(n, spd)``): the
+    one-step origins over the last day, the day origins, all origins after the live one
+    (``n``), and the steps each day origin's forecast covers."""
+    key = (n, spd)
+    got = _ORIGINS.get(key)
+    if got is None:
+        o1 = np.arange(max(spd + LEVEL_STEPS, n - spd), n)
+        od = np.array(
+            [n - d * spd for d in range(1, MAE_DAYS + 1) if n - d * spd >= spd], dtype=int
+        )
+        origins = np.concatenate(([n], o1, od)).astype(int)
+        got = (o1, od, origins, od[:, None] + np.arange(spd)[None, :])
+        for a in got:
+            a.flags.writeable = False
+        if len(_ORIGINS) >= 64:
+            _ORIGINS.clear()
+        _ORIGINS[key] = got
+    return got
+
+
+@functools.lru_cache(maxsize=16)
+def _decay(horizon: int) -> np.ndarray:
+    """The level correction's decay over the horizon, ``LEVEL_DECAY ** (h + 1)``, (1, horizon)."""
+    d = LEVEL_DECAY ** (np.arange(horizon)[None, :] + 1)
+    d.flags.writeable = False
+    return d
+
+
 def _forecast_and_backtest(
     m: _Model, horizon: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -201,14 +234,12 @@ def _forecast_and_backtest(
     the history before its origin (one vectorized call for all origins)."""
     spd, n = m.spd, m.n
     net = m.load - m.pv
-    o1 = np.arange(max(spd + LEVEL_STEPS, n - spd), n)
-    od = np.array([n - d * spd for d in range(1, MAE_DAYS + 1) if n - d * spd >= spd], dtype=int)
-    origins = np.concatenate(([n], o1, od)).astype(int)
+    o1, od, origins, days_ahead = _origins(n, spd)
     lf, pf = m.forecast(origins, spd)
     f = lf - pf
     errors = net[o1] - f[1 : 1 + o1.size, 0]
     if od.size:
-        actual = net[od[:, None] + np.arange(spd)[None, :]]
+        actual = net[days_ahead]
         mae = float(np.mean(np.abs(actual - f[1 + o1.size :])))
     else:
         mae = 0.0
