@@ -337,7 +337,10 @@ class _Matrix:
         order = np.lexsort((r, c))
         start = np.zeros(self.n_cols + 1, dtype=np.int32)
         np.cumsum(np.bincount(c, minlength=self.n_cols), out=start[1:])
-        return order, start, r[order].astype(np.int32)
+        pattern = (order, start, r[order].astype(np.int32))
+        for a in pattern:
+            a.flags.writeable = False  # shared by every LP of the structure (and threads)
+        return pattern
 
     def arrays(self) -> LPArrays:
         small = self.n_cols <= _PATTERN_COLS_MAX  # a whole-horizon LP is built once
