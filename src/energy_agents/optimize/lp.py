@@ -746,8 +746,8 @@ def grid_terms(
     peaks: list[PeakGroup] = []
 
     def groups(index: np.ndarray) -> list[tuple[int, np.ndarray]]:
-        cuts = np.flatnonzero(np.diff(index)) + 1
-        return [(int(index[part[0]]), part) for part in np.split(np.arange(index.size), cuts)]
+        ends = [0, *(np.flatnonzero(index[1:] != index[:-1]) + 1).tolist(), index.size]
+        return [(int(index[a]), np.arange(a, b)) for a, b in itertools.pairwise(ends)]
 
     if tariff.demand_charge_ct_per_kw > 0:
         for k, (_, steps) in enumerate(groups(period)):
