@@ -258,7 +258,7 @@ class _Blocks:
 
 
 _PATTERNS: dict[tuple[object, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-"""The constraint matrix's sparsity pattern per structure (:meth:`_Matrix.lp`): the look-ahead
+"""The constraint matrix's sparsity pattern per structure (:meth:`_Matrix.arrays`): the look-ahead
 LP of a rolling planner has a few structures (its horizon, where a day or a block ends in it,
 its storages), built again at every step with new costs, bounds and right-hand sides."""
 _PATTERNS_MAX = 1024  # structures kept (a year of hourly look-aheads needs a few dozen)
