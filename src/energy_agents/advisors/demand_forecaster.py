@@ -26,6 +26,7 @@ Method (no fitted parameters; every constant is a physically motivated default):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,6 +52,35 @@ _WEIGHTS[[6, 13]] += WEEKLY_BONUS  # same weekday one and two weeks back
 _WEIGHTS.flags.writeable = False
 
 
+_ROWS: dict[
+    tuple[int, int], tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+] = {}
+
+
+def _rows(
+    n: int, spd: int
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What :class:`_Model`'s rows read for a history of ``n`` steps, which depends on ``n``
+    and ``spd`` only (kept: the history's length stops growing after ``MAX_DAYS``): the first
+    row ``lo``, per row and day back the step read (``at``, clipped into the history), whether
+    it exists (``ok``), its weight ``w``, the weights' total and whether it is > 0."""
+    key = (n, spd)
+    got = _ROWS.get(key)
+    if got is None:
+        lo = max(0, n - (MAE_DAYS + CLEAR_DAYS) * spd - LEVEL_STEPS)
+        back = np.arange(lo, n + spd)[:, None] - spd * _DAYS[None, :]
+        ok = back >= 0
+        w = _WEIGHTS[None, :] * ok
+        tot = w.sum(axis=1)
+        got = (lo, np.clip(back, 0, max(n - 1, 0)), ok, w, tot, tot > 0)
+        for a in got[1:]:
+            a.flags.writeable = False
+        if len(_ROWS) >= 64:
+            _ROWS.clear()
+        _ROWS[key] = got
+    return got
+
+
 class _Model:
     """Index-wise forecasts for one history: the live forecast and the backtests share it.
 
@@ -63,21 +93,12 @@ class _Model:
     def __init__(self, load: np.ndarray, pv: np.ndarray, spd: int, dt_h: float) -> None:
         n = load.size
         self.n, self.spd, self.load, self.pv = n, spd, load, pv
-        lo = max(0, n - (MAE_DAYS + CLEAR_DAYS) * spd - LEVEL_STEPS)
+        lo, at, ok, w, tot, has = _rows(n, spd)
         self.lo = lo
-        idx = np.arange(lo, n + spd)
-        back = idx[:, None] - spd * _DAYS[None, :]
-        ok = back >= 0
-        if n:
-            both = np.stack((load, pv), axis=1)[np.clip(back, 0, n - 1)]  # (m, days, 2)
-        else:
-            both = np.zeros((*back.shape, 2))
-        w = _WEIGHTS[None, :] * ok
-        tot = w.sum(axis=1)
-        has = tot > 0
-        self.profile = np.where(has, (both[:, :, 0] * w).sum(axis=1) / np.where(has, tot, 1.0), 0.0)
+        load_b, pv_b = (load[at], pv[at]) if n else (np.zeros(ok.shape), np.zeros(ok.shape))
+        self.profile = np.where(has, (load_b * w).sum(axis=1) / np.where(has, tot, 1.0), 0.0)
         self.has_profile = has
-        self.envelope = (both[:, :, 1] * ok).max(axis=1)
+        self.envelope = (pv_b * ok).max(axis=1)
         m = n - lo  # rows with history
         env = self.envelope[:m]
         lit = env > 0.05 * float(env.max(initial=0.0))
@@ -102,7 +123,7 @@ class _Model:
     def forecast(self, origins: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
         """(load, pv) forecasts, shape (len(origins), horizon), each from data before its origin."""
         j = (origins - self.lo)[:, None] + np.arange(horizon)[None, :]
-        decay = LEVEL_DECAY ** (np.arange(horizon)[None, :] + 1)
+        decay = _decay(horizon)
         lvl = self._window(origins, LEVEL_STEPS)
         level = lvl[:, 0] / np.maximum(lvl[:, 1], 1.0)
         last = self.load[np.maximum(origins - 1, 0)] if self.n else np.zeros(origins.size)
@@ -176,6 +197,38 @@ def carbon_forecast(obs: Observation, horizon: int) -> np.ndarray:
     return hist[idx].mean(axis=0)
 
 
+_ORIGINS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def _origins(n: int, spd: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The backtests' origins for a history of ``n`` steps (kept per ``(n, spd)``): the
+    one-step origins over the last day, the day origins, all origins after the live one
+    (``n``), and the steps each day origin's forecast covers."""
+    key = (n, spd)
+    got = _ORIGINS.get(key)
+    if got is None:
+        o1 = np.arange(max(spd + LEVEL_STEPS, n - spd), n)
+        od = np.array(
+            [n - d * spd for d in range(1, MAE_DAYS + 1) if n - d * spd >= spd], dtype=int
+        )
+        origins = np.concatenate(([n], o1, od)).astype(int)
+        got = (o1, od, origins, od[:, None] + np.arange(spd)[None, :])
+        for a in got:
+            a.flags.writeable = False
+        if len(_ORIGINS) >= 64:
+            _ORIGINS.clear()
+        _ORIGINS[key] = got
+    return got
+
+
+@functools.lru_cache(maxsize=16)
+def _decay(horizon: int) -> np.ndarray:
+    """The level correction's decay over the horizon, ``LEVEL_DECAY ** (h + 1)``, (1, horizon)."""
+    d = LEVEL_DECAY ** (np.arange(horizon)[None, :] + 1)
+    d.flags.writeable = False
+    return d
+
+
 def _forecast_and_backtest(
     m: _Model, horizon: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -184,14 +237,12 @@ def _forecast_and_backtest(
     the history before its origin (one vectorized call for all origins)."""
     spd, n = m.spd, m.n
     net = m.load - m.pv
-    o1 = np.arange(max(spd + LEVEL_STEPS, n - spd), n)
-    od = np.array([n - d * spd for d in range(1, MAE_DAYS + 1) if n - d * spd >= spd], dtype=int)
-    origins = np.concatenate(([n], o1, od)).astype(int)
+    o1, od, origins, days_ahead = _origins(n, spd)
     lf, pf = m.forecast(origins, spd)
     f = lf - pf
     errors = net[o1] - f[1 : 1 + o1.size, 0]
     if od.size:
-        actual = net[od[:, None] + np.arange(spd)[None, :]]
+        actual = net[days_ahead]
         mae = float(np.mean(np.abs(actual - f[1 + o1.size :])))
     else:
         mae = 0.0

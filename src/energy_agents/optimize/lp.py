@@ -35,6 +35,7 @@ bounded: with these prices the optimum procures exactly its import.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Mapping
@@ -216,81 +217,209 @@ def _filled(value: object, size: int) -> np.ndarray:
     return a if a.shape == (size,) else np.broadcast_to(a, (size,)).copy()
 
 
+class _Blocks:
+    """Consecutive blocks of one array (column bounds, costs, row bounds): a scalar repeated
+    or an array per block, joined once. The same array as concatenating the blocks filled by
+    :func:`_filled`, with one ``np.repeat`` for all the scalar blocks."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+        self.scalars: list[float] = []
+        self.arrays: dict[int, np.ndarray] = {}  # block number -> its values
+
+    def append(self, value: object, size: int) -> None:
+        if isinstance(value, int | float):
+            self.scalars.append(float(value))
+        else:
+            self.scalars.append(0.0)
+            self.arrays[len(self.sizes)] = _filled(value, size)
+        self.sizes.append(size)
+
+    def add(self, at: int, values: np.ndarray) -> bool:
+        """Add ``values`` from position ``at`` (inside one block); False if no block has it."""
+        start = 0
+        for k, size in enumerate(self.sizes):
+            if start <= at < start + size:
+                block = self.arrays.get(k)
+                if block is None:
+                    block = self.arrays[k] = np.full(size, self.scalars[k])
+                block[at - start : at - start + values.size] += values
+                return True
+            start += size
+        return False
+
+    def joined(self) -> np.ndarray:
+        out = np.repeat(np.array(self.scalars, dtype=float), self.sizes)
+        if self.arrays:
+            starts = [0, *itertools.accumulate(self.sizes)]
+            for k, a in self.arrays.items():
+                out[starts[k] : starts[k + 1]] = a
+        return out
+
+
+_PATTERNS: dict[tuple[object, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+"""The constraint matrix's sparsity pattern per structure (:meth:`_Matrix.arrays`): the look-ahead
+LP of a rolling planner has a few structures (its horizon, where a day or a block ends in it,
+its storages), built again at every step with new costs, bounds and right-hand sides."""
+_PATTERNS_MAX = 1024  # structures kept (a year of hourly look-aheads needs a few dozen)
+_PATTERN_COLS_MAX = 5000  # LPs up to this many columns keep their pattern (look-aheads)
+
+
 class _Matrix:
-    """Column and row blocks, coefficients as triplets (vectorized), assembled once into
-    HiGHS' column-wise arrays. Blocks have length ``T`` unless given another ``n``."""
+    """Column and row blocks, coefficients as blocks of triplets, assembled into HiGHS'
+    column-wise arrays. Blocks have length ``T`` unless given another ``n``.
+
+    The coefficients' positions (the structure) are recorded apart from their values: the
+    column-wise order of the positions is computed once per structure and kept
+    (``_PATTERNS``), so a matrix whose structure was seen before is assembled by placing its
+    values only. The arrays are the same as a fresh assembly's, bit for bit."""
 
     def __init__(self, n_steps: int) -> None:
         self.T = n_steps
         self.n_cols = 0
         self.n_rows = 0
-        self._lb: list[np.ndarray] = []
-        self._ub: list[np.ndarray] = []
-        self._cost: list[np.ndarray] = []
-        self._rl: list[np.ndarray] = []
-        self._ru: list[np.ndarray] = []
-        self._r: list[np.ndarray] = []
-        self._c: list[np.ndarray] = []
-        self._v: list[np.ndarray] = []
+        self._lb, self._ub, self._cost = _Blocks(), _Blocks(), _Blocks()
+        self._rl, self._ru = _Blocks(), _Blocks()
+        self._diag: list[tuple[int, int, int]] = []  # per block: (row, col, lag) or (-1, ...)
+        self._pairs: list[tuple[np.ndarray, np.ndarray]] = []  # the (rows, cols) of ``add``
+        self._v = _Blocks()  # per block: its value (repeated) or its values
 
     def cols(self, lb: object, ub: object, cost: object = 0.0, n: int | None = None) -> int:
         start, size = self.n_cols, self.T if n is None else n
-        self._lb.append(_filled(lb, size))
-        self._ub.append(_filled(ub, size))
-        self._cost.append(_filled(cost, size))
+        self._lb.append(lb, size)
+        self._ub.append(ub, size)
+        self._cost.append(cost, size)
         self.n_cols += size
         return start
 
     def rows(self, lower: object, upper: object, n: int | None = None) -> int:
         start, size = self.n_rows, self.T if n is None else n
-        self._rl.append(_filled(lower, size))
-        self._ru.append(_filled(upper, size))
+        self._rl.append(lower, size)
+        self._ru.append(upper, size)
         self.n_rows += size
         return start
 
     def coef(self, row: int, col: int, value: float, lag: int = 0) -> None:
         """``value`` at (row + t, col + t - lag) for every t >= lag."""
-        t = np.arange(lag, self.T)
-        self._r.append(row + t)
-        self._c.append(col - lag + t)
-        self._v.append(np.full(t.size, float(value)))
+        self._diag.append((int(row), int(col), int(lag)))
+        self._v.append(float(value), max(self.T - int(lag), 0))
 
     def add(self, rows: np.ndarray, cols: np.ndarray, values: object) -> None:
         """Coefficients at arbitrary (row, col) pairs."""
         rows = np.asarray(rows, dtype=np.int64)
-        self._r.append(rows)
-        self._c.append(np.asarray(cols, dtype=np.int64))
-        self._v.append(_filled(values, rows.size))
+        self._diag.append((-1, len(self._pairs), 0))
+        self._pairs.append((rows, np.asarray(cols, dtype=np.int64)))
+        self._v.append(values, rows.size)
 
     def add_cost(self, col: int, values: np.ndarray) -> None:
         """Add ``values`` to the costs of the ``T`` columns from ``col``."""
-        start = 0
-        for block in self._cost:
-            if start <= col < start + block.size:
-                block[col - start : col - start + self.T] += values
-                return
-            start += block.size
-        raise IndexError(col)
+        if not self._cost.add(col, np.asarray(values, dtype=float)[: self.T]):
+            raise IndexError(col)
 
-    def lp(self) -> highspy.HighsLp:
-        r, c, v = np.concatenate(self._r), np.concatenate(self._c), np.concatenate(self._v)
+    def _key(self) -> tuple[object, ...]:
+        """The structure: the shape and every block's positions."""
+        pairs = tuple(r.tobytes() + b"|" + c.tobytes() for r, c in self._pairs)
+        return (self.T, self.n_cols, self.n_rows, tuple(self._diag), pairs)
+
+    def _pattern(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(order of the triplets column-wise, column starts, row indices) of a fresh assembly."""
+        rs, cs = [], []
+        for row, col, lag in self._diag:
+            if row < 0:  # an ``add`` block: col is its number
+                rs.append(self._pairs[col][0])
+                cs.append(self._pairs[col][1])
+            else:
+                t = np.arange(lag, self.T)
+                rs.append(row + t)
+                cs.append(col - lag + t)
+        r = np.concatenate(rs) if rs else np.zeros(0, np.int64)
+        c = np.concatenate(cs) if cs else np.zeros(0, np.int64)
         order = np.lexsort((r, c))
-        r, c, v = r[order], c[order], v[order]
         start = np.zeros(self.n_cols + 1, dtype=np.int32)
         np.cumsum(np.bincount(c, minlength=self.n_cols), out=start[1:])
+        pattern = (order, start, r[order].astype(np.int32))
+        for a in pattern:
+            a.flags.writeable = False  # shared by every LP of the structure (and threads)
+        return pattern
+
+    def arrays(self) -> LPArrays:
+        small = self.n_cols <= _PATTERN_COLS_MAX  # a whole-horizon LP is built once
+        key = self._key() if small else None
+        pattern = _PATTERNS.get(key) if key is not None else None
+        if pattern is None:
+            pattern = self._pattern()
+            if key is not None:
+                if len(_PATTERNS) >= _PATTERNS_MAX:
+                    _PATTERNS.clear()
+                _PATTERNS[key] = pattern
+        order, start, index = pattern
+        return LPArrays(
+            self.n_cols,
+            self.n_rows,
+            self._cost.joined(),
+            self._lb.joined(),
+            self._ub.joined(),
+            self._rl.joined(),
+            self._ru.joined(),
+            start,
+            index,
+            self._v.joined()[order],
+        )
+
+
+@dataclass(frozen=True)
+class LPArrays:
+    """An LP in HiGHS' column-wise arrays (``start`` has ``n_cols + 1`` entries)."""
+
+    n_cols: int
+    n_rows: int
+    cost: np.ndarray
+    col_lower: np.ndarray
+    col_upper: np.ndarray
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    start: np.ndarray
+    index: np.ndarray
+    value: np.ndarray
+
+    def highs_lp(self) -> highspy.HighsLp:
         lp = highspy.HighsLp()
         lp.num_col_ = self.n_cols
         lp.num_row_ = self.n_rows
-        lp.col_cost_ = np.concatenate(self._cost)
-        lp.col_lower_ = np.concatenate(self._lb)
-        lp.col_upper_ = np.concatenate(self._ub)
-        lp.row_lower_ = np.concatenate(self._rl)
-        lp.row_upper_ = np.concatenate(self._ru)
+        lp.col_cost_ = self.cost
+        lp.col_lower_ = self.col_lower
+        lp.col_upper_ = self.col_upper
+        lp.row_lower_ = self.row_lower
+        lp.row_upper_ = self.row_upper
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = start
-        lp.a_matrix_.index_ = r.astype(np.int32)
-        lp.a_matrix_.value_ = v
+        lp.a_matrix_.start_ = self.start
+        lp.a_matrix_.index_ = self.index
+        lp.a_matrix_.value_ = self.value
         return lp
+
+    def pass_to(self, h: highspy.Highs) -> None:
+        """``h.passModel`` of this LP from the arrays directly: the same model as passing
+        :meth:`highs_lp`, without the ``HighsLp`` attributes' conversions (about 0.1 ms of a
+        look-ahead's build). All columns continuous."""
+        status = h.passModel(
+            self.n_cols,
+            self.n_rows,
+            int(self.value.size),
+            int(highspy.MatrixFormat.kColwise),
+            int(highspy.ObjSense.kMinimize),
+            0.0,
+            self.cost,
+            self.col_lower,
+            self.col_upper,
+            self.row_lower,
+            self.row_upper,
+            self.start[:-1],
+            self.index,
+            self.value,
+            np.zeros(self.n_cols, dtype=np.int32),
+        )
+        if status != highspy.HighsStatus.kOk:
+            raise LPError(f"HiGHS: passModel returned {status}")
 
 
 @dataclass(frozen=True)
@@ -319,7 +448,7 @@ class Layout:
     job_step: np.ndarray | None = None  # per start option: its start step
 
 
-def build(
+def build_arrays(
     net_kwh: np.ndarray,
     prices: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     storages: list[LPStorage],
@@ -328,7 +457,7 @@ def build(
     terminal_value_ct_per_kwh: np.ndarray | None = None,
     terms: GridTerms | None = None,
     appliances: Appliances | None = None,
-) -> tuple[highspy.HighsLp, Layout]:
+) -> tuple[LPArrays, Layout]:
     """The LP over ``T = len(net_kwh)`` steps.
 
     ``appliances``: jobs that start within their windows (``sim.appliances``); each start step
@@ -500,7 +629,25 @@ def build(
         job_of=job_of,
         job_step=job_step,
     )
-    return m.lp(), layout
+    return m.arrays(), layout
+
+
+def build(
+    net_kwh: np.ndarray,
+    prices: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    storages: list[LPStorage],
+    flex_max_kwh: np.ndarray | None = None,
+    day_end: np.ndarray | None = None,
+    terminal_value_ct_per_kwh: np.ndarray | None = None,
+    terms: GridTerms | None = None,
+    appliances: Appliances | None = None,
+) -> tuple[highspy.HighsLp, Layout]:
+    """:func:`build_arrays` as a ``highspy.HighsLp``."""
+    arrays, layout = build_arrays(
+        net_kwh, prices, storages, flex_max_kwh, day_end, terminal_value_ct_per_kwh, terms,
+        appliances,
+    )  # fmt: skip
+    return arrays.highs_lp(), layout
 
 
 def new_solver() -> highspy.Highs:
@@ -599,8 +746,8 @@ def grid_terms(
     peaks: list[PeakGroup] = []
 
     def groups(index: np.ndarray) -> list[tuple[int, np.ndarray]]:
-        cuts = np.flatnonzero(np.diff(index)) + 1
-        return [(int(index[part[0]]), part) for part in np.split(np.arange(index.size), cuts)]
+        ends = [0, *(np.flatnonzero(index[1:] != index[:-1]) + 1).tolist(), index.size]
+        return [(int(index[a]), np.arange(a, b)) for a, b in itertools.pairwise(ends)]
 
     if tariff.demand_charge_ct_per_kw > 0:
         for k, (_, steps) in enumerate(groups(period)):

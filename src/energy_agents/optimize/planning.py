@@ -12,9 +12,12 @@ Pure: numpy and highspy, no I/O.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 import highspy
 import numpy as np
@@ -23,8 +26,14 @@ from ..sim import grid
 from ..sim.objective import Objective
 from ..sim.observation import Observation
 from ..sim.params import Tariff
-from .lp import GridTerms, LPError, LPStorage, build, grid_terms, solve
+from .lp import GridTerms, LPError, LPStorage, build_arrays, grid_terms, solve
 from .solver import quiet_highs
+
+
+def _mean(a: np.ndarray) -> float:
+    """``float(a.mean())`` of a 1-d float array (the same sum and division, without the
+    wrapper's cost); 0 for an empty one."""
+    return float(a.sum() / a.size) if a.size else 0.0
 
 
 def estimated_reference(
@@ -38,19 +47,19 @@ def estimated_reference(
     hist_ci = np.asarray(obs.hist_carbon_kg_per_kwh, dtype=float)
     pos = np.maximum(e0, 0.0)
     n = obs.n_steps
-    price = float(np.mean(obs.price_day_ahead)) if obs.price_day_ahead.size else 0.0
+    price = _mean(np.asarray(obs.price_day_ahead, dtype=float))
     if hist_ci.size:
         k = min(hist_ci.size, obs.hist_load_kwh.size)
-        carbon = float(np.mean(pos[: obs.hist_load_kwh.size][-k:] * hist_ci[-k:])) if k else 0.0
+        carbon = _mean(pos[: obs.hist_load_kwh.size][-k:] * hist_ci[-k:]) if k else 0.0
     else:
         carbon = 0.0
-    m0, big0 = float(e0.mean()), float(e0.max())
+    m0, big0 = _mean(e0), float(e0.max())
     one_minus = 1.0 - m0 / big0 if big0 > 1e-9 else 0.0
     n_blocks = -(-n // grid.block_steps(obs.dt_h))
     return grid.NetTerms(
-        cost=float(pos.mean()) * price * n,
+        cost=_mean(pos) * price * n,
         carbon=carbon * n,
-        ramping=float(np.abs(np.diff(e0)).mean()) * n if e0.size > 1 else 0.0,
+        ramping=_mean(np.abs(e0[1:] - e0[:-1])) * n if e0.size > 1 else 0.0,
         one_minus_load_factor=one_minus,
         block_mean=np.full(n_blocks, m0),
         block_max=np.full(n_blocks, big0),
@@ -59,12 +68,46 @@ def estimated_reference(
     )
 
 
+_PARSED: dict[tuple[object, ...], Any] = {}
+_PARSED_MAX = 256
+_P = TypeVar("_P", Tariff, Objective)
+
+
+def _parsed(cls: type[_P], data: Mapping[str, Any]) -> _P:
+    """``cls.from_dict(data)``, kept per content (a run's tariff and objective are the same at
+    every step; both are frozen). Contents that cannot be a key are parsed every time."""
+    try:
+        key = (cls, tuple((k, type(v), v) for k, v in sorted(data.items())))
+        hash(key)
+    except TypeError:
+        return cls.from_dict(dict(data))
+    out = _PARSED.get(key)
+    if out is None:
+        out = cls.from_dict(dict(data))  # raises on bad content: nothing kept then
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[key] = out
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _without_load_factor(objective: Objective) -> Objective:
+    """The objective with no load-factor share (its weights are built apart), kept per
+    objective (both frozen)."""
+    return replace(objective, load_factor_share=0.0)
+
+
 def observed_tariff(obs: Observation) -> Tariff:
-    return Tariff.from_dict(dict(obs.tariff)) if obs.tariff else Tariff()
+    return _parsed(Tariff, obs.tariff) if obs.tariff else Tariff()
 
 
 def observed_objective(obs: Observation) -> Objective:
-    return Objective.from_dict(dict(obs.objective)) if obs.objective else Objective()
+    return _parsed(Objective, obs.objective) if obs.objective else Objective()
+
+
+def _first_block(obs: Observation) -> int:
+    """The load-factor block of the observation's step (``grid.block_index`` at the step)."""
+    return min(obs.step, obs.n_steps - 1) // grid.block_steps(obs.dt_h)
 
 
 def shapes_the_exchange(obs: Observation) -> bool:
@@ -95,7 +138,7 @@ def planning_weights(
     h = carbon_kwh.size
     ref = estimated_reference(obs, load_kwh[:h], pv_kwh[:h])
     carbon = np.asarray(carbon_kwh, dtype=float)
-    w = grid.linear_weights(replace(objective, load_factor_share=0.0), ref, carbon, obs.dt_h)
+    w = grid.linear_weights(_without_load_factor(objective), ref, carbon, obs.dt_h)
     n_b = ref.block_max.size
     share = objective.load_factor_share
     peak = net = 0.0
@@ -104,7 +147,7 @@ def planning_weights(
         scale = share / ref.one_minus_load_factor / n_b
         peak = scale * max(m0, 0.0) / big0**2
         net = -scale / big0 / grid.block_steps(obs.dt_h)
-    first = grid.block_index(obs.n_steps, obs.dt_h)[min(obs.step, obs.n_steps - 1)]
+    first = _first_block(obs)
     return replace(w, block_peak=np.full(first + 2, peak), net=np.full(h, net), constant=0.0)
 
 
@@ -117,7 +160,7 @@ def horizon_terms(obs: Observation, weights: grid.LinearWeights, horizon: int) -
     period = (ahead >= obs.period_steps_left).astype(int)  # a look-ahead reaches one more
     days = (obs.step_of_day + ahead) // obs.steps_per_day
     blocks = (ahead >= obs.block_steps_left).astype(int)
-    first_block = grid.block_index(obs.n_steps, obs.dt_h)[min(obs.step, obs.n_steps - 1)]
+    first_block = _first_block(obs)
     hist_net = np.asarray(obs.hist_net_kwh)
     return grid_terms(
         weights,
@@ -171,12 +214,12 @@ def plan_horizon(
 ) -> HorizonPlan:
     """Build and solve the look-ahead LP from scratch (no basis from an earlier solve: the same
     inputs always give the same plan, in batch and in a restarted live agent alike)."""
-    lp, lay = build(
+    lp, lay = build_arrays(
         net_kwh, prices, storages, terminal_value_ct_per_kwh=terminal_value, terms=terms
     )
     h = _small_solver()
     h.clearModel()  # a fresh start: no basis from an earlier solve, so no history dependence
-    h.passModel(lp)
+    lp.pass_to(h)
     try:
         solve(h)
     except LPError:
