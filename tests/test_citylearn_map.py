@@ -167,8 +167,9 @@ def test_bad_levers_and_shapes_are_named():
         actions_from_levers({"storage_setpoints": {"members": "x"}}, [BuildingStep(0, 0, 0)], [BAT])
     with pytest.raises(MappingError, match="buildings"):
         builder().observation([BuildingStep(0, 0, 0)], [0.2])
-    with pytest.raises(MappingError, match="battery"):
-        Battery(0.0, 1.0, 0.9)
+    for bad in ((-1.0, 1.0, 0.9), (6.4, -1.0, 0.9), (6.4, 1.0, 0.0), (6.4, 1.0, 1.2)):
+        with pytest.raises(MappingError, match="battery"):
+            Battery(*bad)
 
 
 def test_round_trip_through_numpy_arrays_is_exact():
@@ -392,3 +393,24 @@ def test_the_chargers_sessions_enter_the_history_once_the_step_is_over():
     assert third.hist_ev_energy_kwh.tolist() == [[12.0, 0.0], [18.0, 5.0]]
     with pytest.raises(MappingError, match="evs: one per charger"):
         ob.record(steps, [1.0, 1.0], 0.22, 0.4, None, (), states[0][:1])
+
+
+def test_buildings_without_a_battery():
+    """CityLearn lists a battery of capacity 0 where a building has none (baeda_3dem: all)."""
+    none = Battery(capacity_kwh=0.0, power_kw=0.0, efficiency=0.96)
+    steps = [BuildingStep(1.0, 0.0, math.nan), BuildingStep(2.0, 3.0, 0.5)]
+    ob = builder()
+    ob.batteries = (none, none)
+    obs = Observation.from_dict(ob.observation(steps, [0.22] * 24))
+    assert obs.storage_names == () and obs.member_battery_capacity_kwh.tolist() == [0.0, 0.0]
+    rec = recommend_all(obs)  # the advisors take a community without storage
+    decision, _, _ = coordinate(make_strategy("weighted"), obs, {})
+    assert actions_from_levers(decision.parameters.to_dict(), steps, ob.batteries) == [0.0, 0.0]
+    assert rec
+    # One building with a battery: it is the pool, the other's (undefined) SOC counts as 0.
+    ob.batteries = (none, BAT)
+    obs = Observation.from_dict(ob.observation(steps, [0.22] * 24))
+    assert obs.storage_capacity_kwh["members"] == pytest.approx(6.4)
+    assert obs.storage_energy_kwh["members"] == pytest.approx(3.2)
+    a = actions_from_levers({"storage_setpoints": {"members": 0.5}}, steps, ob.batteries)
+    assert a[0] == 0.0 and a[1] > 0

@@ -62,7 +62,7 @@ CITYLEARN_CAPACITY_POWER_CURVE: tuple[tuple[float, float], ...] = (
 class Battery:
     """One building's battery as the schema gives it."""
 
-    capacity_kwh: float
+    capacity_kwh: float  # 0: the building has no battery (CityLearn then still lists one)
     power_kw: float
     efficiency: float  # CityLearn's ``efficiency``: applied on charge and on discharge
     soc_min: float = 0.0  # 1 - depth_of_discharge
@@ -76,8 +76,8 @@ class Battery:
     intended energy (0.78 on the 2022 homes)."""
 
     def __post_init__(self) -> None:
-        if not (self.capacity_kwh > 0 and self.power_kw >= 0 and 0 < self.efficiency <= 1):
-            raise MappingError(f"battery: capacity > 0, power >= 0, efficiency in (0, 1]: {self}")
+        if not (self.capacity_kwh >= 0 and self.power_kw >= 0 and 0 < self.efficiency <= 1):
+            raise MappingError(f"battery: capacity >= 0, power >= 0, efficiency in (0, 1]: {self}")
         if self.action_kwh is not None and not self.action_kwh > 0:
             raise MappingError(f"battery.action_kwh: must be > 0: {self}")
         xs = [x for x, _ in self.capacity_power_curve]
@@ -471,11 +471,14 @@ class ObservationBuilder:
         if not prices_ahead:
             raise MappingError("prices_ahead: at least this step's price")
         t, spd = self.step, self.steps_per_day
-        soc = [min(max(b.electrical_storage_soc, 0.0), 1.0) for b in buildings]
         cap = [b.capacity_kwh for b in self.batteries]
+        # A building without a battery has SOC 0 (CityLearn's may be undefined there).
+        soc = [
+            _soc(b.electrical_storage_soc) if c > 0 else 0.0
+            for b, c in zip(buildings, cap, strict=True)
+        ]
         energy = sum(s * c for s, c in zip(soc, cap, strict=True))
-        eff = sum(b.efficiency**2 * b.capacity_kwh for b in self.batteries) / sum(cap)
-        soc_min = sum(b.soc_min * b.capacity_kwh for b in self.batteries) / sum(cap)
+        total = sum(cap)
         prices = [float(p) for p in prices_ahead[:spd]]
         lo, lo_m = max(0, t - HISTORY_DAYS * spd), max(0, t - spd)
         imp, exp = self.hist_import[lo:], self.hist_export[lo:]
@@ -487,14 +490,7 @@ class ObservationBuilder:
             "dt_h": self.dt_h,
             "steps_per_day": spd,
             "member_names": list(self.names),
-            "storage_names": [MEMBERS],
-            "storage_soc": {MEMBERS: energy / sum(cap)},
-            "storage_energy_kwh": {MEMBERS: energy},
-            "storage_capacity_kwh": {MEMBERS: sum(cap)},
-            "storage_power_kw": {MEMBERS: sum(b.power_kw for b in self.batteries)},
-            "storage_efficiency": {MEMBERS: eff},
-            "storage_soc_min": {MEMBERS: soc_min},
-            "storage_soc_max": {MEMBERS: 1.0},
+            **(self._home_batteries(energy, total) if total > 0 else _no_storage()),
             "member_soc": soc,
             "member_battery_capacity_kwh": cap,
             "member_battery_power_kw": [b.power_kw for b in self.batteries],
@@ -541,6 +537,22 @@ class ObservationBuilder:
                 else {}
             ),
             "schema_version": 1,
+        }
+
+    def _home_batteries(self, energy: float, total: float) -> dict[str, Any]:
+        """The homes' batteries as the one pooled storage ``members`` of the observation."""
+        bats = self.batteries
+        return {
+            "storage_names": [MEMBERS],
+            "storage_soc": {MEMBERS: energy / total},
+            "storage_energy_kwh": {MEMBERS: energy},
+            "storage_capacity_kwh": {MEMBERS: total},
+            "storage_power_kw": {MEMBERS: sum(b.power_kw for b in bats)},
+            "storage_efficiency": {
+                MEMBERS: sum(b.efficiency**2 * b.capacity_kwh for b in bats) / total
+            },
+            "storage_soc_min": {MEMBERS: sum(b.soc_min * b.capacity_kwh for b in bats) / total},
+            "storage_soc_max": {MEMBERS: 1.0},
         }
 
     def _month_steps_left(self, t: int) -> int:
@@ -654,7 +666,7 @@ def actions_from_levers(
     else:
         flows = floor
     return [
-        min(max(f / (bat.action_kwh or bat.capacity_kwh), -1.0), 1.0)
+        min(max(f / per, -1.0), 1.0) if (per := bat.action_kwh or bat.capacity_kwh) > 0 else 0.0
         for f, bat in zip(flows, batteries, strict=True)
     ]
 
@@ -685,6 +697,27 @@ def _split_pooled(
         share = min(abs(rest) / total, 1.0) * (1.0 if rest > 0 else -1.0)
         flows = [a + r * share for a, r in zip(flows, room, strict=True)]
     return flows
+
+
+_STORAGE_KEYS = (
+    "storage_soc",
+    "storage_energy_kwh",
+    "storage_capacity_kwh",
+    "storage_power_kw",
+    "storage_efficiency",
+    "storage_soc_min",
+    "storage_soc_max",
+)
+
+
+def _no_storage() -> dict[str, Any]:
+    """No building has a battery: the observation has no storage."""
+    return {"storage_names": [], **{k: {} for k in _STORAGE_KEYS}}
+
+
+def _soc(value: float) -> float:
+    """A SOC in [0, 1] (0 where CityLearn's is not a number)."""
+    return min(max(value, 0.0), 1.0) if math.isfinite(value) else 0.0
 
 
 def _finite(name: str, value: Any) -> float:
