@@ -414,3 +414,28 @@ def test_buildings_without_a_battery():
     assert obs.storage_energy_kwh["members"] == pytest.approx(3.2)
     a = actions_from_levers({"storage_setpoints": {"members": 0.5}}, steps, ob.batteries)
     assert a[0] == 0.0 and a[1] > 0
+
+
+def test_schema_for_citylearn_replaces_dynamics_and_occupants(tmp_path):
+    """Buildings whose thermal response is an LSTM (and the occupant-interaction buildings built
+    on it, as in CityLearn's Quebec neighbourhoods) become plain Buildings, named."""
+    from energy_agents.integrations.citylearn_driver import citylearn_schema
+
+    occupant = {
+        "type": "citylearn.building.LogisticRegressionOccupantInteractionBuilding",
+        "dynamics": {"type": "citylearn.dynamics.LSTMDynamics"},
+        "occupant": {"type": "citylearn.occupant.LogisticRegressionOccupant"},
+    }
+    lstm = {"type": "citylearn.building.LSTMDynamicsBuilding", "dynamics": {}}
+    plain = {"type": "citylearn.building.Building"}
+    (tmp_path / "schema.json").write_text(
+        json.dumps({"buildings": {"A": occupant, "B": lstm, "C": plain}}), encoding="utf-8"
+    )
+    schema, changes = citylearn_schema(tmp_path / "schema.json")
+    kinds = {n: b["type"] for n, b in schema["buildings"].items()}
+    assert set(kinds.values()) == {"citylearn.building.Building"}
+    assert "occupant" not in schema["buildings"]["A"] and "dynamics" not in schema["buildings"]["A"]
+    assert changes == [
+        "LSTM building dynamics (and occupant interaction) replaced by the recorded thermal "
+        "demand (A, B)"
+    ]

@@ -114,8 +114,8 @@ def test_heat_pump_homes_run_in_citylearn_with_our_load_and_their_tanks():
     res = run_citylearn(_args(schema=data / "schema.json", days=3))
     assert res["tanks"] == ["Building_1/dhw", "Building_2/dhw", "Building_3/dhw"]
     assert res["schema_changes"] == [
-        "LSTM building dynamics replaced by the recorded thermal demand "
-        "(Building_1, Building_2, Building_3)"
+        "LSTM building dynamics (and occupant interaction) replaced by the recorded thermal "
+        "demand (Building_1, Building_2, Building_3)"
     ]
     assert check_steps(res) == []
     assert all(0.0 <= s <= 1.0 for r in res["steps"] for s in r["tank_soc"])

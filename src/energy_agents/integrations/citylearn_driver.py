@@ -273,17 +273,21 @@ def citylearn_schema(path: Path) -> tuple[dict[str, Any], list[str]]:
             shown.append(key)
     if shown:
         changes.append(f"observations activated for the mapping ({', '.join(shown)})")
-    # The LSTM building dynamics need torch (not installed): the plain Building serves the
-    # recorded thermal demands, as our model does (docs/integrations.md).
+    # The LSTM building dynamics need torch (not installed), and so do the occupant-interaction
+    # buildings built on them (their occupants move the setpoints the LSTM answers): the plain
+    # Building serves the recorded thermal demands, as our model does (docs/integrations.md).
     dynamic = []
     for name, b in schema.get("buildings", {}).items():
-        if "Dynamics" in str(b.get("type", "")):
+        kind = str(b.get("type", ""))
+        if "Dynamics" in kind or "Occupant" in kind or b.get("dynamics"):
             b["type"] = "citylearn.building.Building"
             b.pop("dynamics", None)
+            b.pop("occupant", None)
             dynamic.append(name)
     if dynamic:
         changes.append(
-            f"LSTM building dynamics replaced by the recorded thermal demand ({_listed(dynamic)})"
+            "LSTM building dynamics (and occupant interaction) replaced by the recorded thermal"
+            f" demand ({_listed(dynamic)})"
         )
     root = (
         path.parent / str(schema["root_directory"]) if schema.get("root_directory") else path.parent
