@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         if name == "optimal":
             kpis.update(lp_info)
         rows[name] = kpis
-        frames[name] = report.steps_frame(run_.community)
+        frames[name] = report.steps_table(run_.community)
     if j_optimal is not None:
         rows["optimal (LP bound)"] = {
             "objective_value": j_optimal,

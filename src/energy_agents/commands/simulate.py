@@ -33,8 +33,8 @@ def run(args: argparse.Namespace) -> int:
 
     pair = run_against_baseline(scenario, args.strategy, progress=progress)
     baseline, result, kpis = pair.baseline, pair.result, pair.kpis
-    frame = report.steps_frame(result.community)
-    base_frame = report.steps_frame(baseline.community)
+    frame = report.steps_table(result.community)
+    base_frame = report.steps_table(baseline.community)
     report.write_steps(frame, out, args.format)
     report.write_json(kpis, out / "kpis.json")
     rows = (

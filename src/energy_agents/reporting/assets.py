@@ -65,9 +65,17 @@ def _clean(values: Any, digits: int = 5) -> list[float | None]:
     return [round(f, digits) if isfinite(f) else None for f in np.asarray(values, float).tolist()]
 
 
+def _timestamps(values: Any) -> list[str]:
+    """``YYYY-MM-DD HH:MM:SS`` of each time (datetime64 at once, other values one by one)."""
+    arr = np.asarray(values)
+    if arr.dtype.kind == "M":
+        return [t.replace("T", " ") for t in np.datetime_as_string(arr, unit="s").tolist()]
+    return [str(t).replace("T", " ")[:19] for t in values]
+
+
 def series_data(frames: Mapping[str, Any], title: str = "") -> dict[str, Any]:
     """The runs as charts.js reads them. ``frames``: run name -> per-step DataFrame (columns of
-    ``report.steps_frame``). Every run carries its tokens spent; the main run (the first that is
+    ``report.steps_table``, or a DataFrame of them). Every run carries its tokens spent; the main run (the first that is
     not ``none``, else the first) also carries its prices, grid exchange, P2P, burn and SOC."""
     names = list(frames)
     main = next((n for n in names if n != BASELINE_RUN), names[0] if names else None)
@@ -78,16 +86,14 @@ def series_data(frames: Mapping[str, Any], title: str = "") -> dict[str, Any]:
             "name": name,
             "role": "baseline" if name == BASELINE_RUN else "strategy",
             "step": [int(s) for s in np.asarray(frame["step"]).tolist()],
-            "timestamp": [str(t).replace("T", " ")[:19] for t in frame["timestamp"]],
+            "timestamp": _timestamps(frame["timestamp"]),
             "tokens_spent_ct": _clean(frame["tokens_spent_ct"]),
         }
         if name == main:
             for col in OPERATION_COLUMNS:
-                if col in frame.columns:
+                if col in frame:
                     run[col] = _clean(frame[col])
-            run["soc"] = {
-                c[4:]: _clean(frame[c]) for c in frame.columns if str(c).startswith("soc_")
-            }
+            run["soc"] = {c[4:]: _clean(frame[c]) for c in frame if str(c).startswith("soc_")}
         runs.append(run)
     if main is not None and main != names[0]:  # charts.js shows the first strategy run in detail
         runs.sort(key=lambda r: r["name"] != main)

@@ -8,30 +8,78 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from ..runner.record import step_columns
 from ..sim.community import Community
 from ..sim.kpis import KPI_LABELS
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+StepsTable = Mapping[str, np.ndarray]
+"""The per-step table as columns (name -> array, in table order); a ``pd.DataFrame`` of the
+same columns is accepted wherever a table is (both index by column name and iterate names)."""
+
+
+def steps_table(community: Community) -> dict[str, np.ndarray]:
+    """Every step run so far: ``step``, ``timestamp`` (``datetime64[s]``), then the records'
+    columns (``runner.record.step_columns``). Plain arrays, so writing it needs no pandas."""
+    table = {
+        "step": np.arange(community.t),
+        "timestamp": community.scenario.timestamps()[: community.t],
+    }
+    table.update(step_columns(community))
+    return table
+
 
 def steps_frame(community: Community) -> pd.DataFrame:
-    frame = pd.DataFrame(step_columns(community))
-    frame.insert(0, "timestamp", community.scenario.timestamps()[: community.t])
-    frame.insert(0, "step", np.arange(community.t))
-    return frame
+    """:func:`steps_table` as a DataFrame."""
+    import pandas as pd
+
+    return pd.DataFrame(steps_table(community))
 
 
-def write_steps(frame: pd.DataFrame, out: Path, fmt: str = "parquet") -> Path:
+_PANDAS_TYPES = {"i": "int64", "f": "float64", "b": "bool", "M": "datetime"}
+
+
+def _pandas_metadata(table: StepsTable) -> bytes:
+    """The schema metadata ``DataFrame.to_parquet(index=False)`` writes (pyarrow's
+    ``pandas_compat``), so that ``pd.read_parquet`` restores the same dtypes (``timestamp`` as
+    ``datetime64[s]``; parquet itself stores it in ms) and the file is the same to the byte."""
+    from importlib.metadata import version
+
+    import pyarrow as pa
+
+    columns = []
+    for name, values in table.items():
+        dtype = np.asarray(values).dtype
+        kind = _PANDAS_TYPES.get(dtype.kind, str(dtype))
+        columns.append({"name": name, "field_name": name, "pandas_type": kind,
+                        "numpy_type": str(dtype), "metadata": None})  # fmt: skip
+    meta = {"index_columns": [], "column_indexes": [], "columns": columns, "attributes": {},
+            "creator": {"library": "pyarrow", "version": pa.__version__},
+            "pandas_version": version("pandas")}  # fmt: skip
+    return json.dumps(meta).encode("utf8")
+
+
+def write_steps(table: StepsTable | pd.DataFrame, out: Path, fmt: str = "parquet") -> Path:
+    """``steps.parquet`` (pyarrow, without pandas) or ``steps.csv`` (pandas) in ``out``."""
     if fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         path = out / "steps.parquet"
-        frame.to_parquet(path, index=False)
+        cols = {k: np.asarray(v) for k, v in table.items()}
+        arrow = pa.table(cols).replace_schema_metadata({b"pandas": _pandas_metadata(cols)})
+        pq.write_table(arrow, path)
     else:
+        import pandas as pd
+
         path = out / "steps.csv"
-        frame.to_csv(path, index=False)
+        pd.DataFrame(table).to_csv(path, index=False)
     return path
 
 
@@ -93,14 +141,16 @@ def kpi_table(rows: Mapping[str, Mapping[str, Any]], keys: Sequence[str] | None 
     return "\n".join(lines)
 
 
-def plot_runs(frames: Mapping[str, pd.DataFrame], out: Path) -> list[Path]:
+def plot_runs(tables: Mapping[str, StepsTable | pd.DataFrame], out: Path) -> list[Path]:
     """PNG plots: cumulative tokens spent per run, prices, import/export, SOC, P2P and CT burned.
-    The first frame is the one whose prices/SOC are shown in detail."""
+    The first table is the one whose prices/SOC are shown in detail."""
     import matplotlib
+    import pandas as pd
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    frames = {k: pd.DataFrame(v) for k, v in tables.items()}
     paths: list[Path] = []
     first_name, first = next(iter(frames.items()))
     x = pd.to_datetime(first["timestamp"])
@@ -149,11 +199,11 @@ def write_html(
     images: Sequence[Path],
     out: Path,
     notes: Sequence[str] = (),
-    frames: Mapping[str, pd.DataFrame] | None = None,
+    frames: Mapping[str, StepsTable | pd.DataFrame] | None = None,
 ) -> Path:
     """A self-contained page (no CDN, no inline script): KPI table and the plots next to it.
 
-    With ``frames`` (run name -> per-step frame, as given to ``plot_runs``) the page also draws
+    With ``frames`` (run name -> per-step table, as given to ``plot_runs``) the page also draws
     the dashboard's charts from ``series.json``/``series.js`` written next to it, with the chart
     code copied into ``assets/`` (``reporting.assets``); the PNGs stay as the fallback."""
     labels = [(k, lab) for k, lab in KPI_LABELS if any(k in r for r in rows.values())]
