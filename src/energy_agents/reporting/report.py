@@ -65,6 +65,23 @@ def _pandas_metadata(table: StepsTable) -> bytes:
     return json.dumps(meta).encode("utf8")
 
 
+def _arrow(values: np.ndarray) -> Any:
+    """A numpy column as a ``pyarrow.Array`` on the same buffer (``pa.array`` would import
+    pandas to check for pandas types); int, float, bool and ``datetime64`` columns."""
+    import pyarrow as pa
+
+    v = np.ascontiguousarray(values)
+    if v.dtype.kind == "M":
+        arrow_type = pa.timestamp(np.datetime_data(v.dtype)[0])
+        v = v.view(np.int64)
+    elif v.dtype.kind == "b":
+        arrow_type = pa.bool_()
+        v = np.packbits(v, bitorder="little")
+    else:
+        arrow_type = pa.from_numpy_dtype(v.dtype)
+    return pa.Array.from_buffers(arrow_type, len(values), [None, pa.py_buffer(v)])
+
+
 def write_steps(table: StepsTable | pd.DataFrame, out: Path, fmt: str = "parquet") -> Path:
     """``steps.parquet`` (pyarrow, without pandas) or ``steps.csv`` (pandas) in ``out``."""
     if fmt == "parquet":
@@ -73,8 +90,8 @@ def write_steps(table: StepsTable | pd.DataFrame, out: Path, fmt: str = "parquet
 
         path = out / "steps.parquet"
         cols = {k: np.asarray(v) for k, v in table.items()}
-        arrow = pa.table(cols).replace_schema_metadata({b"pandas": _pandas_metadata(cols)})
-        pq.write_table(arrow, path)
+        arrow = pa.Table.from_arrays([_arrow(v) for v in cols.values()], names=list(cols))
+        pq.write_table(arrow.replace_schema_metadata({b"pandas": _pandas_metadata(cols)}), path)
     else:
         import pandas as pd
 
