@@ -22,6 +22,7 @@ from energy_agents.scenarios.autosize import (
     thermal_sizes,
 )
 from energy_agents.scenarios.citylearn import load_citylearn
+from energy_agents.scenarios.csv_table import read_csv_table
 from energy_agents.sim.params import ScenarioError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "vt_autosize_mini"
@@ -254,7 +255,7 @@ def test_fixture_sizes_equal_citylearns():
     temp = pd.read_csv(FIXTURE / "weather.csv")["outdoor_dry_bulb_temperature"].to_numpy()
     for home in HOMES:
         spec = schema["buildings"][home]
-        frame = pd.read_csv(FIXTURE / spec["energy_simulation"])
+        frame = read_csv_table(FIXTURE / spec["energy_simulation"])
         ctx = BuildingContext(
             FIXTURE / "schema.json", FIXTURE, home, spec, frame, slice(0, 504), 112208, 1.0, temp
         )

@@ -50,13 +50,16 @@ import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from ..sim.heat_pump import COP_MAX, heat_pump_cop
 from ..sim.params import ScenarioError
+from .csv_table import CsvTable
+
+if TYPE_CHECKING:  # pandas (for pvlib and the choice tables) is imported where it is used
+    import pandas as pd
 
 __all__ = ["COP_MAX", "heat_pump_cop"]  # re-exported: where the autosizing found them first
 
@@ -146,7 +149,7 @@ class BuildingContext:
     root: Path
     name: str
     spec: dict[str, Any]
-    frame: pd.DataFrame
+    frame: CsvTable
     rows: slice
     seed: int
     dt_h: float
@@ -201,9 +204,9 @@ def _seed_for(ctx: BuildingContext, device: str) -> int:
 
 
 def _column(ctx: BuildingContext, col: str) -> np.ndarray:
-    if col not in ctx.frame.columns:
+    if col not in ctx.frame:
         return np.zeros(ctx.rows.stop - ctx.rows.start)
-    values = pd.to_numeric(ctx.frame[col], errors="coerce").to_numpy(dtype=float)[ctx.rows]
+    values = ctx.frame.numeric(col)[ctx.rows]
     return np.nan_to_num(values)
 
 
@@ -303,11 +306,15 @@ def thermal_sizes(ctx: BuildingContext) -> dict[str, float]:
 
 @lru_cache(maxsize=4)
 def battery_choices(path: Path = BATTERY_CHOICES_FILE) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.read_csv(path).set_index("model")
 
 
 @lru_cache(maxsize=4)
 def pv_designs(path: Path = PV_DESIGNS_FILE) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.read_csv(path)
 
 
@@ -382,6 +389,7 @@ def pvwatts_w_per_kw(
 
 @lru_cache(maxsize=8)
 def _epw_output(path: Path, design_key: tuple[tuple[str, Any], ...]) -> np.ndarray:
+    import pandas as pd
     import pvlib
 
     try:
@@ -405,12 +413,14 @@ def _csv_output(
     if lat is None or lon is None or not wname:
         return "no EPW file and no weather CSV with pv.autosize_attributes latitude/longitude"
     wpath = ctx.root / str(wname)
-    from .csv_format import numeric_column, read_table
+    import pandas as pd
 
-    df = read_table(wpath, ("direct_solar_irradiance", "diffuse_solar_irradiance"))
+    from .csv_table import numeric_column, read_csv_table
+
+    df = read_csv_table(wpath, ("direct_solar_irradiance", "diffuse_solar_irradiance"))
     dni = numeric_column(df, wpath, "direct_solar_irradiance")
     dhi = numeric_column(df, wpath, "diffuse_solar_irradiance")
-    if "outdoor_dry_bulb_temperature" in df.columns:
+    if "outdoor_dry_bulb_temperature" in df:
         temp = numeric_column(df, wpath, "outdoor_dry_bulb_temperature", nonnegative=False)
     else:
         temp = np.full(len(df), 20.0)

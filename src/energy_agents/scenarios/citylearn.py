@@ -41,11 +41,11 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from ..sim.params import Prices, Scenario, ScenarioError, StorageBank
 from ..sim.thermal_storage import ThermalTanks
@@ -54,7 +54,7 @@ from .citylearn_appliances import load_appliances
 from .citylearn_buildings import autosize_buildings
 from .citylearn_ev import load_chargers
 from .citylearn_unused import unused_entries
-from .csv_format import numeric_column, read_table
+from .csv_table import CsvTable, numeric_column, read_csv_table
 
 SCHEMA = "schema.json"
 YEAR = 2022
@@ -131,18 +131,14 @@ def start_timestamp(month: np.ndarray, hour: np.ndarray, dt_h: float) -> tuple[s
     (first rows: July/24, August/1) thus start on 2022-08-01 00:00. Without a month change the
     data are placed on day 1 of the first row's month, with a note.
     """
-    step = pd.Timedelta(hours=dt_h)
+    step = timedelta(hours=dt_h)
     change = np.flatnonzero(month[1:] != month[:-1])
     if len(change):
         k = int(change[0]) + 1
         year = YEAR if month[k] >= month[0] else YEAR + 1
-        anchor = pd.Timestamp(year=year, month=int(month[k]), day=1) + pd.Timedelta(
-            hours=int(hour[k]) % 24
-        )
+        anchor = datetime(year, int(month[k]), 1) + timedelta(hours=int(hour[k]) % 24)
         return (anchor - k * step).strftime("%Y-%m-%dT%H:%M:%S"), None
-    start = pd.Timestamp(year=YEAR, month=int(month[0]), day=1) + pd.Timedelta(
-        hours=int(hour[0]) % 24
-    )
+    start = datetime(YEAR, int(month[0]), 1) + timedelta(hours=int(hour[0]) % 24)
     return (
         start.strftime("%Y-%m-%dT%H:%M:%S"),
         "time: no month change in the data; placed on day 1 of the first row's month",
@@ -263,7 +259,7 @@ def load_citylearn(
     dt_h /= 3600.0
 
     loads, pvs, batteries, pv_kws, files, frames = [], [], [], [], [], []
-    first: pd.DataFrame | None = None
+    first: CsvTable | None = None
     ignored = dict.fromkeys(IGNORED_DEMANDS, 0.0)
     ignored_devices: dict[str, list[str]] = {}
     for name in names:
@@ -272,7 +268,7 @@ def load_citylearn(
         if not fname:
             raise ScenarioError(f"{schema_path}: field buildings.{name}.energy_simulation missing")
         fpath = root / str(fname)
-        df = read_table(fpath, ("non_shiftable_load", "solar_generation"))
+        df = read_csv_table(fpath, ("non_shiftable_load", "solar_generation"))
         if first is None:
             first, first_path = df, fpath
         elif len(df) != len(first):
@@ -290,14 +286,14 @@ def load_citylearn(
             if key not in USED_DEVICES and isinstance(dev, dict) and "type" in dev:
                 ignored_devices.setdefault(key, []).append(name)
         for col in IGNORED_DEMANDS:
-            if col in df.columns:
-                ignored[col] += float(pd.to_numeric(df[col], errors="coerce").fillna(0).sum())
+            if col in df:
+                ignored[col] += float(np.nansum(df.numeric(col)))
     assert first is not None
     rows = _rows(schema, schema_path, len(first))
     load = np.stack(loads, axis=1)[rows]
     n_steps = load.shape[0]
 
-    if {"month", "hour"} <= set(first.columns):
+    if "month" in first and "hour" in first:
         month = numeric_column(first, first_path, "month").astype(int)
         hour = numeric_column(first, first_path, "hour").astype(int)
         start_full, note = start_timestamp(month, hour, dt_h)
@@ -308,7 +304,7 @@ def load_citylearn(
         notes.append(
             f"time: {first_path.name} has no month/hour columns; start set to {start_full}"
         )
-    start = (pd.Timestamp(start_full) + rows.start * pd.Timedelta(hours=dt_h)).strftime(
+    start = (datetime.fromisoformat(start_full) + rows.start * timedelta(hours=dt_h)).strftime(
         "%Y-%m-%dT%H:%M:%S"
     )
     thermal: list[np.ndarray | None] = [None] * len(names)
@@ -410,7 +406,7 @@ def _autosize(
     schema_path: Path,
     root: Path,
     names: list[str],
-    frames: list[pd.DataFrame],
+    frames: list[CsvTable],
     rows: slice,
     dt_h: float,
     start_full: str,
@@ -457,7 +453,9 @@ def autosized_devices(path: str | Path, *, seed: int | None = None) -> dict[str,
     if schema.get("root_directory") and (root / str(schema["root_directory"])).is_dir():
         root = root / str(schema["root_directory"])
     names, _ = _included(schema, schema_path)
-    frames = [read_table(root / str(schema["buildings"][n]["energy_simulation"])) for n in names]
+    frames = [
+        read_csv_table(root / str(schema["buildings"][n]["energy_simulation"])) for n in names
+    ]
     dt_h = _number(schema_path, "seconds_per_time_step", schema.get("seconds_per_time_step", 3600))
     rows = _rows(schema, schema_path, len(frames[0]))
     first = frames[0]
@@ -484,7 +482,7 @@ def _carbon(
         what = f"{cpath} not found" if cpath else "no carbon intensity file in the schema"
         notes.append(f"carbon: {what}; carbon intensity 0 (carbon KPIs are 0)")
         return None
-    df = read_table(cpath, ("carbon_intensity",))
+    df = read_csv_table(cpath, ("carbon_intensity",))
     if len(df) != n_rows:
         raise ScenarioError(f"{cpath}: {len(df)} rows, expected {n_rows} (as the building files)")
     notes.append(f"carbon: {cpath.name} carbon_intensity as kg CO2/kWh of grid imports")
@@ -513,7 +511,7 @@ def _prices(
         return Prices(flat, flat.copy(), flat.copy(), np.zeros(n_steps))
     if len(files) > 1:
         notes.append(f"prices: buildings name different price files; {ppath.name} used for all")
-    df = read_table(ppath, ("electricity_pricing",))
+    df = read_csv_table(ppath, ("electricity_pricing",))
     if len(df) != n_rows:
         raise ScenarioError(f"{ppath}: {len(df)} rows, expected {n_rows} (as the building files)")
     da = numeric_column(df, ppath, "electricity_pricing")[rows]
@@ -537,13 +535,13 @@ def _weather(
     if wpath is None or not wpath.is_file():
         notes.append("weather: no weather file; Scenario.weather left empty")
         return {}
-    df = read_table(wpath)
+    df = read_csv_table(wpath)
     if len(df) != n_rows:
         raise ScenarioError(f"{wpath}: {len(df)} rows, expected {n_rows} (as the building files)")
     out = {
         key: numeric_column(df, wpath, col, nonnegative=False)[rows]
         for col, key in WEATHER_COLUMNS.items()
-        if col in df.columns
+        if col in df
     }
     if not out:
         notes.append(f"weather: {wpath.name} has none of {', '.join(WEATHER_COLUMNS)}")

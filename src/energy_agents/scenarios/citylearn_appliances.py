@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from ..sim.appliances import Appliances
 from ..sim.params import ScenarioError
-from .csv_format import read_table
+from .csv_table import CsvTable, read_csv_table
 
 START, END, PROFILE = "wm_start_time_step", "wm_end_time_step", "load_profile"
 
@@ -39,12 +38,12 @@ def _profile(value: Any, fpath: Path, row: int) -> list[float]:
     return prof
 
 
-def _jobs(df: pd.DataFrame, fpath: Path) -> list[tuple[int, int, list[float]]]:
+def _jobs(df: CsvTable, fpath: Path) -> list[tuple[int, int, list[float]]]:
     for col in (START, END, PROFILE):
-        if col not in df.columns:
+        if col not in df:
             raise ScenarioError(f"{fpath}: column {col!r} missing")
-    start = pd.to_numeric(df[START], errors="coerce").fillna(-1).astype(int).to_numpy()
-    end = pd.to_numeric(df[END], errors="coerce").fillna(-1).astype(int).to_numpy()
+    start = np.nan_to_num(df.numeric(START), nan=-1).astype(int)
+    end = np.nan_to_num(df.numeric(END), nan=-1).astype(int)
     jobs, last = [], None
     for i in np.flatnonzero(start >= 0):
         window = (int(start[i]), int(end[i]))
@@ -54,7 +53,7 @@ def _jobs(df: pd.DataFrame, fpath: Path) -> list[tuple[int, int, list[float]]]:
             raise ScenarioError(
                 f"{fpath}: row {i + 2}: {END} {window[1]} before {START} {window[0]}"
             )
-        jobs.append((*window, _profile(df[PROFILE].iloc[i], fpath, int(i))))
+        jobs.append((*window, _profile(df.text(PROFILE)[i], fpath, int(i))))
         last = window
     return jobs
 
@@ -82,7 +81,7 @@ def load_appliances(
             a = len(labels)
             labels.append(f"{bname}/{aname}")
             member.append(i)
-            for s, e, prof in _jobs(read_table(fpath, (START, END, PROFILE)), fpath):
+            for s, e, prof in _jobs(read_csv_table(fpath, (START, END, PROFILE)), fpath):
                 s, e = s - rows.start, e - rows.start
                 if e < 0 or s >= n_steps:
                     dropped += 1

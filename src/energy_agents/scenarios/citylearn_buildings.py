@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from .autosize import (
     Autosized,
@@ -20,7 +19,7 @@ from .autosize import (
     thermal_electricity,
 )
 from .citylearn_tanks import building_tanks
-from .csv_format import numeric_column, read_table
+from .csv_table import CsvTable, numeric_column, read_csv_table
 
 
 def autosize_buildings(
@@ -28,7 +27,7 @@ def autosize_buildings(
     schema_path: Path,
     root: Path,
     names: list[str],
-    frames: list[pd.DataFrame],
+    frames: list[CsvTable],
     rows: slice,
     dt_h: float,
     start: str,
@@ -46,8 +45,8 @@ def autosize_buildings(
         if wpath is not None and wpath not in temps:
             temps[wpath] = None
             if wpath.is_file():
-                wdf = read_table(wpath)
-                if "outdoor_dry_bulb_temperature" in wdf.columns and len(wdf) == len(frame):
+                wdf = read_csv_table(wpath)
+                if "outdoor_dry_bulb_temperature" in wdf and len(wdf) == len(frame):
                     temps[wpath] = numeric_column(
                         wdf, wpath, "outdoor_dry_bulb_temperature", nonnegative=False
                     )[rows]

@@ -27,11 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from ..sim.ev import EVChargers
 from ..sim.params import ScenarioError
-from .csv_format import read_table
+from .csv_table import CsvTable, read_csv_table
 
 STATE = "electric_vehicle_charger_state"
 EV_ID = "electric_vehicle_id"
@@ -48,9 +47,8 @@ IGNORED_ATTRIBUTES = (
 )
 
 
-def _soc(values: pd.Series) -> np.ndarray:
+def _soc(raw: np.ndarray) -> np.ndarray:
     """CityLearn's SOC columns: a fraction within [0, 1], percent above, NaN when missing."""
-    raw = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
     out = np.where(raw > 1.0, raw / 100.0, raw)
     return np.where((raw >= 0.0) & (out <= 1.0), out, np.nan)
 
@@ -93,26 +91,26 @@ def _vehicles(schema: dict[str, Any], path: Path) -> dict[str, tuple[float, floa
 
 
 def _sessions(
-    df: pd.DataFrame, fpath: Path, rows: slice, vehicles: dict[str, tuple[float, float, float]]
+    df: CsvTable, fpath: Path, rows: slice, vehicles: dict[str, tuple[float, float, float]]
 ) -> tuple[dict[str, np.ndarray], set[str]]:
     """Per-step arrays of one charger over the episode's ``rows``, and the EV ids it names
     that no included EV definition has."""
     for col in (STATE, EV_ID):
-        if col not in df.columns:
+        if col not in df:
             raise ScenarioError(f"{fpath}: column {col!r} missing")
     if len(df) < rows.stop:
         raise ScenarioError(f"{fpath}: {len(df)} rows, the episode needs {rows.stop}")
-    state = pd.to_numeric(df[STATE], errors="coerce").to_numpy()
-    ids = df[EV_ID].astype(str).str.strip().to_numpy()
+    state = df.numeric(STATE)
+    ids = np.array([i.strip() for i in df.text(EV_ID)], dtype=object)
     known = np.array([i in vehicles for i in ids])
     unknown = {i for i, s, k in zip(ids, state, known, strict=True) if s == 1 and not k}
     unknown -= {"", "nan", "None"}
     conn_full = (state == 1) & known
     nan = np.full(len(df), np.nan)
-    dep = pd.to_numeric(df[DEPARTURE], errors="coerce").to_numpy() if DEPARTURE in df else nan
-    cur = _soc(df[CURRENT_SOC]) if CURRENT_SOC in df else nan
-    req = _soc(df[REQUIRED]) if REQUIRED in df else nan
-    est = _soc(df[ARRIVAL_SOC]) if ARRIVAL_SOC in df else nan
+    dep = df.numeric(DEPARTURE) if DEPARTURE in df else nan
+    cur = _soc(df.numeric(CURRENT_SOC)) if CURRENT_SOC in df else nan
+    req = _soc(df.numeric(REQUIRED)) if REQUIRED in df else nan
+    est = _soc(df.numeric(ARRIVAL_SOC)) if ARRIVAL_SOC in df else nan
 
     n = rows.stop - rows.start
     out = {k: np.zeros(n) for k in ("connected", "arrival", "departs", "capacity_kwh",
@@ -183,7 +181,7 @@ def load_chargers(
                 if attrs.get(key):
                     ignored.setdefault(key, []).append(str(cname))
             fpath = root / str(fname)
-            arrays, unknown = _sessions(read_table(fpath, (STATE,)), fpath, rows, vehicles)
+            arrays, unknown = _sessions(read_csv_table(fpath, (STATE,)), fpath, rows, vehicles)
             if unknown:
                 notes.append(
                     f"ev: {fpath.name} names EVs without an included definition in "
