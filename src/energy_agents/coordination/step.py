@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..advisors.registry import recommend_all
 from ..advisors.types import Recommendation, canonical_order
 from ..sim.observation import Observation
 from .types import Decision, Strategy
@@ -27,7 +26,13 @@ def coordinate(
     (the live mode passes what the agents posted), always in the canonical order, so a
     strategy sees the same inputs in batch and live mode."""
     if recommendations is None:
-        recommendations = recommend_all(obs) if strategy.uses_advisors and obs is not None else []
+        if strategy.uses_advisors and obs is not None:
+            # imported here: the advisors pull in the LP solver, which `none` does not need
+            from ..advisors.registry import recommend_all
+
+            recommendations = recommend_all(obs)
+        else:
+            recommendations = []
     recommendations = canonical_order(recommendations)
     decision, new_state = strategy.decide(obs, recommendations, state)
     return decision, recommendations, dict(new_state)

@@ -21,44 +21,39 @@ from ..sim.checks import ScenarioError
 
 
 class CsvTable:
-    """The rows of one CSV file, by column name."""
+    """The cells of one CSV file, column by column (text), with numbers parsed on demand."""
 
-    def __init__(self, path: Path, header: list[str], rows: list[list[str]]) -> None:
+    def __init__(self, path: Path, header: list[str], columns: list[list[str]]) -> None:
         self.path = path
         self.columns = header
-        self._index = {name: j for j, name in enumerate(header)}
-        self._rows = rows
-        self._text: dict[str, list[str]] = {}
+        self._cells = dict(zip(header, columns, strict=True))
+        self._numbers: dict[str, np.ndarray] = {}
+        self._rows = len(columns[0]) if columns else 0
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return self._rows
 
     def __contains__(self, col: object) -> bool:
-        return col in self._index
+        return col in self._cells
 
     def text(self, col: str) -> list[str]:
         """Column ``col`` as its cells' text (a short row's missing cells: ``""``)."""
-        cells = self._text.get(col)
-        if cells is None:
-            j = self._index[col]
-            try:
-                cells = [r[j] for r in self._rows]
-            except IndexError:
-                cells = [r[j] if j < len(r) else "" for r in self._rows]
-            self._text[col] = cells
-        return cells
+        return self._cells[col]
 
     def numeric(self, col: str) -> np.ndarray:
-        """Column ``col`` as float64; a cell that is not a number is NaN."""
-        cells = self.text(col)
-        try:
-            values = np.array(cells, dtype=np.float64)
-        except ValueError:
-            values = np.array([_number(c) for c in cells], dtype=np.float64)
-        else:
-            if any("_" in c for c in cells):  # float("1_0") is 10, not a number in a CSV
+        """Column ``col`` as float64 (a new array each call); a cell that is not a number is
+        NaN."""
+        values = self._numbers.get(col)
+        if values is None:
+            cells = self._cells[col]
+            try:
+                if "_" in "".join(cells):  # float("1_0") is 10, not a number in a CSV
+                    raise ValueError
+                values = np.array(cells, dtype=np.float64)
+            except ValueError:
                 values = np.array([_number(c) for c in cells], dtype=np.float64)
-        return values
+            self._numbers[col] = values
+        return values.copy()
 
 
 def _number(cell: str) -> float:
@@ -79,26 +74,41 @@ def read_csv_table(path: Path, required: Sequence[str] = ()) -> CsvTable:
         text = path.read_text(encoding="utf-8-sig")
     except (UnicodeDecodeError, OSError) as exc:
         raise ScenarioError(f"{path}: cannot be read as CSV ({exc})") from None
-    if '"' in text:  # quoted cells (commas inside): the csv module
-        lines = list(csv.reader(io.StringIO(text, newline=""), skipinitialspace=True))
-        lines = [r for r in lines if r]
-    else:  # the common case, plain cells: splitting is several times faster
-        lines = [[c.lstrip() for c in ln.split(",")] for ln in text.splitlines() if ln.strip()]
+    lines = [ln for ln in text.splitlines() if ln.strip()]
     if not lines:
         raise ScenarioError(f"{path}: cannot be read as CSV (no columns to parse from file)")
-    header = [c.strip() for c in lines[0]]
+    body = lines[1:]
+    if '"' not in text:  # plain cells, the common case
+        header = [c.strip() for c in lines[0].split(",")]
+        width = len(header)
+        if all(ln.count(",") == width - 1 for ln in body):  # one split of the whole body
+            flat = ",".join(body).split(",") if body else []
+            if " " in text:
+                flat = [c.lstrip() for c in flat]
+            return _checked(path, header, [flat[j::width] for j in range(width)], required)
+        rows = [[c.lstrip() for c in ln.split(",")] for ln in body]
+    else:  # quoted cells (commas or line breaks inside): the csv module
+        reader = csv.reader(io.StringIO(text, newline=""), skipinitialspace=True)
+        header, *rows = [r for r in reader if any(c.strip() for c in r)]
+        header = [c.strip() for c in header]
     width = len(header)
-    rows = lines[1:]
     for i, row in enumerate(rows):
         if len(row) > width:
             raise ScenarioError(
                 f"{path}: cannot be read as CSV (line {i + 2}: {len(row)} fields, "
                 f"the header has {width})"
             )
+    columns = [[r[j] if j < len(r) else "" for r in rows] for j in range(width)]
+    return _checked(path, header, columns, required)
+
+
+def _checked(
+    path: Path, header: list[str], columns: list[list[str]], required: Sequence[str]
+) -> CsvTable:
     for col in required:
         if col not in header:
             raise ScenarioError(f"{path}: missing column {col!r}")
-    return CsvTable(path, header, rows)
+    return CsvTable(path, header, columns)
 
 
 def numeric_column(
