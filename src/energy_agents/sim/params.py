@@ -38,6 +38,11 @@ MEMBER_BATTERIES = "members"
 """Lever key of the member-owned batteries (driven as one group, each at its own power)."""
 
 
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
 @dataclass(frozen=True)
 class StorageBank:
     """A group of batteries, vectorized: every array has shape ``(n,)``.
@@ -85,6 +90,32 @@ class StorageBank:
     @property
     def n(self) -> int:
         return len(self.names)
+
+    # The step's constants, computed once (the arrays above are not changed after __init__).
+    @cached_property
+    def energy_max_kwh(self) -> np.ndarray:
+        """``soc_max * capacity_kwh``: the most energy each may hold."""
+        return _frozen(self.soc_max * self.capacity_kwh)
+
+    @cached_property
+    def energy_min_kwh(self) -> np.ndarray:
+        """``soc_min * capacity_kwh``: the least energy each may hold."""
+        return _frozen(self.soc_min * self.capacity_kwh)
+
+    @cached_property
+    def zeros(self) -> np.ndarray:
+        """Zeros of the bank's shape: ``np.maximum(x, bank.zeros)`` is ``np.maximum(x, 0.0)``
+        to the bit, about 1 us faster at 1,000 entries (a Python scalar operand costs numpy a
+        conversion on every call)."""
+        return _frozen(np.zeros(self.n))
+
+    def step_power_kwh(self, dt_h: float) -> np.ndarray:
+        """``power_kw * dt_h``: the most energy a step moves at the terminals."""
+        cache = self.__dict__.setdefault("_step_power", {})
+        p = cache.get(dt_h)
+        if p is None:
+            p = cache[dt_h] = _frozen(self.power_kw * dt_h)
+        return p
 
     @classmethod
     def empty(cls) -> StorageBank:

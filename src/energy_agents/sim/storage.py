@@ -6,17 +6,21 @@ import numpy as np
 
 from .params import StorageBank
 
+_sum = np.add.reduce  # ndarray.sum's Python wrapper costs more than the sum at this size
+
 
 def flow_limits(
     bank: StorageBank, energy_kwh: np.ndarray, dt_h: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Largest charge and discharge [kWh at the terminals] this step allows, both >= 0."""
-    e_max = bank.soc_max * bank.capacity_kwh
-    e_min = bank.soc_min * bank.capacity_kwh
-    p = bank.power_kw * dt_h
+    p, zero = bank.step_power_kwh(dt_h), bank.zeros  # the bank's constants, made once
     # np.minimum/np.maximum: np.clip's Python wrapper costs more than the arithmetic here.
-    max_charge = np.minimum(np.maximum((e_max - energy_kwh) / bank.eta_charge, 0.0), p)
-    max_discharge = np.minimum(np.maximum((energy_kwh - e_min) * bank.eta_discharge, 0.0), p)
+    max_charge = np.minimum(
+        np.maximum((bank.energy_max_kwh - energy_kwh) / bank.eta_charge, zero), p
+    )
+    max_discharge = np.minimum(
+        np.maximum((energy_kwh - bank.energy_min_kwh) * bank.eta_discharge, zero), p
+    )
     return max_charge, max_discharge
 
 
@@ -39,7 +43,7 @@ def dispatch(
     max_charge, max_discharge = flow_limits(bank, energy_kwh, dt_h)
     floor = np.asarray(setpoint) * bank.power_kw * dt_h
     if follow and residual_kwh is not None:
-        flow = np.minimum(np.maximum(-residual_kwh, floor), bank.power_kw * dt_h)
+        flow = np.minimum(np.maximum(-residual_kwh, floor), bank.step_power_kwh(dt_h))
     else:
         flow = floor
     return np.minimum(np.maximum(flow, -max_discharge), max_charge)
@@ -49,11 +53,9 @@ def apply_flow(bank: StorageBank, energy_kwh: np.ndarray, flow_kwh: np.ndarray) 
     """Stored energy after ``flow_kwh`` at the terminals (charging loses on the way in,
     discharging on the way out), clipped against rounding to the SOC bounds."""
     stored = energy_kwh + np.where(
-        flow_kwh > 0, flow_kwh * bank.eta_charge, flow_kwh / bank.eta_discharge
+        flow_kwh > bank.zeros, flow_kwh * bank.eta_charge, flow_kwh / bank.eta_discharge
     )
-    return np.minimum(
-        np.maximum(stored, bank.soc_min * bank.capacity_kwh), bank.soc_max * bank.capacity_kwh
-    )
+    return np.minimum(np.maximum(stored, bank.energy_min_kwh), bank.energy_max_kwh)
 
 
 def split_pooled(
@@ -78,11 +80,11 @@ def split_pooled(
     floor = np.minimum(np.maximum(setpoints * bank.power_kw * dt_h, -max_discharge), max_charge)
     if not follow or floor.size == 0:
         return floor
-    pooled = min(max(-residual_kwh, float(floor.sum())), float(max_charge.sum()))
-    start = np.maximum(floor, 0.0)  # nearest to zero within [floor, max_charge]
-    rest = pooled - float(start.sum())
+    pooled = min(max(-residual_kwh, float(_sum(floor))), float(_sum(max_charge)))
+    start = np.maximum(floor, bank.zeros)  # nearest to zero within [floor, max_charge]
+    rest = pooled - float(_sum(start))
     room = (max_charge - start) if rest > 0.0 else (start - floor)
-    total_room = float(room.sum())
+    total_room = float(_sum(room))
     if total_room <= 0.0:
         return start
     return start + room * (rest / total_room)
