@@ -144,11 +144,13 @@ def demand_response(
     price: float,
     elasticity: float,
     day_end: bool,
+    zero: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Step 1: (deferred, released) per member [kWh]. A burn defers the share
     ``min(1, elasticity * burn / price)`` of the flexible load; the backlog is released at the
-    first step without a burn, and at the latest at the day's end (nothing deferred then)."""
-    zero = np.zeros_like(flex_kwh)
+    first step without a burn, and at the latest at the day's end (nothing deferred then).
+    The side that is nothing is ``zero`` when given (a read-only zeros array), else new zeros."""
+    zero = np.zeros_like(flex_kwh) if zero is None else zero
     if day_end:
         return zero, backlog_kwh
     if burn > 0.0:
@@ -232,6 +234,8 @@ class Community:
         cap = mb.capacity_kwh
         self._inv_member_cap = np.divide(1.0, cap, out=np.zeros_like(cap), where=cap > 0)
         self._static = self._static_views()
+        self._storage_caps = dict(zip(cs.names, cs.capacity_kwh.tolist(), strict=True))
+        self._storage_caps[MEMBER_BATTERIES] = self._member_cap_total
         self._soc = self.storage_soc()
         self._n_steps, self._spd = s.n_steps, s.steps_per_day
         self._zero = np.zeros(s.n_members)
@@ -412,6 +416,12 @@ class Community:
         if self._has_member_batteries:
             out[MEMBER_BATTERIES] = float(_sum(self.member_energy)) / self._member_cap_total
         return out
+
+    def _soc_of(self, energy: dict[str, float]) -> dict[str, float]:
+        """:meth:`storage_soc` from :meth:`storage_energy`'s result (the same floats: one
+        IEEE division each, as numpy's)."""
+        caps = self._storage_caps
+        return {name: e / caps[name] if caps[name] > 0 else 0.0 for name, e in energy.items()}
 
     def storage_energy(self) -> dict[str, float]:
         """Energy per storage key now [kWh] (``members``: all home batteries summed)."""
@@ -624,13 +634,20 @@ class Community:
             flex = s.flexible_share * load
             day_end = (t + 1) % self._spd == 0 or t == self._n_steps - 1
             deferred, released = demand_response(
-                flex, self.backlog, burn, p_da, s.elasticity, day_end
+                flex, self.backlog, burn, p_da, s.elasticity, day_end, zero
             )
-            self.backlog = self.backlog + deferred - released
+            if not shortcuts:
+                self.backlog = self.backlog + deferred - released
+                served = load - deferred + released
+                flex_served = flex - deferred + released
+            elif released is zero:  # a burn defers (x + 0.0 == x but for the sign of a zero)
+                self.backlog = self.backlog + deferred
+                served, flex_served = load - deferred, flex - deferred
+            else:  # the backlog is released (x - 0.0 == x)
+                self.backlog = self.backlog - released
+                served, flex_served = load + released, flex + released
             self._backlogged = bool(self.backlog.any())
-            served = load - deferred + released
-            flex_served = flex - deferred + released
-            deferred_total = float(_sum(deferred))
+            deferred_total = 0.0 if deferred is zero else float(_sum(deferred))
             backlog_total = float(_sum(self.backlog))
         else:  # nothing to defer, nothing deferred: the load is served as it comes
             served = flex_served = load  # flex_served is read only with a burn
@@ -658,13 +675,15 @@ class Community:
             self.member_energy = storage.apply_flow(mb, self.member_energy, battery)
             self._member_in_bounds = True  # apply_flow clips to the bounds
         member_net = own_net if battery is zero else own_net + battery
-        deficit = np.maximum(member_net, 0.0)
-        surplus = np.maximum(-member_net, 0.0)
+        # zero, not 0.0: numpy converts a Python scalar operand on every call (about 1 us)
+        deficit = np.maximum(member_net, zero)
+        surplus = np.maximum(-member_net, zero)
 
         # 3. Local market, then community storages against the community's residual.
         if lv.p2p_enabled or not shortcuts:
             if lv.p2p_enabled:
-                bought, sold, volume = market.match(deficit, surplus)
+                demand, supply = float(_sum(deficit)), float(_sum(surplus))
+                bought, sold, volume = market.match(deficit, surplus, demand, supply)
             else:
                 bought, sold, volume = zero, zero, 0.0
             res_deficit = deficit - bought
@@ -687,8 +706,8 @@ class Community:
             )
             self.community_energy = storage.apply_flow(cs, self.community_energy, comm_flow)
             comm_total = float(_sum(comm_flow))
-            comm_charge = float(_sum(np.maximum(comm_flow, 0.0)))
-            comm_discharge = float(_sum(np.maximum(-comm_flow, 0.0)))
+            comm_charge = float(_sum(np.maximum(comm_flow, cs.zeros)))
+            comm_discharge = float(_sum(np.maximum(-comm_flow, cs.zeros)))
         else:  # no community storage
             comm_flow = self._empty
             comm_total = comm_charge = comm_discharge = 0.0
@@ -722,12 +741,10 @@ class Community:
         # 5. Tokens: mint for local PV use, burn on flexible load drawn from outside the home,
         #    settle P2P member to member, members with the community, the community with the grid.
         led = self.ledger
-        minted = led.mint(s.mint_rate_ct_per_kwh * np.maximum(pv - res_surplus, 0.0))
+        minted = led.mint(s.mint_rate_ct_per_kwh * np.maximum(pv - res_surplus, zero))
         burned = led.burn(burn * np.minimum(res_deficit, flex_served)) if burn > 0 else 0.0
         if volume > 0.0:
-            price = market.clearing_price(
-                lv.p2p_price_rule, p_da, p_fi, float(_sum(surplus)), float(_sum(deficit))
-            )
+            price = market.clearing_price(lv.p2p_price_rule, p_da, p_fi, supply, demand)
             led.members_trade(bought * price, sold * price)
         else:
             price = 0.0
@@ -749,7 +766,7 @@ class Community:
         self.max_energy_error = max(self.max_energy_error, member_err, grid_err)
         token_err = led.conservation_error()
         self.max_token_error = max(self.max_token_error, token_err)
-        battery_discharge = 0.0 if battery is zero else float(_sum(np.maximum(-battery, 0.0)))
+        battery_discharge = 0.0 if battery is zero else float(_sum(np.maximum(-battery, zero)))
         discharge = battery_discharge + comm_discharge
         self.discharge_throughput += discharge
         spent = grid_cost + burned
@@ -788,8 +805,8 @@ class Community:
             1.0 if lv.p2p_enabled else 0.0,
         )
         if battery is not zero or self._n_community or not shortcuts:
-            self._soc = self.storage_soc()  # else no storage's energy changed
-            self._energy = self.storage_energy()
+            self._energy = self.storage_energy()  # else no storage's energy changed
+            self._soc = self._soc_of(self._energy)
         for name, soc in self._soc.items():
             self._soc_cols[name][t] = soc
         for k, col in enumerate(self._flow_cols):

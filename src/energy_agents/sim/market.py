@@ -34,10 +34,16 @@ def clearing_price(
     return 0.5 * (import_price + feed_in)
 
 
-def match(deficit_kwh: np.ndarray, surplus_kwh: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Pro-rata matching: (bought per member, sold per member, volume), volume = min(S, D)."""
-    demand = float(_sum(deficit_kwh))
-    supply = float(_sum(surplus_kwh))
+def match(
+    deficit_kwh: np.ndarray,
+    surplus_kwh: np.ndarray,
+    demand: float | None = None,
+    supply: float | None = None,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Pro-rata matching: (bought per member, sold per member, volume), volume = min(S, D).
+    ``demand``/``supply``: the sums of ``deficit_kwh``/``surplus_kwh`` if the caller has them."""
+    demand = float(_sum(deficit_kwh)) if demand is None else demand
+    supply = float(_sum(surplus_kwh)) if supply is None else supply
     volume = min(demand, supply)
     if volume <= 0.0:
         zero = np.zeros_like(deficit_kwh)
