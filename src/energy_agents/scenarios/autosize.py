@@ -44,7 +44,6 @@ holds the same columns (a file from that table can replace it) and ships one typ
 
 from __future__ import annotations
 
-import hashlib
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -89,6 +88,8 @@ DEMANDS = (
 
 def device_seed(building: str, building_type: str, device: str, device_type: str, seed: int) -> int:
     """CityLearn's per-device seed (``internal/loading.py``): cumulative md5 sums x (seed + 1)."""
+    import hashlib  # here: only autosizing needs it
+
     md5 = hashlib.md5()
     total = 0
     for text in (building, building_type, device, device_type):

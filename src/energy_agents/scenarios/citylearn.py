@@ -309,8 +309,9 @@ def load_citylearn(
     )
     thermal: list[np.ndarray | None] = [None] * len(names)
     tank_rows: list[tuple[int, dict[str, Any]]] = []
+    weather_tables: dict[Path, CsvTable] = {}  # read once for autosizing and the weather
     _autosize(schema, schema_path, root, names, frames, rows, dt_h, start_full, seed,
-              pvs, pv_kws, batteries, notes, thermal, tank_rows)  # fmt: skip
+              pvs, pv_kws, batteries, notes, thermal, tank_rows, weather_tables)  # fmt: skip
     tanks = _tanks(tank_rows, n_steps)
     served_thermal = 0.0
     for i, extra in enumerate(thermal):  # heat pumps and heaters serve the recorded demands
@@ -320,7 +321,7 @@ def load_citylearn(
     pv = np.stack(pvs, axis=1)[rows]
 
     prices = _prices(schema, schema_path, root, names, len(first), rows, notes)
-    weather = _weather(schema, root, names, len(first), rows, notes)
+    weather = _weather(schema, root, names, len(first), rows, notes, weather_tables)
     carbon = _carbon(schema, root, names, len(first), rows, notes)
     evs = load_chargers(schema, schema_path, root, names, rows, notes)
     appliances = load_appliances(schema, root, names, rows, notes)
@@ -417,12 +418,13 @@ def _autosize(
     notes: list[str],
     thermal: list[np.ndarray | None],
     tank_rows: list[tuple[int, dict[str, Any]]],
+    weather_tables: dict[Path, CsvTable],
 ) -> None:
     """Hook into :mod:`.autosize`: replaces the PV and battery of every building whose schema
     asks for autosizing (``autosize: true`` or no size), in place, with notes; ``thermal``
     gets each building's heat pump and heater electricity (None: no thermal demand)."""
     sized = autosize_buildings(
-        schema, schema_path, root, names, frames, rows, dt_h, start_full, seed
+        schema, schema_path, root, names, frames, rows, dt_h, start_full, seed, weather_tables
     )
     for i, name in enumerate(names):
         result = sized[name]
@@ -529,13 +531,15 @@ def _weather(
     n_rows: int,
     rows: slice,
     notes: list[str],
+    tables: dict[Path, CsvTable] | None = None,
 ) -> dict[str, np.ndarray]:
+    """The first building's weather file's columns (``tables``: files already read)."""
     wname = schema["buildings"][names[0]].get("weather")
     wpath = root / str(wname) if wname else None
     if wpath is None or not wpath.is_file():
         notes.append("weather: no weather file; Scenario.weather left empty")
         return {}
-    df = read_csv_table(wpath)
+    df = tables[wpath] if tables and wpath in tables else read_csv_table(wpath)
     if len(df) != n_rows:
         raise ScenarioError(f"{wpath}: {len(df)} rows, expected {n_rows} (as the building files)")
     out = {

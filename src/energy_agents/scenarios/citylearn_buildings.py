@@ -32,9 +32,11 @@ def autosize_buildings(
     dt_h: float,
     start: str,
     seed: int | None,
+    weather_tables: dict[Path, CsvTable] | None = None,
 ) -> dict[str, Autosized]:
     """Autosize every named building (``frames``: their files, full length; ``start``: the
-    timestamp of row 0). The outdoor temperature is read from each building's weather file."""
+    timestamp of row 0). The outdoor temperature is read from each building's weather file
+    (kept in ``weather_tables`` by path when given, for the caller to read them again)."""
     base_seed = resolve_seed(schema, schema_path, seed)
     temps: dict[Path, np.ndarray | None] = {}
     out: dict[str, Autosized] = {}
@@ -46,6 +48,8 @@ def autosize_buildings(
             temps[wpath] = None
             if wpath.is_file():
                 wdf = read_csv_table(wpath)
+                if weather_tables is not None:
+                    weather_tables[wpath] = wdf
                 if "outdoor_dry_bulb_temperature" in wdf and len(wdf) == len(frame):
                     temps[wpath] = numeric_column(
                         wdf, wpath, "outdoor_dry_bulb_temperature", nonnegative=False

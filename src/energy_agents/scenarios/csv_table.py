@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -81,7 +82,7 @@ def read_csv_table(path: Path, required: Sequence[str] = ()) -> CsvTable:
     if '"' not in text:  # plain cells, the common case
         header = [c.strip() for c in lines[0].split(",")]
         width = len(header)
-        if all(ln.count(",") == width - 1 for ln in body):  # one split of the whole body
+        if set(map(str.count, body, repeat(","))) <= {width - 1}:  # one split of the body
             flat = ",".join(body).split(",") if body else []
             if " " in text:
                 flat = [c.lstrip() for c in flat]
