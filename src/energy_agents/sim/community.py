@@ -246,6 +246,12 @@ class Community:
         self._n_community = cs.n
         e = self.member_energy
         self._member_in_bounds = bool(np.all((e >= mb.soc_min * cap) & (e <= mb.soc_max * cap)))
+        # The load's per-step sums, the same floats as np.add.reduce of each row (which the
+        # step's served total is without demand response); only if the rows are contiguous
+        # (a contiguous copy of a large scenario would cost its size again in memory).
+        self._load_totals: list[float] = (
+            np.add.reduce(s.load_kwh, axis=1).tolist() if s.load_kwh.flags.c_contiguous else []
+        )
         # Inputs known in advance: their community totals are filled once, not per step.
         self.results["load_kwh"][:] = s.load_kwh.sum(axis=1)
         self.results["pv_kwh"][:] = s.pv_kwh.sum(axis=1)
@@ -754,7 +760,7 @@ class Community:
 
         # 6. Checks and records.
         if shortcuts and app_home is zero and ev_home is zero and battery is zero:
-            drawn = served - pv
+            drawn = own_net  # served - pv, computed above
         else:
             drawn = served + app_home + ev_home + battery - pv
         if shortcuts and bought is zero:
@@ -776,8 +782,11 @@ class Community:
         if block_left == 1:  # the next step starts a new load-factor block
             self.block_peak_net_kwh = -np.inf
 
+        served_total = (
+            self._load_totals[t] if served is load and self._load_totals else float(_sum(served))
+        )
         self._rows[t] = (  # in the order of _STEP_ROW
-            float(_sum(served)),
+            served_total,
             imp,
             exp,
             q,
