@@ -261,3 +261,17 @@ def test_learned_replay_prices_the_burns_shift(burn_hours, worse):
     better = "follow_no_burn" if worse == "follow" else "follow"
     assert regret[better] == 0.0
     assert regret[worse] > 0.01
+
+
+def test_make_decision_sets_every_field_as_the_constructor_does():
+    # make_decision fills the frozen Decision's __dict__ directly (not through __init__).
+    from dataclasses import fields
+
+    from energy_agents.coordination.types import Decision, make_decision
+    from energy_agents.sim.levers import Levers
+
+    lv = Levers(procurement_kwh=1.0)
+    got = make_decision("none", None, lv, "No coordination.", followed=["a"], data={"k": 1})
+    assert set(vars(got)) == {f.name for f in fields(Decision)}
+    want = Decision("No coordination.", {}, "", lv, "none", 0, ("a",), (), (), {"k": 1})
+    assert got == want

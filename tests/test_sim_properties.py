@@ -124,3 +124,14 @@ def test_same_seed_same_results_different_seed_differs():
     for key in a:
         np.testing.assert_array_equal(a[key], b[key])
     assert not np.array_equal(a["import_kwh"], other["import_kwh"])
+
+
+def test_clipped_levers_have_every_field_as_the_constructor_sets_them():
+    # Levers.clipped fills the frozen dataclass's __dict__ directly (not through __init__):
+    # every field must be there, equal to what the constructor gives for the same values.
+    from dataclasses import fields
+
+    given = Levers(procurement_kwh=2.0, storage_setpoints={"members": 2.0}, p2p_enabled=True)
+    out = given.clipped(("members",), 1.0)
+    assert set(vars(out)) == {f.name for f in fields(Levers)}
+    assert out == Levers(procurement_kwh=2.0, storage_setpoints={"members": 1.0}, p2p_enabled=True)
