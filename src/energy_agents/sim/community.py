@@ -761,6 +761,12 @@ class Community:
         # 6. Checks and records.
         if shortcuts and app_home is zero and ev_home is zero and battery is zero:
             drawn = own_net  # served - pv, computed above
+        elif shortcuts:  # the parts that are not zero (drawn is only compared, in abs, below)
+            drawn = served
+            for part in (app_home, ev_home, battery):
+                if part is not zero:
+                    drawn = drawn + part
+            drawn = drawn - pv
         else:
             drawn = served + app_home + ev_home + battery - pv
         if shortcuts and bought is zero:
