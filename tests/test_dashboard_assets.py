@@ -172,3 +172,25 @@ def test_served_by_the_server_app(tmp_path: Path):
     assert api.status_code == 200 and api.is_json
     for path in ("/series", "/decisions", "/kpis"):
         assert c.get(path).status_code == 200, path
+
+
+def test_rounded_is_pythons_round_to_the_bit() -> None:
+    # The series' vectorized rounding against round() itself, on values at and near the
+    # half-way points where a vectorized rint(v * 1e5) alone would differ.
+    import math
+
+    from energy_agents.reporting.assets import rounded
+
+    rng = np.random.default_rng(12)
+    halves = (rng.integers(-(10**8), 10**8, 50_000) + 0.5) / 1e5
+    cases = [
+        rng.random(50_000) * 10.0 ** rng.integers(-9, 12, 50_000),
+        halves,
+        halves + rng.normal(size=50_000) * 1e-16,
+        np.nextafter(halves, np.inf),
+        np.array([0.0, -0.0, -1e-7, 5e-6, 2.5e-5, 4.6e10, -1e300, 2.0**52 / 1e5, 1e-320]),
+    ]
+    for values in cases:
+        got = rounded(values, 5)
+        want = [round(v, 5) for v in values.tolist()]
+        assert [(math.copysign(1, g), g) for g in got] == [(math.copysign(1, w), w) for w in want]

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import html
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -63,13 +61,33 @@ def copy_report_assets(out_dir: Path) -> list[Path]:
     return copied
 
 
+def rounded(values: np.ndarray, digits: int) -> list[float]:
+    """``[round(v, digits) for v in values]`` (Python's correctly rounded ``round``) for finite
+    ``values``, vectorized where that is provably the same float: ``k = rint(v * 10**digits)``
+    is the integer Python rounds to unless ``v * 10**digits`` lies within its rounding error of
+    a half-integer (or ``k`` would not be exact), and ``k / 10**digits`` is then the double
+    nearest the decimal, as Python's result is. The other entries go through ``round``."""
+    scale = 10.0**digits
+    scaled = values * scale
+    k = np.rint(scaled)
+    margin = np.abs(scaled) * 2.0**-50  # several times the product's rounding error
+    safe = (np.abs(scaled - k) < 0.5 - margin) & (np.abs(values) < 2.0**52 / scale)
+    out = (k / scale).tolist()
+    if not safe.all():
+        for i in np.flatnonzero(~safe).tolist():
+            out[i] = round(float(values[i]), digits)
+    return out
+
+
 def _clean(values: Any, digits: int = 5) -> list[float | None]:
     arr = np.asarray(values, float)
-    # tolist(): Python floats at once, not one numpy scalar per element
-    if np.isfinite(arr).all():
-        return list(map(round, arr.tolist(), repeat(digits)))
-    isfinite = math.isfinite
-    return [round(f, digits) if isfinite(f) else None for f in arr.tolist()]
+    finite = np.isfinite(arr)
+    if finite.all():
+        return list(rounded(arr, digits))
+    out: list[float | None] = list(rounded(np.where(finite, arr, 0.0), digits))
+    for i in np.flatnonzero(~finite).tolist():
+        out[i] = None
+    return out
 
 
 def _timestamps(values: Any) -> list[str]:
