@@ -161,3 +161,18 @@ def test_help_of_every_command_names_its_defaults():
     simulate = " ".join(cli("simulate", "--help").stdout.split())
     assert "(default: weighted)" in simulate
     assert "(default: 0)" in simulate  # --seed: a falsy default is still shown
+
+
+def test_cli_sets_single_threaded_blas_unless_the_user_chose(monkeypatch):
+    import os
+
+    from energy_agents.cli import main as cli_main
+
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    with pytest.raises(SystemExit):
+        cli_main(["bench", "--help"])
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")
+    with pytest.raises(SystemExit):
+        cli_main(["bench", "--help"])
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "4"
