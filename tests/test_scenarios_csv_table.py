@@ -46,11 +46,11 @@ def test_numbers_equal_pandas_to_the_bit(tmp_path: Path, quoted: bool) -> None:
     assert table.text("profile")[0] == ("[0.1, 0.2]" if quoted else "[0.1]")
 
 
-def test_underscores_are_not_numbers(tmp_path: Path) -> None:
-    path = _write(tmp_path, "a,b\n1_000,1\n2,2\n")  # float("1_000") is 1000.0
+def test_underscores_and_non_ascii_digits_are_not_numbers(tmp_path: Path) -> None:
+    path = _write(tmp_path, "a,b\n1_000,1\n2,2\n\u0663,3\n")  # float() reads both
     want = pd.to_numeric(pd.read_csv(path)["a"], errors="coerce").to_numpy(dtype=np.float64)
     np.testing.assert_array_equal(read_csv_table(path).numeric("a"), want)
-    assert np.isnan(want[0])
+    assert np.isnan(want[0]) and np.isnan(want[2])
 
 
 def test_errors_name_the_file_column_and_line(tmp_path: Path) -> None:

@@ -48,7 +48,8 @@ class CsvTable:
         if values is None:
             cells = self._cells[col]
             try:
-                if "_" in "".join(cells):  # float("1_0") is 10, not a number in a CSV
+                joined = "".join(cells)  # float() also reads "1_0" and non-ASCII digits
+                if "_" in joined or not joined.isascii():
                     raise ValueError
                 values = np.array(cells, dtype=np.float64)
             except ValueError:
@@ -58,7 +59,7 @@ class CsvTable:
 
 
 def _number(cell: str) -> float:
-    if "_" in cell:
+    if "_" in cell or not cell.isascii():
         return float("nan")
     try:
         return float(cell)
