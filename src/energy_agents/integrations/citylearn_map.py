@@ -699,6 +699,8 @@ def _split_pooled(
     return flows
 
 
+# sim.observation.STORAGE_FIELDS, restated: this module imports nothing of the model (it runs
+# in CityLearn's venv beside the driver), as TANK_HISTORY_DAYS above.
 _STORAGE_KEYS = (
     "storage_soc",
     "storage_energy_kwh",
