@@ -152,6 +152,19 @@ def test_pooled_batteries_steer_the_district_net_to_the_target_by_room():
     assert a == [pytest.approx(-1.0 / 6.4), pytest.approx(-0.4)]
 
 
+def test_battery_setpoints_set_each_buildings_own_schedule():
+    # a on its own setpoint (0.5 of 5 kW: 2.5 kWh), b on the members one (-0.2 of 4 kW).
+    bats = [Battery(10.0, 5.0, 1.0, name="a"), Battery(10.0, 4.0, 1.0, name="b")]
+    steps = [BuildingStep(0.0, 0.0, 0.5), BuildingStep(0.0, 0.0, 0.5)]
+    levers = {"storage_setpoints": {"members": -0.2}, "battery_setpoints": {"a": 0.5, "zz": 1}}
+    assert actions_from_levers(levers, steps, bats) == [
+        pytest.approx(0.25),
+        pytest.approx(-0.08),
+    ]
+    with pytest.raises(MappingError, match=r"parameters\.battery_setpoints\.a"):
+        actions_from_levers({"battery_setpoints": {"a": "x"}}, steps, bats)
+
+
 def test_depth_of_discharge_keeps_soc_min_and_setpoints_are_clipped():
     bat = Battery(10.0, 4.0, 1.0, soc_min=0.2)
     assert actions_from_levers(

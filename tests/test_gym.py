@@ -75,9 +75,9 @@ def test_reward_is_minus_the_objective_step_term(objective):
     assert total == pytest.approx(-env.kpis()["objective_value"], rel=1e-9)
 
 
-@pytest.mark.parametrize("name", ["none", "seed", "weighted"])
+@pytest.mark.parametrize("name", ["none", "seed", "weighted", "optimal"])
 def test_strategy_episode_matches_run_batch(name):
-    s = tiny_scenario(3, 5, 72)
+    s = tiny_scenario(2, 5, 72)  # (``optimal``: 5 battery models, each its battery_setpoints)
     env = CommunityEnv(s)
     obs, _ = env.reset(seed=0)
     policy = strategy_policy(env, name)

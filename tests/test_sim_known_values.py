@@ -226,3 +226,34 @@ def test_levers_are_clipped_never_raised_mid_run():
     assert r.levers.procurement_kwh == 0.0
     assert r.levers.storage_setpoints == {}
     assert r.levers.p2p_price_rule == "midpoint"
+
+
+def test_battery_setpoints_override_the_members_setpoint_per_battery():
+    scenario = two_member_scenario(
+        n_steps=1,
+        member_batteries=StorageBank.uniform(("a", "b"), 10.0, 4.0, efficiency=1.0, soc_init=0.5),
+    )
+    # a on its own setpoint (charge at half power: 2 kWh), b on the members one (discharge a
+    # quarter: 1 kWh); an unknown name is dropped, a value beyond 1 clipped.
+    lv = Levers(storage_setpoints={"members": -0.25}, battery_setpoints={"a": 0.5, "zz": 1.0})
+    res = Community(scenario).step(lv)
+    assert_allclose(res.battery_kwh, [2.0, -1.0])
+    assert res.levers.battery_setpoints == {"a": 0.5}
+    res = Community(scenario).step(Levers(battery_setpoints={"b": 7.0}))
+    assert_allclose(res.battery_kwh, [0.0, 4.0])
+    # With follow each battery's own setpoint is its floor: a (2 kWh deficit) stays at its
+    # 0.5 minimum charge, b (1 kWh surplus) absorbs it above its -1 floor.
+    res = Community(scenario).step(
+        Levers(battery_setpoints={"a": 0.5, "b": -1.0}, storage_follow=True)
+    )
+    assert_allclose(res.battery_kwh, [2.0, 1.0])
+
+
+def test_battery_setpoints_parse_and_refuse_with_the_field_named():
+    lv = Levers.from_dict({"battery_setpoints": {"a": 0.5}})
+    assert lv.battery_setpoints == {"a": 0.5}
+    assert Levers.from_dict(lv.to_dict()) == lv
+    with pytest.raises(ValueError, match=r"parameters\.battery_setpoints\.a: must be a number"):
+        Levers.from_dict({"battery_setpoints": {"a": "x"}})
+    with pytest.raises(ValueError, match=r"parameters\.battery_setpoints: must be an object"):
+        Levers.from_dict({"battery_setpoints": [0.5]})

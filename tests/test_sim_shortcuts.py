@@ -115,11 +115,13 @@ def test_clipped_keeps_every_lever() -> None:
         home_batteries_pooled=True,
         p2p_price_rule="sdr",
         exchange_target_kwh=-1.5,
+        battery_setpoints={"home1": 0.75},
         ev_setpoints={"ev1": 0.5},
         appliance_start={"wm1": True},
         thermal_setpoints={"tank1": -0.5},
     )
-    got = lv.clipped(("storage_A", MEMBER_BATTERIES), 1.0, ("ev1",), ("wm1",), ("tank1",))
+    names = (("storage_A", MEMBER_BATTERIES), 1.0, ("ev1",), ("wm1",), ("tank1",), ("home1",))
+    got = lv.clipped(*names)
     assert got == lv  # every field already within its limits: nothing changed, nothing lost
     defaults = Levers()
     for f in dataclasses.fields(Levers):  # each field differs from its default above

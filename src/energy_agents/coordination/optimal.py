@@ -8,9 +8,10 @@ The strategy solves two LPs once, at construction (see :mod:`energy_agents.optim
   every storage on a fixed schedule (``storage_follow=False``), P2P on (netting at the
   community meter), burn 0 and procurement equal to the planned import. The simulator shifts
   load only through burning CT, with an all-or-nothing release of the backlog, which a fixed
-  plan cannot steer, so the executed plan shifts no load. All home batteries share the single
-  ``members`` setpoint (fraction of each battery's own rated power), so the plan keeps every
-  home battery within its own bounds at a common fraction. Each EV charger follows its own
+  plan cannot steer, so the executed plan shifts no load. Home batteries that are one storage
+  up to scale (``lp.battery_groups``: the same efficiencies, C-rate, SOC bounds and start)
+  share a setpoint (a fraction of each battery's own rated power): ``members`` if all of them
+  are one group, each group's in ``battery_setpoints`` otherwise. Each EV charger follows its own
 planned flow (``ev_setpoints``; the LP models every session exactly, :mod:`..optimize.ev_lp`);
 each appliance job starts where the plan starts it (the bound may split a start over several
 steps; the plan takes the largest share, ``lp.fix_job_starts``).
@@ -27,7 +28,15 @@ from typing import Any
 
 from ..advisors.types import Recommendation
 from ..optimize.ev_lp import ev_setpoints, is_ev_key
-from ..optimize.lp import executable_plan, lp_lower_bound, plan_setpoints, relaxation_is_tight
+from ..optimize.lp import (
+    BATTERY_GROUP_KEY,
+    battery_groups,
+    executable_plan,
+    is_battery_group_key,
+    lp_lower_bound,
+    plan_setpoints,
+    relaxation_is_tight,
+)
 from ..optimize.tank_lp import is_tank_key, tank_setpoints
 from ..sim.levers import Levers
 from ..sim.observation import Observation
@@ -53,7 +62,16 @@ class OptimalStrategy:
         self.bound = lp_lower_bound(scenario)
         self.tight = relaxation_is_tight(scenario)
         self.plan = executable_plan(scenario)
-        self.setpoints = plan_setpoints(self.plan, scenario.dt_h)
+        setpoints = plan_setpoints(self.plan, scenario.dt_h)
+        self.setpoints = {k: v for k, v in setpoints.items() if not is_battery_group_key(k)}
+        # Each group's setpoint, for each of its batteries: a member name -> its group's track.
+        grouped = len(setpoints) > len(self.setpoints)
+        groups = battery_groups(scenario.member_batteries) if grouped else []
+        self.battery_setpoints = {
+            scenario.member_names[i]: setpoints[f"{BATTERY_GROUP_KEY}{k}"]
+            for k, idx in enumerate(groups)
+            for i in idx
+        }
         ev = scenario.evs
         flows = {k: v for k, v in self.plan.storage_flow_kwh.items() if is_ev_key(k)}
         self.ev_setpoints = (
@@ -93,6 +111,7 @@ class OptimalStrategy:
             storage_setpoints={k: float(v[t]) for k, v in self.setpoints.items()},
             storage_follow=False,
             p2p_enabled=True,
+            battery_setpoints={n: float(v[t]) for n, v in self.battery_setpoints.items()},
             ev_setpoints=self.ev_setpoints[t] if self.ev_setpoints else {},
             appliance_start=self._appliance_start(t),
             thermal_setpoints=self._tank_setpoints(t),

@@ -109,6 +109,9 @@ class CommunityEnv(gym.Env[dict[str, np.ndarray], dict[str, Any]]):
             power += float(tk.capacity_kwh @ tk.elec_per_kwh.max(axis=0)) * s.dt_h
         self.exchange_bound_kwh = _bound_pow2(max(day_load, s.pv_kwh.sum(axis=1).max()) + power)
         n_st = len(s.storage_names)
+        mb = s.member_batteries
+        has = (mb.capacity_kwh > 0) & (mb.power_kw > 0)
+        self.battery_names = tuple(n for n, h in zip(s.member_names, has, strict=True) if h)
         box = lambda lo, hi, n: spaces.Box(lo, hi, (n,), np.float64)  # noqa: E731
         self._actions = spaces.Dict(
             {
@@ -119,6 +122,17 @@ class CommunityEnv(gym.Env[dict[str, np.ndarray], dict[str, Any]]):
                 "exchange_target_set": spaces.Discrete(2),  # 0: None (the procurement)
                 **{k: spaces.Discrete(2) for k in _SWITCHES},
                 "p2p_price_rule": spaces.Discrete(len(P2P_PRICE_RULES)),
+                # home batteries' own setpoints (only with some): in the order of the members
+                # with a battery (battery_names), and whether they apply (0: each battery on
+                # the ``members`` setpoint of storage_setpoints)
+                **(
+                    {
+                        "battery_setpoints": box(-1.0, 1.0, len(bn)),
+                        "battery_setpoints_set": spaces.Discrete(2),
+                    }
+                    if (bn := self.battery_names)
+                    else {}
+                ),
                 # EV chargers (only with chargers): setpoints in scenario.evs.names order, and
                 # whether they apply (0: every charger uncontrolled, as without a lever)
                 **(
@@ -266,6 +280,16 @@ class CommunityEnv(gym.Env[dict[str, np.ndarray], dict[str, Any]]):
             "p2p_price_rule": P2P_PRICE_RULES.index(levers.p2p_price_rule),
             **(
                 {
+                    "battery_setpoints": np.array(
+                        [float(levers.battery_setpoints.get(n, 0.0)) for n in bn]
+                    ),
+                    "battery_setpoints_set": int(bool(levers.battery_setpoints)),
+                }
+                if (bn := self.battery_names)
+                else {}
+            ),
+            **(
+                {
                     "ev_setpoints": np.array(
                         [float(levers.ev_setpoints.get(n, 0.0)) for n in s.evs.names]
                     ),
@@ -333,6 +357,12 @@ class CommunityEnv(gym.Env[dict[str, np.ndarray], dict[str, Any]]):
             else None,
             p2p_price_rule=P2P_PRICE_RULES[val["p2p_price_rule"]],
             **{k: bool(val[k]) for k in _SWITCHES},
+            battery_setpoints={
+                n: float(x)
+                for n, x in zip(self.battery_names, val["battery_setpoints"], strict=True)
+            }
+            if self.battery_names and val["battery_setpoints_set"]
+            else {},
             ev_setpoints={
                 n: float(x) for n, x in zip(s.evs.names, val["ev_setpoints"], strict=True)
             }

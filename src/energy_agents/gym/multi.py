@@ -30,6 +30,8 @@ ROLE_ACTIONS: dict[str, tuple[str, ...]] = {
         "home_batteries_pooled",
         "exchange_target",
         "exchange_target_set",
+        "battery_setpoints",  # these two only with home batteries
+        "battery_setpoints_set",
         "ev_setpoints",  # these two only with EV chargers
         "ev_setpoints_set",
         "appliance_start",  # these two only with flexible appliances

@@ -108,6 +108,7 @@ def _batteries(env: Any) -> tuple[cmap.Battery, ...]:
         s = b.electrical_storage
         out.append(
             cmap.Battery(
+                name=str(b.name),
                 capacity_kwh=float(s.capacity),
                 power_kw=float(s.nominal_power),
                 efficiency=float(s.efficiency),

@@ -74,6 +74,8 @@ class Battery:
     the nominal power (``normalized_power_action_to_energy_kwh``), earlier versions by the
     capacity; None: the capacity. Asking by the wrong one moves ``power/capacity`` of the
     intended energy (0.78 on the 2022 homes)."""
+    name: str = ""
+    """Its building's name: the key of its own setpoint in the levers' ``battery_setpoints``."""
 
     def __post_init__(self) -> None:
         if not (self.capacity_kwh >= 0 and self.power_kw >= 0 and 0 < self.efficiency <= 1):
@@ -616,7 +618,8 @@ def actions_from_levers(
     """CityLearn battery actions (in [-1, 1], of ``Battery.action_kwh``) for a decision's levers.
 
     The rules of our model's home batteries (``sim.storage.dispatch`` and ``split_pooled``,
-    restated here without numpy): schedule ``s * P * dt``; with ``storage_follow`` the setpoint
+    restated here without numpy): schedule ``s * P * dt`` (``s`` the battery's own entry of
+    ``battery_setpoints`` by its building's name, else ``members``); with ``storage_follow`` the setpoint
     is a floor and each battery covers its own home's residual; pooled (follow, P2P,
     ``home_batteries_pooled``) the batteries together move the district's net toward the
     decision's exchange target, shared by each battery's room. ``ev_kwh``: each building's EV
@@ -629,7 +632,13 @@ def actions_from_levers(
     if not isinstance(setpoints, Mapping):
         raise MappingError("parameters.storage_setpoints: must be an object")
     s = _finite("parameters.storage_setpoints.members", setpoints.get(MEMBERS, 0.0))
-    s = min(max(s, -1.0), 1.0)
+    own = parameters.get("battery_setpoints") or {}
+    if not isinstance(own, Mapping):
+        raise MappingError("parameters.battery_setpoints: must be an object")
+    own_s = [
+        min(max(_finite(f"parameters.battery_setpoints.{b.name}", own.get(b.name, s)), -1.0), 1.0)
+        for b in batteries
+    ]
     follow = parameters.get("storage_follow") is True
     pooled = follow and parameters.get("p2p_enabled") is True
     pooled = pooled and parameters.get("home_batteries_pooled") is True
@@ -643,14 +652,14 @@ def actions_from_levers(
         target = parameters.get("procurement_kwh", 0.0)
     target = _finite("parameters.exchange_target_kwh", target)
     max_in, max_out, floor = [], [], []
-    for b, bat in zip(buildings, batteries, strict=True):
+    for b, bat, sp in zip(buildings, batteries, own_s, strict=True):
         soc = min(max(b.electrical_storage_soc, 0.0), 1.0)
         e = soc * bat.capacity_kwh
         # CityLearn's power limit at this SOC, not the nameplate: near full it is a fifth of it.
         p = bat.max_power_kw(soc) * dt_h
         max_in.append(min(max((bat.capacity_kwh - e) / bat.efficiency, 0.0), p))
         max_out.append(min(max((e - bat.soc_min * bat.capacity_kwh) * bat.efficiency, 0.0), p))
-        floor.append(min(max(s * bat.power_kw * dt_h, -max_out[-1]), max_in[-1]))
+        floor.append(min(max(sp * bat.power_kw * dt_h, -max_out[-1]), max_in[-1]))
     residual = [b.load - b.solar_generation for b in buildings]
     if ev_kwh is not None:
         residual = [r + float(e) for r, e in zip(residual, ev_kwh, strict=True)]

@@ -97,6 +97,39 @@ def member_groups(mb: StorageBank) -> dict[tuple[float, float], np.ndarray]:
     return {k: np.asarray(v) for k, v in sorted(groups.items())}
 
 
+BATTERY_GROUP_KEY = "batteries:"
+"""Lever-key prefix of a group of home batteries in the executable plan (``batteries:0``...),
+when the home batteries form several exact groups (:func:`battery_groups`)."""
+
+MAX_EXACT_GROUPS = 64
+"""Above this many exact groups the executable plan falls back to one shared setpoint (an LP
+of a storage per group grows with the groups; ResStock's 100-home sets have about 50)."""
+
+
+def battery_groups(mb: StorageBank) -> list[np.ndarray]:
+    """Indices of the home batteries that can move energy, in groups that are one storage up to
+    scale: the same efficiencies, C-rate, SOC bounds and start. The pooled schedule of such a
+    group splits pro rata to capacity into feasible schedules at one common fraction of each
+    battery's power, so a group is exact in the LP and needs one setpoint."""
+    active = np.flatnonzero((mb.capacity_kwh > 0) & (mb.power_kw > 0))
+    groups: dict[tuple[float, ...], list[int]] = {}
+    for i in active:
+        key = (
+            float(mb.eta_charge[i]),
+            float(mb.eta_discharge[i]),
+            round(float(mb.capacity_kwh[i] / mb.power_kw[i]), 9),
+            float(mb.soc_min[i]),
+            float(mb.soc_max[i]),
+            float(mb.soc_init[i]),
+        )
+        groups.setdefault(key, []).append(int(i))
+    return [np.asarray(v) for _, v in sorted(groups.items())]
+
+
+def is_battery_group_key(key: str) -> bool:
+    return key.startswith(BATTERY_GROUP_KEY)
+
+
 def community_storages(
     cs: StorageBank, dt_h: float, energy_kwh: np.ndarray | None = None
 ) -> list[LPStorage]:
@@ -117,29 +150,37 @@ def community_storages(
 def member_storages(
     mb: StorageBank, dt_h: float, relaxed: bool, energy_kwh: np.ndarray | None = None
 ) -> list[LPStorage]:
-    """The home batteries: summed per efficiency class (``relaxed``), or one common-fraction
-    storage with a shared track per class (executable). ``energy_kwh`` overrides the initial
-    energy per battery."""
+    """The home batteries: summed per efficiency class (``relaxed``); executable: one exact
+    storage per :func:`battery_groups` group (keyed ``members`` if there is one group,
+    ``batteries:k`` otherwise), or, beyond :data:`MAX_EXACT_GROUPS` groups, one
+    common-fraction storage with a shared track per class. ``energy_kwh`` overrides the
+    initial energy per battery."""
     e0 = mb.soc_init * mb.capacity_kwh if energy_kwh is None else np.asarray(energy_kwh, float)
     e_min, e_max = mb.soc_min * mb.capacity_kwh, mb.soc_max * mb.capacity_kwh
     e0 = np.minimum(np.maximum(e0, e_min), e_max)
     groups = member_groups(mb)
     if not groups:
         return []
+
+    def pooled(key: str, idx: np.ndarray) -> LPStorage:
+        track = Track(
+            float(mb.eta_charge[idx[0]]),
+            float(mb.eta_discharge[idx[0]]),
+            1.0,
+            float(e_min[idx].sum()),
+            float(e_max[idx].sum()),
+            float(e0[idx].sum()),
+        )
+        p = float(mb.power_kw[idx].sum())
+        return LPStorage(key, p * dt_h, (track,), p)
+
     if relaxed:
-        out = []
-        for (eta_c, eta_d), idx in groups.items():
-            track = Track(
-                eta_c,
-                eta_d,
-                1.0,
-                float(e_min[idx].sum()),
-                float(e_max[idx].sum()),
-                float(e0[idx].sum()),
-            )
-            p = float(mb.power_kw[idx].sum())
-            out.append(LPStorage(MEMBER_BATTERIES, p * dt_h, (track,), p))
-        return out
+        return [pooled(MEMBER_BATTERIES, idx) for idx in groups.values()]
+    exact = battery_groups(mb) if energy_kwh is None else []  # (exact for the scenario's start)
+    if len(exact) == 1:
+        return [pooled(MEMBER_BATTERIES, exact[0])]
+    if 1 < len(exact) <= MAX_EXACT_GROUPS:
+        return [pooled(f"{BATTERY_GROUP_KEY}{k}", idx) for k, idx in enumerate(exact)]
     p_tot = float(sum(mb.power_kw[idx].sum() for idx in groups.values()))
     tracks = []
     for (eta_c, eta_d), idx in groups.items():

@@ -7,6 +7,7 @@ the same order. Pure numpy: no I/O, no wall clock, no global randomness.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -165,20 +166,27 @@ def home_battery_flow(
     dt_h: float,
     levers: Levers,
     own_net_kwh: np.ndarray,
+    index: Mapping[str, int] | None = None,
 ) -> np.ndarray:
     """Step 2: every home battery's terminal flow [kWh, > 0 charging] under clipped ``levers``.
 
-    Schedule (no follow): ``members`` setpoint x rating. Follow: each battery absorbs or covers
+    Schedule (no follow): ``members`` setpoint x rating, or the battery's own
+    (``battery_setpoints``, by member name: ``index`` maps a name to its position). Follow: each battery absorbs or covers
     its own home's residual ``own_net_kwh`` down to the setpoint floor. Pooled (follow, P2P on,
     ``home_batteries_pooled``): together they move the community's net toward the procurement,
     as the community storages do (their energy reaches neighbours through the local market)."""
-    setpoint = levers.storage_setpoints.get(MEMBER_BATTERIES, 0.0)
+    setpoint: float | np.ndarray = levers.storage_setpoints.get(MEMBER_BATTERIES, 0.0)
+    if levers.battery_setpoints and index is not None:  # clipped: the keys are known names
+        setpoint = np.full(energy_kwh.size, setpoint)
+        setpoint[[index[n] for n in levers.battery_setpoints]] = list(
+            levers.battery_setpoints.values()
+        )
     if levers.home_batteries_pooled and levers.storage_follow and levers.p2p_enabled:
         return storage.split_pooled(
             bank,
             energy_kwh,
             dt_h,
-            np.full(energy_kwh.size, setpoint),
+            setpoint if isinstance(setpoint, np.ndarray) else np.full(energy_kwh.size, setpoint),
             True,
             float(_sum(own_net_kwh)) - levers.steering_target_kwh,
         )
@@ -220,6 +228,7 @@ class Community:
         self.storage_names = s.storage_names
         self._has_member_batteries = MEMBER_BATTERIES in self.storage_names
         self._member_cap_total = float(_sum(mb.capacity_kwh))
+        self._member_index = {n: i for i, n in enumerate(s.member_names)}
         self.results: dict[str, np.ndarray] = {c: np.zeros(s.n_steps) for c in RESULT_COLUMNS}
         self._rows = np.zeros((s.n_steps, len(_STEP_ROW)))
         for j, c in enumerate(_STEP_ROW):
@@ -626,6 +635,7 @@ class Community:
             self._ev_names,
             self._appliance_names,
             self._tank_names,
+            s.member_names if self._has_member_batteries else (),
         )
         dt = s.dt_h
         p_da, p_fi, p_buy, p_sell, carbon, period_end, block_left = self._scalars[t]
@@ -676,8 +686,9 @@ class Community:
             and self._member_in_bounds
             and not lv.storage_follow
             and lv.storage_setpoints.get(MEMBER_BATTERIES, 0.0) == 0.0
+            and not lv.battery_setpoints
         ):  # an idle battery within its bounds: no flow, the same energy
-            battery = home_battery_flow(mb, self.member_energy, dt, lv, own_net)
+            battery = home_battery_flow(mb, self.member_energy, dt, lv, own_net, self._member_index)
             self.member_energy = storage.apply_flow(mb, self.member_energy, battery)
             self._member_in_bounds = True  # apply_flow clips to the bounds
         member_net = own_net if battery is zero else own_net + battery

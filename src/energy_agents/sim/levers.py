@@ -73,6 +73,13 @@ class Levers:
     toward. None: the procurement (so storages cover what was not bought ahead). A plan that
     wants to export part of a surplus, or to take a smooth import, says so here."""
 
+    battery_setpoints: Mapping[str, float] = field(default_factory=dict)
+    """Per home battery (keys: the scenario's member names): its own setpoint, in place of the
+    ``members`` one, as a fraction in ``[-1, 1]`` of that battery's rated power, with the same
+    meaning (a schedule; a floor with ``storage_follow``). A battery without a key follows the
+    ``members`` setpoint. For plans that run batteries of different models differently (the
+    ``optimal`` plan of a neighbourhood of several battery models)."""
+
     ev_setpoints: Mapping[str, float] = field(default_factory=dict)
     """Charging power per EV charger as a fraction in ``[-1, 1]`` (of its charge power; below
     0, of its discharge power: V2G where the charger allows it). Keys are the scenario's
@@ -110,6 +117,7 @@ class Levers:
             "home_batteries_pooled": self.home_batteries_pooled,
             "p2p_price_rule": self.p2p_price_rule,
             "exchange_target_kwh": self.exchange_target_kwh,
+            "battery_setpoints": dict(self.battery_setpoints),
             "ev_setpoints": dict(self.ev_setpoints),
             "appliance_start": dict(self.appliance_start),
             "thermal_setpoints": dict(self.thermal_setpoints),
@@ -128,7 +136,7 @@ class Levers:
         for key in ("burn_rate_ct_per_kwh", "procurement_kwh"):
             if key in data:
                 kwargs[key] = _number(f"parameters.{key}", data[key])
-        for key in ("storage_setpoints", "ev_setpoints", "thermal_setpoints"):
+        for key in ("storage_setpoints", "battery_setpoints", "ev_setpoints", "thermal_setpoints"):
             if key in data:
                 sp = data[key]
                 if not isinstance(sp, Mapping):
@@ -167,30 +175,20 @@ class Levers:
         ev_names: tuple[str, ...] = (),
         appliance_names: tuple[str, ...] = (),
         tank_names: tuple[str, ...] = (),
+        battery_names: tuple[str, ...] = (),
     ) -> Levers:
         """The same levers within physical limits; NaN counts as 0, unknown storages and
-        chargers are dropped (a charger without a setpoint stays without one)."""
+        chargers are dropped (a charger without a setpoint stays without one). ``battery_names``:
+        the members with a home battery (other keys of ``battery_setpoints`` are dropped)."""
         setpoints = {
             name: _clip(float(self.storage_setpoints.get(name, 0.0)), -1.0, 1.0)
             for name in storage_names
         }
-        ev_setpoints: dict[str, float] = {}
-        if self.ev_setpoints:  # only the keys given: a charger without one stays uncontrolled
-            given = self.ev_setpoints
-            keys = [n for n in ev_names if n in given]  # in the scenario's charger order
-            values = np.array([given[n] for n in keys], dtype=float)  # vectorized: 1000s of EVs
-            values = np.clip(np.nan_to_num(values, nan=0.0), -1.0, 1.0)
-            ev_setpoints = dict(zip(keys, values.tolist(), strict=True))
-        thermal: dict[str, float] = {}
-        if self.thermal_setpoints:  # only the keys given: a tank without one stays idle
-            given_t = self.thermal_setpoints
-            tkeys = [n for n in tank_names if n in given_t]
-            tvalues = np.clip(
-                np.nan_to_num(np.array([given_t[n] for n in tkeys], dtype=float), nan=0.0),
-                -1.0,
-                1.0,
-            )
-            thermal = dict(zip(tkeys, tvalues.tolist(), strict=True))
+        # Only the keys given, in the scenario's order: a charger without one stays
+        # uncontrolled, a tank idle, a battery on the ``members`` setpoint.
+        ev_setpoints = _fractions(self.ev_setpoints, ev_names)
+        thermal = _fractions(self.thermal_setpoints, tank_names)
+        batteries = _fractions(self.battery_setpoints, battery_names)
         rule = self.p2p_price_rule if self.p2p_price_rule in P2P_PRICE_RULES else "midpoint"
         target = self.exchange_target_kwh
         # Every field, set at once: ``dataclasses.replace`` costs several times more per step,
@@ -207,6 +205,7 @@ class Levers:
             exchange_target_kwh=None
             if target is None or math.isnan(float(target))
             else _clip(float(target), -math.inf, math.inf),
+            battery_setpoints=batteries,
             ev_setpoints=ev_setpoints,
             appliance_start={
                 n: bool(v) for n, v in self.appliance_start.items() if n in appliance_names
@@ -216,6 +215,16 @@ class Levers:
             thermal_setpoints=thermal,
         )
         return out
+
+
+def _fractions(given: Mapping[str, float], names: tuple[str, ...]) -> dict[str, float]:
+    """The keys of ``given`` that are in ``names`` (in that order), clipped to [-1, 1], NaN 0;
+    vectorized: a setpoint per EV or battery of thousands of homes."""
+    if not given:
+        return {}
+    keys = [n for n in names if n in given]
+    values = np.clip(np.nan_to_num(np.array([given[n] for n in keys], float), nan=0.0), -1.0, 1.0)
+    return dict(zip(keys, values.tolist(), strict=True))
 
 
 def _clip(x: float, lo: float, hi: float) -> float:
