@@ -171,12 +171,14 @@ def home_battery_flow(
     """Step 2: every home battery's terminal flow [kWh, > 0 charging] under clipped ``levers``.
 
     Schedule (no follow): ``members`` setpoint x rating, or the battery's own
-    (``battery_setpoints``, by member name: ``index`` maps a name to its position). Follow: each battery absorbs or covers
-    its own home's residual ``own_net_kwh`` down to the setpoint floor. Pooled (follow, P2P on,
+    (``battery_setpoints``, by member name; ``index`` maps a name to its position). Follow: each
+    battery absorbs or covers its own home's residual ``own_net_kwh`` down to the setpoint floor. Pooled (follow, P2P on,
     ``home_batteries_pooled``): together they move the community's net toward the procurement,
     as the community storages do (their energy reaches neighbours through the local market)."""
     setpoint: float | np.ndarray = levers.storage_setpoints.get(MEMBER_BATTERIES, 0.0)
-    if levers.battery_setpoints and index is not None:  # clipped: the keys are known names
+    if levers.battery_setpoints:  # clipped: the keys are known names
+        if index is None:
+            raise ValueError("home_battery_flow: battery_setpoints need the members' index")
         setpoint = np.full(energy_kwh.size, setpoint)
         setpoint[[index[n] for n in levers.battery_setpoints]] = list(
             levers.battery_setpoints.values()
