@@ -16,8 +16,9 @@ planned flow (``ev_setpoints``; the LP models every session exactly, :mod:`..opt
 each appliance job starts where the plan starts it (the bound may split a start over several
 steps; the plan takes the largest share, ``lp.fix_job_starts``).
 
-When the relaxation is tight (no flexible load, home batteries homogeneous up to scale) both
-LPs are the same and one is solved; the executed run then costs the bound up to solver
+When the relaxation is tight (``relaxation_is_tight``: no flexible load, each efficiency class
+of home batteries one group) both LPs are the same; both are still solved (the plan's own pass
+removes simultaneous charge and discharge), and the executed run costs the bound up to solver
 tolerance. Otherwise the gap ``plan_cost_ct - lp_bound_ct`` is reported beside it.
 """
 

@@ -938,21 +938,15 @@ def executable_plan(scenario: Scenario) -> LPResult:
 
 
 def relaxation_is_tight(scenario: Scenario) -> bool:
-    """True when the bound LP and the executable LP coincide: no flexible load, and in each
-    efficiency class of home batteries the same C-rate and the same SOC bounds and start."""
+    """True when the bound LP and the executable LP coincide: no flexible load, no appliance
+    jobs, and each efficiency class of home batteries one exact group (the same C-rate, SOC
+    bounds and start), at most :data:`MAX_EXACT_GROUPS` of them (beyond, the plan's common
+    setpoint is a restriction)."""
     if np.any(scenario.flexible_share > 0) or scenario.flexible_appliances.n_jobs:
         return False  # (appliance jobs: the bound may split a start, the plan cannot)
     mb = scenario.member_batteries
-    for idx in member_groups(mb).values():
-        for arr in (
-            mb.capacity_kwh[idx] / mb.power_kw[idx],
-            mb.soc_min[idx],
-            mb.soc_max[idx],
-            mb.soc_init[idx],
-        ):
-            if not np.allclose(arr, arr[0], rtol=1e-9, atol=1e-12):
-                return False
-    return True
+    classes, exact = len(member_groups(mb)), len(battery_groups(mb))
+    return exact == classes <= MAX_EXACT_GROUPS
 
 
 def plan_setpoints(plan: LPResult, dt_h: float) -> dict[str, np.ndarray]:
