@@ -441,6 +441,12 @@ def test_device_levers_are_checked(app):
     r = c.post("/state", json={"observation": obs})
     assert r.status_code == 400
     assert _error(r)["field"] == "observation.last_levers.appliance_start.wm"
+    obs["last_levers"] = {"battery_setpoints": {"Building_1": -1.5}}
+    r = c.post("/state", json={"observation": obs})
+    assert r.status_code == 400
+    assert _error(r)["field"] == "observation.last_levers.battery_setpoints.Building_1"
+    obs["last_levers"] = {"battery_setpoints": {"Building_1": -0.5}}
+    assert c.post("/state", json={"observation": obs}).status_code in (200, 201)
 
 
 def test_thermal_setpoints_are_checked(app):

@@ -405,6 +405,7 @@ def check_levers(levers: Mapping[str, Any], field: str) -> None:
         _text(f"{field}.appliance_start", name, MAX_AGENT_NAME, allow_empty=False)
     for key, most in (
         ("storage_setpoints", MAX_STORAGES),
+        ("battery_setpoints", MAX_CHARGERS),  # one per home
         ("ev_setpoints", MAX_CHARGERS),
         ("thermal_setpoints", MAX_CHARGERS),  # one tank per building and use: as many
     ):
