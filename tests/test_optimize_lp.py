@@ -162,6 +162,8 @@ def test_executed_plan_equals_bound_when_tight(seed: int, n_members: int, n_step
     assert strategy.tight and relaxation_is_tight(s)
     executed = _run(s, strategy)
     assert_allclose(executed, strategy.bound.cost_ct, rtol=1e-7, atol=1e-6)
+    # (tight: the strategy takes the plan's optimum as the bound; the bound LP agrees)
+    assert_allclose(lp_lower_bound(s).cost_ct, strategy.bound.cost_ct, rtol=1e-7, atol=1e-6)
 
 
 @pytest.mark.parametrize("seed", [0, 3])
@@ -176,6 +178,9 @@ def test_battery_groups_beat_one_shared_setpoint(
     assert strategy.battery_setpoints and not strategy.setpoints.get("members")
     grouped = _run(s, strategy)
     assert_allclose(grouped, strategy.plan.cost_ct, rtol=1e-7, atol=1e-6)
+    # The bound has a storage per group too, so the run reaches it.
+    assert strategy.tight
+    assert_allclose(grouped, lp_lower_bound(s).cost_ct, rtol=1e-7, atol=1e-6)
     monkeypatch.setattr(lp, "MAX_EXACT_GROUPS", 0)  # the shared setpoint of every battery
     shared = OptimalStrategy(s)
     assert not shared.battery_setpoints

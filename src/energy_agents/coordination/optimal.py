@@ -1,6 +1,6 @@
 """``optimal``: the perfect-foresight plan, executed step by step in the simulator.
 
-The strategy solves two LPs once, at construction (see :mod:`energy_agents.optimize.lp`):
+The strategy solves two LPs (one when they coincide) once, at construction (see :mod:`energy_agents.optimize.lp`):
 
 - the **bound** (``lp_lower_bound``): no strategy can spend less; reported on step 0 as
   ``decision.data["lp_bound_ct"]``; the compare command's ``C_optimal``;
@@ -16,14 +16,14 @@ planned flow (``ev_setpoints``; the LP models every session exactly, :mod:`..opt
 each appliance job starts where the plan starts it (the bound may split a start over several
 steps; the plan takes the largest share, ``lp.fix_job_starts``).
 
-When the relaxation is tight (``relaxation_is_tight``: no flexible load, each efficiency class
-of home batteries one group) both LPs are the same; both are still solved (the plan's own pass
-removes simultaneous charge and discharge), and the executed run costs the bound up to solver
-tolerance. Otherwise the gap ``plan_cost_ct - lp_bound_ct`` is reported beside it.
+When the relaxation is tight (``relaxation_is_tight``: no flexible load, no appliance jobs,
+the home batteries in exact groups) both LPs are the same and only the plan's is solved: its
+optimum is the bound, and the executed run costs the bound up to solver tolerance. Otherwise the gap ``plan_cost_ct - lp_bound_ct`` is reported beside it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -60,9 +60,15 @@ class OptimalStrategy:
                 "it cannot run live or without a scenario"
             )
         self.scenario = scenario
-        self.bound = lp_lower_bound(scenario)
         self.tight = relaxation_is_tight(scenario)
         self.plan = executable_plan(scenario)
+        # Tight: the bound's LP is the plan's, whose optimum (before the plan's own passes) is
+        # the bound; solved once (on a 100-home year the LP takes minutes).
+        self.bound = (
+            dataclasses.replace(self.plan, cost_ct=self.plan.optimum_ct, relaxed=True)
+            if self.tight
+            else lp_lower_bound(scenario)
+        )
         setpoints = plan_setpoints(self.plan, scenario.dt_h)
         self.setpoints = {k: v for k, v in setpoints.items() if not is_battery_group_key(k)}
         # Each group's setpoint, for each of its batteries: a member name -> its group's track.

@@ -9,23 +9,25 @@ the proofs). Two variants share one builder:
 
   * grid exchange netted at the community meter (P2P on); per-member metering (P2P off) only
     adds simultaneous import and export, which costs ``>= (p_is - p_fi) >= 0`` per kWh;
-  * home batteries summed per efficiency class: the sum of feasible individual schedules is
-    feasible for the summed battery (capacities, powers and energies add), so the sum is a
-    relaxation; it is tight when the class is homogeneous up to scale (same C-rate
-    ``power/capacity``, same ``soc_min``/``soc_max``/``soc_init``), since then the summed
-    schedule splits pro rata to capacity into feasible individual schedules;
+  * home batteries summed per exact group (:func:`battery_groups`: the same efficiencies, C-rate
+    ``power/capacity``, ``soc_min``/``soc_max``/``soc_init``), or per efficiency class beyond
+    :data:`MAX_EXACT_GROUPS` groups: the sum of feasible individual schedules is feasible for
+    the summed battery (capacities, powers and energies add), so the sum is a relaxation; per
+    exact group it is tight, since the summed schedule splits pro rata to capacity into
+    feasible individual schedules;
   * flexible load shifted freely within the simulation day (defer up to the flexible share,
     release any time, backlog >= 0 and empty at the day's last step), without the burn it
     costs in the simulator, and summed over members (exact, given the netted meter);
   * charging and discharging in the same step allowed (only wastes energy).
 
 - ``relaxed=False`` (:func:`executable_plan`): the best plan the simulator can execute exactly
-  with ``storage_follow=False``, ``p2p_enabled=True`` and burn 0: no load shifting, and one
-  common setpoint fraction for all home batteries (the ``members`` lever), so each home
-  battery's energy is ``e_i(0) + power_i * w(t)`` for a shared "hours at rated power" track
-  ``w`` per efficiency class, bounded by the tightest battery. Its objective is what the
+  with ``storage_follow=False``, ``p2p_enabled=True`` and burn 0: no load shifting, and a
+  setpoint per exact group (``members``, or ``battery_setpoints``); beyond
+  :data:`MAX_EXACT_GROUPS` groups one common setpoint fraction for all home batteries, so each
+  home battery's energy is ``e_i(0) + power_i * w(t)`` for a shared "hours at rated power"
+  track ``w`` per efficiency class, bounded by the tightest battery. Its objective is what the
   executed run costs (up to solver tolerance); it equals the bound when the relaxation is
-  tight and the flexible share is 0.
+  tight (:func:`relaxation_is_tight`).
 
 Costs per step ``t`` [CT]: ``p_da*Q + p_ib*S - p_is*E - p_fi*X`` with ``I - Q = S - E``; the
 simulator's ``shortfall = max(I - Q, 0)`` and ``excess = max(Q - I, 0)`` are feasible
@@ -85,6 +87,9 @@ class LPResult:
     cost_per_step_ct: np.ndarray = field(default_factory=lambda: np.zeros(0))
     job_start: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     """Per appliance job: the start step of its largest share (the plan's start)."""
+    optimum_ct: float = math.nan
+    """The LP's optimum before the plan's own passes (``fix_job_starts``, ``one_direction``):
+    when the relaxation is tight, the bound itself."""
 
 
 # --------------------------------------------------------------------------- storages
@@ -148,11 +153,16 @@ def community_storages(
 
 
 def member_storages(
-    mb: StorageBank, dt_h: float, relaxed: bool, energy_kwh: np.ndarray | None = None
+    mb: StorageBank,
+    dt_h: float,
+    relaxed: bool,
+    energy_kwh: np.ndarray | None = None,
+    exact_groups: bool = False,
 ) -> list[LPStorage]:
-    """The home batteries: summed per efficiency class (``relaxed``); executable: one exact
-    storage per :func:`battery_groups` group (keyed ``members`` if there is one group,
-    ``batteries:k`` otherwise), or, beyond :data:`MAX_EXACT_GROUPS` groups, one
+    """The home batteries. With ``exact_groups`` (the whole-horizon LPs), up to
+    :data:`MAX_EXACT_GROUPS` groups: one exact storage per :func:`battery_groups` group, in
+    both variants (keyed ``members``; in the executable one ``batteries:k`` when there are
+    several). Otherwise: ``relaxed``, summed per efficiency class; executable, one
     common-fraction storage with a shared track per class. ``energy_kwh`` overrides the
     initial energy per battery."""
     e0 = mb.soc_init * mb.capacity_kwh if energy_kwh is None else np.asarray(energy_kwh, float)
@@ -174,13 +184,13 @@ def member_storages(
         p = float(mb.power_kw[idx].sum())
         return LPStorage(key, p * dt_h, (track,), p)
 
+    exact = battery_groups(mb) if exact_groups else []
+    if 0 < len(exact) <= MAX_EXACT_GROUPS:
+        if relaxed or len(exact) == 1:
+            return [pooled(MEMBER_BATTERIES, idx) for idx in exact]
+        return [pooled(f"{BATTERY_GROUP_KEY}{k}", idx) for k, idx in enumerate(exact)]
     if relaxed:
         return [pooled(MEMBER_BATTERIES, idx) for idx in groups.values()]
-    exact = battery_groups(mb) if energy_kwh is None else []  # (exact for the scenario's start)
-    if len(exact) == 1:
-        return [pooled(MEMBER_BATTERIES, exact[0])]
-    if 1 < len(exact) <= MAX_EXACT_GROUPS:
-        return [pooled(f"{BATTERY_GROUP_KEY}{k}", idx) for k, idx in enumerate(exact)]
     p_tot = float(sum(mb.power_kw[idx].sum() for idx in groups.values()))
     tracks = []
     for (eta_c, eta_d), idx in groups.items():
@@ -196,7 +206,7 @@ def scenario_storages(scenario: Scenario, relaxed: bool) -> list[LPStorage]:
     s = scenario
     return [
         *community_storages(s.community_storages, s.dt_h),
-        *member_storages(s.member_batteries, s.dt_h, relaxed),
+        *member_storages(s.member_batteries, s.dt_h, relaxed, exact_groups=True),
         *scenario_ev_storages(s.evs, s.dt_h),
         *scenario_tank_storages(s.tanks, s.dt_h),
     ]
@@ -862,6 +872,7 @@ def solve_scenario(scenario: Scenario, *, relaxed: bool) -> LPResult:
     h.passModel(lp)
     t1 = time.perf_counter()
     solve(h)
+    optimum = float(h.getInfo().objective_function_value) + constant
     if not relaxed:
         fix_job_starts(h, layout)
         one_direction(h, layout)
@@ -879,6 +890,7 @@ def solve_scenario(scenario: Scenario, *, relaxed: bool) -> LPResult:
         solve_s=t2 - t1,
         n_cols=int(lp.num_col_),
         n_rows=int(lp.num_row_),
+        optimum_ct=optimum,
     )
 
 
@@ -939,14 +951,11 @@ def executable_plan(scenario: Scenario) -> LPResult:
 
 def relaxation_is_tight(scenario: Scenario) -> bool:
     """True when the bound LP and the executable LP coincide: no flexible load, no appliance
-    jobs, and each efficiency class of home batteries one exact group (the same C-rate, SOC
-    bounds and start), at most :data:`MAX_EXACT_GROUPS` of them (beyond, the plan's common
-    setpoint is a restriction)."""
+    jobs, and the home batteries in at most :data:`MAX_EXACT_GROUPS` exact groups (both LPs
+    then have a storage per group)."""
     if np.any(scenario.flexible_share > 0) or scenario.flexible_appliances.n_jobs:
         return False  # (appliance jobs: the bound may split a start, the plan cannot)
-    mb = scenario.member_batteries
-    classes, exact = len(member_groups(mb)), len(battery_groups(mb))
-    return exact == classes <= MAX_EXACT_GROUPS
+    return len(battery_groups(scenario.member_batteries)) <= MAX_EXACT_GROUPS
 
 
 def plan_setpoints(plan: LPResult, dt_h: float) -> dict[str, np.ndarray]:
