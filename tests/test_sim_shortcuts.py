@@ -126,3 +126,12 @@ def test_clipped_keeps_every_lever() -> None:
     defaults = Levers()
     for f in dataclasses.fields(Levers):  # each field differs from its default above
         assert getattr(lv, f.name) != getattr(defaults, f.name), f.name
+
+
+def test_clipped_setpoints_keep_the_scenario_order_and_read_nan_as_zero() -> None:
+    names = ("c0", "c1", "c2")
+    full = Levers(ev_setpoints={"c0": 2.0, "c1": float("nan"), "c2": -0.5})  # every name
+    assert full.clipped((), 1.0, names).ev_setpoints == {"c0": 1.0, "c1": 0.0, "c2": -0.5}
+    part = Levers(ev_setpoints={"c2": -3.0, "zz": 0.5, "c0": 0.25})  # some, out of order
+    got = part.clipped((), 1.0, names).ev_setpoints
+    assert got == {"c0": 0.25, "c2": -1.0} and list(got) == ["c0", "c2"]
