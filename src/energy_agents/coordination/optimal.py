@@ -1,6 +1,7 @@
 """``optimal``: the perfect-foresight plan, executed step by step in the simulator.
 
-The strategy solves two LPs (one when they coincide) once, at construction (see :mod:`energy_agents.optimize.lp`):
+The strategy solves two LPs (one when they coincide) once, at construction (see
+:mod:`energy_agents.optimize.lp`):
 
 - the **bound** (``lp_lower_bound``): no strategy can spend less; reported on step 0 as
   ``decision.data["lp_bound_ct"]``; the compare command's ``C_optimal``;
@@ -18,7 +19,8 @@ steps; the plan takes the largest share, ``lp.fix_job_starts``).
 
 When the relaxation is tight (``relaxation_is_tight``: no flexible load, no appliance jobs,
 the home batteries in exact groups) both LPs are the same and only the plan's is solved: its
-optimum is the bound, and the executed run costs the bound up to solver tolerance. Otherwise the gap ``plan_cost_ct - lp_bound_ct`` is reported beside it.
+optimum is the bound, and the executed run costs the bound up to solver tolerance. Otherwise
+the gap ``plan_cost_ct - lp_bound_ct`` is reported beside it.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ class OptimalStrategy:
         setpoints = plan_setpoints(self.plan, scenario.dt_h)
         self.setpoints = {k: v for k, v in setpoints.items() if not is_battery_group_key(k)}
         # Each group's setpoint, for each of its batteries: a member name -> its group's track.
-        grouped = len(setpoints) > len(self.setpoints)
+        grouped = any(is_battery_group_key(k) for k in setpoints)
         groups = battery_groups(scenario.member_batteries) if grouped else []
         self.battery_setpoints = {
             scenario.member_names[i]: setpoints[f"{BATTERY_GROUP_KEY}{k}"]

@@ -619,8 +619,8 @@ def actions_from_levers(
 
     The rules of our model's home batteries (``sim.storage.dispatch`` and ``split_pooled``,
     restated here without numpy): schedule ``s * P * dt`` (``s`` the battery's own entry of
-    ``battery_setpoints`` by its building's name, else ``members``); with ``storage_follow`` the setpoint
-    is a floor and each battery covers its own home's residual; pooled (follow, P2P,
+    ``battery_setpoints`` by its building's name, else ``members``); with ``storage_follow``
+    the setpoint is a floor and each battery covers its own home's residual; pooled (follow, P2P,
     ``home_batteries_pooled``) the batteries together move the district's net toward the
     decision's exchange target, shared by each battery's room. ``ev_kwh``: each building's EV
     charging this step (:func:`ev_flows`), part of the residual the batteries see, as in our

@@ -93,13 +93,19 @@ class LPResult:
 
 
 # --------------------------------------------------------------------------- storages
-def member_groups(mb: StorageBank) -> dict[tuple[float, float], np.ndarray]:
-    """Indices of the home batteries that can move energy, per (eta_c, eta_d) class."""
+def _grouped(mb: StorageBank, *columns: np.ndarray) -> dict[tuple[float, ...], np.ndarray]:
+    """Indices of the home batteries that can move energy, grouped by their values in
+    ``columns`` (per-battery arrays), in the order of those values."""
     active = np.flatnonzero((mb.capacity_kwh > 0) & (mb.power_kw > 0))
-    groups: dict[tuple[float, float], list[int]] = {}
+    groups: dict[tuple[float, ...], list[int]] = {}
     for i in active:
-        groups.setdefault((float(mb.eta_charge[i]), float(mb.eta_discharge[i])), []).append(int(i))
+        groups.setdefault(tuple(float(c[i]) for c in columns), []).append(int(i))
     return {k: np.asarray(v) for k, v in sorted(groups.items())}
+
+
+def member_groups(mb: StorageBank) -> dict[tuple[float, ...], np.ndarray]:
+    """Indices of the home batteries that can move energy, per (eta_c, eta_d) class."""
+    return _grouped(mb, mb.eta_charge, mb.eta_discharge)
 
 
 BATTERY_GROUP_KEY = "batteries:"
@@ -116,19 +122,14 @@ def battery_groups(mb: StorageBank) -> list[np.ndarray]:
     scale: the same efficiencies, C-rate, SOC bounds and start. The pooled schedule of such a
     group splits pro rata to capacity into feasible schedules at one common fraction of each
     battery's power, so a group is exact in the LP and needs one setpoint."""
-    active = np.flatnonzero((mb.capacity_kwh > 0) & (mb.power_kw > 0))
-    groups: dict[tuple[float, ...], list[int]] = {}
-    for i in active:
-        key = (
-            float(mb.eta_charge[i]),
-            float(mb.eta_discharge[i]),
-            round(float(mb.capacity_kwh[i] / mb.power_kw[i]), 9),
-            float(mb.soc_min[i]),
-            float(mb.soc_max[i]),
-            float(mb.soc_init[i]),
-        )
-        groups.setdefault(key, []).append(int(i))
-    return [np.asarray(v) for _, v in sorted(groups.items())]
+    power = mb.power_kw
+    hours = np.divide(mb.capacity_kwh, power, out=np.zeros_like(power), where=power > 0)
+    return list(
+        _grouped(
+            mb, mb.eta_charge, mb.eta_discharge, np.round(hours, 9), mb.soc_min, mb.soc_max,
+            mb.soc_init,
+        ).values()
+    )  # fmt: skip
 
 
 def is_battery_group_key(key: str) -> bool:

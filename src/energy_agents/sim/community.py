@@ -172,9 +172,10 @@ def home_battery_flow(
 
     Schedule (no follow): ``members`` setpoint x rating, or the battery's own
     (``battery_setpoints``, by member name; ``index`` maps a name to its position). Follow: each
-    battery absorbs or covers its own home's residual ``own_net_kwh`` down to the setpoint floor. Pooled (follow, P2P on,
-    ``home_batteries_pooled``): together they move the community's net toward the procurement,
-    as the community storages do (their energy reaches neighbours through the local market)."""
+    battery absorbs or covers its own home's residual ``own_net_kwh`` down to the setpoint
+    floor. Pooled (follow, P2P on, ``home_batteries_pooled``): together they move the
+    community's net toward the procurement, as the community storages do (their energy reaches
+    neighbours through the local market)."""
     setpoint: float | np.ndarray = levers.storage_setpoints.get(MEMBER_BATTERIES, 0.0)
     if levers.battery_setpoints:  # clipped: the keys are known names
         if index is None:
