@@ -20,12 +20,12 @@ def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--days",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="simulate only the first N days (default: all of the scenario)",
     )
     parser.add_argument(
-        "--members", type=_positive_int, default=None, help="members (synthetic: default 20)"
+        "--members", type=positive_int, default=None, help="members (synthetic: default 20)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic community")
     parser.add_argument(
@@ -103,7 +103,7 @@ def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:

@@ -13,8 +13,9 @@ from typing import Any
 
 from ..coordination.registry import STRATEGIES, UnknownStrategyError
 from ..reporting import report
+from ..runner.timed import default_jobs, run_strategies, summarize
 from ..sim.kpis import savings_capture
-from .common import add_scenario_arguments, load, timed_run
+from .common import add_scenario_arguments, load, positive_int, timed_run
 
 __all__ = ["add_arguments", "run", "savings_capture"]
 DEFAULT_STRATEGIES = "none,seed,weighted,learned,mpc,optimal"
@@ -26,6 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--strategies",
         default=DEFAULT_STRATEGIES,
         help=f"comma-separated, from: {', '.join(sorted(STRATEGIES))} (default {DEFAULT_STRATEGIES})",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=default_jobs(),
+        help="strategies run side by side in up to N processes (default: the CPUs, here "
+        f"{default_jobs()}); 1 runs them one after another in this process",
     )
 
 
@@ -41,25 +49,21 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     progress = not args.no_progress
 
-    baseline = timed_run(scenario, "none", progress=progress)
+    baseline = summarize(timed_run(scenario, "none", progress=progress))
     c_none = baseline.kpis["tokens_spent_ct"]
     j_none = baseline.kpis["objective_value"]
-    runs = {
-        name: baseline
-        if name == "none"
-        else timed_run(
-            scenario,
-            name,
-            progress=progress,
-            baseline_spent_ct=c_none,
-            keep_decisions=name == "optimal",
-        )
-        for name in names
-    }
+    others = run_strategies(
+        scenario,
+        [n for n in names if n != "none"],
+        baseline_spent_ct=c_none,
+        jobs=args.jobs,
+        progress=progress,
+    )
+    runs = {name: baseline if name == "none" else others[name] for name in names}
     # J_optimal: the bound the `optimal` strategy solved on the run's objective (reported on
     # its first decision); for a score against the no-control run (``citylearn2022``) also the
     # executed optimum's score, since the score itself is not linear.
-    lp_info: dict[str, Any] = dict(runs["optimal"].decisions[0].data) if "optimal" in runs else {}
+    lp_info: dict[str, Any] = runs["optimal"].first_decision_data if "optimal" in runs else {}
     j_optimal = lp_info.get("lp_bound_ct")
     score_opt = runs["optimal"].kpis["citylearn_2022_score"] if "optimal" in runs else None
 
@@ -74,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         if name == "optimal":
             kpis.update(lp_info)
         rows[name] = kpis
-        frames[name] = report.steps_table(run_.community)
+        frames[name] = run_.steps
     if j_optimal is not None:
         rows["optimal (LP bound)"] = {
             "objective_value": j_optimal,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..runner.record import step_columns
+from ..runner.record import steps_table
 from ..sim.community import Community
 from ..sim.kpis import KPI_LABELS
 
@@ -23,17 +23,6 @@ if TYPE_CHECKING:
 StepsTable = Mapping[str, np.ndarray]
 """The per-step table as columns (name -> array, in table order); a ``pd.DataFrame`` of the
 same columns is accepted wherever a table is (both index by column name and iterate names)."""
-
-
-def steps_table(community: Community) -> dict[str, np.ndarray]:
-    """Every step run so far: ``step``, ``timestamp`` (``datetime64[s]``), then the records'
-    columns (``runner.record.step_columns``). Plain arrays, so writing it needs no pandas."""
-    table = {
-        "step": np.arange(community.t),
-        "timestamp": community.scenario.timestamps()[: community.t],
-    }
-    table.update(step_columns(community))
-    return table
 
 
 def steps_frame(community: Community) -> pd.DataFrame:

@@ -62,3 +62,14 @@ def step_record(community: Community, t: int) -> dict[str, Any]:
 def stored_energy_kwh(community: Community) -> float:
     """Energy held in every storage now (community storages and home batteries), kWh."""
     return float(community.community_energy.sum() + community.member_energy.sum())
+
+
+def steps_table(community: Community) -> dict[str, np.ndarray]:
+    """Every step run so far: ``step``, ``timestamp`` (``datetime64[s]``), then the records'
+    columns (:func:`step_columns`). Plain arrays, so writing it needs no pandas."""
+    table = {
+        "step": np.arange(community.t),
+        "timestamp": community.scenario.timestamps()[: community.t],
+    }
+    table.update(step_columns(community))
+    return table

@@ -4,13 +4,17 @@ so a sweep's row is what ``simulate`` writes to ``kpis.json`` for the same case.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ..sim.params import Scenario
 from .batch import BatchRun, run_batch
+from .record import steps_table
 
 
 def timed_run(
@@ -84,3 +88,90 @@ def run_against_baseline(scenario: Scenario, strategy: str, *, progress: bool) -
     kpis["baseline_tokens_spent_ct"] = baseline.kpis["tokens_spent_ct"]
     kpis["notes"] = list(scenario.notes)
     return PairRun(baseline, result, kpis)
+
+
+@dataclass
+class StrategyRun:
+    """What a report needs of one finished run, small enough to send between processes: the
+    KPIs, the steps' table (:func:`~energy_agents.runner.record.steps_table`) and the first
+    decision's data (where ``optimal`` reports its bound)."""
+
+    strategy: str
+    kpis: dict[str, Any]
+    steps: dict[str, np.ndarray]
+    first_decision_data: dict[str, Any]
+
+
+def summarize(run: BatchRun) -> StrategyRun:
+    first = dict(run.decisions[0].data) if run.decisions else {}
+    return StrategyRun(run.strategy, run.kpis, steps_table(run.community), first)
+
+
+_WORKER_SCENARIO: list[Scenario] = []
+
+
+def _worker_init(scenario: Scenario) -> None:
+    _WORKER_SCENARIO[:] = [scenario]  # sent once per worker, not once per strategy
+
+
+def _worker_run(strategy: str, baseline_spent_ct: float | None) -> StrategyRun:
+    run = timed_run(
+        _WORKER_SCENARIO[0],
+        strategy,
+        progress=False,
+        baseline_spent_ct=baseline_spent_ct,
+        keep_decisions=strategy == "optimal",
+    )
+    return summarize(run)
+
+
+def default_jobs() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def run_strategies(
+    scenario: Scenario,
+    strategies: list[str],
+    *,
+    baseline_spent_ct: float | None,
+    jobs: int,
+    progress: bool,
+) -> dict[str, StrategyRun]:
+    """Each strategy's run on ``scenario``, in the order given. With ``jobs > 1`` they run side
+    by side in up to ``jobs`` worker processes (each run is independent and deterministic, so
+    the results are the ones a sequential run gives; only ``wall_s`` differs). Workers are
+    spawned, not forked: a fork would copy the parent's solver and I/O threads mid-state."""
+    jobs = min(jobs, len(strategies))
+    if jobs <= 1:
+        return {
+            name: summarize(
+                timed_run(
+                    scenario,
+                    name,
+                    progress=progress,
+                    baseline_spent_ct=baseline_spent_ct,
+                    keep_decisions=name == "optimal",
+                )
+            )
+            for name in strategies
+        }
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_worker_init,
+        initargs=(scenario,),
+    ) as pool:
+        futures = {name: pool.submit(_worker_run, name, baseline_spent_ct) for name in strategies}
+        out = {}
+        for name, future in futures.items():
+            out[name] = future.result()
+            if progress:
+                print(f"{name:>9}: done in {out[name].kpis['wall_s']:.1f} s", file=sys.stderr)
+        return out
