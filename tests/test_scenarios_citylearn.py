@@ -102,6 +102,19 @@ def test_mini_weather_and_notes(mini):
     text = "\n".join(mini.notes)
     for word in ("dhw_demand", "cooling_demand", "heating_demand", "feed-in 0", "degradation"):
         assert word in text
+    # The weather file's forecast columns are named as not used (the 2022 files hold the
+    # realized weather hours later there: perfect foresight).
+    forecasts = [c for c in raw.columns if "_predicted_" in c]
+    assert len(forecasts) == 12
+    assert f"weather: {len(forecasts)} forecast columns (*_predicted_*) not used" in text
+
+
+def test_unknown_weather_columns_are_named(copy):
+    raw = pd.read_csv(copy / "weather.csv")
+    raw["wind_speed"] = 3.0
+    raw.to_csv(copy / "weather.csv", index=False)
+    notes = "\n".join(load_scenario(f"citylearn:{copy}").notes)
+    assert "weather: columns not used: wind_speed" in notes
 
 
 def test_options_storage_flex_members_days():

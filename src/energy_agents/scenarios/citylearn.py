@@ -549,4 +549,15 @@ def _weather(
     }
     if not out:
         notes.append(f"weather: {wpath.name} has none of {', '.join(WEATHER_COLUMNS)}")
+    forecasts = [c for c in df.columns if "_predicted_" in c]
+    other = [c for c in df.columns if c not in WEATHER_COLUMNS and c not in forecasts]
+    if forecasts:
+        # The advisors forecast from history only. CityLearn's 2022 files hold the realized
+        # weather 6, 12 and 24 h later in these columns: reading them would be perfect foresight.
+        notes.append(
+            f"weather: {len(forecasts)} forecast columns (*_predicted_*) not used: the "
+            "advisors forecast from history only"
+        )
+    if other:
+        notes.append(f"weather: columns not used: {', '.join(other)}")
     return out
