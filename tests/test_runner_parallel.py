@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
+import multiprocessing
 
+import numpy as np
+import pytest
+
+from energy_agents.coordination.registry import UnknownStrategyError
 from energy_agents.runner.timed import run_strategies
 from energy_agents.scenarios.tiny import tiny_scenario
 
@@ -33,3 +37,16 @@ def test_worker_processes_give_the_sequential_results():
         one["optimal"].kpis["tokens_spent_ct"]
         >= one["optimal"].first_decision_data["lp_bound_ct"] - 1e-6
     )
+
+
+def test_an_error_in_a_worker_reaches_the_caller_and_stops_the_others():
+    scenario = tiny_scenario(seed=4, n_members=2, n_steps=24 * 2)
+    with pytest.raises(UnknownStrategyError, match="no_such_strategy"):
+        run_strategies(
+            scenario,
+            ["no_such_strategy", "weighted", "mpc"],
+            baseline_spent_ct=None,
+            jobs=2,
+            progress=False,
+        )
+    assert not multiprocessing.active_children()  # the pool's workers are gone

@@ -5,6 +5,7 @@ so a sweep's row is what ``simulate`` writes to ``kpis.json`` for the same case.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -111,6 +112,9 @@ _WORKER_SCENARIO: list[Scenario] = []
 
 
 def _worker_init(scenario: Scenario) -> None:
+    # Ctrl-C reaches the whole process group: the parent stops the workers (one message,
+    # no traceback per worker).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER_SCENARIO[:] = [scenario]  # sent once per worker, not once per strategy
 
 
@@ -160,18 +164,21 @@ def run_strategies(
             for name in strategies
         }
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(
-        max_workers=jobs,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_worker_init,
-        initargs=(scenario,),
-    ) as pool:
-        futures = {name: pool.submit(_worker_run, name, baseline_spent_ct) for name in strategies}
+    pool = multiprocessing.get_context("spawn").Pool(jobs, _worker_init, (scenario,))
+    try:
+        pending = {
+            name: pool.apply_async(_worker_run, (name, baseline_spent_ct)) for name in strategies
+        }
         out = {}
-        for name, future in futures.items():
-            out[name] = future.result()
+        for name, result in pending.items():
+            out[name] = result.get()
             if progress:
                 print(f"{name:>9}: done in {out[name].kpis['wall_s']:.1f} s", file=sys.stderr)
+        pool.close()
         return out
+    finally:
+        # On an error or Ctrl-C the runs still going are of no use: stop them now (a pool that
+        # waited for its queue would keep the user waiting for every strategy's whole year).
+        pool.terminate()
+        pool.join()
