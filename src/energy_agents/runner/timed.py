@@ -1,6 +1,7 @@
 """A timed batch run, and the pair every batch command runs: the no-control baseline and one
 strategy beside it. ``simulate`` and each case of ``sweep`` call :func:`run_against_baseline`,
-so a sweep's row is what ``simulate`` writes to ``kpis.json`` for the same case."""
+so a sweep's row is what ``simulate`` writes to ``kpis.json`` for the same case. ``compare``
+runs several strategies with :func:`run_strategies`, side by side in worker processes."""
 
 from __future__ import annotations
 
