@@ -119,15 +119,21 @@ def _worker_init(scenario: Scenario) -> None:
     _WORKER_SCENARIO[:] = [scenario]  # sent once per worker, not once per strategy
 
 
-def _worker_run(strategy: str, baseline_spent_ct: float | None) -> StrategyRun:
+def _strategy_run(
+    scenario: Scenario, strategy: str, baseline_spent_ct: float | None, progress: bool
+) -> StrategyRun:
     run = timed_run(
-        _WORKER_SCENARIO[0],
+        scenario,
         strategy,
-        progress=False,
+        progress=progress,
         baseline_spent_ct=baseline_spent_ct,
-        keep_decisions=strategy == "optimal",
+        keep_decisions=strategy == "optimal",  # its first decision carries the LP bound
     )
     return summarize(run)
+
+
+def _worker_run(strategy: str, baseline_spent_ct: float | None) -> StrategyRun:
+    return _strategy_run(_WORKER_SCENARIO[0], strategy, baseline_spent_ct, False)
 
 
 def default_jobs() -> int:
@@ -153,16 +159,7 @@ def run_strategies(
     jobs = min(jobs, len(strategies))
     if jobs <= 1:
         return {
-            name: summarize(
-                timed_run(
-                    scenario,
-                    name,
-                    progress=progress,
-                    baseline_spent_ct=baseline_spent_ct,
-                    keep_decisions=name == "optimal",
-                )
-            )
-            for name in strategies
+            name: _strategy_run(scenario, name, baseline_spent_ct, progress) for name in strategies
         }
     import multiprocessing
 
