@@ -33,6 +33,11 @@ from .observation import (
 from .params import MEMBER_BATTERIES, Scenario, StorageBank
 
 HISTORY_DAYS = 14
+# From this many member-steps (members x steps) up the members' arithmetic runs in the compiled
+# kernel (sim/kernel.py). It saves about 55-80 ns a member-step and costs about 0.55 s once
+# (numba's import and loading the compiled functions): at 1,000 members x a year (8.76 million)
+# the loop takes half the time and the whole process the same; below, numba costs more.
+KERNEL_MIN_MEMBER_STEPS = 8_000_000
 _sum = np.add.reduce  # ndarray.sum's Python wrapper costs more than the sum at this size
 _max = np.maximum.reduce  # likewise np.max's
 
@@ -160,6 +165,22 @@ def demand_response(
     return zero, backlog_kwh
 
 
+def member_setpoints(
+    levers: Levers, n: int, index: Mapping[str, int] | None = None
+) -> float | np.ndarray:
+    """The home batteries' setpoint: the ``members`` one, or one per battery (``n``) where
+    ``battery_setpoints`` name some (``index`` maps a member's name to its position)."""
+    setpoint: float | np.ndarray = levers.storage_setpoints.get(MEMBER_BATTERIES, 0.0)
+    if levers.battery_setpoints:  # clipped: the keys are known names
+        if index is None:
+            raise ValueError("home_battery_flow: battery_setpoints need the members' index")
+        setpoint = np.full(n, setpoint)
+        setpoint[[index[name] for name in levers.battery_setpoints]] = list(
+            levers.battery_setpoints.values()
+        )
+    return setpoint
+
+
 def home_battery_flow(
     bank: StorageBank,
     energy_kwh: np.ndarray,
@@ -176,14 +197,7 @@ def home_battery_flow(
     floor. Pooled (follow, P2P on, ``home_batteries_pooled``): together they move the
     community's net toward the procurement, as the community storages do (their energy reaches
     neighbours through the local market)."""
-    setpoint: float | np.ndarray = levers.storage_setpoints.get(MEMBER_BATTERIES, 0.0)
-    if levers.battery_setpoints:  # clipped: the keys are known names
-        if index is None:
-            raise ValueError("home_battery_flow: battery_setpoints need the members' index")
-        setpoint = np.full(energy_kwh.size, setpoint)
-        setpoint[[index[n] for n in levers.battery_setpoints]] = list(
-            levers.battery_setpoints.values()
-        )
+    setpoint = member_setpoints(levers, energy_kwh.size, index)
     if levers.home_batteries_pooled and levers.storage_follow and levers.p2p_enabled:
         return storage.split_pooled(
             bank,
@@ -194,6 +208,38 @@ def home_battery_flow(
             float(_sum(own_net_kwh)) - levers.steering_target_kwh,
         )
     return storage.dispatch(bank, energy_kwh, dt_h, setpoint, levers.storage_follow, own_net_kwh)
+
+
+def _member_balance_error(
+    served: np.ndarray,
+    parts: tuple[np.ndarray, ...],
+    pv: np.ndarray,
+    own_net: np.ndarray,
+    bought: np.ndarray,
+    sold: np.ndarray,
+    res_deficit: np.ndarray,
+    res_surplus: np.ndarray,
+    zero: np.ndarray,
+    shortcuts: bool,
+) -> float:
+    """The largest |drawn - supplied| of a member [kWh]: what its home drew (``served``, the
+    devices' and battery's ``parts``, less PV) against what the market, the community storages
+    and the grid supplied it. ``zero`` marks a part that is nothing (skipped with shortcuts)."""
+    if shortcuts and all(part is zero for part in parts):
+        drawn = own_net  # served - pv, computed by the step
+    elif shortcuts:  # the parts that are not zero (drawn is only compared, in abs, below)
+        drawn = served
+        for part in parts:
+            if part is not zero:
+                drawn = drawn + part
+        drawn = drawn - pv
+    else:
+        drawn = served + parts[0] + parts[1] + parts[2] - pv
+    if shortcuts and bought is zero:
+        supplied = res_deficit - res_surplus
+    else:
+        supplied = bought - sold + res_deficit - res_surplus
+    return float(_max(np.abs(drawn - supplied), initial=0.0))
 
 
 def _steps_left(index: np.ndarray) -> np.ndarray:
@@ -211,12 +257,24 @@ class Community:
     step: demand response without a burn and without a backlog, idle home batteries (setpoint 0,
     not following, energy within its bounds), no community storages, the local market when off.
     Every skipped operation adds or subtracts zeros, so the results are the same (to the sign
-    of a zero); ``shortcuts=False`` runs every equation (the tests' reference)."""
+    of a zero); ``shortcuts=False`` runs every equation (the tests' reference).
 
-    def __init__(self, scenario: Scenario, *, shortcuts: bool = True) -> None:
+    ``compiled``: the members' arithmetic in the compiled kernel (``sim.kernel``, equal to
+    rounding); by default from ``KERNEL_MIN_MEMBER_STEPS`` up, never without shortcuts."""
+
+    def __init__(
+        self, scenario: Scenario, *, shortcuts: bool = True, compiled: bool | None = None
+    ) -> None:
         self.scenario = scenario
         self._shortcuts = shortcuts
         s = scenario
+        if compiled is None:
+            compiled = s.n_members * s.n_steps >= KERNEL_MIN_MEMBER_STEPS
+        self._kernel: Any = None
+        if compiled and shortcuts:
+            from . import kernel  # numba: imported only where it pays
+
+            self._kernel = kernel
         self.t = 0
         mb, cs = s.member_batteries, s.community_storages
         self.member_energy = mb.soc_init * mb.capacity_kwh
@@ -684,37 +742,80 @@ class Community:
             own_net = own_net + ev_home
         mb = s.member_batteries
         battery = zero
-        if self._has_member_batteries and not (
+        batteries_move = self._has_member_batteries and not (
             shortcuts
             and self._member_in_bounds
             and not lv.storage_follow
             and lv.storage_setpoints.get(MEMBER_BATTERIES, 0.0) == 0.0
             and not lv.battery_setpoints
-        ):  # an idle battery within its bounds: no flow, the same energy
-            battery = home_battery_flow(mb, self.member_energy, dt, lv, own_net, self._member_index)
-            self.member_energy = storage.apply_flow(mb, self.member_energy, battery)
-            self._member_in_bounds = True  # apply_flow clips to the bounds
-        member_net = own_net if battery is zero else own_net + battery
-        # zero, not 0.0: numpy converts a Python scalar operand on every call (about 1 us)
-        deficit = np.maximum(member_net, zero)
-        surplus = np.maximum(-member_net, zero)
+        )  # else an idle battery within its bounds: no flow, the same energy
+        k = self._kernel
+        if k is not None:
+            # 2-3 compiled: the home batteries, the members' net and the local market.
+            setpoint = member_setpoints(lv, s.n_members, self._member_index)
+            setpoints = setpoint if isinstance(setpoint, np.ndarray) else self._empty
+            setpoint = 0.0 if isinstance(setpoint, np.ndarray) else setpoint
+            mode, given = k.IDLE, self._empty
+            if batteries_move and lv.home_batteries_pooled and lv.storage_follow and lv.p2p_enabled:
+                given = k.pooled(
+                    self.member_energy, mb.energy_max_kwh, mb.energy_min_kwh, mb.eta_charge,
+                    mb.eta_discharge, mb.step_power_kwh(dt), mb.power_kw, dt, setpoints,
+                    setpoint, True, float(_sum(own_net)) - lv.steering_target_kwh,
+                )[0]  # fmt: skip
+                mode = k.GIVEN
+            elif batteries_move:
+                mode = k.FOLLOW if lv.storage_follow else k.SCHEDULE
+            (bat, energy, bought, sold, res_deficit, res_surplus, demand, supply, volume,
+             deficit_total, surplus_total, net_total, bat_total, bat_discharge) = (
+                k.members_before_grid(
+                    own_net, self.member_energy, mb.energy_max_kwh, mb.energy_min_kwh,
+                    mb.eta_charge, mb.eta_discharge, mb.step_power_kwh(dt), mb.power_kw, dt,
+                    setpoints, setpoint, mode, given, lv.p2p_enabled,
+                )
+            )  # fmt: skip
+            if batteries_move:
+                battery, self.member_energy = bat, energy
+                self._member_in_bounds = True  # clipped to the bounds, as apply_flow does
+        else:
+            if batteries_move:
+                battery = home_battery_flow(
+                    mb, self.member_energy, dt, lv, own_net, self._member_index
+                )
+                self.member_energy = storage.apply_flow(mb, self.member_energy, battery)
+                self._member_in_bounds = True  # apply_flow clips to the bounds
+            member_net = own_net if battery is zero else own_net + battery
+            # zero, not 0.0: numpy converts a Python scalar operand on every call (about 1 us)
+            deficit = np.maximum(member_net, zero)
+            surplus = np.maximum(-member_net, zero)
 
-        # 3. Local market, then community storages against the community's residual.
-        if lv.p2p_enabled or not shortcuts:
-            if lv.p2p_enabled:
-                demand, supply = float(_sum(deficit)), float(_sum(surplus))
-                bought, sold, volume = market.match(deficit, surplus, demand, supply)
+            # 3. Local market (then the community storages, below).
+            if lv.p2p_enabled or not shortcuts:
+                if lv.p2p_enabled:
+                    demand, supply = float(_sum(deficit)), float(_sum(surplus))
+                    bought, sold, volume = market.match(deficit, surplus, demand, supply)
+                else:
+                    bought, sold, volume = zero, zero, 0.0
+                res_deficit = deficit - bought
+                res_surplus = surplus - sold
             else:
                 bought, sold, volume = zero, zero, 0.0
-            res_deficit = deficit - bought
-            res_surplus = surplus - sold
-        else:
-            bought, sold, volume = zero, zero, 0.0
-            res_deficit, res_surplus = deficit, surplus
+                res_deficit, res_surplus = deficit, surplus
+            deficit_total, surplus_total = float(_sum(res_deficit)), float(_sum(res_surplus))
+            net_total = float(_sum(member_net))
+            bat_total = 0.0 if battery is zero else float(_sum(battery))
+            bat_discharge = 0.0 if battery is zero else float(_sum(np.maximum(-battery, zero)))
+
+        # 3. Community storages against the community's residual.
         cs = s.community_storages
-        deficit_total, surplus_total = float(_sum(res_deficit)), float(_sum(res_surplus))
         members_total = deficit_total - surplus_total
-        if self._n_community or not shortcuts:
+        if self._n_community and k is not None:
+            comm_flow, self.community_energy, comm_total, comm_charge, comm_discharge = k.pooled(
+                self.community_energy, cs.energy_max_kwh, cs.energy_min_kwh, cs.eta_charge,
+                cs.eta_discharge, cs.step_power_kwh(dt), cs.power_kw, dt,
+                np.array([lv.storage_setpoints[n] for n in cs.names]), 0.0,
+                lv.storage_follow and lv.p2p_enabled, members_total - lv.steering_target_kwh,
+            )  # fmt: skip
+        elif self._n_community or not shortcuts:
             setpoints = np.array([lv.storage_setpoints[n] for n in cs.names])
             comm_flow = storage.split_pooled(
                 cs,
@@ -761,43 +862,41 @@ class Community:
         # 5. Tokens: mint for local PV use, burn on flexible load drawn from outside the home,
         #    settle P2P member to member, members with the community, the community with the grid.
         led = self.ledger
-        minted = led.mint(s.mint_rate_ct_per_kwh * np.maximum(pv - res_surplus, zero))
-        burned = led.burn(burn * np.minimum(res_deficit, flex_served)) if burn > 0 else 0.0
+        price = 0.0
         if volume > 0.0:
             price = market.clearing_price(lv.p2p_price_rule, p_da, p_fi, supply, demand)
-            led.members_trade(bought * price, sold * price)
+        if k is not None:  # the same entries, compiled (with the members' balance check)
+            minted, burned, paid, balances_total, member_err = k.members_settle(
+                led.members, pv, res_deficit, res_surplus, bought, sold, flex_served, own_net,
+                battery, s.mint_rate_ct_per_kwh, burn if burn > 0 else 0.0, price, p_da,
+                p_fi * exported_share,
+            )  # fmt: skip
+            led.settled(minted, burned, paid)
         else:
-            price = 0.0
-        # Members are paid feed-in for the part of their surplus that was not curtailed.
-        led.members_pay_community(res_deficit * p_da - res_surplus * (p_fi * exported_share))
+            minted = led.mint(s.mint_rate_ct_per_kwh * np.maximum(pv - res_surplus, zero))
+            burned = led.burn(burn * np.minimum(res_deficit, flex_served)) if burn > 0 else 0.0
+            if volume > 0.0:
+                led.members_trade(bought * price, sold * price)
+            # Members are paid feed-in for the part of their surplus that was not curtailed.
+            led.members_pay_community(res_deficit * p_da - res_surplus * (p_fi * exported_share))
+            balances_total = None
         led.community_pays_grid(grid_cost)
 
-        # 6. Checks and records.
-        if shortcuts and app_home is zero and ev_home is zero and battery is zero:
-            drawn = own_net  # served - pv, computed above
-        elif shortcuts:  # the parts that are not zero (drawn is only compared, in abs, below)
-            drawn = served
-            for part in (app_home, ev_home, battery):
-                if part is not zero:
-                    drawn = drawn + part
-            drawn = drawn - pv
-        else:
-            drawn = served + app_home + ev_home + battery - pv
-        if shortcuts and bought is zero:
-            supplied = res_deficit - res_surplus
-        else:
-            supplied = bought - sold + res_deficit - res_surplus
-        member_err = float(_max(np.abs(drawn - supplied), initial=0.0))
+        # 6. Checks and records (the members' balance: the kernel checked it in its loop).
+        if k is None:
+            member_err = _member_balance_error(
+                served, (app_home, ev_home, battery), pv, own_net, bought, sold, res_deficit,
+                res_surplus, zero, shortcuts,
+            )  # fmt: skip
         grid_err = abs((imp - exp - curtailed) - (deficit_total - surplus_total + comm_total))
         self.max_energy_error = max(self.max_energy_error, member_err, grid_err)
-        token_err = led.conservation_error()
+        token_err = led.conservation_error(balances_total)
         self.max_token_error = max(self.max_token_error, token_err)
-        battery_discharge = 0.0 if battery is zero else float(_sum(np.maximum(-battery, zero)))
-        discharge = battery_discharge + comm_discharge
+        discharge = bat_discharge + comm_discharge
         self.discharge_throughput += discharge
         spent = grid_cost + burned
         self.cumulative_cost += spent
-        district_net = float(_sum(member_net)) + comm_total + curtailed
+        district_net = net_total + comm_total + curtailed
         self.block_peak_net_kwh = max(self.block_peak_net_kwh, district_net)
         if block_left == 1:  # the next step starts a new load-factor block
             self.block_peak_net_kwh = -np.inf
@@ -841,7 +940,7 @@ class Community:
         for k, col in enumerate(self._flow_cols):
             col[t] = comm_flow[k]
         if self._has_member_batteries:
-            self._member_flow_col[t] = 0.0 if battery is zero else float(_sum(battery))
+            self._member_flow_col[t] = bat_total
 
         self.last_levers = lv
         self.t = t + 1

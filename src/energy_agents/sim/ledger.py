@@ -50,5 +50,15 @@ class TokenLedger:
         self.community -= amount
         self.grid += amount
 
-    def conservation_error(self) -> float:
-        return abs(float(_sum(self.members)) + self.community + self.grid - self.supply)
+    def settled(self, minted: float, burned: float, paid_to_community: float) -> None:
+        """The totals of member entries already applied to ``members`` elsewhere (the compiled
+        step, ``sim.kernel.members_settle``): minting, burning and paying the community."""
+        self.minted += minted
+        self.burned += burned
+        self.community += paid_to_community
+
+    def conservation_error(self, members_total: float | None = None) -> float:
+        """|members + community + grid - supply| (``members_total``: the members' sum if the
+        caller has it)."""
+        total = float(_sum(self.members)) if members_total is None else members_total
+        return abs(total + self.community + self.grid - self.supply)

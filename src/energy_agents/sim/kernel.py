@@ -1,0 +1,208 @@
+"""A compiled kernel (numba) for the per-member arithmetic of one step, in large communities.
+
+At 1,000 members every numpy call of the step costs about 1-2 us, and the step makes some forty
+of them on member arrays (the home batteries' limits, flow and energy, deficit and surplus, the
+local market, the ledger, the energy-balance check), and a dozen more on the two community
+storages' 2-entry arrays (call overhead only). This kernel does the same arithmetic in loops:
+
+* :func:`pooled`: several storages serving one residual (``storage.split_pooled``, then
+  ``storage.apply_flow``): the community storages, and the home batteries when pooled;
+* :func:`members_before_grid`: each home battery's flow and energy (``storage.dispatch`` and
+  ``storage.apply_flow``, or the flows of :func:`pooled`), the member's net, deficit and
+  surplus, then the local market's pro-rata matching (``market.match``) and what is left for
+  the community storages and the grid;
+* :func:`members_settle`: the ledger's member entries (``TokenLedger.mint``, ``burn``,
+  ``members_trade``, ``members_pay_community``, in that order) and the largest energy-balance
+  error of a member.
+
+Every entry is the numpy step's float in the same order of operations; only the totals are
+summed in another order (left to right here, pairwise in numpy), so results agree to rounding
+(``tests/test_sim_kernel.py``: 1e-9 on random communities under random levers). The numpy step
+stays the reference (``Community(compiled=False)``) and still runs demand response and the
+devices (EVs, appliances, tanks) in both modes.
+
+``Community`` imports this module (and numba) only from ``community.KERNEL_MIN_MEMBER_STEPS``
+member-steps up: importing numba and loading the compiled functions costs about 0.55 s once per
+process, which only long runs of large communities win back. The functions are compiled
+once per machine and source (numba's on-disk cache, ``cache=True``, about 3 s) with explicit
+signatures, so no call compiles.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+# Battery modes of members_before_grid.
+IDLE, SCHEDULE, FOLLOW, GIVEN = 0, 1, 2, 3
+
+_ARR = nb.types.Array(nb.float64, 1, "A", readonly=True)  # takes writable arrays too
+_OUT = nb.float64[:]
+_F64, _I64, _B1 = nb.float64, nb.int64, nb.boolean
+
+
+# One battery's physics (storage.flow_limits, dispatch's clip, apply_flow), per entry.
+@nb.njit(
+    nb.types.UniTuple(_F64, 2)(_F64, _F64, _F64, _F64, _F64, _F64),
+    inline="always",
+    cache=True,
+    nogil=True,
+)
+def limits(e, e_max, e_min, eta_c, eta_d, p):
+    return min(max((e_max - e) / eta_c, 0.0), p), min(max((e - e_min) * eta_d, 0.0), p)
+
+
+@nb.njit(_F64(_F64, _F64, _F64, _F64, _F64, _F64), inline="always", cache=True, nogil=True)
+def stored(e, flow, e_max, e_min, eta_c, eta_d):
+    after = e + (flow * eta_c if flow > 0.0 else flow / eta_d)
+    return min(max(after, e_min), e_max)
+
+
+@nb.njit(
+    nb.types.Tuple((_OUT, _OUT, _F64, _F64, _F64))(
+        _ARR, _ARR, _ARR, _ARR, _ARR, _ARR, _ARR, _F64, _ARR, _F64, _B1, _F64
+    ),
+    cache=True,
+    nogil=True,
+)
+def pooled(
+    energy, e_max, e_min, eta_c, eta_d, step_power, power, dt, setpoints, setpoint, follow,
+    residual,
+):  # fmt: skip
+    """``storage.split_pooled`` then ``storage.apply_flow``: (flows, energy after, total,
+    charge, discharge). ``setpoints``: one per storage, or empty for ``setpoint``."""
+    n = energy.size
+    per_storage = setpoints.size == n
+    floor, max_charge = np.empty(n), np.empty(n)
+    sum_floor = sum_charge = 0.0
+    for i in range(n):
+        mc, md = limits(energy[i], e_max[i], e_min[i], eta_c[i], eta_d[i], step_power[i])
+        s = setpoints[i] if per_storage else setpoint
+        floor[i] = min(max(s * power[i] * dt, -md), mc)
+        max_charge[i] = mc
+        sum_floor += floor[i]
+        sum_charge += mc
+    if not follow or n == 0:
+        flows = floor
+    else:
+        target = min(max(-residual, sum_floor), sum_charge)
+        flows = np.maximum(floor, 0.0)  # nearest to zero within [floor, max_charge]
+        rest = target - flows.sum()
+        room = (max_charge - flows) if rest > 0.0 else (flows - floor)
+        total_room = room.sum()
+        if total_room > 0.0:
+            flows = flows + room * (rest / total_room)
+    after = np.empty(n)
+    total = charge = discharge = 0.0
+    for i in range(n):
+        f = flows[i]
+        after[i] = stored(energy[i], f, e_max[i], e_min[i], eta_c[i], eta_d[i])
+        total += f
+        charge += max(f, 0.0)
+        discharge += max(-f, 0.0)
+    return flows, after, total, charge, discharge
+
+
+@nb.njit(
+    nb.types.Tuple(
+        (_OUT, _OUT, _OUT, _OUT, _OUT, _OUT, _F64, _F64, _F64, _F64, _F64, _F64, _F64, _F64)
+    )(_ARR, _ARR, _ARR, _ARR, _ARR, _ARR, _ARR, _ARR, _F64, _ARR, _F64, _I64, _ARR, _B1),
+    cache=True,
+    nogil=True,
+)
+def members_before_grid(
+    own_net, energy, e_max, e_min, eta_c, eta_d, step_power, power, dt, setpoints,
+    setpoint, mode, given, p2p,
+):  # fmt: skip
+    """(battery, energy after, bought, sold, residual deficit, residual surplus, demand,
+    supply, volume, deficit total, surplus total, the members' net total, battery total,
+    battery discharge).
+
+    ``mode``: IDLE (no flow), SCHEDULE, FOLLOW (the setpoint is a floor, the battery
+    covers its home's residual ``own_net``) or GIVEN (the flows ``given``, of
+    :func:`pooled`); ``setpoints``: one per member, or empty for ``setpoint``."""
+    n = own_net.size
+    battery = np.zeros(n)
+    after = energy.copy()
+    deficit, surplus = np.empty(n), np.empty(n)
+    demand = supply = net_total = battery_total = battery_discharge = 0.0
+    per_member = setpoints.size == n
+    for i in range(n):
+        net = own_net[i]
+        if mode != IDLE:
+            e = energy[i]
+            if mode == GIVEN:
+                flow = given[i]
+            else:
+                p = step_power[i]
+                mc, md = limits(e, e_max[i], e_min[i], eta_c[i], eta_d[i], p)
+                s = setpoints[i] if per_member else setpoint
+                flow = s * power[i] * dt
+                if mode == FOLLOW:
+                    flow = min(max(-net, flow), p)
+                flow = min(max(flow, -md), mc)
+            after[i] = stored(e, flow, e_max[i], e_min[i], eta_c[i], eta_d[i])
+            battery[i] = flow
+            battery_total += flow
+            if flow < 0.0:
+                battery_discharge -= flow
+            net = net + flow
+        net_total += net
+        d, u = max(net, 0.0), max(-net, 0.0)
+        deficit[i], surplus[i] = d, u
+        demand += d
+        supply += u
+    volume = min(demand, supply) if p2p else 0.0
+    if volume > 0.0:
+        buy, sell = volume / demand, volume / supply
+    else:
+        buy = sell = 0.0
+    bought, sold = deficit * buy, surplus * sell
+    res_deficit, res_surplus = deficit - bought, surplus - sold
+    deficit_total = surplus_total = 0.0
+    for i in range(n):
+        deficit_total += res_deficit[i]
+        surplus_total += res_surplus[i]
+    return (
+        battery, after, bought, sold, res_deficit, res_surplus, demand, supply, volume,
+        deficit_total, surplus_total, net_total, battery_total, battery_discharge,
+    )  # fmt: skip
+
+
+@nb.njit(
+    nb.types.Tuple((_F64, _F64, _F64, _F64, _F64))(
+        _OUT, _ARR, _ARR, _ARR, _ARR, _ARR, _ARR, _ARR, _ARR, _F64, _F64, _F64, _F64, _F64
+    ),
+    cache=True,
+    nogil=True,
+)
+def members_settle(
+    balances, pv, res_deficit, res_surplus, bought, sold, flex_served, own_net, battery,
+    mint_rate, burn, price, p_da, p_fi,
+):  # fmt: skip
+    """Apply the members' ledger entries to ``balances`` (in place); (minted, burned, paid
+    to the community, the balances' total after, the largest |drawn - supplied|, drawn
+    being ``own_net + battery``).
+
+    ``p_fi``: the feed-in price times the share of export that was not curtailed; ``price``
+    the P2P price (0: no trade); ``burn`` the burn rate (0: no burn)."""
+    minted = burned = paid = total = err = 0.0
+    for i in range(pv.size):
+        b = balances[i]
+        m = mint_rate * max(pv[i] - res_surplus[i], 0.0)
+        b += m
+        minted += m
+        if burn > 0.0:
+            x = burn * min(res_deficit[i], flex_served[i])
+            b -= x
+            burned += x
+        if price != 0.0:
+            b += sold[i] * price - bought[i] * price
+        pay = res_deficit[i] * p_da - res_surplus[i] * p_fi
+        b -= pay
+        paid += pay
+        balances[i] = b
+        total += b
+        supplied = bought[i] - sold[i] + res_deficit[i] - res_surplus[i]
+        err = max(err, abs(own_net[i] + battery[i] - supplied))
+    return minted, burned, paid, total, err

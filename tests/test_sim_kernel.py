@@ -1,0 +1,108 @@
+"""The compiled step kernel (``Community(compiled=True)``, ``sim.kernel``) against the numpy step
+(``compiled=False``, the reference): random communities under random levers that use every
+path of the kernel (idle, schedule, follow, per-battery setpoints, pooled home batteries,
+community storages, P2P on and off, burns), equal to 1e-9."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from energy_agents.scenarios.tiny import tiny_scenario
+from energy_agents.sim import MEMBER_BATTERIES, P2P_PRICE_RULES, Community, Levers, kernel
+from energy_agents.sim.community import KERNEL_MIN_MEMBER_STEPS
+from energy_agents.sim.params import Scenario
+from test_sim_shortcuts import assert_close
+
+
+def random_levers(rng: np.random.Generator, s: Scenario) -> Levers:
+    if rng.integers(5) == 0:  # the no-control levers: idle batteries
+        return Levers(procurement_kwh=float(rng.uniform(0, 3)))
+    own = {}
+    if rng.integers(3) == 0:  # some batteries on their own setpoint
+        names = rng.choice(s.member_names, size=int(rng.integers(1, s.n_members + 1)))
+        own = {str(n): float(rng.uniform(-1, 1)) for n in names}
+    return Levers(
+        burn_rate_ct_per_kwh=float(rng.choice([0.0, rng.uniform(0, 0.5)])),
+        procurement_kwh=float(rng.uniform(0, 3)),
+        storage_setpoints={
+            n: float(rng.choice([0.0, rng.uniform(-1, 1)])) for n in s.storage_names
+        },
+        battery_setpoints=own,
+        storage_follow=bool(rng.integers(2)),
+        p2p_enabled=bool(rng.integers(2)),
+        home_batteries_pooled=bool(rng.integers(2)),
+        p2p_price_rule=str(rng.choice(P2P_PRICE_RULES)),
+        exchange_target_kwh=float(rng.uniform(-2, 2)) if rng.integers(2) else None,
+    )
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_the_kernel_gives_what_the_numpy_step_gives(seed: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+    s = tiny_scenario(
+        seed=seed,
+        n_members=int(rng.integers(1, 41)),
+        n_steps=24 * 4,
+        n_community_storages=int(rng.integers(0, 3)),
+    )
+    fast, ref = Community(s, compiled=True), Community(s, compiled=False)
+    assert fast._kernel is not None and ref._kernel is None
+    for t in range(s.n_steps):
+        lv = random_levers(rng, s)
+        assert_close(fast.observe().to_dict(), ref.observe().to_dict(), f"observe {t}")
+        a, b = fast.step(lv), ref.step(lv)
+        for f in dataclasses.fields(a):
+            va, vb = getattr(a, f.name), getattr(b, f.name)
+            if isinstance(va, Levers):
+                assert va == vb
+            else:
+                assert_close(va, vb, f"step {t} {f.name}")
+    assert_close(fast.results, ref.results, "results")
+    np.testing.assert_allclose(fast.ledger.members, ref.ledger.members, rtol=0, atol=1e-9)
+    for attr in ("minted", "burned", "community", "grid"):
+        assert abs(getattr(fast.ledger, attr) - getattr(ref.ledger, attr)) <= 1e-9, attr
+    for attr in ("cumulative_cost", "discharge_throughput"):
+        assert abs(getattr(fast, attr) - getattr(ref, attr)) <= 1e-9, attr
+    # The physical invariants hold in the kernel's own checks too.
+    assert fast.max_energy_error < 1e-9 and fast.max_token_error < 1e-6
+    mb = s.member_batteries
+    assert np.all(fast.member_energy >= mb.energy_min_kwh - 1e-12)
+    assert np.all(fast.member_energy <= mb.energy_max_kwh + 1e-12)
+
+
+def test_the_kernel_holds_a_battery_to_its_power_and_energy() -> None:
+    """Known values: one 10 kWh / 5 kW battery at 90 % efficiency each way."""
+    k = kernel
+    e_max, e_min = np.array([10.0]), np.array([0.0])
+    eta, p = np.array([0.9]), np.array([5.0])
+    empty = np.zeros(0)
+    # A full-power charge from 5 kWh: 5 kWh at the terminals, 4.5 stored.
+    out = k.members_before_grid(
+        np.array([1.0]), np.array([5.0]), e_max, e_min, eta, eta, p, p, 1.0, empty, 1.0,
+        kernel.SCHEDULE, empty, False,
+    )  # fmt: skip
+    assert out[0][0] == 5.0 and out[1][0] == pytest.approx(9.5)
+    assert out[4][0] == pytest.approx(6.0) and out[5][0] == 0.0  # 1 + 5 kWh drawn
+    # Following a 2 kWh deficit from 1 kWh stored: 0.9 kWh out, the energy at its floor.
+    out = k.members_before_grid(
+        np.array([2.0]), np.array([1.0]), e_max, e_min, eta, eta, p, p, 1.0, empty, -1.0,
+        kernel.FOLLOW, empty, False,
+    )  # fmt: skip
+    assert out[0][0] == pytest.approx(-0.9) and out[1][0] == pytest.approx(0.0)
+    assert out[4][0] == pytest.approx(1.1) and out[13] == pytest.approx(0.9)
+
+
+def test_large_communities_use_the_kernel_by_default() -> None:
+    small = tiny_scenario(seed=1, n_members=3, n_steps=4)
+    assert Community(small)._kernel is None
+    assert Community(small, compiled=True, shortcuts=False)._kernel is None  # the reference
+    large = tiny_scenario(seed=1, n_members=-(-KERNEL_MIN_MEMBER_STEPS // 96), n_steps=96)
+    c = Community(large)
+    assert c._kernel is not None
+    for _ in range(3):
+        c.observe()
+        c.step(Levers(storage_setpoints={MEMBER_BATTERIES: -1.0}, storage_follow=True))
+    assert c.max_energy_error < 1e-9
