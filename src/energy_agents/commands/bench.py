@@ -36,6 +36,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="synthetic: share of homes with a heat pump (default 0)",
     )
     parser.add_argument(
+        "--kernel",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="the compiled step kernel (sim/kernel.py): auto (the default, from 8 million "
+        "member-steps up), on, or off (the numpy step)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=Path("out") / "bench", help="where bench_sim.json goes"
     )
 
@@ -46,8 +53,10 @@ def measure(
     scenario_kind: str,
     ev_share: float = 0.0,
     heat_pump_share: float = 0.0,
+    kernel: str = "auto",
 ) -> dict[str, Any]:
-    """One size, in this process: build the scenario, then time the loop."""
+    """One size, in this process: build the scenario, then time the loop (``kernel``: auto, on
+    or off, :class:`~energy_agents.sim.Community`'s ``compiled``)."""
     from ..sim import Community, Levers
 
     start = time.perf_counter()
@@ -88,7 +97,9 @@ def measure(
             ev_setpoints=dict.fromkeys(chargers, -0.5),
         ),
     ]
-    community = Community(scenario)
+    start = time.perf_counter()
+    community = Community(scenario, compiled={"auto": None, "on": True, "off": False}[kernel])
+    init_s = time.perf_counter() - start
     start = time.perf_counter()
     while not community.done:
         community.observe()
@@ -99,6 +110,8 @@ def measure(
         "ev_chargers": scenario.evs.n,
         "steps": scenario.n_steps,
         "build_s": build_s,
+        "init_s": init_s,
+        "kernel": community.compiled,
         "loop_s": loop_s,
         "member_steps_per_s": members * scenario.n_steps / loop_s,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -113,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     for n in sizes:
         code = (
             "import json,sys; from energy_agents.commands.bench import measure; "
-            f"print(json.dumps(measure({n}, {args.steps}, {args.scenario!r}, {args.ev_share!r}, {args.heat_pump_share!r})))"
+            f"print(json.dumps(measure({n}, {args.steps}, {args.scenario!r}, {args.ev_share!r}, {args.heat_pump_share!r}, {args.kernel!r})))"
         )
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         if done.returncode != 0:
@@ -123,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"{row['members']:>6} members x {row['steps']} steps: loop {row['loop_s']:7.2f} s, "
             f"{row['member_steps_per_s']:>12,.0f} member-steps/s, build {row['build_s']:6.2f} s, "
+            f"init {row['init_s']:5.2f} s{' (kernel)' if row['kernel'] else ''}, "
             f"peak {row['peak_rss_mib']:7.0f} MiB",
             flush=True,
         )

@@ -476,6 +476,11 @@ class Community:
         return np.bincount(tk.member, weights=elec, minlength=s.n_members)
 
     @property
+    def compiled(self) -> bool:
+        """Whether the step runs the compiled kernel (``sim.kernel``)."""
+        return self._kernel is not None
+
+    @property
     def done(self) -> bool:
         return self.t >= self._n_steps
 

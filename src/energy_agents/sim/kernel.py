@@ -39,6 +39,9 @@ IDLE, SCHEDULE, FOLLOW, GIVEN = 0, 1, 2, 3
 _ARR = nb.types.Array(nb.float64, 1, "A", readonly=True)  # takes writable arrays too
 _OUT = nb.float64[:]
 _F64, _I64, _B1 = nb.float64, nb.int64, nb.boolean
+# Finite inputs (the scenario and levers are checked): min and max become single instructions,
+# with the same results (but for the sign of a zero); no reassociation, so the same sums.
+_FAST = {"nnan", "ninf", "nsz"}
 
 
 # One battery's physics (storage.flow_limits, dispatch's clip, apply_flow), per entry.
@@ -47,12 +50,19 @@ _F64, _I64, _B1 = nb.float64, nb.int64, nb.boolean
     inline="always",
     cache=True,
     nogil=True,
+    fastmath=_FAST,
 )
 def limits(e, e_max, e_min, eta_c, eta_d, p):
     return min(max((e_max - e) / eta_c, 0.0), p), min(max((e - e_min) * eta_d, 0.0), p)
 
 
-@nb.njit(_F64(_F64, _F64, _F64, _F64, _F64, _F64), inline="always", cache=True, nogil=True)
+@nb.njit(
+    _F64(_F64, _F64, _F64, _F64, _F64, _F64),
+    inline="always",
+    cache=True,
+    nogil=True,
+    fastmath=_FAST,
+)
 def stored(e, flow, e_max, e_min, eta_c, eta_d):
     after = e + (flow * eta_c if flow > 0.0 else flow / eta_d)
     return min(max(after, e_min), e_max)
@@ -64,6 +74,7 @@ def stored(e, flow, e_max, e_min, eta_c, eta_d):
     ),
     cache=True,
     nogil=True,
+    fastmath=_FAST,
 )
 def pooled(
     energy, e_max, e_min, eta_c, eta_d, step_power, power, dt, setpoints, setpoint, follow,
@@ -109,6 +120,7 @@ def pooled(
     )(_ARR, _ARR, _ARR, _ARR, _ARR, _ARR, _ARR, _ARR, _F64, _ARR, _F64, _I64, _ARR, _B1),
     cache=True,
     nogil=True,
+    fastmath=_FAST,
 )
 def members_before_grid(
     own_net, energy, e_max, e_min, eta_c, eta_d, step_power, power, dt, setpoints,
@@ -157,10 +169,14 @@ def members_before_grid(
         buy, sell = volume / demand, volume / supply
     else:
         buy = sell = 0.0
-    bought, sold = deficit * buy, surplus * sell
-    res_deficit, res_surplus = deficit - bought, surplus - sold
+    bought, sold = np.empty(n), np.empty(n)
+    res_deficit, res_surplus = deficit, surplus  # in place: each entry is read before written
     deficit_total = surplus_total = 0.0
     for i in range(n):
+        b, s = deficit[i] * buy, surplus[i] * sell
+        bought[i], sold[i] = b, s
+        res_deficit[i] = deficit[i] - b
+        res_surplus[i] = surplus[i] - s
         deficit_total += res_deficit[i]
         surplus_total += res_surplus[i]
     return (
@@ -175,6 +191,7 @@ def members_before_grid(
     ),
     cache=True,
     nogil=True,
+    fastmath=_FAST,
 )
 def members_settle(
     balances, pv, res_deficit, res_surplus, bought, sold, flex_served, own_net, battery,
