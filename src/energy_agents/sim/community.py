@@ -31,6 +31,7 @@ from .observation import (
     Observation,
 )
 from .params import MEMBER_BATTERIES, Scenario, StorageBank
+from .sums import largest_abs, sum_of
 
 HISTORY_DAYS = 14
 # From this many member-steps (members x steps) up the members' arithmetic runs in the compiled
@@ -38,8 +39,6 @@ HISTORY_DAYS = 14
 # (numba's import and loading the compiled functions): at 1,000 members x a year (8.76 million)
 # the loop takes half the time and the whole process the same; below, numba costs more.
 KERNEL_MIN_MEMBER_STEPS = 8_000_000
-_sum = np.add.reduce  # ndarray.sum's Python wrapper costs more than the sum at this size
-_max = np.maximum.reduce  # likewise np.max's
 
 # Per-step result columns (community level, shape (n_steps,)); the SOC columns are added per
 # storage as ``soc_<name>`` and ``flow_<name>_kwh``.
@@ -205,7 +204,7 @@ def home_battery_flow(
             dt_h,
             setpoint if isinstance(setpoint, np.ndarray) else np.full(energy_kwh.size, setpoint),
             True,
-            float(_sum(own_net_kwh)) - levers.steering_target_kwh,
+            sum_of(own_net_kwh) - levers.steering_target_kwh,
         )
     return storage.dispatch(bank, energy_kwh, dt_h, setpoint, levers.storage_follow, own_net_kwh)
 
@@ -225,7 +224,7 @@ def _member_balance_error(
     """The largest |drawn - supplied| of a member [kWh]: what its home drew (``served``, the
     devices' and battery's ``parts``, less PV) against what the market, the community storages
     and the grid supplied it. ``zero`` marks a part that is nothing (skipped with shortcuts)."""
-    if shortcuts and all(part is zero for part in parts):
+    if shortcuts and parts[0] is zero and parts[1] is zero and parts[2] is zero:
         drawn = own_net  # served - pv, computed by the step
     elif shortcuts:  # the parts that are not zero (drawn is only compared, in abs, below)
         drawn = served
@@ -239,7 +238,7 @@ def _member_balance_error(
         supplied = res_deficit - res_surplus
     else:
         supplied = bought - sold + res_deficit - res_surplus
-    return float(_max(np.abs(drawn - supplied), initial=0.0))
+    return largest_abs(drawn - supplied)
 
 
 def _steps_left(index: np.ndarray) -> np.ndarray:
@@ -288,7 +287,7 @@ class Community:
         self.discharge_throughput = 0.0
         self.storage_names = s.storage_names
         self._has_member_batteries = MEMBER_BATTERIES in self.storage_names
-        self._member_cap_total = float(_sum(mb.capacity_kwh))
+        self._member_cap_total = sum_of(mb.capacity_kwh)
         self._member_index = {n: i for i, n in enumerate(s.member_names)}
         self.results: dict[str, np.ndarray] = {c: np.zeros(s.n_steps) for c in RESULT_COLUMNS}
         self._rows = np.zeros((s.n_steps, len(_STEP_ROW)))
@@ -420,7 +419,7 @@ class Community:
         lever = dict(lv.appliance_start) if lv.appliance_start else None
         self.job_started[appliance_model.starts(ap, t, self.job_started, lever)] = t
         draw = appliance_model.load_kwh(ap, t, self.job_started, s.n_members)
-        self.results["appliance_kwh"][t] = float(_sum(draw))
+        self.results["appliance_kwh"][t] = sum_of(draw)
         return draw
 
     def _step_evs(self, t: int, lv: Levers, home_net: np.ndarray) -> np.ndarray:
@@ -447,8 +446,8 @@ class Community:
             self.ev_short_departures += int((is_short & self._ev_feasible).sum())
             self.ev_infeasible_departures += int((leaving & ~self._ev_feasible).sum())
             self.ev_shortfall_kwh += float(short.sum())
-        self.results["ev_kwh"][t] = float(_sum(flow))
-        self.results["ev_energy_kwh"][t] = float(_sum(self.ev_energy))
+        self.results["ev_kwh"][t] = sum_of(flow)
+        self.results["ev_energy_kwh"][t] = sum_of(self.ev_energy)
         if t + 1 < self._n_steps:
             self.ev_energy = ev_model.plug_in(ev, t + 1, self.ev_energy)
             if self._ev_arrives[t + 1]:  # feasibility is judged on arrival only
@@ -468,11 +467,11 @@ class Community:
             setpoints = np.array([given.get(n, np.nan) for n in tk.names])
         before = tank_model.after_loss(tk, self.tank_energy, s.dt_h)
         r = self.results
-        r["tank_loss_kwh"][t] = float(_sum(self.tank_energy - before))
+        r["tank_loss_kwh"][t] = sum_of(self.tank_energy - before)
         self.tank_energy, flow, elec = tank_model.step(tk, t, self.tank_energy, s.dt_h, setpoints)
-        r["tank_kwh"][t] = float(_sum(flow))
-        r["tank_energy_kwh"][t] = float(_sum(self.tank_energy))
-        r["tank_electricity_kwh"][t] = float(_sum(elec))
+        r["tank_kwh"][t] = sum_of(flow)
+        r["tank_energy_kwh"][t] = sum_of(self.tank_energy)
+        r["tank_electricity_kwh"][t] = sum_of(elec)
         return np.bincount(tk.member, weights=elec, minlength=s.n_members)
 
     @property
@@ -495,7 +494,7 @@ class Community:
             for k, name in enumerate(cs.names)
         }
         if self._has_member_batteries:
-            out[MEMBER_BATTERIES] = float(_sum(self.member_energy)) / self._member_cap_total
+            out[MEMBER_BATTERIES] = sum_of(self.member_energy) / self._member_cap_total
         return out
 
     def _soc_of(self, energy: dict[str, float]) -> dict[str, float]:
@@ -509,7 +508,7 @@ class Community:
         cs = self.scenario.community_storages
         out = {n: float(self.community_energy[k]) for k, n in enumerate(cs.names)}
         if self._has_member_batteries:
-            out[MEMBER_BATTERIES] = float(_sum(self.member_energy))
+            out[MEMBER_BATTERIES] = sum_of(self.member_energy)
         return out
 
     def _static_views(self) -> dict[str, object]:
@@ -729,8 +728,8 @@ class Community:
                 self.backlog = self.backlog - released
                 served, flex_served = load + released, flex + released
             self._backlogged = bool(self.backlog.any())
-            deferred_total = 0.0 if deferred is zero else float(_sum(deferred))
-            backlog_total = float(_sum(self.backlog))
+            deferred_total = 0.0 if deferred is zero else sum_of(deferred)
+            backlog_total = sum_of(self.backlog)
         else:  # nothing to defer, nothing deferred: the load is served as it comes
             served = flex_served = load  # flex_served is read only with a burn
             deferred_total = backlog_total = 0.0
@@ -765,7 +764,7 @@ class Community:
                 given = k.pooled(
                     self.member_energy, mb.energy_max_kwh, mb.energy_min_kwh, mb.eta_charge,
                     mb.eta_discharge, mb.step_power_kwh(dt), mb.power_kw, dt, setpoints,
-                    setpoint, True, float(_sum(own_net)) - lv.steering_target_kwh,
+                    setpoint, True, sum_of(own_net) - lv.steering_target_kwh,
                 )[0]  # fmt: skip
                 mode = k.GIVEN
             elif batteries_move:
@@ -796,7 +795,7 @@ class Community:
             # 3. Local market (then the community storages, below).
             if lv.p2p_enabled or not shortcuts:
                 if lv.p2p_enabled:
-                    demand, supply = float(_sum(deficit)), float(_sum(surplus))
+                    demand, supply = sum_of(deficit), sum_of(surplus)
                     bought, sold, volume = market.match(deficit, surplus, demand, supply)
                 else:
                     bought, sold, volume = zero, zero, 0.0
@@ -805,10 +804,10 @@ class Community:
             else:
                 bought, sold, volume = zero, zero, 0.0
                 res_deficit, res_surplus = deficit, surplus
-            deficit_total, surplus_total = float(_sum(res_deficit)), float(_sum(res_surplus))
-            net_total = float(_sum(member_net))
-            bat_total = 0.0 if battery is zero else float(_sum(battery))
-            bat_discharge = 0.0 if battery is zero else float(_sum(np.maximum(-battery, zero)))
+            deficit_total, surplus_total = sum_of(res_deficit), sum_of(res_surplus)
+            net_total = sum_of(member_net)
+            bat_total = 0.0 if battery is zero else sum_of(battery)
+            bat_discharge = 0.0 if battery is zero else sum_of(np.maximum(-battery, zero))
 
         # 3. Community storages against the community's residual.
         cs = s.community_storages
@@ -831,9 +830,9 @@ class Community:
                 members_total - lv.steering_target_kwh,
             )
             self.community_energy = storage.apply_flow(cs, self.community_energy, comm_flow)
-            comm_total = float(_sum(comm_flow))
-            comm_charge = float(_sum(np.maximum(comm_flow, cs.zeros)))
-            comm_discharge = float(_sum(np.maximum(-comm_flow, cs.zeros)))
+            comm_total = sum_of(comm_flow)
+            comm_charge = sum_of(np.maximum(comm_flow, cs.zeros))
+            comm_discharge = sum_of(np.maximum(-comm_flow, cs.zeros))
         else:  # no community storage
             comm_flow = self._empty
             comm_total = comm_charge = comm_discharge = 0.0
@@ -907,7 +906,7 @@ class Community:
             self.block_peak_net_kwh = -np.inf
 
         served_total = (
-            self._load_totals[t] if served is load and self._load_totals else float(_sum(served))
+            self._load_totals[t] if served is load and self._load_totals else sum_of(served)
         )
         self._rows[t] = (  # in the order of _STEP_ROW
             served_total,

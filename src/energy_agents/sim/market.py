@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-_sum = np.add.reduce  # ndarray.sum's Python wrapper costs more than the sum at this size
+from .sums import sum_of
 
 
 def clearing_price(
@@ -42,8 +42,8 @@ def match(
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Pro-rata matching: (bought per member, sold per member, volume), volume = min(S, D).
     ``demand``/``supply``: the sums of ``deficit_kwh``/``surplus_kwh`` if the caller has them."""
-    demand = float(_sum(deficit_kwh)) if demand is None else demand
-    supply = float(_sum(surplus_kwh)) if supply is None else supply
+    demand = sum_of(deficit_kwh) if demand is None else demand
+    supply = sum_of(surplus_kwh) if supply is None else supply
     volume = min(demand, supply)
     if volume <= 0.0:
         zero = np.zeros_like(deficit_kwh)

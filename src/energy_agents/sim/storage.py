@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .params import StorageBank
-
-_sum = np.add.reduce  # ndarray.sum's Python wrapper costs more than the sum at this size
+from .sums import sum_of
 
 
 def flow_limits(
@@ -80,11 +79,11 @@ def split_pooled(
     floor = np.minimum(np.maximum(setpoints * bank.power_kw * dt_h, -max_discharge), max_charge)
     if not follow or floor.size == 0:
         return floor
-    pooled = min(max(-residual_kwh, float(_sum(floor))), float(_sum(max_charge)))
+    pooled = min(max(-residual_kwh, sum_of(floor)), sum_of(max_charge))
     start = np.maximum(floor, bank.zeros)  # nearest to zero within [floor, max_charge]
-    rest = pooled - float(_sum(start))
+    rest = pooled - sum_of(start)
     room = (max_charge - start) if rest > 0.0 else (start - floor)
-    total_room = float(_sum(room))
+    total_room = sum_of(room)
     if total_room <= 0.0:
         return start
     return start + room * (rest / total_room)
