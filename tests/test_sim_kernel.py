@@ -106,3 +106,75 @@ def test_large_communities_use_the_kernel_by_default() -> None:
         c.observe()
         c.step(Levers(storage_setpoints={MEMBER_BATTERIES: -1.0}, storage_follow=True))
     assert c.max_energy_error < 1e-9
+
+
+def ev_levers(rng: np.random.Generator, s: Scenario) -> Levers:
+    """Random charger setpoints (V2G too), some chargers without a lever (uncontrolled)."""
+    return Levers(
+        ev_setpoints={n: float(rng.uniform(-1, 1)) for n in s.evs.names if rng.random() < 0.8},
+        storage_setpoints={k: float(rng.uniform(-1, 1)) for k in s.storage_names},
+        storage_follow=bool(rng.random() < 0.5),
+        p2p_enabled=bool(rng.random() < 0.5),
+        burn_rate_ct_per_kwh=float(rng.choice([0.0, 0.1])),
+    )
+
+
+@pytest.mark.parametrize("which", ["citylearn_ev_mini", "synthetic"])
+def test_the_kernel_drives_the_chargers_as_the_numpy_step(which: str) -> None:
+    from energy_agents.scenarios import load_scenario
+
+    if which == "synthetic":
+        s = load_scenario("synthetic", members=12, ev_share=0.5, heat_pump_share=0.5).head(120)
+    else:
+        s = load_scenario("citylearn:tests/fixtures/citylearn_ev_mini")
+    assert s.evs.n > 0
+    rng = np.random.default_rng(11)
+    fast, ref = Community(s, compiled=True), Community(s, compiled=False)
+    while not fast.done:
+        lv = ev_levers(rng, s)
+        assert_close(fast.observe().to_dict(), ref.observe().to_dict(), f"observe {fast.t}")
+        a, b = fast.step(lv), ref.step(lv)
+        assert_close(a.served_kwh, b.served_kwh, "served")
+        assert_close(a.import_kwh, b.import_kwh, "import")
+    assert_close(fast.results, ref.results, "results")
+    np.testing.assert_allclose(fast.ev_energy, ref.ev_energy, rtol=0, atol=1e-9)
+    for attr in ("ev_departures", "ev_short_departures", "ev_infeasible_departures"):
+        assert getattr(fast, attr) == getattr(ref, attr), attr
+    assert abs(fast.ev_shortfall_kwh - ref.ev_shortfall_kwh) <= 1e-9
+    assert fast.results["ev_kwh"].any() and fast.max_energy_error < 1e-9
+
+
+def test_the_kernel_soaks_a_homes_surplus_into_its_evs_as_the_numpy_step() -> None:
+    """Two chargers behind one home, plugged in around noon with PV to spare: the follow rule
+    shares the home's surplus between them up to what each still needs."""
+    from dataclasses import replace
+
+    from energy_agents.sim.ev import EVChargers
+
+    base = tiny_scenario(seed=2, n_members=3, n_steps=48, n_community_storages=1)
+    n_steps, n = base.n_steps, 3
+    conn = np.zeros((n_steps, n))
+    arrival, departs = np.zeros_like(conn), np.zeros_like(conn)
+    for c, (start, end) in enumerate([(9, 16), (10, 15), (33, 40)]):
+        conn[start : end + 1, c] = 1
+        arrival[start, c] = 1
+        departs[end, c] = 1
+    ev = EVChargers(
+        ("c0", "c1", "c2"), np.array([0, 0, 1]), np.array([3.0, 7.0, 11.0]),
+        np.array([0.0, 2.0, 5.0]), np.array([0.9, 0.95, 1.0]), conn, arrival, departs,
+        conn * np.array([20.0, 40.0, 60.0]), conn * np.array([0.2, 0.5, 0.1]),
+        conn * np.array([0.7, 0.9, 0.8]), conn * 0.1,
+    )  # fmt: skip
+    s = replace(base, ev_chargers=ev, pv_kwh=base.pv_kwh * 6.0)
+    rng = np.random.default_rng(5)
+    fast, ref = Community(s, compiled=True), Community(s, compiled=False)
+    while not fast.done:
+        lv = Levers(
+            ev_setpoints={k: float(rng.choice([0.0, rng.uniform(0, 0.3), -0.5])) for k in ev.names},
+            storage_follow=bool(rng.random() < 0.8),
+            storage_setpoints={k: -1.0 for k in s.storage_names},
+        )
+        fast.step(lv), ref.step(lv)
+        np.testing.assert_allclose(fast.ev_energy, ref.ev_energy, rtol=0, atol=1e-9)
+    assert_close(fast.results, ref.results, "results")
+    assert fast.ev_departures == ref.ev_departures == 3

@@ -435,8 +435,21 @@ class Community:
         else:
             setpoints = np.array([given.get(n, np.nan) for n in ev.names])
         self._ev_energy_seen[t] = self.ev_energy  # what step t's observation showed
-        flow = ev_model.flows(ev, t, self.ev_energy, s.dt_h, setpoints, lv.storage_follow, home_net)
-        self.ev_energy = ev_model.apply_flow(ev, t, self.ev_energy, flow)
+        k = self._kernel
+        if k is not None:  # the same flows and energies, compiled
+            flow, self.ev_energy, home, flow_total, energy_total = k.ev_step(
+                ev.connected[t], ev.capacity_kwh[t], ev.soc_min[t], ev.required_soc[t],
+                ev.required_now[t], ev.steps_left[t], ev.charge_kw, ev.discharge_kw,
+                ev.efficiency, ev.member, self.ev_energy, setpoints, home_net, s.dt_h,
+                lv.storage_follow, s.n_members,
+            )  # fmt: skip
+        else:
+            flow = ev_model.flows(
+                ev, t, self.ev_energy, s.dt_h, setpoints, lv.storage_follow, home_net
+            )
+            self.ev_energy = ev_model.apply_flow(ev, t, self.ev_energy, flow)
+            home = np.bincount(ev.member, weights=flow, minlength=s.n_members)
+            flow_total, energy_total = sum_of(flow), sum_of(self.ev_energy)
         leaving = (ev.departs[t] > 0) & (ev.required_now[t] > 0)
         if leaving.any():
             short = np.maximum(ev.required_soc[t] * ev.capacity_kwh[t] - self.ev_energy, 0.0)
@@ -446,13 +459,13 @@ class Community:
             self.ev_short_departures += int((is_short & self._ev_feasible).sum())
             self.ev_infeasible_departures += int((leaving & ~self._ev_feasible).sum())
             self.ev_shortfall_kwh += float(short.sum())
-        self.results["ev_kwh"][t] = sum_of(flow)
-        self.results["ev_energy_kwh"][t] = sum_of(self.ev_energy)
+        self.results["ev_kwh"][t] = flow_total
+        self.results["ev_energy_kwh"][t] = energy_total
         if t + 1 < self._n_steps:
             self.ev_energy = ev_model.plug_in(ev, t + 1, self.ev_energy)
             if self._ev_arrives[t + 1]:  # feasibility is judged on arrival only
                 self._ev_feasible = self._feasible(t + 1)
-        return np.bincount(ev.member, weights=flow, minlength=s.n_members)
+        return home
 
     def _step_tanks(self, t: int, lv: Levers) -> np.ndarray:
         """The thermal tanks' step under the levers (idle without a setpoint). Returns the

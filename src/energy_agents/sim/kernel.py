@@ -223,3 +223,74 @@ def members_settle(
         supplied = bought[i] - sold[i] + res_deficit[i] - res_surplus[i]
         err = max(err, abs(own_net[i] + battery[i] - supplied))
     return minted, burned, paid, total, err
+
+
+_INT = nb.types.Array(nb.int64, 1, "A", readonly=True)
+
+
+# No fastmath here: a setpoint of NaN means "no lever" (uncontrolled charging).
+@nb.njit(
+    nb.types.Tuple((_OUT, _OUT, _OUT, _F64, _F64))(
+        _ARR,
+        _ARR,
+        _ARR,
+        _ARR,
+        _ARR,
+        _INT,
+        _ARR,
+        _ARR,
+        _ARR,
+        _INT,
+        _ARR,
+        _ARR,
+        _ARR,
+        _F64,
+        _B1,
+        _I64,
+    ),
+    cache=True,
+    nogil=True,
+)
+def ev_step(
+    connected, capacity, soc_min, required_soc, required_now, steps_left, charge_kw,
+    discharge_kw, efficiency, member, energy, setpoints, home_net, dt, follow, n_homes,
+):  # fmt: skip
+    """``ev.flows`` then ``ev.apply_flow`` for one step (the step's rows of the chargers'
+    sessions): (flow per charger, energy after, charging per home, flow total, energy total).
+    ``setpoints``: per charger, NaN for "no lever" (charging to the requirement)."""
+    n = energy.size
+    share = np.zeros(n_homes)  # connected EVs per home: a home's surplus is split among them
+    if follow:
+        for i in range(n):
+            if connected[i] > 0:
+                share[member[i]] += 1.0
+    flows, after, home = np.empty(n), np.empty(n), np.zeros(n_homes)
+    flow_total = energy_total = 0.0
+    for i in range(n):
+        e, cap, eta, s = energy[i], capacity[i], efficiency[i], setpoints[i]
+        conn = connected[i] > 0
+        p_c = charge_kw[i] * dt if conn else 0.0
+        p_d = discharge_kw[i] * dt if conn else 0.0
+        max_c = min(p_c, max(cap - e, 0.0) / eta)
+        max_d = min(p_d, max(e - soc_min[i] * cap, 0.0) * eta)
+        if required_now[i] > 0 and conn:  # the departure floor (ev.limits)
+            gap = required_soc[i] * cap - max(steps_left[i] - 1, 0) * p_c * eta - e
+            floor = min(max(gap / eta if gap > 0.0 else gap * eta, -max_d), max_c)
+        else:
+            floor = -max_d
+        needed = min(max(required_soc[i] * cap - e, 0.0) / eta, max_c)  # ev.to_required
+        if np.isnan(s):
+            flow = needed
+        else:
+            flow = s * (charge_kw[i] * dt) if s >= 0 else s * discharge_kw[i] * dt
+            if follow and conn and flow >= 0:
+                own = home_net[member[i]] / max(share[member[i]], 1.0)
+                flow = max(flow, min(max(-own, 0.0), needed))
+        flow = min(max(max(flow, floor), -max_d), max_c)
+        stored = e + (flow * eta if flow > 0 else flow / eta)
+        after[i] = min(max(stored, 0.0), cap)
+        flows[i] = flow
+        home[member[i]] += flow
+        flow_total += flow
+        energy_total += after[i]
+    return flows, after, home, flow_total, energy_total
