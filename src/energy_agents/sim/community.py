@@ -1,7 +1,8 @@
 """The community model: ``Community(scenario)``, then ``observe()`` -> ``step(levers)`` per step.
 
 The equations, units and sign conventions are in docs/model.md; this module follows them in
-the same order. Pure numpy: no I/O, no wall clock, no global randomness.
+the same order. Pure numpy: no I/O, no wall clock, no global randomness (``sim.kernel``, the
+compiled members' part for large communities, reads and writes only numba's cache).
 """
 
 from __future__ import annotations
