@@ -178,3 +178,16 @@ def test_the_kernel_soaks_a_homes_surplus_into_its_evs_as_the_numpy_step() -> No
         np.testing.assert_allclose(fast.ev_energy, ref.ev_energy, rtol=0, atol=1e-9)
     assert_close(fast.results, ref.results, "results")
     assert fast.ev_departures == ref.ev_departures == 3
+
+
+def test_without_numba_the_default_falls_back_to_the_numpy_step(monkeypatch) -> None:
+    import sys
+
+    import energy_agents.sim as sim_package
+
+    monkeypatch.delattr(sim_package, "kernel", raising=False)
+    monkeypatch.setitem(sys.modules, "energy_agents.sim.kernel", None)  # import fails
+    large = tiny_scenario(seed=1, n_members=-(-KERNEL_MIN_MEMBER_STEPS // 96), n_steps=96)
+    assert Community(large)._kernel is None  # the default: the numpy step, same results
+    with pytest.raises(ImportError):
+        Community(large, compiled=True)  # asked for explicitly: the error

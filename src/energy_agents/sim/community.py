@@ -242,6 +242,19 @@ def _member_balance_error(
     return largest_abs(drawn - supplied)
 
 
+def _load_kernel(required: bool) -> Any:
+    """``sim.kernel`` (numba: imported only where it pays). Where numba cannot load or cache
+    it (no writable cache directory, say), the default falls back to the numpy step, which
+    gives the same results; ``Community(compiled=True)`` raises instead."""
+    try:
+        from . import kernel
+    except (ImportError, OSError, RuntimeError):
+        if required:
+            raise
+        return None
+    return kernel
+
+
 def _steps_left(index: np.ndarray) -> np.ndarray:
     """Per step: the steps left in its group, itself included (1 at a group's last step)."""
     n = index.size
@@ -268,13 +281,9 @@ class Community:
         self.scenario = scenario
         self._shortcuts = shortcuts
         s = scenario
-        if compiled is None:
-            compiled = s.n_members * s.n_steps >= KERNEL_MIN_MEMBER_STEPS
         self._kernel: Any = None
-        if compiled and shortcuts:
-            from . import kernel  # numba: imported only where it pays
-
-            self._kernel = kernel
+        if compiled or (compiled is None and s.n_members * s.n_steps >= KERNEL_MIN_MEMBER_STEPS):
+            self._kernel = _load_kernel(required=compiled is True) if shortcuts else None
         self.t = 0
         mb, cs = s.member_batteries, s.community_storages
         self.member_energy = mb.soc_init * mb.capacity_kwh
