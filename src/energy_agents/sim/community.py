@@ -964,8 +964,8 @@ class Community:
             self._soc = self._soc_of(self._energy)
         for name, soc in self._soc.items():
             self._soc_cols[name][t] = soc
-        for k, col in enumerate(self._flow_cols):
-            col[t] = comm_flow[k]
+        for j, col in enumerate(self._flow_cols):
+            col[t] = comm_flow[j]
         if self._has_member_batteries:
             self._member_flow_col[t] = bat_total
 
