@@ -5,8 +5,6 @@ community storages, P2P on and off, burns), equal to 1e-9."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
@@ -14,7 +12,7 @@ from energy_agents.scenarios.tiny import tiny_scenario
 from energy_agents.sim import MEMBER_BATTERIES, P2P_PRICE_RULES, Community, Levers, kernel
 from energy_agents.sim.community import KERNEL_MIN_MEMBER_STEPS
 from energy_agents.sim.params import Scenario
-from test_sim_shortcuts import assert_close
+from test_sim_shortcuts import assert_close, assert_same_step
 
 
 def random_levers(rng: np.random.Generator, s: Scenario) -> Levers:
@@ -51,15 +49,7 @@ def test_the_kernel_gives_what_the_numpy_step_gives(seed: int) -> None:
     fast, ref = Community(s, compiled=True), Community(s, compiled=False)
     assert fast._kernel is not None and ref._kernel is None
     for t in range(s.n_steps):
-        lv = random_levers(rng, s)
-        assert_close(fast.observe().to_dict(), ref.observe().to_dict(), f"observe {t}")
-        a, b = fast.step(lv), ref.step(lv)
-        for f in dataclasses.fields(a):
-            va, vb = getattr(a, f.name), getattr(b, f.name)
-            if isinstance(va, Levers):
-                assert va == vb
-            else:
-                assert_close(va, vb, f"step {t} {f.name}")
+        assert_same_step(fast, ref, random_levers(rng, s), t)
     assert_close(fast.results, ref.results, "results")
     np.testing.assert_allclose(fast.ledger.members, ref.ledger.members, rtol=0, atol=1e-9)
     for attr in ("minted", "burned", "community", "grid"):
@@ -131,11 +121,7 @@ def test_the_kernel_drives_the_chargers_as_the_numpy_step(which: str) -> None:
     rng = np.random.default_rng(11)
     fast, ref = Community(s, compiled=True), Community(s, compiled=False)
     while not fast.done:
-        lv = ev_levers(rng, s)
-        assert_close(fast.observe().to_dict(), ref.observe().to_dict(), f"observe {fast.t}")
-        a, b = fast.step(lv), ref.step(lv)
-        assert_close(a.served_kwh, b.served_kwh, "served")
-        assert_close(a.import_kwh, b.import_kwh, "import")
+        assert_same_step(fast, ref, ev_levers(rng, s), fast.t)
     assert_close(fast.results, ref.results, "results")
     np.testing.assert_allclose(fast.ev_energy, ref.ev_energy, rtol=0, atol=1e-9)
     for attr in ("ev_departures", "ev_short_departures", "ev_infeasible_departures"):

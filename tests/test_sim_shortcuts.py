@@ -51,6 +51,18 @@ def assert_close(a: object, b: object, where: str) -> None:
         assert a == b, where
 
 
+def assert_same_step(a: Community, b: Community, lv: Levers, t: int) -> None:
+    """Both communities observe the same and, stepped under ``lv``, give the same result."""
+    assert_close(a.observe().to_dict(), b.observe().to_dict(), f"observe {t}")
+    ra, rb = a.step(lv), b.step(lv)
+    for f in dataclasses.fields(ra):
+        va, vb = getattr(ra, f.name), getattr(rb, f.name)
+        if isinstance(va, Levers):
+            assert va == vb
+        else:
+            assert_close(va, vb, f"step {t} {f.name}")
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_shortcuts_give_what_every_equation_gives(seed: int) -> None:
     rng = np.random.default_rng(seed)
@@ -65,14 +77,7 @@ def test_shortcuts_give_what_every_equation_gives(seed: int) -> None:
     idle = [Levers(procurement_kwh=float(q)) for q in rng.uniform(0, 3, 24)]
     mixed = [random_levers(rng, s.storage_names) for _ in range(s.n_steps - 48)]
     for t, lv in enumerate(idle + mixed + idle[::-1]):
-        assert_close(fast.observe().to_dict(), plain.observe().to_dict(), f"observe {t}")
-        a, b = fast.step(lv), plain.step(lv)
-        for f in dataclasses.fields(a):
-            va, vb = getattr(a, f.name), getattr(b, f.name)
-            if isinstance(va, Levers):
-                assert va == vb
-            else:
-                assert_close(va, vb, f"step {t} {f.name}")
+        assert_same_step(fast, plain, lv, t)
     assert_close(fast.observe().to_dict(), plain.observe().to_dict(), "final observe")
     assert_close(fast.results, plain.results, "results")
     assert fast.max_energy_error < 1e-9 and fast.max_token_error < 1e-6
