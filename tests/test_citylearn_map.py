@@ -253,7 +253,7 @@ def test_ev_flows_restate_the_models_charger_rules():
         one = np.ones((left, 1))
         first, last = np.zeros((left, 1)), np.zeros((left, 1))
         first[0], last[-1] = 1, 1
-        bank = EVChargers(
+        bank = EVChargers.from_steps(
             ("c",), np.array([0]), np.array([p_c]), np.array([p_d]), np.array([eta]),
             one, first, last, one * cap, first * e / cap, one * req, one * soc_min,
         )  # fmt: skip
@@ -261,7 +261,7 @@ def test_ev_flows_restate_the_models_charger_rules():
         follow = bool(rng.random() < 0.5)
         net = float(rng.uniform(-5, 5))
         want = ev_model.flows(
-            bank, 0, np.array([e]), 1.0, np.array([np.nan if sp is None else sp]), follow,
+            bank, bank.row(0), np.array([e]), 1.0, np.array([np.nan if sp is None else sp]), follow,
             np.array([net]),
         )[0]  # fmt: skip
         params = {"ev_setpoints": {} if sp is None else {"c": sp}, "storage_follow": follow}

@@ -15,7 +15,7 @@ from energy_agents.optimize.lp import executable_plan, lp_lower_bound, relaxatio
 from energy_agents.runner.batch import run_batch
 from energy_agents.scenarios.tiny import tiny_scenario
 from energy_agents.sim import Community, Levers, Observation
-from energy_agents.sim.ev import EVChargers
+from energy_agents.sim.ev import PER_STEP, EVChargers
 from energy_agents.sim.params import ScenarioError
 
 
@@ -42,7 +42,7 @@ def one_session(
     arr[start] = 1
     a_soc[start] = arrival
     dep[start + length - 1] = 1 if departs else 0
-    return EVChargers(
+    return EVChargers.from_steps(
         ("c1",),
         np.array([0]),
         np.array([charge_kw]),
@@ -246,10 +246,12 @@ def test_unknown_ev_named_in_notes(tmp_path):
 
 def test_ev_data_checked_in_the_model():
     ev = one_session()
+    steps = {k: getattr(ev, k) for k in PER_STEP}
+    fixed = (ev.names, ev.member, ev.charge_kw, ev.discharge_kw, ev.efficiency)
     with pytest.raises(ScenarioError, match="ev_chargers.arrival"):
-        replace(ev, arrival=np.zeros_like(ev.arrival))
+        EVChargers.from_steps(*fixed, **{**steps, "arrival": np.zeros_like(ev.arrival)})
     with pytest.raises(ScenarioError, match="ev_chargers.required_soc"):
-        replace(ev, required_soc=ev.required_soc * 2)
+        EVChargers.from_steps(*fixed, **{**steps, "required_soc": ev.required_soc * 2})
     with pytest.raises(ScenarioError, match="ev_chargers: 6 steps"):
         replace(tiny_scenario().head(5), ev_chargers=ev)
 

@@ -145,7 +145,7 @@ def test_the_kernel_soaks_a_homes_surplus_into_its_evs_as_the_numpy_step() -> No
         conn[start : end + 1, c] = 1
         arrival[start, c] = 1
         departs[end, c] = 1
-    ev = EVChargers(
+    ev = EVChargers.from_steps(
         ("c0", "c1", "c2"), np.array([0, 0, 1]), np.array([3.0, 7.0, 11.0]),
         np.array([0.0, 2.0, 5.0]), np.array([0.9, 0.95, 1.0]), conn, arrival, departs,
         conn * np.array([20.0, 40.0, 60.0]), conn * np.array([0.2, 0.5, 0.1]),

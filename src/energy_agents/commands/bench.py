@@ -57,7 +57,9 @@ def measure(
 ) -> dict[str, Any]:
     """One size, in this process: build the scenario, then time the loop (``kernel``: auto, on
     or off, :class:`~energy_agents.sim.Community`'s ``compiled``)."""
-    from ..sim import Community, Levers
+    import numpy as np
+
+    from ..sim import Community, Levers, Setpoints
 
     start = time.perf_counter()
     if scenario_kind == "synthetic":
@@ -72,7 +74,7 @@ def measure(
         scenario = tiny_scenario(n_members=members, n_steps=steps)
     build_s = time.perf_counter() - start
     names = scenario.storage_names
-    chargers = scenario.evs.names
+    chargers = scenario.evs.names  # array setpoints, as a strategy of thousands of EVs sends
     cycle = [
         Levers(
             procurement_kwh=0.5 * members,
@@ -86,7 +88,7 @@ def measure(
             storage_follow=False,
             p2p_enabled=True,
             burn_rate_ct_per_kwh=0.02,
-            ev_setpoints=dict.fromkeys(chargers, 0.0),
+            ev_setpoints=Setpoints(chargers, np.zeros(len(chargers))),
         ),
         Levers(
             procurement_kwh=0.5 * members,
@@ -94,7 +96,7 @@ def measure(
             storage_follow=False,
             p2p_enabled=True,
             p2p_price_rule="sdr",
-            ev_setpoints=dict.fromkeys(chargers, -0.5),
+            ev_setpoints=Setpoints(chargers, np.full(len(chargers), -0.5)),
         ),
     ]
     start = time.perf_counter()

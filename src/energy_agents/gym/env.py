@@ -229,7 +229,7 @@ class CommunityEnv(gym.Env[dict[str, np.ndarray], dict[str, Any]]):
                     "ev_required_kwh",
                     "hist_ev_energy_kwh",
                 ),
-                (0.0, float(s.evs.capacity_kwh.max(initial=0.0))),
+                (0.0, float(s.evs.sessions.capacity_kwh.max(initial=0.0))),
             ),
         }
         return limits.get(key, (-inf, inf))

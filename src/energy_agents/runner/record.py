@@ -50,8 +50,9 @@ def step_record(community: Community, t: int) -> dict[str, Any]:
     record["soc"] = {n: float(r[f"soc_{n}"][t]) for n in community.storage_names}
     ev = community.scenario.evs
     if ev.n:  # the connected EVs as one more series of the dashboard's SOC chart
-        cap = float(ev.capacity_kwh[t].sum())
-        record["ev_connected"] = int((ev.connected[t] > 0).sum())
+        row = ev.row(t)
+        cap = float(row.capacity_kwh.sum())
+        record["ev_connected"] = int(row.connected.sum())
         record["soc"]["EVs"] = float(r["ev_energy_kwh"][t]) / cap if cap > 0 else None
     tanks = community.scenario.tanks
     if tanks.n:  # the thermal tanks' heat over their capacity, one more series of that chart

@@ -195,7 +195,7 @@ def load_chargers(
     if not chargers:
         return EVChargers.empty(n_steps)
     stacked = {k: np.stack([c[k] for c in cols], axis=1) for k in cols[0]}
-    ev = EVChargers(
+    ev = EVChargers.from_steps(
         tuple(chargers),
         np.asarray(member),
         np.asarray(charge),
@@ -203,11 +203,11 @@ def load_chargers(
         np.asarray(eff),
         **stacked,
     )
-    sessions = int(ev.arrival.sum())
+    sessions = ev.sessions.n
     notes.append(
         f"ev: {ev.n} chargers ({', '.join(chargers)}), {sessions} sessions, "
-        f"{int(ev.departs.sum())} departures with a required SOC; the EV's SOC while away is "
-        "not simulated (arrival SOC from the charger files)"
+        f"{int(ev.sessions.departs.sum())} departures with a required SOC; the EV's SOC while "
+        "away is not simulated (arrival SOC from the charger files)"
     )
     for key, where in ignored.items():
         notes.append(f"ev: charger attribute {key} not modelled ({', '.join(where)})")

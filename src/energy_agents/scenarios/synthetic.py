@@ -42,7 +42,7 @@ import pandas as pd
 
 from ..sim.params import Prices, Scenario, ScenarioError, StorageBank, Tariff
 from .synthetic_ev import synthetic_chargers
-from .synthetic_heat import heat_pump_kwh
+from .synthetic_heat import add_heat_pumps
 
 YEAR = 2023
 """Calendar year of the synthetic community (2023-01-01 is a Sunday; 365 days)."""
@@ -392,12 +392,11 @@ def build_synthetic(
     hp_rng = np.random.default_rng([seed, 2])
     hp_homes = np.flatnonzero(hp_rng.random(n) < heat_pump_share)
     if hp_homes.size:
-        hp_kwh, heat = heat_pump_kwh(hp_rng, hp_homes, weather_history()["temp_air_c"], n)
-        load = load + hp_kwh
+        heat, hp_kwh = add_heat_pumps(hp_rng, hp_homes, weather_history()["temp_air_c"], load)
         notes = (
             *notes,
             f"heat pumps: {hp_homes.size} homes, {heat:,.0f} kWh of space heat and hot water for "
-            f"{hp_kwh.sum():,.0f} kWh of electricity, served as it comes (no thermal storage; "
+            f"{hp_kwh:,.0f} kWh of electricity, served as it comes (no thermal storage; "
             "parametric, scenarios/synthetic_heat.py)",
         )
     if evs.n:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..sim.ev import EVChargers
+from ..sim.ev import EVChargers, Sessions
 
 KM_PER_YEAR = 13_000.0
 KWH_PER_KM = 0.18
@@ -47,13 +47,11 @@ def synthetic_chargers(
         return EVChargers.empty(n_steps)
     cap = rng.choice(CAPACITIES_KWH, n)
     km_day = KM_PER_YEAR / 365.0 * rng.uniform(0.5, 1.5, n)
-    shape = (n_steps, n)
-    conn = np.zeros(shape)
-    arrival, departs, a_soc = np.zeros(shape), np.zeros(shape), np.zeros(shape)
     n_days = n_steps // 24
     first_day = (start.astype("datetime64[D]").view("int64") + 3) % 7  # 0 = Monday
     used = np.zeros(n)  # kWh driven since the last session
     cols = np.arange(n)
+    parts: list[tuple[np.ndarray, ...]] = []  # per day: charger, start, stop, departs, SOC
     for d in range(n_days):
         weekend = bool((first_day + d) % 7 >= 5)
         used += km_day * rng.lognormal(-0.125, 0.5, n) * KWH_PER_KM
@@ -66,25 +64,33 @@ def synthetic_chargers(
         c = cols[plug & (a < n_steps)]
         if c.size == 0:
             continue
-        arrival[a[c], c] = 1.0
-        a_soc[a[c], c] = np.clip(REQUIRED_SOC - used[c] / cap[c], SOC_MIN, REQUIRED_SOC)
+        soc = np.clip(REQUIRED_SOC - used[c] / cap[c], SOC_MIN, REQUIRED_SOC)
         used[c] = 0.0
-        for k in range(int((b[c] - a[c]).max())):  # mark the connected hours
-            live = c[a[c] + k < b[c]]
-            conn[a[live] + k, live] = 1.0
-        leaving = c[b[c] < n_steps]  # a session cut by the year's end has no departure
-        departs[b[leaving] - 1, leaving] = 1.0
+        # A session cut by the year's end has no departure.
+        parts.append((c, a[c], b[c], b[c] < n_steps, soc))
+    sessions = Sessions.empty()
+    if parts:
+        charger, first, stop, departs, a_soc = (
+            np.concatenate([p[k] for p in parts]) for k in range(5)
+        )
+        order = np.lexsort((first, charger))  # by charger, then by start
+        charger = charger[order]
+        sessions = Sessions(
+            charger=charger,
+            start=first[order],
+            stop=stop[order],
+            departs=departs[order],
+            capacity_kwh=cap[charger],
+            arrival_soc=a_soc[order],
+            required_soc=np.full(charger.size, REQUIRED_SOC),
+            soc_min=np.full(charger.size, SOC_MIN),
+        )
     return EVChargers(
         names=tuple(f"ev_{int(m):04d}" for m in members),
         member=members.astype(np.int64),
         charge_kw=np.full(n, CHARGER_KW),
         discharge_kw=np.zeros(n),
         efficiency=np.full(n, CHARGER_EFFICIENCY),
-        connected=conn,
-        arrival=arrival,
-        departs=departs,
-        capacity_kwh=conn * cap,
-        arrival_soc=a_soc,
-        required_soc=conn * REQUIRED_SOC,
-        soc_min=conn * SOC_MIN,
+        n_steps=n_steps,
+        sessions=sessions,
     )

@@ -2,7 +2,7 @@
 
 from .community import Community, StepResult
 from .kpis import compute_kpis
-from .levers import P2P_PRICE_RULES, LeverError, Levers
+from .levers import P2P_PRICE_RULES, LeverError, Levers, Setpoints
 from .observation import Observation
 from .params import MEMBER_BATTERIES, Prices, Scenario, ScenarioError, StorageBank
 
@@ -12,6 +12,7 @@ __all__ = [
     "Community",
     "LeverError",
     "Levers",
+    "Setpoints",
     "Observation",
     "Prices",
     "Scenario",

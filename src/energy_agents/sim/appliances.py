@@ -118,12 +118,17 @@ def load_kwh(ap: Appliances, t: int, started: np.ndarray, n_members: int) -> np.
     return out
 
 
-def uncontrolled_kwh(ap: Appliances, n_members: int) -> np.ndarray:
-    """(n_steps, n_members) every job started as its window opens (the no-control run's)."""
-    out = np.zeros((ap.n_steps, n_members))
+def uncontrolled_kwh(
+    ap: Appliances, n_members: int, lo: int = 0, hi: int | None = None
+) -> np.ndarray:
+    """(hi - lo, n_members) every job started as its window opens (the no-control run's), over
+    the steps ``lo`` to ``hi`` (default: all)."""
+    hi = ap.n_steps if hi is None else hi
+    out = np.zeros((hi - lo, n_members))
     for j in range(ap.n_jobs):
         s, prof = int(ap.window_start[j]), ap.profile_kwh[j]
         m = int(ap.member[ap.job_appliance[j]])
-        stop = min(s + prof.size, ap.n_steps)
-        out[s:stop, m] += prof[: stop - s]
+        a, b = max(s, lo), min(s + prof.size, ap.n_steps, hi)
+        if a < b:
+            out[a - lo : b - lo, m] += prof[a - s : b - s]
     return out

@@ -19,8 +19,9 @@ from . import appliances as appliance_model
 from . import ev as ev_model
 from . import grid, market, storage
 from . import thermal_storage as tank_model
+from .history import RecentRows
 from .ledger import TokenLedger
-from .levers import Levers
+from .levers import Levers, Setpoints, setpoint_array
 from .observation import (
     APPLIANCE_FIELDS,
     EV_FIELDS,
@@ -166,18 +167,24 @@ def demand_response(
 
 
 def member_setpoints(
-    levers: Levers, n: int, index: Mapping[str, int] | None = None
+    levers: Levers,
+    n: int,
+    index: Mapping[str, int] | None = None,
+    names: tuple[str, ...] | None = None,
 ) -> float | np.ndarray:
     """The home batteries' setpoint: the ``members`` one, or one per battery (``n``) where
-    ``battery_setpoints`` name some (``index`` maps a member's name to its position)."""
+    ``battery_setpoints`` name some (``index`` maps a member's name to its position; ``names``,
+    the members in order, lets :class:`Setpoints` over all of them be taken as they are)."""
     setpoint: float | np.ndarray = levers.storage_setpoints.get(MEMBER_BATTERIES, 0.0)
-    if levers.battery_setpoints:  # clipped: the keys are known names
+    given = levers.battery_setpoints
+    if given:  # clipped: the keys are known names
+        if isinstance(given, Setpoints) and names is not None and given.names is names:
+            return given.array
         if index is None:
             raise ValueError("home_battery_flow: battery_setpoints need the members' index")
         setpoint = np.full(n, setpoint)
-        setpoint[[index[name] for name in levers.battery_setpoints]] = list(
-            levers.battery_setpoints.values()
-        )
+        values = given.array if isinstance(given, Setpoints) else list(given.values())
+        setpoint[[index[name] for name in given]] = values
     return setpoint
 
 
@@ -188,6 +195,7 @@ def home_battery_flow(
     levers: Levers,
     own_net_kwh: np.ndarray,
     index: Mapping[str, int] | None = None,
+    names: tuple[str, ...] | None = None,
 ) -> np.ndarray:
     """Step 2: every home battery's terminal flow [kWh, > 0 charging] under clipped ``levers``.
 
@@ -197,7 +205,7 @@ def home_battery_flow(
     floor. Pooled (follow, P2P on, ``home_batteries_pooled``): together they move the
     community's net toward the procurement, as the community storages do (their energy reaches
     neighbours through the local market)."""
-    setpoint = member_setpoints(levers, energy_kwh.size, index)
+    setpoint = member_setpoints(levers, energy_kwh.size, index, names)
     if levers.home_batteries_pooled and levers.storage_follow and levers.p2p_enabled:
         return storage.split_pooled(
             bank,
@@ -351,10 +359,14 @@ class Community:
         # EVs: energy per charger (0 without an EV), and what their departures met.
         ev = s.evs
         self._ev_names = ev.names
-        self.ev_energy = ev_model.plug_in(ev, 0, np.zeros(ev.n)) if ev.n else np.zeros(0)
-        self._ev_energy_seen = np.zeros((s.n_steps, ev.n))  # ev_energy at each step's start
+        self._ev_row = ev.row(0)  # the chargers at step t (the step's row of their sessions)
+        self.ev_energy = ev_model.plug_in(self._ev_row, np.zeros(ev.n))
+        # What each step's observation showed of the chargers (a week of it is kept).
+        depth = EV_HISTORY_DAYS * s.steps_per_day
+        self._ev_energy_seen = RecentRows(depth, ev.n)  # ev_energy at each step's start
+        self._ev_connected_seen = RecentRows(depth, ev.n)
         self._ev_feasible = self._feasible(0)
-        self._ev_arrives: np.ndarray = np.any(ev.arrival > 0, axis=1)  # (n_steps,)
+        self._ev_arrives: np.ndarray = ev.arrives  # (n_steps,)
         self._ev_uncontrolled = np.full(ev.n, np.nan)
         self.ev_departures = 0
         self.ev_short_departures = 0  # below the requirement although it was reachable
@@ -367,7 +379,7 @@ class Community:
         self._tank_names = s.tanks.names
         self.tank_energy = s.tanks.initial_energy()
         if ev.n or s.flexible_appliances.n:
-            base_net = base_net + s.uncontrolled_kwh.sum(axis=1)
+            base_net = base_net + s.uncontrolled_total_kwh
             self.results["city_base_cost_ct"][:] = np.maximum(0.0, s.prices.day_ahead * base_net)
         # Read-only views of the series the observation slices (a slice of one is read-only
         # too), and every step's timestamp in the seed's format ("YYYY-MM-DD HH:MM:SS").
@@ -411,14 +423,14 @@ class Community:
 
     def _feasible(self, t: int) -> np.ndarray:
         """Per charger: can the EV's requirement still be met (checked when it arrives)?"""
-        ev = self.scenario.evs
+        ev, row = self.scenario.evs, self._ev_row
         if not ev.n:
             return np.zeros(0, bool)
-        need = ev.required_soc[t] * ev.capacity_kwh[t] - ev_model.REQUIRED_TOL_KWH
-        reach = ev_model.reachable_kwh(ev, t, self.ev_energy, self.scenario.dt_h)
+        need = row.required_soc * row.capacity_kwh - ev_model.REQUIRED_TOL_KWH
+        reach = ev_model.reachable_kwh(ev, row, self.ev_energy, self.scenario.dt_h)
         ok = reach >= need
         if t > 0:
-            ok = np.where(ev.arrival[t] > 0, ok, self._ev_feasible)
+            ok = np.where(row.arrival, ok, self._ev_feasible)
         return ok
 
     def _step_appliances(self, t: int, lv: Levers) -> np.ndarray:
@@ -436,33 +448,28 @@ class Community:
         """The EVs' step: flows under the levers, departures counted, arrivals for ``t + 1``.
         Returns the charging per home [kWh]."""
         s = self.scenario
-        ev = s.evs
+        ev, row = s.evs, self._ev_row
         given = lv.ev_setpoints
-        if not given:
-            setpoints = self._ev_uncontrolled
-        elif len(given) == ev.n:  # every charger, in charger order (Levers.clipped)
-            setpoints = np.fromiter(given.values(), float, ev.n)
-        else:
-            setpoints = np.array([given.get(n, np.nan) for n in ev.names])
-        self._ev_energy_seen[t] = self.ev_energy  # what step t's observation showed
+        setpoints = setpoint_array(given, ev.names) if given else self._ev_uncontrolled
+        self._ev_energy_seen.append(self.ev_energy)  # what step t's observation showed
+        self._ev_connected_seen.append(row.connected)
         k = self._kernel
         if k is not None:  # the same flows and energies, compiled
             flow, self.ev_energy, home, flow_total, energy_total = k.ev_step(
-                ev.connected[t], ev.capacity_kwh[t], ev.soc_min[t], ev.required_soc[t],
-                ev.required_now[t], ev.steps_left[t], ev.charge_kw, ev.discharge_kw,
-                ev.efficiency, ev.member, self.ev_energy, setpoints, home_net, s.dt_h,
-                lv.storage_follow, s.n_members,
+                row.connected, row.capacity_kwh, row.soc_min, row.required_soc, row.required_now,
+                row.steps_left, ev.charge_kw, ev.discharge_kw, ev.efficiency, ev.member,
+                self.ev_energy, setpoints, home_net, s.dt_h, lv.storage_follow, s.n_members,
             )  # fmt: skip
         else:
             flow = ev_model.flows(
-                ev, t, self.ev_energy, s.dt_h, setpoints, lv.storage_follow, home_net
+                ev, row, self.ev_energy, s.dt_h, setpoints, lv.storage_follow, home_net
             )
-            self.ev_energy = ev_model.apply_flow(ev, t, self.ev_energy, flow)
+            self.ev_energy = ev_model.apply_flow(ev, row, self.ev_energy, flow)
             home = np.bincount(ev.member, weights=flow, minlength=s.n_members)
             flow_total, energy_total = sum_of(flow), sum_of(self.ev_energy)
-        leaving = (ev.departs[t] > 0) & (ev.required_now[t] > 0)
+        leaving = row.departs & row.required_now
         if leaving.any():
-            short = np.maximum(ev.required_soc[t] * ev.capacity_kwh[t] - self.ev_energy, 0.0)
+            short = np.maximum(row.required_soc * row.capacity_kwh - self.ev_energy, 0.0)
             short = np.where(leaving, short, 0.0)
             is_short = short > ev_model.REQUIRED_TOL_KWH
             self.ev_departures += int(leaving.sum())
@@ -472,7 +479,8 @@ class Community:
         self.results["ev_kwh"][t] = flow_total
         self.results["ev_energy_kwh"][t] = energy_total
         if t + 1 < self._n_steps:
-            self.ev_energy = ev_model.plug_in(ev, t + 1, self.ev_energy)
+            self._ev_row = ev.row(t + 1, row)
+            self.ev_energy = ev_model.plug_in(self._ev_row, self.ev_energy)
             if self._ev_arrives[t + 1]:  # feasibility is judged on arrival only
                 self._ev_feasible = self._feasible(t + 1)
         return home
@@ -483,11 +491,7 @@ class Community:
         comes (already in the load)."""
         s = self.scenario
         tk = s.tanks
-        given = lv.thermal_setpoints
-        if len(given) == tk.n:
-            setpoints = np.fromiter(given.values(), float, tk.n)
-        else:
-            setpoints = np.array([given.get(n, np.nan) for n in tk.names])
+        setpoints = setpoint_array(lv.thermal_setpoints, tk.names)
         before = tank_model.after_loss(tk, self.tank_energy, s.dt_h)
         r = self.results
         r["tank_loss_kwh"][t] = sum_of(self.tank_energy - before)
@@ -624,20 +628,20 @@ class Community:
 
     def _ev_view(self, t: int) -> dict[str, Any]:
         """The EV fields of the observation of step ``t`` (empty arrays without chargers)."""
-        ev = self.scenario.evs
-        if not ev.n:
+        if not self.scenario.evs.n:
             return {}  # the fields' defaults: no per-step cost without chargers
-        cap = ev.capacity_kwh[t]
+        row = self._ev_row  # the chargers at step t (the current one, or the last when done)
+        cap = row.capacity_kwh
         lo = max(0, t - EV_HISTORY_DAYS * self.scenario.steps_per_day)
         return {
-            "hist_ev_connected": _frozen_view(ev.connected[lo:t]),
-            "hist_ev_energy_kwh": _frozen_view(self._ev_energy_seen[lo:t]),
-            "ev_connected": ev.connected[t].copy(),
+            "hist_ev_connected": self._ev_connected_seen.rows(lo, t),
+            "hist_ev_energy_kwh": self._ev_energy_seen.rows(lo, t),
+            "ev_connected": row.connected.astype(float),
             "ev_energy_kwh": self.ev_energy.copy(),
             "ev_capacity_kwh": cap.copy(),
-            "ev_min_kwh": ev.soc_min[t] * cap,
-            "ev_required_kwh": ev.required_soc[t] * cap * ev.required_now[t],
-            "ev_steps_left": ev.steps_left[t].astype(float),
+            "ev_min_kwh": row.soc_min * cap,
+            "ev_required_kwh": row.required_soc * cap * row.required_now,
+            "ev_steps_left": row.steps_left.astype(float),
         }
 
     def _tank_view(self, t: int) -> dict[str, Any]:
@@ -779,7 +783,7 @@ class Community:
         k = self._kernel
         if k is not None:
             # 2-3 compiled: the home batteries, the members' net and the local market.
-            setpoint = member_setpoints(lv, s.n_members, self._member_index)
+            setpoint = member_setpoints(lv, s.n_members, self._member_index, s.member_names)
             setpoints = setpoint if isinstance(setpoint, np.ndarray) else self._empty
             setpoint = 0.0 if isinstance(setpoint, np.ndarray) else setpoint
             mode, given = k.IDLE, self._empty
@@ -806,7 +810,7 @@ class Community:
         else:
             if batteries_move:
                 battery = home_battery_flow(
-                    mb, self.member_energy, dt, lv, own_net, self._member_index
+                    mb, self.member_energy, dt, lv, own_net, self._member_index, s.member_names
                 )
                 self.member_energy = storage.apply_flow(mb, self.member_energy, battery)
                 self._member_in_bounds = True  # apply_flow clips to the bounds

@@ -226,17 +226,19 @@ def members_settle(
 
 
 _INT = nb.types.Array(nb.int64, 1, "A", readonly=True)
+_INT32 = nb.types.Array(nb.int32, 1, "A", readonly=True)
+_BOOL = nb.types.Array(nb.boolean, 1, "A", readonly=True)
 
 
 # No fastmath here: a setpoint of NaN means "no lever" (uncontrolled charging).
 @nb.njit(
     nb.types.Tuple((_OUT, _OUT, _OUT, _F64, _F64))(
+        _BOOL,
         _ARR,
         _ARR,
         _ARR,
-        _ARR,
-        _ARR,
-        _INT,
+        _BOOL,
+        _INT32,
         _ARR,
         _ARR,
         _ARR,
@@ -262,18 +264,18 @@ def ev_step(
     share = np.zeros(n_homes)  # connected EVs per home: a home's surplus is split among them
     if follow:
         for i in range(n):
-            if connected[i] > 0:
+            if connected[i]:
                 share[member[i]] += 1.0
     flows, after, home = np.empty(n), np.empty(n), np.zeros(n_homes)
     flow_total = energy_total = 0.0
     for i in range(n):
         e, cap, eta, s = energy[i], capacity[i], efficiency[i], setpoints[i]
-        conn = connected[i] > 0
+        conn = connected[i]
         p_c = charge_kw[i] * dt if conn else 0.0
         p_d = discharge_kw[i] * dt if conn else 0.0
         max_c = min(p_c, max(cap - e, 0.0) / eta)
         max_d = min(p_d, max(e - soc_min[i] * cap, 0.0) * eta)
-        if required_now[i] > 0 and conn:  # the departure floor (ev.limits)
+        if required_now[i] and conn:  # the departure floor (ev.limits)
             gap = required_soc[i] * cap - max(steps_left[i] - 1, 0) * p_c * eta - e
             floor = min(max(gap / eta if gap > 0.0 else gap * eta, -max_d), max_c)
         else:

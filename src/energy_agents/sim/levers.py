@@ -8,7 +8,7 @@ untrusted input (``from_dict``) raises :class:`LeverError` naming the field inst
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +26,60 @@ The rule moves CT between members; the community's total cost depends on the vol
 
 class LeverError(ValueError):
     """Untrusted lever values that cannot be read; the message names the field."""
+
+
+class Setpoints(Mapping[str, float]):
+    """Setpoints of named devices held as one array in the names' order.
+
+    A read-only ``Mapping`` (name -> float) wherever levers are read, and an array for the
+    step: at thousands of EVs or home batteries a dict costs the step a Python loop per device
+    twice (into the clipped levers, and back into an array). A strategy steering a large
+    community passes ``Setpoints(scenario.evs.names, array)``; :meth:`Levers.clipped` returns
+    them for every per-device lever whatever it was given."""
+
+    __slots__ = ("_index", "array", "names")
+
+    def __init__(self, names: tuple[str, ...], values: Any) -> None:
+        array = np.asarray(values, dtype=float)
+        if array.shape != (len(names),):
+            raise LeverError(f"setpoints: {len(names)} names but values of shape {array.shape}")
+        self.names = tuple(names)
+        self.array = array
+        self._index: dict[str, int] | None = None
+
+    def __getitem__(self, name: str) -> float:
+        if self._index is None:
+            self._index = {n: i for i, n in enumerate(self.names)}
+        return float(self.array[self._index[name]])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __repr__(self) -> str:
+        return f"Setpoints({self.to_dict()!r})"
+
+    def to_dict(self) -> dict[str, float]:
+        return dict(zip(self.names, self.array.tolist(), strict=True))
+
+
+def as_dict(setpoints: Mapping[str, float]) -> dict[str, float]:
+    """A plain dict of any setpoints mapping (JSON, comparisons)."""
+    if isinstance(setpoints, Setpoints):
+        return setpoints.to_dict()
+    return dict(setpoints)
+
+
+def setpoint_array(setpoints: Mapping[str, float], names: tuple[str, ...]) -> np.ndarray:
+    """Per name in ``names`` its setpoint, NaN where ``setpoints`` has none (a charger without
+    one charges uncontrolled, a tank stays idle)."""
+    if isinstance(setpoints, Setpoints) and (setpoints.names is names or setpoints.names == names):
+        return setpoints.array
+    if len(setpoints) == len(names) and tuple(setpoints) == names:
+        return np.fromiter(setpoints.values(), float, len(names))
+    return np.array([setpoints.get(n, np.nan) for n in names], dtype=float)
 
 
 @dataclass(frozen=True)
@@ -117,10 +171,10 @@ class Levers:
             "home_batteries_pooled": self.home_batteries_pooled,
             "p2p_price_rule": self.p2p_price_rule,
             "exchange_target_kwh": self.exchange_target_kwh,
-            "battery_setpoints": dict(self.battery_setpoints),
-            "ev_setpoints": dict(self.ev_setpoints),
+            "battery_setpoints": as_dict(self.battery_setpoints),
+            "ev_setpoints": as_dict(self.ev_setpoints),
             "appliance_start": dict(self.appliance_start),
-            "thermal_setpoints": dict(self.thermal_setpoints),
+            "thermal_setpoints": as_dict(self.thermal_setpoints),
         }
 
     @classmethod
@@ -217,22 +271,26 @@ class Levers:
         return out
 
 
-def _fractions(given: Mapping[str, float], names: tuple[str, ...]) -> dict[str, float]:
-    """The keys of ``given`` that are in ``names`` (in that order), clipped to [-1, 1], NaN 0;
-    vectorized: a setpoint per EV or battery of thousands of homes."""
+def _fractions(given: Mapping[str, float], names: tuple[str, ...]) -> Mapping[str, float]:
+    """The keys of ``given`` that are in ``names`` (in that order), clipped to [-1, 1], NaN 0,
+    as :class:`Setpoints`; vectorized: a setpoint per EV or battery of thousands of homes."""
     if not given:
         return {}
-    if len(given) == len(names) and tuple(given) == names:  # every name, in order: the usual
-        keys: tuple[str, ...] | list[str] = names
+    if isinstance(given, Setpoints) and (given.names is names or given.names == names):
+        keys: tuple[str, ...] = names  # an array already, in the scenario's order
+        values = given.array
+    elif len(given) == len(names) and tuple(given) == names:  # every name, in order: the usual
+        keys = names
         values = np.fromiter(given.values(), float, len(names))
     else:
-        keys = [n for n in names if n in given]
+        keys = tuple(n for n in names if n in given)
         values = np.fromiter((given[n] for n in keys), float, len(keys))
-    values = np.minimum(np.maximum(values, -1.0), 1.0)  # (np.clip's wrapper costs more; NaN stays)
+    # A new array (never the caller's); np.clip's wrapper costs more, and NaN stays NaN here.
+    values = np.minimum(np.maximum(values, -1.0), 1.0)
     nan = np.isnan(values)
     if nan.any():
         values[nan] = 0.0
-    return dict(zip(keys, values.tolist(), strict=True))
+    return Setpoints(keys, values)
 
 
 def _clip(x: float, lo: float, hi: float) -> float:

@@ -9,7 +9,7 @@ Time series have shape ``(n_steps,)`` or ``(n_steps, n_members)`` (row ``t`` is 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -404,18 +404,23 @@ class Scenario:
         assert self.thermal_tanks is not None  # set in __post_init__
         return self.thermal_tanks
 
-    @cached_property
-    def uncontrolled_kwh(self) -> np.ndarray:
-        """(n_steps, n_members) what the devices draw without control: the EVs charging on
-        arrival, the appliances starting as their windows open (the no-control run's)."""
-        return self.uncontrolled_ev_kwh + appliance_model.uncontrolled_kwh(
-            self.flexible_appliances, self.n_members
-        )
+    def uncontrolled_blocks(self, rows: int = 256) -> Iterator[tuple[int, np.ndarray]]:
+        """What the devices draw without control [kWh]: the EVs charging on arrival, the
+        appliances starting as their windows open (the no-control run's), in blocks of ``rows``
+        steps, each ``(first step, (rows, n_members))``. Its readers want sums of it, and at
+        10,000 homes the whole year would be 700 MB."""
+        ap = self.flexible_appliances
+        for lo, block in ev_model.uncontrolled_blocks(self.evs, self.n_members, self.dt_h, rows):
+            if ap.n:
+                block += appliance_model.uncontrolled_kwh(ap, self.n_members, lo, lo + len(block))
+            yield lo, block
 
     @cached_property
-    def uncontrolled_ev_kwh(self) -> np.ndarray:
-        """(n_steps, n_members) the EVs' charging without control (the no-control run's)."""
-        return ev_model.uncontrolled_kwh(self.evs, self.n_members, self.dt_h)
+    def uncontrolled_total_kwh(self) -> np.ndarray:
+        """(n_steps,) the community's total of :meth:`uncontrolled_blocks` per step."""
+        if not (self.evs.n or self.flexible_appliances.n):
+            return np.zeros(self.n_steps)
+        return np.concatenate([block.sum(axis=1) for _, block in self.uncontrolled_blocks()])
 
     @property
     def carbon(self) -> np.ndarray:
