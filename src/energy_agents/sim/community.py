@@ -379,7 +379,7 @@ class Community:
         self._tank_names = s.tanks.names
         self.tank_energy = s.tanks.initial_energy()
         if ev.n or s.flexible_appliances.n:
-            base_net = base_net + s.uncontrolled_total_kwh
+            base_net = base_net + s.no_control_totals[0]  # the devices' draw
             self.results["city_base_cost_ct"][:] = np.maximum(0.0, s.prices.day_ahead * base_net)
         # Read-only views of the series the observation slices (a slice of one is read-only
         # too), and every step's timestamp in the seed's format ("YYYY-MM-DD HH:MM:SS").

@@ -38,6 +38,13 @@ PER_STEP = FLAGS + AMOUNTS
 PER_CHARGER = ("charge_kw", "discharge_kw", "efficiency")
 PER_SESSION = ("capacity_kwh", "required_soc", "soc_min")
 """The per-step fields that hold one value for a whole session (one EV, one requirement)."""
+ROW_FIELDS = {
+    "start": "start",
+    "stop": "stop",
+    "departs": "required_now",
+    **{key: key for key in AMOUNTS},
+}
+"""The session fields an :class:`EVRow` carries, and the row's name for each."""
 REQUIRED_TOL_KWH = 1e-6
 """A departure counts as short when the EV lacks more than this [kWh] of its required energy."""
 
@@ -191,8 +198,9 @@ class EVChargers:
                 (np.full(first.size, c), first, last + 1, v["departs"][last, c],
                  *(v[key][first, c] for key in AMOUNTS))
             )  # fmt: skip
-        cols = [np.concatenate([p[i] for p in parts]) if parts else None for i in range(8)]
-        sessions = Sessions.empty() if not parts else Sessions(*cols)  # type: ignore[arg-type]
+        sessions = Sessions.empty()
+        if parts:
+            sessions = Sessions(*(np.concatenate([p[i] for p in parts]) for i in range(8)))
         return cls(names, member, charge_kw, discharge_kw, efficiency, steps, sessions)
 
     @property
@@ -236,11 +244,12 @@ class EVChargers:
         return out
 
     @cached_property
-    def _padded(self) -> tuple[np.ndarray, ...]:
-        """The sessions' fields with one more entry, read by session -1 (no session): start -1,
-        stop 0, no departure, zero amounts."""
+    def _padded(self) -> Sessions:
+        """The sessions with one more entry, read by session -1 (no session): charger and start
+        -1, stop 0, no departure, zero amounts."""
         s = self.sessions
-        return (
+        return Sessions(
+            np.append(s.charger, np.int32(-1)),
             np.append(s.start, np.int32(-1)),
             np.append(s.stop, np.int32(0)),
             np.append(s.departs, False),
@@ -254,30 +263,27 @@ class EVChargers:
         sid = self.session_at[t]
         padded = self._padded
         if before is None or before.step != t - 1:
-            start, stop, departs, cap, a_soc, req, smin = (a[sid] for a in padded)
+            v = {key: getattr(padded, key)[sid] for key in ROW_FIELDS}
         else:
-            fields = (before.start, before.stop, before.required_now, before.capacity_kwh,
-                      before.arrival_soc, before.required_soc, before.soc_min)  # fmt: skip
             changed = np.flatnonzero(sid != before.session)
             new = sid[changed]
-            start, stop, departs, cap, a_soc, req, smin = (f.copy() for f in fields)
-            for mine, theirs in zip(
-                (start, stop, departs, cap, a_soc, req, smin), padded, strict=True
-            ):
-                mine[changed] = theirs[new]
+            v = {key: getattr(before, ROW_FIELDS[key]).copy() for key in ROW_FIELDS}
+            for key, mine in v.items():
+                mine[changed] = getattr(padded, key)[new]
+        stop, leaves = v["stop"], v["departs"]
         return EVRow(
             connected=sid >= 0,
-            arrival=start == t,
-            departs=departs & (stop == t + 1),
-            capacity_kwh=cap,
-            arrival_soc=a_soc,
-            required_soc=req,
-            soc_min=smin,
+            arrival=v["start"] == t,
+            departs=leaves & (stop == t + 1),
+            capacity_kwh=v["capacity_kwh"],
+            arrival_soc=v["arrival_soc"],
+            required_soc=v["required_soc"],
+            soc_min=v["soc_min"],
             steps_left=np.maximum(stop - t, 0),
-            required_now=departs,
+            required_now=leaves,
             step=t,
             session=sid,
-            start=start,
+            start=v["start"],
             stop=stop,
         )
 
@@ -308,7 +314,7 @@ class EVChargers:
 
     @cached_property
     def capacity_kwh(self) -> np.ndarray:
-        return self._padded[3][self.session_at]
+        return self._padded.capacity_kwh[self.session_at]
 
     @cached_property
     def arrival_soc(self) -> np.ndarray:
@@ -319,24 +325,24 @@ class EVChargers:
 
     @cached_property
     def required_soc(self) -> np.ndarray:
-        return self._padded[5][self.session_at]
+        return self._padded.required_soc[self.session_at]
 
     @cached_property
     def soc_min(self) -> np.ndarray:
-        return self._padded[6][self.session_at]
+        return self._padded.soc_min[self.session_at]
 
     @cached_property
     def steps_left(self) -> np.ndarray:
         """(T, n) int32 connected steps left in the session, this one included (0: not
         connected)."""
         t = np.arange(self.n_steps, dtype=np.int32)[:, None]
-        return np.maximum(self._padded[1][self.session_at] - t, 0)
+        return np.maximum(self._padded.stop[self.session_at] - t, 0)
 
     @cached_property
     def required_now(self) -> np.ndarray:
         """(T, n) bool: the session of this step ends with a departure (its requirement
         counts)."""
-        return self._padded[2][self.session_at]
+        return self._padded.departs[self.session_at]
 
 
 def _checked(s: Sessions, n: int, n_steps: int) -> Sessions:

@@ -234,19 +234,7 @@ def no_control_exchange(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
     demand response, EVs charging and appliances starting uncontrolled): every member meets the grid alone, export
     curtailed at the limit."""
     s = scenario
-    imp, exp = np.empty(s.n_steps), np.empty(s.n_steps)
-    devices = bool(s.evs.n or s.flexible_appliances.n)
-    rows = 256  # in blocks of steps: at 10,000 homes a year of one (T, n) array is 700 MB
-    blocks = (
-        s.uncontrolled_blocks(rows) if devices else ((lo, None) for lo in range(0, s.n_steps, rows))
-    )
-    for lo, extra in blocks:
-        hi = min(lo + rows, s.n_steps)
-        own = s.load_kwh[lo:hi] - s.pv_kwh[lo:hi]
-        if extra is not None:
-            own += extra  # EVs and appliances run uncontrolled without a lever
-        imp[lo:hi] = np.maximum(own, 0.0).sum(axis=1)
-        exp[lo:hi] = np.maximum(-own, 0.0).sum(axis=1)
+    _, imp, exp = s.no_control_totals
     return imp, np.minimum(exp, s.tariff.export_limit_kw * s.dt_h)
 
 
