@@ -468,20 +468,12 @@ def reachable_kwh(ev: EVChargers, row: EVRow, energy_kwh: np.ndarray, dt_h: floa
     return np.minimum(energy_kwh + full, row.capacity_kwh)
 
 
-def uncontrolled_kwh(ev: EVChargers, n_members: int, dt_h: float) -> np.ndarray:
-    """(T, n_members) the EVs' charging when no lever drives them (the no-control run's)."""
-    out = np.zeros((ev.n_steps, n_members))
-    for lo, block in uncontrolled_blocks(ev, n_members, dt_h):
-        out[lo : lo + len(block)] = block
-    return out
-
-
 def uncontrolled_blocks(
     ev: EVChargers, n_members: int, dt_h: float, rows: int = 256
 ) -> Iterator[tuple[int, np.ndarray]]:
-    """:func:`uncontrolled_kwh` in blocks of ``rows`` steps, each ``(first step, (rows,
-    n_members))``, computed as they are asked for: at 10,000 homes the whole array is 700 MB
-    and its readers want totals of it."""
+    """(first step, (rows, n_members)) blocks of the EVs' charging per home when no lever
+    drives them (the no-control run's), ``rows`` steps each, computed as they are asked for:
+    at 10,000 homes a whole year of it is 700 MB and its readers want totals of it."""
     e = np.zeros(ev.n)
     none = np.full(ev.n, np.nan)
     zero = np.zeros(n_members)
