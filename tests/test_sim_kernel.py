@@ -177,3 +177,49 @@ def test_without_numba_the_default_falls_back_to_the_numpy_step(monkeypatch) -> 
     assert Community(large)._kernel is None  # the default: the numpy step, same results
     with pytest.raises(ImportError):
         Community(large, compiled=True)  # asked for explicitly: the error
+
+
+def random_sessions(rng: np.random.Generator, n: int, n_steps: int):
+    """Sessions back to back or apart, short and long, some with a requirement out of reach."""
+    from energy_agents.sim.ev import Sessions
+
+    rows = []
+    for c in range(n):
+        t = int(rng.integers(0, 4))
+        while t < n_steps:
+            stop = min(t + int(rng.integers(1, 9)), n_steps)
+            rows.append((c, t, stop, rng.random() < 0.8, rng.uniform(5, 60),
+                         rng.uniform(0, 0.6), rng.uniform(0.3, 1.0), rng.uniform(0, 0.2)))  # fmt: skip
+            t = stop + int(rng.choice([0, 0, 1, 3]))  # 0: the next EV plugs in at once
+    cols = list(zip(*rows, strict=True))
+    ints = [np.array(x, np.int32) for x in cols[:3]]
+    return Sessions(*ints, np.array(cols[3]), *(np.array(x) for x in cols[4:]))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_kernel_advances_random_sessions_as_the_numpy_step(seed: int) -> None:
+    """Departures, arrivals at the same step, requirements out of reach: the compiled chargers'
+    step counts and observes what the numpy step does."""
+    from dataclasses import replace
+
+    from energy_agents.sim.ev import EVChargers
+
+    rng = np.random.default_rng(40 + seed)
+    base = tiny_scenario(seed=seed, n_members=5, n_steps=72, n_community_storages=1)
+    n = 7
+    ev = EVChargers(
+        tuple(f"c{i}" for i in range(n)), rng.integers(0, 5, n), rng.uniform(1, 11, n),
+        rng.choice([0.0, 3.0], n), rng.uniform(0.85, 1.0, n), base.n_steps,
+        random_sessions(rng, n, base.n_steps),
+    )  # fmt: skip
+    assert (ev.sessions.stop[:-1] == ev.sessions.start[1:]).any()  # back to back somewhere
+    s = replace(base, ev_chargers=ev)
+    fast, ref = Community(s, compiled=True), Community(s, compiled=False)
+    while not fast.done:
+        assert_same_step(fast, ref, ev_levers(rng, s), fast.t)
+    assert_close(fast.results, ref.results, "results")
+    np.testing.assert_allclose(fast.ev_energy, ref.ev_energy, rtol=0, atol=1e-9)
+    for attr in ("ev_departures", "ev_short_departures", "ev_infeasible_departures"):
+        assert getattr(fast, attr) == getattr(ref, attr), attr
+    assert fast.ev_infeasible_departures > 0 and fast.ev_departures > 20
+    assert abs(fast.ev_shortfall_kwh - ref.ev_shortfall_kwh) <= 1e-9

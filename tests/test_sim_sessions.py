@@ -141,3 +141,23 @@ def test_array_setpoints_step_as_a_dict_of_them():
             assert_close(getattr(ra, f), getattr(rb, f), f"step {t} {f}")
     np.testing.assert_array_equal(a.ev_energy, b.ev_energy)
     assert ra.levers.to_dict() == rb.levers.to_dict()  # plain dicts for JSON
+
+
+def test_rows_follow_sessions_back_to_back_and_apart():
+    from test_sim_kernel import random_sessions
+
+    rng = np.random.default_rng(3)
+    n, n_steps = 6, 60
+    ev = EVChargers(tuple("abcdef"), np.arange(n), np.full(n, 7.0), np.zeros(n), np.ones(n),
+                    n_steps, random_sessions(rng, n, n_steps))  # fmt: skip
+    assert (ev.sessions.stop[:-1] == ev.sessions.start[1:]).any()
+    before = None
+    for t in range(n_steps):
+        row = ev.row(t, before)
+        np.testing.assert_array_equal(row.session, ev.session_at[t])
+        np.testing.assert_array_equal(ev.sessions_at(t), ev.session_at[t])
+        for key in ("connected", "departs", "capacity_kwh", "steps_left", "required_now"):
+            np.testing.assert_array_equal(getattr(row, key), getattr(ev, key)[t], key)
+        np.testing.assert_array_equal(row.arrival, ev.arrival[t])
+        before = row
+    assert ev.arrives.sum() == np.unique(ev.sessions.start).size

@@ -359,7 +359,13 @@ class Community:
         # EVs: energy per charger (0 without an EV), and what their departures met.
         ev = s.evs
         self._ev_names = ev.names
-        self._ev_row = ev.row(0)  # the chargers at step t (the step's row of their sessions)
+        # The chargers at step t (the step's row of their sessions; the kernel advances it in
+        # place), and where the sessions start, as the kernel reads them.
+        self._ev_row = ev.row(0)
+        if self._kernel is not None:
+            changes = ev.changes
+            by_start = (getattr(changes.by_start, key) for key in ev_model.SESSION_FIELDS)
+            self._ev_changes = (changes.starts_at, changes.session, *by_start)
         self.ev_energy = ev_model.plug_in(self._ev_row, np.zeros(ev.n))
         # What each step's observation showed of the chargers (a week of it is kept).
         depth = EV_HISTORY_DAYS * s.steps_per_day
@@ -451,22 +457,35 @@ class Community:
         ev, row = s.evs, self._ev_row
         given = lv.ev_setpoints
         setpoints = setpoint_array(given, ev.names) if given else self._ev_uncontrolled
+        k = self._kernel
+        if k is not None:  # the same step compiled, in one pass (the row advanced in place)
+            ahead = t + 1 < self._n_steps
+            home, flow_total, energy_total, departed, short, out_of_reach, shortfall = (
+                k.chargers_step(
+                    t, ahead, *self._ev_changes, *row[:-1],
+                    ev.charge_kw, ev.discharge_kw, ev.efficiency, ev.member, self.ev_energy,
+                    self._ev_feasible, setpoints, home_net, s.dt_h, lv.storage_follow,
+                    s.n_members, ev_model.REQUIRED_TOL_KWH, self._ev_energy_seen.next_row(),
+                    self._ev_connected_seen.next_row(),
+                )
+            )  # fmt: skip
+            self.ev_departures += departed
+            self.ev_short_departures += short
+            self.ev_infeasible_departures += out_of_reach
+            self.ev_shortfall_kwh += shortfall
+            self.results["ev_kwh"][t] = flow_total
+            self.results["ev_energy_kwh"][t] = energy_total
+            if ahead:
+                self._ev_row = row._replace(step=t + 1)
+            return home
         self._ev_energy_seen.append(self.ev_energy)  # what step t's observation showed
         self._ev_connected_seen.append(row.connected)
-        k = self._kernel
-        if k is not None:  # the same flows and energies, compiled
-            flow, self.ev_energy, home, flow_total, energy_total = k.ev_step(
-                row.connected, row.capacity_kwh, row.soc_min, row.required_soc, row.required_now,
-                row.steps_left, ev.charge_kw, ev.discharge_kw, ev.efficiency, ev.member,
-                self.ev_energy, setpoints, home_net, s.dt_h, lv.storage_follow, s.n_members,
-            )  # fmt: skip
-        else:
-            flow = ev_model.flows(
-                ev, row, self.ev_energy, s.dt_h, setpoints, lv.storage_follow, home_net
-            )
-            self.ev_energy = ev_model.apply_flow(ev, row, self.ev_energy, flow)
-            home = np.bincount(ev.member, weights=flow, minlength=s.n_members)
-            flow_total, energy_total = sum_of(flow), sum_of(self.ev_energy)
+        flow = ev_model.flows(
+            ev, row, self.ev_energy, s.dt_h, setpoints, lv.storage_follow, home_net
+        )
+        self.ev_energy = ev_model.apply_flow(ev, row, self.ev_energy, flow)
+        home = np.bincount(ev.member, weights=flow, minlength=s.n_members)
+        flow_total, energy_total = sum_of(flow), sum_of(self.ev_energy)
         leaving = row.departs & row.required_now
         if leaving.any():
             short = np.maximum(row.required_soc * row.capacity_kwh - self.ev_energy, 0.0)

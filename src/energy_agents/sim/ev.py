@@ -36,6 +36,8 @@ FLAGS = ("connected", "arrival", "departs")
 AMOUNTS = ("capacity_kwh", "arrival_soc", "required_soc", "soc_min")
 PER_STEP = FLAGS + AMOUNTS
 PER_CHARGER = ("charge_kw", "discharge_kw", "efficiency")
+SESSION_FIELDS = ("charger", "start", "stop", "departs", *AMOUNTS)
+"""The fields of :class:`Sessions`, in its order."""
 PER_SESSION = ("capacity_kwh", "required_soc", "soc_min")
 """The per-step fields that hold one value for a whole session (one EV, one requirement)."""
 ROW_FIELDS = {
@@ -84,10 +86,20 @@ class EVRow(NamedTuple):
     soc_min: np.ndarray
     steps_left: np.ndarray  # int32 connected steps left in the session, this one included
     required_now: np.ndarray  # bool: the session ends with a departure (its requirement counts)
-    step: int
     session: np.ndarray  # int32 the session connected (-1: none)
     start: np.ndarray  # int32 its first step (-1: none)
     stop: np.ndarray  # int32 one past its last step (0: none)
+    step: int  # last, so that ``row[:-1]`` is the arrays (``kernel.chargers_step`` takes them)
+
+
+class Changes(NamedTuple):
+    """Where the chargers' sessions start, step by step (:attr:`EVChargers.changes`): a row
+    advances by these and by the sessions whose stop it reaches, so a step reads only the
+    sessions that start then, one after the other in memory."""
+
+    starts_at: np.ndarray  # (T + 2,) int64: by_start[starts_at[t]:starts_at[t + 1]] start at t
+    session: np.ndarray  # (S,) int32 each of them's index in ``sessions``
+    by_start: Sessions  # the sessions in the order of their starts (then of their chargers)
 
 
 @dataclass(frozen=True)
@@ -231,6 +243,83 @@ class EVChargers:
 
     # ----------------------------------------------------------------- one step of them
     @cached_property
+    def changes(self) -> Changes:
+        """The sessions' starts and ends per step (:class:`Changes`)."""
+        s = self.sessions
+        by_start = np.argsort(s.start, kind="stable")  # sorted by charger within a start
+        return Changes(
+            starts_at=np.searchsorted(s.start[by_start], np.arange(self.n_steps + 2)),
+            session=by_start.astype(np.int32),
+            by_start=Sessions(*(getattr(s, key)[by_start] for key in SESSION_FIELDS)),
+        )
+
+    @cached_property
+    def padded(self) -> Sessions:
+        """The sessions with one more entry, the last, read by session -1 (no session): charger
+        and start -1, stop 0, no departure, zero amounts."""
+        s = self.sessions
+        return Sessions(
+            np.append(s.charger, np.int32(-1)),
+            np.append(s.start, np.int32(-1)),
+            np.append(s.stop, np.int32(0)),
+            np.append(s.departs, False),
+            *(np.append(getattr(s, key), 0.0) for key in AMOUNTS),
+        )
+
+    def sessions_at(self, t: int) -> np.ndarray:
+        """(n,) int32 the session connected at each charger at step ``t`` (-1: none)."""
+        s, chargers = self.sessions, np.arange(self.n)
+        if not s.n:
+            return np.full(self.n, -1, np.int32)
+        key = s.charger.astype(np.int64) * (self.n_steps + 1) + s.start  # sorted (_checked)
+        last = np.searchsorted(key, chargers * (self.n_steps + 1) + t, side="right") - 1
+        on = (last >= 0) & (s.charger[last] == chargers) & (s.stop[last] > t)
+        return np.where(on, last, -1).astype(np.int32)
+
+    def row(self, t: int, before: EVRow | None = None) -> EVRow:
+        """The chargers at step ``t``. Given ``before``, the row of step ``t - 1``, only the
+        chargers whose session ends or starts at ``t`` (:attr:`changes`) change:
+        reading every charger's session costs a cache miss per charger and field (about 0.4 ms
+        a step at 5,000)."""
+        padded = self.padded
+        if before is None or before.step != t - 1:
+            sid = self.sessions_at(t)
+            v = {key: getattr(padded, key)[sid] for key in ROW_FIELDS}
+        else:
+            c = self.changes
+            sid = before.session.copy()
+            v = {key: getattr(before, ROW_FIELDS[key]).copy() for key in ROW_FIELDS}
+            gone = before.stop == t
+            new = slice(c.starts_at[t], c.starts_at[t + 1])
+            sid[gone] = -1
+            sid[c.by_start.charger[new]] = c.session[new]
+            for key, mine in v.items():
+                mine[gone] = getattr(padded, key)[-1]
+                mine[c.by_start.charger[new]] = getattr(c.by_start, key)[new]
+        stop, leaves = v["stop"], v["departs"]
+        return EVRow(
+            connected=sid >= 0,
+            arrival=v["start"] == t,
+            departs=leaves & (stop == t + 1),
+            capacity_kwh=v["capacity_kwh"],
+            arrival_soc=v["arrival_soc"],
+            required_soc=v["required_soc"],
+            soc_min=v["soc_min"],
+            steps_left=np.maximum(stop - t, 0),
+            required_now=leaves,
+            session=sid,
+            start=v["start"],
+            stop=stop,
+            step=t,
+        )
+
+    @cached_property
+    def arrives(self) -> np.ndarray:
+        """(T,) bool: a session starts at this step at some charger."""
+        return np.diff(self.changes.starts_at)[: self.n_steps] > 0
+
+    # ------------------------------------- the per-step form (planners, tests; (T, n) each)
+    @cached_property
     def session_at(self) -> np.ndarray:
         """(T, n) int32 the session connected at each charger and step (-1: none)."""
         out = np.full((self.n_steps, self.n), -1, np.int32)
@@ -243,58 +332,6 @@ class EVChargers:
             out[s.start[order[:m]] + k, s.charger[order[:m]]] = order[:m]
         return out
 
-    @cached_property
-    def _padded(self) -> Sessions:
-        """The sessions with one more entry, read by session -1 (no session): charger and start
-        -1, stop 0, no departure, zero amounts."""
-        s = self.sessions
-        return Sessions(
-            np.append(s.charger, np.int32(-1)),
-            np.append(s.start, np.int32(-1)),
-            np.append(s.stop, np.int32(0)),
-            np.append(s.departs, False),
-            *(np.append(getattr(s, key), 0.0) for key in AMOUNTS),
-        )
-
-    def row(self, t: int, before: EVRow | None = None) -> EVRow:
-        """The chargers at step ``t``. Given ``before``, the row of step ``t - 1``, only the
-        chargers whose session changed are read from the sessions: reading every charger's
-        session costs a cache miss per charger and field (about 0.4 ms a step at 5,000)."""
-        sid = self.session_at[t]
-        padded = self._padded
-        if before is None or before.step != t - 1:
-            v = {key: getattr(padded, key)[sid] for key in ROW_FIELDS}
-        else:
-            changed = np.flatnonzero(sid != before.session)
-            new = sid[changed]
-            v = {key: getattr(before, ROW_FIELDS[key]).copy() for key in ROW_FIELDS}
-            for key, mine in v.items():
-                mine[changed] = getattr(padded, key)[new]
-        stop, leaves = v["stop"], v["departs"]
-        return EVRow(
-            connected=sid >= 0,
-            arrival=v["start"] == t,
-            departs=leaves & (stop == t + 1),
-            capacity_kwh=v["capacity_kwh"],
-            arrival_soc=v["arrival_soc"],
-            required_soc=v["required_soc"],
-            soc_min=v["soc_min"],
-            steps_left=np.maximum(stop - t, 0),
-            required_now=leaves,
-            step=t,
-            session=sid,
-            start=v["start"],
-            stop=stop,
-        )
-
-    @cached_property
-    def arrives(self) -> np.ndarray:
-        """(T,) bool: a session starts at this step at some charger."""
-        out = np.zeros(self.n_steps, bool)
-        out[self.sessions.start] = True
-        return out
-
-    # ------------------------------------- the per-step form (planners, tests; (T, n) each)
     @cached_property
     def connected(self) -> np.ndarray:
         return self.session_at >= 0
@@ -314,7 +351,7 @@ class EVChargers:
 
     @cached_property
     def capacity_kwh(self) -> np.ndarray:
-        return self._padded.capacity_kwh[self.session_at]
+        return self.padded.capacity_kwh[self.session_at]
 
     @cached_property
     def arrival_soc(self) -> np.ndarray:
@@ -325,24 +362,24 @@ class EVChargers:
 
     @cached_property
     def required_soc(self) -> np.ndarray:
-        return self._padded.required_soc[self.session_at]
+        return self.padded.required_soc[self.session_at]
 
     @cached_property
     def soc_min(self) -> np.ndarray:
-        return self._padded.soc_min[self.session_at]
+        return self.padded.soc_min[self.session_at]
 
     @cached_property
     def steps_left(self) -> np.ndarray:
         """(T, n) int32 connected steps left in the session, this one included (0: not
         connected)."""
         t = np.arange(self.n_steps, dtype=np.int32)[:, None]
-        return np.maximum(self._padded.stop[self.session_at] - t, 0)
+        return np.maximum(self.padded.stop[self.session_at] - t, 0)
 
     @cached_property
     def required_now(self) -> np.ndarray:
         """(T, n) bool: the session of this step ends with a departure (its requirement
         counts)."""
-        return self._padded.departs[self.session_at]
+        return self.padded.departs[self.session_at]
 
 
 def _checked(s: Sessions, n: int, n_steps: int) -> Sessions:

@@ -24,13 +24,18 @@ class RecentRows:
         self.n = 0  # rows appended in all
 
     def append(self, row: np.ndarray) -> None:
+        self.next_row()[:] = row
+
+    def next_row(self) -> np.ndarray:
+        """The row appended now, to be filled by the caller (no view handed out holds it)."""
         if self._end == self._buf.shape[0]:
             fresh = np.zeros_like(self._buf)
             fresh[: self._depth] = self._buf[self._depth :]
             self._buf, self._end = fresh, self._depth
-        self._buf[self._end] = row
+        out = self._buf[self._end]
         self._end += 1
         self.n += 1
+        return out
 
     def rows(self, lo: int, hi: int) -> np.ndarray:
         """Rows ``lo`` to ``hi`` (exclusive, counted from the first row appended), read-only:

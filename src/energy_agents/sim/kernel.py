@@ -230,47 +230,61 @@ _INT32 = nb.types.Array(nb.int32, 1, "A", readonly=True)
 _BOOL = nb.types.Array(nb.boolean, 1, "A", readonly=True)
 
 
+_OUT_I32 = nb.types.Array(nb.int32, 1, "A")
+_OUT_BOOL = nb.types.Array(nb.boolean, 1, "A")
+
+
+_CHARGERS_STEP = nb.types.Tuple((_OUT, _F64, _F64, _I64, _I64, _I64, _F64))(
+    _I64, _B1,  # the step, whether a next one follows
+    _INT, _INT32,  # where sessions start (ev.Changes) ...
+    _INT32, _INT32, _INT32, _BOOL, _ARR, _ARR, _ARR, _ARR,  # ... and its by_start
+    _OUT_BOOL, _OUT_BOOL, _OUT_BOOL, _OUT, _OUT, _OUT, _OUT,  # the row (ev.EVRow) ...
+    _OUT_I32, _OUT_BOOL, _OUT_I32, _OUT_I32, _OUT_I32,  # ... in its fields' order
+    _ARR, _ARR, _ARR, _INT,  # the chargers: power, efficiency, home
+    _OUT, _OUT_BOOL, _ARR, _ARR, _F64, _B1, _I64, _F64, _OUT, _OUT,
+)  # fmt: skip
+
+
 # No fastmath here: a setpoint of NaN means "no lever" (uncontrolled charging).
-@nb.njit(
-    nb.types.Tuple((_OUT, _OUT, _OUT, _F64, _F64))(
-        _BOOL,
-        _ARR,
-        _ARR,
-        _ARR,
-        _BOOL,
-        _INT32,
-        _ARR,
-        _ARR,
-        _ARR,
-        _INT,
-        _ARR,
-        _ARR,
-        _ARR,
-        _F64,
-        _B1,
-        _I64,
-    ),
-    cache=True,
-    nogil=True,
-)
-def ev_step(
-    connected, capacity, soc_min, required_soc, required_now, steps_left, charge_kw,
-    discharge_kw, efficiency, member, energy, setpoints, home_net, dt, follow, n_homes,
+@nb.njit(_CHARGERS_STEP, cache=True, nogil=True)
+def chargers_step(
+    t, advance,
+    starts_at, session_of,
+    b_charger, b_start, b_stop, b_departs, b_capacity, b_arrival_soc, b_required_soc, b_soc_min,
+    connected, arrival, departs, capacity, arrival_soc, required_soc, soc_min,
+    steps_left, required_now, session, start, stop,
+    charge_kw, discharge_kw, efficiency, member,
+    energy, feasible, setpoints, home_net, dt, follow, n_homes, tol, seen_energy, seen_connected,
 ):  # fmt: skip
-    """``ev.flows`` then ``ev.apply_flow`` for one step (the step's rows of the chargers'
-    sessions): (flow per charger, energy after, charging per home, flow total, energy total).
-    ``setpoints``: per charger, NaN for "no lever" (charging to the requirement)."""
+    """The chargers' whole step ``t`` (``Community._step_evs`` in numpy), per charger:
+
+    1. ``seen_energy`` / ``seen_connected`` get the energy and the plug state at the step's
+       start (the observation's history row);
+    2. ``ev.flows`` then ``ev.apply_flow`` (``energy`` in place);
+    3. a departure after the step is counted, a short one against ``feasible``;
+    4. with ``advance``, the row becomes step ``t + 1``'s in place (``EVChargers.row``): a
+       session that ends there leaves its charger (``ev.padded``'s last entry, energy 0), and
+       then the sessions that start there (``starts_at``, ``by_start``) are read, with
+       ``ev.plug_in`` and whether the arriving EV's requirement can be reached.
+
+    Returns (charging per home, flow total, energy total, departures, short departures,
+    departures whose requirement was out of reach, the shortfall [kWh]). ``setpoints``: per
+    charger, NaN for "no lever" (charging to the requirement)."""
     n = energy.size
     share = np.zeros(n_homes)  # connected EVs per home: a home's surplus is split among them
     if follow:
         for i in range(n):
             if connected[i]:
                 share[member[i]] += 1.0
-    flows, after, home = np.empty(n), np.empty(n), np.zeros(n_homes)
-    flow_total = energy_total = 0.0
+    home = np.zeros(n_homes)
+    flow_total = energy_total = shortfall = 0.0
+    departures = short_departures = infeasible = 0
+    t1 = t + 1
     for i in range(n):
         e, cap, eta, s = energy[i], capacity[i], efficiency[i], setpoints[i]
         conn = connected[i]
+        seen_energy[i] = e
+        seen_connected[i] = 1.0 if conn else 0.0
         p_c = charge_kw[i] * dt if conn else 0.0
         p_d = discharge_kw[i] * dt if conn else 0.0
         max_c = min(p_c, max(cap - e, 0.0) / eta)
@@ -290,9 +304,42 @@ def ev_step(
                 flow = max(flow, min(max(-own, 0.0), needed))
         flow = min(max(max(flow, floor), -max_d), max_c)
         stored = e + (flow * eta if flow > 0 else flow / eta)
-        after[i] = min(max(stored, 0.0), cap)
-        flows[i] = flow
+        e = min(max(stored, 0.0), cap)
         home[member[i]] += flow
         flow_total += flow
-        energy_total += after[i]
-    return flows, after, home, flow_total, energy_total
+        energy_total += e
+        if departs[i] and required_now[i]:
+            short = max(required_soc[i] * cap - e, 0.0)
+            departures += 1
+            if short > tol and feasible[i]:
+                short_departures += 1
+            if not feasible[i]:
+                infeasible += 1
+            shortfall += short
+        if advance:
+            if stop[i] == t1:  # the session ends: no EV (unless one arrives, below)
+                session[i], start[i], stop[i], required_now[i] = -1, -1, 0, False
+                capacity[i] = arrival_soc[i] = required_soc[i] = soc_min[i] = 0.0
+                connected[i] = False
+                e = 0.0
+            arrival[i] = False
+            departs[i] = required_now[i] and stop[i] == t1 + 1
+            steps_left[i] = max(stop[i] - t1, 0)
+        energy[i] = e
+    if advance:
+        for q in range(starts_at[t1], starts_at[t1 + 1]):
+            i = b_charger[q]
+            session[i], start[i], stop[i] = session_of[q], b_start[q], b_stop[q]
+            required_now[i] = b_departs[q]
+            cap = b_capacity[q]
+            capacity[i], arrival_soc[i] = cap, b_arrival_soc[q]
+            required_soc[i], soc_min[i] = b_required_soc[q], b_soc_min[q]
+            connected[i] = arrival[i] = True
+            departs[i] = b_departs[q] and b_stop[q] == t1 + 1
+            left = b_stop[q] - t1
+            steps_left[i] = left
+            e = b_arrival_soc[q] * cap
+            reach = min(e + left * charge_kw[i] * dt * efficiency[i], cap)
+            feasible[i] = reach >= b_required_soc[q] * cap - tol
+            energy[i] = e
+    return home, flow_total, energy_total, departures, short_departures, infeasible, shortfall
