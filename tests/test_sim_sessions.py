@@ -161,3 +161,42 @@ def test_rows_follow_sessions_back_to_back_and_apart():
         np.testing.assert_array_equal(row.arrival, ev.arrival[t])
         before = row
     assert ev.arrives.sum() == np.unique(ev.sessions.start).size
+
+
+def stepwise_uncontrolled(ev: EVChargers, n_members: int, dt_h: float) -> np.ndarray:
+    """The no-control charging per step and home, one step after the other (the reference)."""
+    from energy_agents.sim import ev as ev_model
+
+    out = np.zeros((ev.n_steps, n_members))
+    e, row = np.zeros(ev.n), None
+    for t in range(ev.n_steps):
+        row = ev.row(t, row)
+        e = ev_model.plug_in(row, e)
+        f = ev_model.flows(ev, row, e, dt_h, np.full(ev.n, np.nan), False, np.zeros(n_members))
+        e = ev_model.apply_flow(ev, row, e, f)
+        np.add.at(out[t], ev.member, f)
+    return out
+
+
+@pytest.mark.parametrize("which", ["synthetic", "random", "citylearn_ev_mini"])
+def test_uncontrolled_charging_by_sessions_equals_it_step_by_step(which):
+    from energy_agents.sim.ev import uncontrolled_blocks
+    from test_sim_kernel import random_sessions
+
+    dt_h, n_members = 1.0, 8
+    if which == "synthetic":
+        s = load_scenario("synthetic", members=40, ev_share=0.5).head(24 * 30)
+        ev, n_members = s.evs, s.n_members
+    elif which == "citylearn_ev_mini":
+        s = load_scenario("citylearn:tests/fixtures/citylearn_ev_mini")
+        ev, n_members, dt_h = s.evs, s.n_members, s.dt_h
+    else:  # slow chargers and big requirements too: some EVs charge for many steps
+        rng = np.random.default_rng(8)
+        n = 9
+        ev = EVChargers(tuple(f"c{i}" for i in range(n)), rng.integers(0, n_members, n),
+                        rng.choice([0.0, 0.4, 1.5, 7.0], n), np.full(n, 2.0), rng.uniform(0.8, 1, n),
+                        80, random_sessions(rng, n, 80))  # fmt: skip
+    want = stepwise_uncontrolled(ev, n_members, dt_h)
+    got = np.vstack([b for _, b in uncontrolled_blocks(ev, n_members, dt_h, rows=7)])
+    np.testing.assert_array_equal(got, want)  # the same floats
+    assert want.any()

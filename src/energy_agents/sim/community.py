@@ -36,6 +36,9 @@ from .params import MEMBER_BATTERIES, Scenario, StorageBank
 from .sums import largest_abs, sum_of
 
 HISTORY_DAYS = 14
+# The observation's fields of the chargers, as kernel.ev_view gives them.
+_EV_VIEW = ("ev_connected", "ev_energy_kwh", "ev_capacity_kwh", "ev_min_kwh", "ev_required_kwh",
+            "ev_steps_left")  # fmt: skip
 # From this many member-steps (members x steps) up the members' arithmetic runs in the compiled
 # kernel (sim/kernel.py). It saves about 55-80 ns a member-step and costs about 0.55 s once
 # (numba's import and loading the compiled functions): at 1,000 members x a year (8.76 million)
@@ -368,7 +371,7 @@ class Community:
             self._ev_changes = (changes.starts_at, changes.session, *by_start)
         self.ev_energy = ev_model.plug_in(self._ev_row, np.zeros(ev.n))
         # What each step's observation showed of the chargers (a week of it is kept).
-        depth = EV_HISTORY_DAYS * s.steps_per_day
+        depth = self._ev_history_steps = EV_HISTORY_DAYS * s.steps_per_day
         self._ev_energy_seen = RecentRows(depth, ev.n)  # ev_energy at each step's start
         self._ev_connected_seen = RecentRows(depth, ev.n)
         self._ev_feasible = self._feasible(0)
@@ -475,8 +478,8 @@ class Community:
             self.ev_shortfall_kwh += shortfall
             self.results["ev_kwh"][t] = flow_total
             self.results["ev_energy_kwh"][t] = energy_total
-            if ahead:
-                self._ev_row = row._replace(step=t + 1)
+            if ahead:  # the same arrays, now of step t + 1 (NamedTuple._replace costs 4 us)
+                self._ev_row = tuple.__new__(ev_model.EVRow, (*row[:-1], t + 1))
             return home
         self._ev_energy_seen.append(self.ev_energy)  # what step t's observation showed
         self._ev_connected_seen.append(row.connected)
@@ -650,18 +653,27 @@ class Community:
         if not self.scenario.evs.n:
             return {}  # the fields' defaults: no per-step cost without chargers
         row = self._ev_row  # the chargers at step t (the current one, or the last when done)
-        cap = row.capacity_kwh
-        lo = max(0, t - EV_HISTORY_DAYS * self.scenario.steps_per_day)
-        return {
+        lo = max(0, t - self._ev_history_steps)
+        fields = {
             "hist_ev_connected": self._ev_connected_seen.rows(lo, t),
             "hist_ev_energy_kwh": self._ev_energy_seen.rows(lo, t),
-            "ev_connected": row.connected.astype(float),
-            "ev_energy_kwh": self.ev_energy.copy(),
-            "ev_capacity_kwh": cap.copy(),
-            "ev_min_kwh": row.soc_min * cap,
-            "ev_required_kwh": row.required_soc * cap * row.required_now,
-            "ev_steps_left": row.steps_left.astype(float),
         }
+        if self._kernel is not None:  # the same arrays, in one pass
+            fields.update(zip(_EV_VIEW, self._kernel.ev_view(
+                row.connected, row.capacity_kwh, row.soc_min, row.required_soc, row.required_now,
+                row.steps_left, self.ev_energy,
+            ), strict=True))  # fmt: skip
+            return fields
+        cap = row.capacity_kwh
+        fields.update(
+            ev_connected=row.connected.astype(float),
+            ev_energy_kwh=self.ev_energy.copy(),
+            ev_capacity_kwh=cap.copy(),
+            ev_min_kwh=row.soc_min * cap,
+            ev_required_kwh=row.required_soc * cap * row.required_now,
+            ev_steps_left=row.steps_left.astype(float),
+        )
+        return fields
 
     def _tank_view(self, t: int) -> dict[str, Any]:
         """The tank fields of the observation of step ``t`` (empty without tanks)."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -419,6 +419,30 @@ def _checked(s: Sessions, n: int, n_steps: int) -> Sessions:
 
 
 # ------------------------------------------------------------------------------ physics
+class Chargers(Protocol):
+    """What the physics reads of the chargers, one entry per charger of the row (an
+    :class:`EVChargers`, or the chargers of some sessions in :func:`uncontrolled_blocks`)."""
+
+    @property
+    def charge_kw(self) -> np.ndarray: ...
+    @property
+    def discharge_kw(self) -> np.ndarray: ...
+    @property
+    def efficiency(self) -> np.ndarray: ...
+    @property
+    def member(self) -> np.ndarray: ...
+    @property
+    def n(self) -> int: ...
+
+
+class _OfSessions(NamedTuple):
+    charge_kw: np.ndarray
+    discharge_kw: np.ndarray
+    efficiency: np.ndarray
+    member: np.ndarray
+    n: int
+
+
 def plug_in(row: EVRow, energy_kwh: np.ndarray) -> np.ndarray:
     """Energy in each connected EV at the start of the step of ``row``: an arriving EV's
     arrival SOC, a staying EV's energy, 0 at a charger without an EV."""
@@ -427,7 +451,7 @@ def plug_in(row: EVRow, energy_kwh: np.ndarray) -> np.ndarray:
 
 
 def limits(
-    ev: EVChargers, row: EVRow, energy_kwh: np.ndarray, dt_h: float
+    ev: Chargers, row: EVRow, energy_kwh: np.ndarray, dt_h: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(max charge, max discharge, floor) at the terminals for the step of ``row`` [kWh, >= 0,
     >= 0, signed]. The floor is the least flow that keeps the departure requirement reachable:
@@ -448,7 +472,7 @@ def limits(
 
 
 def to_required(
-    ev: EVChargers, row: EVRow, energy_kwh: np.ndarray, max_charge_kwh: np.ndarray
+    ev: Chargers, row: EVRow, energy_kwh: np.ndarray, max_charge_kwh: np.ndarray
 ) -> np.ndarray:
     """Uncontrolled charging (no lever for the charger): full power on arrival until the
     required SOC is reached, as a plugged-in EV charges by itself."""
@@ -457,7 +481,7 @@ def to_required(
 
 
 def flows(
-    ev: EVChargers,
+    ev: Chargers,
     row: EVRow,
     energy_kwh: np.ndarray,
     dt_h: float,
@@ -490,7 +514,7 @@ def flows(
 
 
 def apply_flow(
-    ev: EVChargers, row: EVRow, energy_kwh: np.ndarray, flow_kwh: np.ndarray
+    ev: Chargers, row: EVRow, energy_kwh: np.ndarray, flow_kwh: np.ndarray
 ) -> np.ndarray:
     """Energy after the step's flow (losses on each way), clipped against rounding."""
     eta = ev.efficiency
@@ -498,7 +522,7 @@ def apply_flow(
     return np.minimum(np.maximum(stored, 0.0), row.capacity_kwh)
 
 
-def reachable_kwh(ev: EVChargers, row: EVRow, energy_kwh: np.ndarray, dt_h: float) -> np.ndarray:
+def reachable_kwh(ev: Chargers, row: EVRow, energy_kwh: np.ndarray, dt_h: float) -> np.ndarray:
     """The most energy each EV can hold when it leaves, charging at full power from the step
     of ``row``."""
     full = row.steps_left * ev.charge_kw * dt_h * ev.efficiency
@@ -510,18 +534,69 @@ def uncontrolled_blocks(
 ) -> Iterator[tuple[int, np.ndarray]]:
     """(first step, (rows, n_members)) blocks of the EVs' charging per home when no lever
     drives them (the no-control run's), ``rows`` steps each, computed as they are asked for:
-    at 10,000 homes a whole year of it is 700 MB and its readers want totals of it."""
-    e = np.zeros(ev.n)
-    none = np.full(ev.n, np.nan)
-    zero = np.zeros(n_members)
-    row: EVRow | None = None
+    at 10,000 homes a whole year of it is 700 MB and its readers want totals of it.
+
+    Without a lever each EV charges on its own (:func:`_charging_alone`), so a block needs the
+    sessions that start before its end; what they charge after it waits for the next blocks."""
+    starts_at, by_start = ev.changes.starts_at, ev.changes.by_start
+    waiting: tuple[np.ndarray, ...] = (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
     for lo in range(0, ev.n_steps, rows):
-        out = np.zeros((min(rows, ev.n_steps - lo), n_members))
-        if ev.n:
-            for t in range(lo, lo + len(out)):
-                row = ev.row(t, row)
-                e = plug_in(row, e)
-                f = flows(ev, row, e, dt_h, none, False, zero)
-                e = apply_flow(ev, row, e, f)
-                np.add.at(out[t - lo], ev.member, f)
+        hi = min(lo + rows, ev.n_steps)
+        part = slice(starts_at[lo], starts_at[hi])  # the sessions that start in the block
+        new = _charging_alone(
+            ev, Sessions(*(getattr(by_start, k)[part] for k in SESSION_FIELDS)), dt_h
+        )
+        step, charger, flow = (np.concatenate((a, b)) for a, b in zip(waiting, new, strict=True))
+        now = step < hi
+        later = ~now
+        waiting = (step[later], charger[later], flow[later])
+        step, charger, flow = step[now], charger[now], flow[now]
+        order = np.lexsort((charger, step))  # a step adds its chargers up in their order
+        out = np.zeros((hi - lo, n_members))
+        np.add.at(out, (step[order] - lo, ev.member[charger[order]]), flow[order])
         yield lo, out
+
+
+def _charging_alone(
+    ev: EVChargers, s: Sessions, dt_h: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(step, charger, flow) of every step an EV of the sessions ``s`` charges by itself,
+    :func:`flows` without a lever. An EV so charges at full power until it holds its required
+    energy and then never again in its session, whatever the others do, so the sessions are
+    stepped side by side, their k-th steps at once, each while it still charges. The same
+    equations as the step's, entry by entry: the same floats."""
+    going = np.arange(s.n)
+    energy = s.arrival_soc * s.capacity_kwh  # plug_in on arrival
+    steps, chargers, flows_ = [], [], []
+    k = 0
+    while going.size:
+        c, t = s.charger[going], s.start[going] + np.int32(k)
+        specs = _OfSessions(ev.charge_kw[c], ev.discharge_kw[c], ev.efficiency[c], c, c.size)
+        row = EVRow(
+            connected=np.ones(c.size, bool),
+            arrival=t == s.start[going],
+            departs=s.departs[going] & (s.stop[going] == t + 1),
+            capacity_kwh=s.capacity_kwh[going],
+            arrival_soc=s.arrival_soc[going],
+            required_soc=s.required_soc[going],
+            soc_min=s.soc_min[going],
+            steps_left=s.stop[going] - t,
+            required_now=s.departs[going],
+            session=np.full(c.size, -1, np.int32),  # not read
+            start=s.start[going],
+            stop=s.stop[going],
+            step=-1,  # a step per entry: ``t``
+        )
+        f = flows(specs, row, energy, dt_h, np.full(c.size, np.nan), False, np.zeros(0))
+        energy = apply_flow(specs, row, energy, f)
+        steps.append(t)
+        chargers.append(c)
+        flows_.append(f)
+        on = (f > 0.0) & (t + 1 < row.stop)  # a flow of 0 stays 0
+        going, energy = going[on], energy[on]
+        k += 1
+    return (
+        np.concatenate(steps) if steps else np.zeros(0, np.int32),
+        np.concatenate(chargers) if chargers else np.zeros(0, np.int32),
+        np.concatenate(flows_) if flows_ else np.zeros(0),
+    )

@@ -29,7 +29,7 @@ class RecentRows:
     def next_row(self) -> np.ndarray:
         """The row appended now, to be filled by the caller (no view handed out holds it)."""
         if self._end == self._buf.shape[0]:
-            fresh = np.zeros_like(self._buf)
+            fresh = np.empty_like(self._buf)  # each row is written before it is read
             fresh[: self._depth] = self._buf[self._depth :]
             self._buf, self._end = fresh, self._depth
         out = self._buf[self._end]
