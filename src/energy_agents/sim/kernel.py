@@ -13,13 +13,16 @@ storages' 2-entry arrays (call overhead only). This kernel does the same arithme
   the community storages and the grid;
 * :func:`members_settle`: the ledger's member entries (``TokenLedger.mint``, ``burn``,
   ``members_trade``, ``members_pay_community``, in that order) and the largest energy-balance
-  error of a member.
+  error of a member;
+* :func:`chargers_step`: the EV chargers' step (``ev.flows``, ``ev.apply_flow``, the
+  departures, the next step's row of the sessions and the plug-ins), and :func:`ev_view`, the
+  observation's charger fields.
 
 Every entry is the numpy step's float in the same order of operations; only the totals are
 summed in another order (left to right here, pairwise in numpy), so results agree to rounding
 (``tests/test_sim_kernel.py``: 1e-9 on random communities under random levers). The numpy step
-stays the reference (``Community(compiled=False)``) and still runs demand response and the
-devices (EVs, appliances, tanks) in both modes.
+stays the reference (``Community(compiled=False)``) and still runs demand response, the
+appliances and the tanks in both modes.
 
 ``Community`` imports this module (and numba) only from ``community.KERNEL_MIN_MEMBER_STEPS``
 member-steps up: importing numba and loading the compiled functions costs about 0.55 s once per
