@@ -36,9 +36,6 @@ from .params import MEMBER_BATTERIES, Scenario, StorageBank
 from .sums import largest_abs, sum_of
 
 HISTORY_DAYS = 14
-# The observation's fields of the chargers, as kernel.ev_view gives them.
-_EV_VIEW = ("ev_connected", "ev_energy_kwh", "ev_capacity_kwh", "ev_min_kwh", "ev_required_kwh",
-            "ev_steps_left")  # fmt: skip
 # From this many member-steps (members x steps) up the members' arithmetic runs in the compiled
 # kernel (sim/kernel.py). It saves about 55-80 ns a member-step and costs about 0.55 s once
 # (numba's import and loading the compiled functions): at 1,000 members x a year (8.76 million)
@@ -654,26 +651,17 @@ class Community:
             return {}  # the fields' defaults: no per-step cost without chargers
         row = self._ev_row  # the chargers at step t (the current one, or the last when done)
         lo = max(0, t - self._ev_history_steps)
-        fields = {
+        cap = row.capacity_kwh
+        return {
             "hist_ev_connected": self._ev_connected_seen.rows(lo, t),
             "hist_ev_energy_kwh": self._ev_energy_seen.rows(lo, t),
+            "ev_connected": row.connected.astype(float),
+            "ev_energy_kwh": self.ev_energy.copy(),
+            "ev_capacity_kwh": cap.copy(),
+            "ev_min_kwh": row.soc_min * cap,
+            "ev_required_kwh": row.required_soc * cap * row.required_now,
+            "ev_steps_left": row.steps_left.astype(float),
         }
-        if self._kernel is not None:  # the same arrays, in one pass
-            fields.update(zip(_EV_VIEW, self._kernel.ev_view(
-                row.connected, row.capacity_kwh, row.soc_min, row.required_soc, row.required_now,
-                row.steps_left, self.ev_energy,
-            ), strict=True))  # fmt: skip
-            return fields
-        cap = row.capacity_kwh
-        fields.update(
-            ev_connected=row.connected.astype(float),
-            ev_energy_kwh=self.ev_energy.copy(),
-            ev_capacity_kwh=cap.copy(),
-            ev_min_kwh=row.soc_min * cap,
-            ev_required_kwh=row.required_soc * cap * row.required_now,
-            ev_steps_left=row.steps_left.astype(float),
-        )
-        return fields
 
     def _tank_view(self, t: int) -> dict[str, Any]:
         """The tank fields of the observation of step ``t`` (empty without tanks)."""

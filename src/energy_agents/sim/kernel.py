@@ -15,8 +15,7 @@ storages' 2-entry arrays (call overhead only). This kernel does the same arithme
   ``members_trade``, ``members_pay_community``, in that order) and the largest energy-balance
   error of a member;
 * :func:`chargers_step`: the EV chargers' step (``ev.flows``, ``ev.apply_flow``, the
-  departures, the next step's row of the sessions and the plug-ins), and :func:`ev_view`, the
-  observation's charger fields.
+  departures, the next step's row of the sessions and the plug-ins).
 
 Every entry is the numpy step's float in the same order of operations; only the totals are
 summed in another order (left to right here, pairwise in numpy), so results agree to rounding
@@ -346,22 +345,3 @@ def chargers_step(
             feasible[i] = reach >= b_required_soc[q] * cap - tol
             energy[i] = e
     return home, flow_total, energy_total, departures, short_departures, infeasible, shortfall
-
-
-@nb.njit(nb.types.UniTuple(_OUT, 6)(_BOOL, _ARR, _ARR, _ARR, _BOOL, _INT32, _ARR), cache=True)
-def ev_view(connected, capacity, soc_min, required_soc, required_now, steps_left, energy):
-    """The observation's fields of the chargers (``Community._ev_view``), new arrays in one
-    pass: plugged in (1 or 0), energy, capacity, lowest energy, the energy required on
-    departure (0 without one) and the steps left, as floats."""
-    n = energy.size
-    plugged, e, cap, low, required, left = (
-        np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n),
-    )  # fmt: skip
-    for i in range(n):
-        c = capacity[i]
-        plugged[i] = 1.0 if connected[i] else 0.0
-        e[i], cap[i] = energy[i], c
-        low[i] = soc_min[i] * c
-        required[i] = required_soc[i] * c * (1.0 if required_now[i] else 0.0)
-        left[i] = steps_left[i]
-    return plugged, e, cap, low, required, left
