@@ -53,7 +53,8 @@ REQUIRED_TOL_KWH = 1e-6
 
 @dataclass(frozen=True)
 class Sessions:
-    """The chargers' sessions, one entry each, sorted by charger and then by start."""
+    """The chargers' sessions, one entry each (an :class:`EVChargers`' sorted by charger and
+    then by start; :attr:`Changes.by_start` by start and then by charger)."""
 
     charger: np.ndarray  # (S,) int32 index of the charger
     start: np.ndarray  # (S,) int32 first connected step: the EV arrives there
@@ -244,7 +245,7 @@ class EVChargers:
     # ----------------------------------------------------------------- one step of them
     @cached_property
     def changes(self) -> Changes:
-        """The sessions' starts and ends per step (:class:`Changes`)."""
+        """Where the sessions start, step by step (:class:`Changes`)."""
         s = self.sessions
         by_start = np.argsort(s.start, kind="stable")  # sorted by charger within a start
         return Changes(
@@ -277,10 +278,10 @@ class EVChargers:
         return np.where(on, last, -1).astype(np.int32)
 
     def row(self, t: int, before: EVRow | None = None) -> EVRow:
-        """The chargers at step ``t``. Given ``before``, the row of step ``t - 1``, only the
-        chargers whose session ends or starts at ``t`` (:attr:`changes`) change:
-        reading every charger's session costs a cache miss per charger and field (about 0.4 ms
-        a step at 5,000)."""
+        """The chargers at step ``t``. Given ``before``, the row of step ``t - 1``, it changes
+        only where a session stops or starts at ``t`` (:attr:`changes`): reading every
+        charger's session afresh costs a cache miss per charger and field (about 0.4 ms a step
+        at 5,000). Without it, each charger's session is found by a binary search."""
         padded = self.padded
         if before is None or before.step != t - 1:
             sid = self.sessions_at(t)
@@ -436,6 +437,8 @@ class Chargers(Protocol):
 
 
 class _OfSessions(NamedTuple):
+    """The chargers of some sessions, one entry per session (:func:`_charging_alone`)."""
+
     charge_kw: np.ndarray
     discharge_kw: np.ndarray
     efficiency: np.ndarray
