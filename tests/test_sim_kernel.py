@@ -71,14 +71,14 @@ def test_the_kernel_holds_a_battery_to_its_power_and_energy() -> None:
     empty = np.zeros(0)
     # A full-power charge from 5 kWh: 5 kWh at the terminals, 4.5 stored.
     out = k.members_before_grid(
-        np.array([1.0]), np.array([5.0]), e_max, e_min, eta, eta, p, p, 1.0, empty, 1.0,
+        np.array([1.0]), np.array([5.0]), e_max, e_min, eta, eta, p, 1.0, empty, 1.0,
         kernel.SCHEDULE, empty, False,
     )  # fmt: skip
     assert out[0][0] == 5.0 and out[1][0] == pytest.approx(9.5)
     assert out[4][0] == pytest.approx(6.0) and out[5][0] == 0.0  # 1 + 5 kWh drawn
     # Following a 2 kWh deficit from 1 kWh stored: 0.9 kWh out, the energy at its floor.
     out = k.members_before_grid(
-        np.array([2.0]), np.array([1.0]), e_max, e_min, eta, eta, p, p, 1.0, empty, -1.0,
+        np.array([2.0]), np.array([1.0]), e_max, e_min, eta, eta, p, 1.0, empty, -1.0,
         kernel.FOLLOW, empty, False,
     )  # fmt: skip
     assert out[0][0] == pytest.approx(-0.9) and out[1][0] == pytest.approx(0.0)

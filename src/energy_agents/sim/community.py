@@ -809,8 +809,8 @@ class Community:
             if batteries_move and lv.home_batteries_pooled and lv.storage_follow and lv.p2p_enabled:
                 given = k.pooled(
                     self.member_energy, mb.energy_max_kwh, mb.energy_min_kwh, mb.eta_charge,
-                    mb.eta_discharge, mb.step_power_kwh(dt), mb.power_kw, dt, setpoints,
-                    setpoint, True, sum_of(own_net) - lv.steering_target_kwh,
+                    mb.eta_discharge, mb.power_kw, dt, setpoints, setpoint, True,
+                    sum_of(own_net) - lv.steering_target_kwh,
                 )[0]  # fmt: skip
                 mode = k.GIVEN
             elif batteries_move:
@@ -819,8 +819,8 @@ class Community:
              deficit_total, surplus_total, net_total, bat_total, bat_discharge) = (
                 k.members_before_grid(
                     own_net, self.member_energy, mb.energy_max_kwh, mb.energy_min_kwh,
-                    mb.eta_charge, mb.eta_discharge, mb.step_power_kwh(dt), mb.power_kw, dt,
-                    setpoints, setpoint, mode, given, lv.p2p_enabled,
+                    mb.eta_charge, mb.eta_discharge, mb.power_kw, dt, setpoints, setpoint, mode,
+                    given, lv.p2p_enabled,
                 )
             )  # fmt: skip
             if batteries_move:
@@ -861,7 +861,7 @@ class Community:
         if self._n_community and k is not None:
             comm_flow, self.community_energy, comm_total, comm_charge, comm_discharge = k.pooled(
                 self.community_energy, cs.energy_max_kwh, cs.energy_min_kwh, cs.eta_charge,
-                cs.eta_discharge, cs.step_power_kwh(dt), cs.power_kw, dt,
+                cs.eta_discharge, cs.power_kw, dt,
                 np.array([lv.storage_setpoints[n] for n in cs.names]), 0.0,
                 lv.storage_follow and lv.p2p_enabled, members_total - lv.steering_target_kwh,
             )  # fmt: skip

@@ -72,24 +72,25 @@ def stored(e, flow, e_max, e_min, eta_c, eta_d):
 
 @nb.njit(
     nb.types.Tuple((_OUT, _OUT, _F64, _F64, _F64))(
-        _ARR, _ARR, _ARR, _ARR, _ARR, _ARR, _ARR, _F64, _ARR, _F64, _B1, _F64
+        _ARR, _ARR, _ARR, _ARR, _ARR, _ARR, _F64, _ARR, _F64, _B1, _F64
     ),
     cache=True,
     nogil=True,
     fastmath=_FAST,
 )
 def pooled(
-    energy, e_max, e_min, eta_c, eta_d, step_power, power, dt, setpoints, setpoint, follow,
-    residual,
+    energy, e_max, e_min, eta_c, eta_d, power, dt, setpoints, setpoint, follow, residual,
 ):  # fmt: skip
     """``storage.split_pooled`` then ``storage.apply_flow``: (flows, energy after, total,
-    charge, discharge). ``setpoints``: one per storage, or empty for ``setpoint``."""
+    charge, discharge). ``setpoints``: one per storage, or empty for ``setpoint``. A step's
+    most energy, ``power * dt``, is computed here (``StorageBank.step_power_kwh``'s float):
+    one array fewer to read."""
     n = energy.size
     per_storage = setpoints.size == n
     floor, max_charge = np.empty(n), np.empty(n)
     sum_floor = sum_charge = 0.0
     for i in range(n):
-        mc, md = limits(energy[i], e_max[i], e_min[i], eta_c[i], eta_d[i], step_power[i])
+        mc, md = limits(energy[i], e_max[i], e_min[i], eta_c[i], eta_d[i], power[i] * dt)
         s = setpoints[i] if per_storage else setpoint
         floor[i] = min(max(s * power[i] * dt, -md), mc)
         max_charge[i] = mc
@@ -119,14 +120,14 @@ def pooled(
 @nb.njit(
     nb.types.Tuple(
         (_OUT, _OUT, _OUT, _OUT, _OUT, _OUT, _F64, _F64, _F64, _F64, _F64, _F64, _F64, _F64)
-    )(_ARR, _ARR, _ARR, _ARR, _ARR, _ARR, _ARR, _ARR, _F64, _ARR, _F64, _I64, _ARR, _B1),
+    )(_ARR, _ARR, _ARR, _ARR, _ARR, _ARR, _ARR, _F64, _ARR, _F64, _I64, _ARR, _B1),
     cache=True,
     nogil=True,
     fastmath=_FAST,
 )
 def members_before_grid(
-    own_net, energy, e_max, e_min, eta_c, eta_d, step_power, power, dt, setpoints,
-    setpoint, mode, given, p2p,
+    own_net, energy, e_max, e_min, eta_c, eta_d, power, dt, setpoints, setpoint, mode,
+    given, p2p,
 ):  # fmt: skip
     """(battery, energy after, bought, sold, residual deficit, residual surplus, demand,
     supply, volume, deficit total, surplus total, the members' net total, battery total,
@@ -136,8 +137,10 @@ def members_before_grid(
     covers its home's residual ``own_net``) or GIVEN (the flows ``given``, of
     :func:`pooled`); ``setpoints``: one per member, or empty for ``setpoint``."""
     n = own_net.size
-    battery = np.zeros(n)
-    after = energy.copy()
+    if mode == IDLE:
+        battery, after = np.zeros(n), energy.copy()
+    else:  # every entry is written below
+        battery, after = np.empty(n), np.empty(n)
     deficit, surplus = np.empty(n), np.empty(n)
     demand = supply = net_total = battery_total = battery_discharge = 0.0
     per_member = setpoints.size == n
@@ -148,7 +151,7 @@ def members_before_grid(
             if mode == GIVEN:
                 flow = given[i]
             else:
-                p = step_power[i]
+                p = power[i] * dt  # as pooled: one array fewer to read
                 mc, md = limits(e, e_max[i], e_min[i], eta_c[i], eta_d[i], p)
                 s = setpoints[i] if per_member else setpoint
                 flow = s * power[i] * dt
