@@ -267,13 +267,20 @@ class EVChargers:
             *(np.append(getattr(s, key), 0.0) for key in AMOUNTS),
         )
 
+    @cached_property
+    def _session_keys(self) -> np.ndarray:
+        """(S,) int64 each session's charger and start as one number, sorted (``_checked``)."""
+        s = self.sessions
+        return s.charger.astype(np.int64) * (self.n_steps + 1) + s.start
+
     def sessions_at(self, t: int) -> np.ndarray:
-        """(n,) int32 the session connected at each charger at step ``t`` (-1: none)."""
+        """(n,) int32 the session connected at each charger at step ``t`` (-1: none): a binary
+        search per charger."""
         s, chargers = self.sessions, np.arange(self.n)
         if not s.n:
             return np.full(self.n, -1, np.int32)
-        key = s.charger.astype(np.int64) * (self.n_steps + 1) + s.start  # sorted (_checked)
-        last = np.searchsorted(key, chargers * (self.n_steps + 1) + t, side="right") - 1
+        wanted = chargers * (self.n_steps + 1) + t
+        last = np.searchsorted(self._session_keys, wanted, side="right") - 1
         on = (last >= 0) & (s.charger[last] == chargers) & (s.stop[last] > t)
         return np.where(on, last, -1).astype(np.int32)
 

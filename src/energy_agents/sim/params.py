@@ -422,15 +422,19 @@ class Scenario:
         members' imports and their exports (before the connection limit), each member meeting
         the grid alone. One pass over :meth:`uncontrolled_blocks` for the community's base cost
         and the objectives' reference run: the devices' draw is a simulation of its own (the
-        EVs step by step). Read-only."""
-        n = self.n_steps
+        EVs' sessions). Read-only."""
+        n, rows = self.n_steps, 64  # blocks of 64 steps: small temporaries (15 MB at 10,000)
         draw, imp, exp = np.zeros(n), np.empty(n), np.empty(n)
         devices = bool(self.evs.n or self.flexible_appliances.n)
-        # Blocks of 64 steps: their temporaries stay small (15 MB at 10,000 homes).
-        for lo, extra in self.uncontrolled_blocks(rows=64):
-            hi = lo + len(extra)
+        blocks = (
+            self.uncontrolled_blocks(rows)
+            if devices
+            else ((lo, None) for lo in range(0, n, rows))  # no devices: the load and PV alone
+        )
+        for lo, extra in blocks:
+            hi = min(lo + rows, n)
             own = self.load_kwh[lo:hi] - self.pv_kwh[lo:hi]
-            if devices:
+            if extra is not None:
                 draw[lo:hi] = extra.sum(axis=1)
                 own += extra
             imp[lo:hi] = np.maximum(own, 0.0).sum(axis=1)
